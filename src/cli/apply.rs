@@ -1,0 +1,11 @@
+//! `livebatch apply`.
+
+use super::Global;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, _g: &Global) -> u8 {
+    eprintln!("error: `livebatch apply` is not built yet");
+    crate::exit::FAILURE
+}

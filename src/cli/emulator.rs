@@ -1,0 +1,11 @@
+//! `livebatch emulator`.
+
+use super::Global;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, _g: &Global) -> u8 {
+    eprintln!("error: `livebatch emulator` is not built yet");
+    crate::exit::FAILURE
+}

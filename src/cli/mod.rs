@@ -1,0 +1,115 @@
+//! The command line: parse arguments, call the library, map the outcome to an exit code.
+//! Each subcommand lives in its own file; none of them holds logic the library could own.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit;
+
+pub mod apply;
+pub mod diff;
+pub mod emulator;
+pub mod export;
+pub mod plan;
+pub mod validate;
+
+const EXAMPLES: &str = "\
+Examples:
+  livebatch validate examples/migration.yaml           check a manifest offline
+  livebatch plan --offline examples/migration.yaml     show the exact requests, send nothing
+  livebatch apply --sandbox --yes examples/migration.yaml
+                                                       rehearse against a built-in emulator
+  livebatch export --region cn-shanghai -o tasks.yaml  start a manifest from live tasks
+
+Exit codes: 0 ok · 1 failure · 2 changes pending · 3 interrupted/halted · 4 stale plan
+            64 usage · 65 invalid manifest · 77 credentials or permission";
+
+/// Bulk, paced, resumable updates of ApsaraVideo Live pull-to-push tasks.
+#[derive(Debug, Parser)]
+#[command(name = "livebatch", version, after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Print only errors (and the machine-readable output asked for).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail; repeat for more (-vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// How to reach the API; shared by every command that calls it.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// API endpoint (default https://live.aliyuncs.com). Plain http:// only for loopback hosts.
+    #[arg(long, env = "LIVEBATCH_ENDPOINT", value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Profile in ~/.aliyun/config.json or ~/.alibabacloud/credentials
+    /// (default: $ALIBABA_CLOUD_PROFILE, else the file's current profile).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Seconds to wait for a TCP/TLS connection.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub connect_timeout: f64,
+    /// Seconds to wait for a whole response once connected.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub read_timeout: f64,
+}
+
+/// Output format of `validate`, `plan` and `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests against every rule that needs no live state. Sends nothing.
+    Validate(validate::Args),
+    /// Show what would change: offline (exact requests) or against live state.
+    Plan(plan::Args),
+    /// Send the updates, paced at the quota, with retries, a journal and reports.
+    Apply(apply::Args),
+    /// Read-only drift check: exit 0 when live state matches the manifests, 2 when it differs.
+    Diff(diff::Args),
+    /// Write the account's tasks as a manifest that `validate` accepts unchanged.
+    Export(export::Args),
+    /// Run a local emulator of the pull-to-push API (for tests, benchmarks and rehearsals).
+    Emulator(emulator::Args),
+}
+
+/// Parses the process arguments and runs the command; the return value is the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => exit::SUCCESS,
+                _ => exit::USAGE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let g = cli.global;
+    let code = match cli.command {
+        Command::Validate(a) => validate::run(a, &g),
+        Command::Plan(a) => plan::run(a, &g),
+        Command::Apply(a) => apply::run(a, &g),
+        Command::Diff(a) => diff::run(a, &g),
+        Command::Export(a) => export::run(a, &g),
+        Command::Emulator(a) => emulator::run(a, &g),
+    };
+    ExitCode::from(code)
+}

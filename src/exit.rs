@@ -1,0 +1,18 @@
+//! The documented exit codes. CI scripts branch on these, so they never change meaning.
+
+/// Everything asked for was done.
+pub const SUCCESS: u8 = 0;
+/// A runtime failure: a call failed, a file could not be written, an item failed.
+pub const FAILURE: u8 = 1;
+/// `plan --detailed-exitcode` / `diff`: changes are pending (live state differs from the manifests).
+pub const CHANGES_PENDING: u8 = 2;
+/// Interrupted (Ctrl-C) or halted by the failure policy with work left undone.
+pub const INTERRUPTED: u8 = 3;
+/// A saved plan no longer matches live state (some or all of its items were refused).
+pub const STALE_PLAN: u8 = 4;
+/// The command line was wrong (clap's own 2 is remapped here, to keep 2 for "changes pending").
+pub const USAGE: u8 = 64;
+/// A manifest is invalid; nothing was sent.
+pub const INVALID_MANIFEST: u8 = 65;
+/// No usable credentials, or the service refused them (bad key, signature, permission).
+pub const CREDENTIALS: u8 = 77;

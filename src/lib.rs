@@ -1,0 +1,8 @@
+//! livebatch: bulk updates of ApsaraVideo Live pull-to-push tasks from declarative files, validated
+//! offline, planned against live state, and applied at the account's quota with retries, a journal
+//! and reports. See `ARCHITECTURE.md` for the map of modules and the flow of one update.
+
+pub mod api;
+pub mod cli;
+pub mod exit;
+pub mod model;
