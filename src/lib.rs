@@ -6,3 +6,4 @@ pub mod api;
 pub mod cli;
 pub mod exit;
 pub mod model;
+pub mod rules;
