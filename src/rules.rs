@@ -178,7 +178,7 @@ struct StateRule {
     reason: &'static str,
 }
 
-use TaskStatus::{Exited, NotStarted, Running, RunningAbnormal, Stopped};
+use TaskStatus::{Exited, Running, RunningAbnormal, Stopped};
 
 const ENDED: &str = "the task has ended; an ended task cannot be updated";
 const RUNNING_ONLY: &str = "while the task is running only CallbackUrl and RepeatNumber can change; stop it first (or plan with --restart-running)";
@@ -488,15 +488,14 @@ fn check_times(
             ));
         }
     }
-    if end_is_new {
-        if let Some(e) = end {
-            if e <= now {
-                out.push(Violation::invalid(
-                    Field::EndTime,
-                    format!("EndTime {e} is not after the current time {now}"),
-                ));
-            }
-        }
+    if end_is_new
+        && let Some(e) = end
+        && e <= now
+    {
+        out.push(Violation::invalid(
+            Field::EndTime,
+            format!("EndTime {e} is not after the current time {now}"),
+        ));
     }
 }
 
@@ -563,13 +562,16 @@ fn check_numbers(
                 Field::FileIndex,
                 format!("FileIndex {n} must be 0 or more"),
             ));
-        } else if let Some(len) = sources {
-            if n as usize >= len {
-                out.push(Violation::invalid(
-                    Field::FileIndex,
-                    format!("FileIndex {n} is outside SourceUrls, which has {len} entries (valid: 0 to {})", len.saturating_sub(1)),
-                ));
-            }
+        } else if let Some(len) = sources
+            && n as usize >= len
+        {
+            out.push(Violation::invalid(
+                Field::FileIndex,
+                format!(
+                    "FileIndex {n} is outside SourceUrls, which has {len} entries (valid: 0 to {})",
+                    len.saturating_sub(1)
+                ),
+            ));
         }
     }
 }
@@ -605,15 +607,13 @@ pub fn check_against_live(u: &Update, live: &LiveTask, now: ApiTime) -> Vec<Viol
     for f in u.changed_fields() {
         out.extend(blocked_in_state(f, live.status));
     }
-    if let (Some(stated), Some(real)) = (u.source_type, live.source_type) {
-        if stated != real {
-            out.push(Violation::invalid(
-                Field::SourceType,
-                format!(
-                    "the manifest says SourceType {stated}, but the task's source type is {real}"
-                ),
-            ));
-        }
+    if let (Some(stated), Some(real)) = (u.source_type, live.source_type)
+        && stated != real
+    {
+        out.push(Violation::invalid(
+            Field::SourceType,
+            format!("the manifest says SourceType {stated}, but the task's source type is {real}"),
+        ));
     }
     let source_type = live.source_type.or(u.source_type);
     if let Some(urls) = &u.source_urls {
@@ -635,6 +635,7 @@ pub fn check_against_live(u: &Update, live: &LiveTask, now: ApiTime) -> Vec<Viol
 #[cfg(test)]
 mod tests {
     use super::*;
+    use TaskStatus::NotStarted;
 
     fn now() -> ApiTime {
         ApiTime::parse("2026-01-01T00:00:00Z").unwrap()
