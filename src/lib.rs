@@ -6,4 +6,5 @@ pub mod api;
 pub mod cli;
 pub mod exit;
 pub mod model;
+pub mod plan;
 pub mod rules;

@@ -1,0 +1,518 @@
+//! An update against a task's live state: what would change, what cannot change now, and why.
+//!
+//! Pure: given the manifest's update, what Describe said of the task (if anything) and the time,
+//! it decides the item's class and the exact calls that would carry it out. Planning, `diff` and
+//! `apply --plan` all decide through here, so what a person reviewed is what gets sent.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::models::TaskState;
+use crate::model::{ApiTime, Field, TaskStatus, Update, source_urls_wire};
+use crate::rules::{self, LiveTask, Severity, Violation};
+
+/// One field that differs: the live value and the value the manifest asks for, as display text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: Field,
+    pub old: String,
+    pub new: String,
+}
+
+/// Why a field cannot change now: a rule's verdict, kept as plain data so plans can be saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub field: Field,
+    /// The error code the service would answer with.
+    pub code: String,
+    pub message: String,
+}
+
+impl From<Violation> for Reason {
+    fn from(v: Violation) -> Reason {
+        Reason {
+            field: v.field,
+            code: v.code.to_string(),
+            message: v.message,
+        }
+    }
+}
+
+/// One call of a plan item, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Stop,
+    Update,
+    Restart,
+}
+
+/// What planning concluded about one update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "class", rename_all = "snake_case")]
+pub enum Decision {
+    /// Fields differ and the task's state allows the change.
+    Change {
+        changes: Vec<FieldChange>,
+        steps: Vec<Step>,
+    },
+    /// Already as requested: nothing will be sent.
+    NoOp,
+    /// The task's state (or its real source type) forbids the change.
+    Blocked {
+        changes: Vec<FieldChange>,
+        reasons: Vec<Reason>,
+        hint: Option<String>,
+    },
+    /// No such task in that region.
+    Missing,
+}
+
+impl Decision {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Decision::Change { .. } => "change",
+            Decision::NoOp => "no-op",
+            Decision::Blocked { .. } => "blocked",
+            Decision::Missing => "missing",
+        }
+    }
+}
+
+/// Options that change how a decision is made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Plan stop → update → restart for a running task whose update needs a stopped task.
+    pub restart_running: bool,
+}
+
+/// The fields of `u` that differ from the live task, and the update narrowed to exactly those
+/// fields (identity fields kept). Sending only what differs keeps an unchanged `StartTime` in a
+/// manifest from being refused on a running task.
+pub fn changes(u: &Update, live: &TaskState) -> (Vec<FieldChange>, Update) {
+    let info = &live.task_info;
+    let mut narrowed = Update::new(u.task_id.clone(), u.region);
+    narrowed.region_id = u.region_id.clone();
+    narrowed.source_type = u.source_type;
+    let mut out = Vec::new();
+    let mut push = |field: Field, old: String, new: String| {
+        out.push(FieldChange { field, old, new });
+    };
+    if let Some(v) = u.start_time
+        && ApiTime::parse(&info.start_time).ok() != Some(v)
+    {
+        push(Field::StartTime, info.start_time.clone(), v.to_string());
+        narrowed.start_time = Some(v);
+    }
+    if let Some(v) = u.end_time
+        && ApiTime::parse(&info.end_time).ok() != Some(v)
+    {
+        push(Field::EndTime, info.end_time.clone(), v.to_string());
+        narrowed.end_time = Some(v);
+    }
+    if let Some(v) = &u.source_urls
+        && *v != info.source_urls
+    {
+        push(
+            Field::SourceUrls,
+            source_urls_wire(&info.source_urls),
+            source_urls_wire(v),
+        );
+        narrowed.source_urls = Some(v.clone());
+    }
+    if let Some(v) = u.repeat_number
+        && v != info.repeat_number
+    {
+        push(
+            Field::RepeatNumber,
+            info.repeat_number.to_string(),
+            v.to_string(),
+        );
+        narrowed.repeat_number = Some(v);
+    }
+    if let Some(v) = u.offset
+        && v != info.offset
+    {
+        push(Field::Offset, info.offset.to_string(), v.to_string());
+        narrowed.offset = Some(v);
+    }
+    if let Some(v) = u.file_index
+        && v != info.file_index
+    {
+        push(Field::FileIndex, info.file_index.to_string(), v.to_string());
+        narrowed.file_index = Some(v);
+    }
+    if let Some(v) = &u.callback_url
+        && *v != info.callback_url
+    {
+        push(Field::CallbackUrl, info.callback_url.clone(), v.clone());
+        narrowed.callback_url = Some(v.clone());
+    }
+    (out, narrowed)
+}
+
+fn errors(v: Vec<Violation>) -> Vec<Reason> {
+    v.into_iter()
+        .filter(|x| x.severity == Severity::Error)
+        .map(Reason::from)
+        .collect()
+}
+
+/// Decides one update against what Describe returned (`None`: no such task). Returns the decision
+/// and the update narrowed to the fields that differ (what would be sent).
+pub fn decide(
+    u: &Update,
+    live: Option<&TaskState>,
+    now: ApiTime,
+    opts: PlanOptions,
+) -> (Decision, Update) {
+    let Some(state) = live else {
+        return (Decision::Missing, u.clone());
+    };
+    let (changes, narrowed) = changes(u, state);
+    if changes.is_empty() {
+        return (Decision::NoOp, narrowed);
+    }
+    let Some(task) = LiveTask::from_state(state) else {
+        let reason = Reason {
+            field: Field::TaskId,
+            code: String::new(),
+            message: format!(
+                "the service reported an unknown TaskStatus {}",
+                state.task_status
+            ),
+        };
+        return (
+            Decision::Blocked {
+                changes,
+                reasons: vec![reason],
+                hint: None,
+            },
+            narrowed,
+        );
+    };
+    let reasons = errors(rules::check_against_live(&narrowed, &task, now));
+    if reasons.is_empty() {
+        return (
+            Decision::Change {
+                changes,
+                steps: vec![Step::Update],
+            },
+            narrowed,
+        );
+    }
+    if task.status.is_running() {
+        let stopped = LiveTask {
+            status: TaskStatus::Stopped,
+            ..task.clone()
+        };
+        let ok_when_stopped =
+            errors(rules::check_against_live(&narrowed, &stopped, now)).is_empty();
+        if ok_when_stopped {
+            if opts.restart_running {
+                let steps = vec![Step::Stop, Step::Update, Step::Restart];
+                return (Decision::Change { changes, steps }, narrowed);
+            }
+            let hint = Some(
+                "the task is running; --restart-running plans stop → update → restart for it"
+                    .to_string(),
+            );
+            return (
+                Decision::Blocked {
+                    changes,
+                    reasons,
+                    hint,
+                },
+                narrowed,
+            );
+        }
+    }
+    (
+        Decision::Blocked {
+            changes,
+            reasons,
+            hint: None,
+        },
+        narrowed,
+    )
+}
+
+/// A stable fingerprint of the live state an item was planned against: the status and every
+/// configuration field, hashed. A saved plan refuses an item whose fingerprint moved.
+pub fn fingerprint(state: &TaskState) -> String {
+    use sha2::{Digest, Sha256};
+    let i = &state.task_info;
+    let canonical = serde_json::json!({
+        "TaskStatus": state.task_status,
+        "SourceType": i.source_type,
+        "SourceUrls": i.source_urls,
+        "StartTime": i.start_time,
+        "EndTime": i.end_time,
+        "CallbackURL": i.callback_url,
+        "RepeatNumber": i.repeat_number,
+        "Offset": i.offset,
+        "FileIndex": i.file_index,
+        "DstUrl": i.dst_url,
+    });
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    )
+}
+
+/// One thing that moved between planning and now (`TaskStatus` or a configuration field).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    pub what: String,
+    pub then: String,
+    pub now: String,
+}
+
+/// What moved between two observations of a task, for "refused: stale" messages.
+pub fn drift(planned: &TaskState, now: &TaskState) -> Vec<Drift> {
+    let (a, b) = (&planned.task_info, &now.task_info);
+    let pairs = [
+        (
+            "TaskStatus",
+            status_text(planned.task_status),
+            status_text(now.task_status),
+        ),
+        ("SourceType", a.source_type.clone(), b.source_type.clone()),
+        ("StartTime", a.start_time.clone(), b.start_time.clone()),
+        ("EndTime", a.end_time.clone(), b.end_time.clone()),
+        (
+            "SourceUrls",
+            source_urls_wire(&a.source_urls),
+            source_urls_wire(&b.source_urls),
+        ),
+        (
+            "RepeatNumber",
+            a.repeat_number.to_string(),
+            b.repeat_number.to_string(),
+        ),
+        ("Offset", a.offset.to_string(), b.offset.to_string()),
+        (
+            "FileIndex",
+            a.file_index.to_string(),
+            b.file_index.to_string(),
+        ),
+        (
+            "CallbackUrl",
+            a.callback_url.clone(),
+            b.callback_url.clone(),
+        ),
+        ("DstUrl", a.dst_url.clone(), b.dst_url.clone()),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, then, now)| then != now)
+        .map(|(what, then, now)| Drift {
+            what: what.to_string(),
+            then,
+            now,
+        })
+        .collect()
+}
+
+fn status_text(code: i32) -> String {
+    TaskStatus::from_code(code)
+        .map_or_else(|| format!("unknown ({code})"), |s| s.name().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::models::TaskInfo;
+    use crate::model::{Region, SourceType};
+    use crate::rules::code;
+
+    fn t(s: &str) -> ApiTime {
+        ApiTime::parse(s).unwrap()
+    }
+
+    fn now() -> ApiTime {
+        t("2027-03-01T00:00:00Z")
+    }
+
+    fn live(status: TaskStatus) -> TaskState {
+        TaskState {
+            task_id: "t1".into(),
+            task_status: status.code(),
+            task_info: TaskInfo {
+                task_id: "t1".into(),
+                source_type: "url".into(),
+                source_urls: vec!["https://old/a.mp4".into(), "https://old/b.mp4".into()],
+                start_time: "2027-02-28T00:00:00Z".into(),
+                end_time: "2027-03-02T00:00:00Z".into(),
+                callback_url: "https://old-hooks/cb".into(),
+                repeat_number: 0,
+                ..TaskInfo::default()
+            },
+            ..TaskState::default()
+        }
+    }
+
+    fn update() -> Update {
+        Update::new("t1", Region::CnShanghai)
+    }
+
+    #[test]
+    fn missing_and_no_op() {
+        assert_eq!(
+            decide(&update(), None, now(), PlanOptions::default()).0,
+            Decision::Missing
+        );
+        let mut u = update();
+        u.callback_url = Some("https://old-hooks/cb".into());
+        u.start_time = Some(t("2027-02-28T00:00:00Z"));
+        let (d, narrowed) = decide(
+            &u,
+            Some(&live(TaskStatus::Running)),
+            now(),
+            PlanOptions::default(),
+        );
+        assert_eq!(d, Decision::NoOp);
+        assert!(narrowed.changed_fields().is_empty());
+    }
+
+    #[test]
+    fn running_task_allows_callback_and_repeat_and_sends_only_what_differs() {
+        let mut u = update();
+        u.callback_url = Some("https://new-hooks/cb".into());
+        u.repeat_number = Some(-1);
+        u.start_time = Some(t("2027-02-28T00:00:00Z")); // unchanged: must not be sent
+        let (d, narrowed) = decide(
+            &u,
+            Some(&live(TaskStatus::Running)),
+            now(),
+            PlanOptions::default(),
+        );
+        match d {
+            Decision::Change { changes, steps } => {
+                assert_eq!(steps, vec![Step::Update]);
+                assert_eq!(changes.len(), 2);
+                assert_eq!(changes[1].old, "https://old-hooks/cb");
+                assert_eq!(changes[1].new, "https://new-hooks/cb");
+            }
+            other => panic!("expected a change, got {other:?}"),
+        }
+        assert_eq!(
+            narrowed.changed_fields(),
+            vec![Field::RepeatNumber, Field::CallbackUrl]
+        );
+        assert_eq!(narrowed.start_time, None);
+    }
+
+    #[test]
+    fn running_task_with_new_sources_is_blocked_or_restarted() {
+        let mut u = update();
+        u.source_urls = Some(vec!["https://new/a.mp4".into()]);
+        let st = live(TaskStatus::Running);
+        let (d, _) = decide(&u, Some(&st), now(), PlanOptions::default());
+        match d {
+            Decision::Blocked { reasons, hint, .. } => {
+                assert_eq!(reasons[0].field, Field::SourceUrls);
+                assert!(hint.unwrap().contains("--restart-running"));
+            }
+            other => panic!("expected blocked, got {other:?}"),
+        }
+        let (d, _) = decide(
+            &u,
+            Some(&st),
+            now(),
+            PlanOptions {
+                restart_running: true,
+            },
+        );
+        assert_eq!(
+            d,
+            Decision::Change {
+                changes: vec![FieldChange {
+                    field: Field::SourceUrls,
+                    old: r#"["https://old/a.mp4","https://old/b.mp4"]"#.into(),
+                    new: r#"["https://new/a.mp4"]"#.into(),
+                }],
+                steps: vec![Step::Stop, Step::Update, Step::Restart],
+            }
+        );
+    }
+
+    #[test]
+    fn start_time_after_start_is_blocked_even_with_restart() {
+        let mut u = update();
+        u.start_time = Some(t("2027-02-28T01:00:00Z"));
+        let (d, _) = decide(
+            &u,
+            Some(&live(TaskStatus::Running)),
+            now(),
+            PlanOptions {
+                restart_running: true,
+            },
+        );
+        match d {
+            Decision::Blocked { reasons, hint, .. } => {
+                assert!(reasons.iter().any(|r| r.code == code::TASK_HAS_STARTED));
+                assert_eq!(hint, None);
+            }
+            other => panic!("expected blocked, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn real_source_type_is_used() {
+        let mut u = update();
+        u.source_urls = Some(vec!["rtmp://live/app/s".into()]);
+        let (d, _) = decide(
+            &u,
+            Some(&live(TaskStatus::Stopped)),
+            now(),
+            PlanOptions::default(),
+        );
+        assert_eq!(d.name(), "blocked");
+        u.source_urls = Some(vec!["https://new/a.mp4".into()]);
+        u.source_type = Some(SourceType::Url);
+        let (d, _) = decide(
+            &u,
+            Some(&live(TaskStatus::Stopped)),
+            now(),
+            PlanOptions::default(),
+        );
+        assert_eq!(d.name(), "change");
+    }
+
+    #[test]
+    fn ended_task_blocks_end_time() {
+        let mut u = update();
+        u.end_time = Some(t("2027-03-03T00:00:00Z"));
+        let (d, _) = decide(
+            &u,
+            Some(&live(TaskStatus::Exited)),
+            now(),
+            PlanOptions::default(),
+        );
+        assert_eq!(d.name(), "blocked");
+        let (d, _) = decide(
+            &u,
+            Some(&live(TaskStatus::Stopped)),
+            now(),
+            PlanOptions::default(),
+        );
+        assert_eq!(d.name(), "change");
+    }
+
+    #[test]
+    fn fingerprint_moves_with_state_and_drift_names_fields() {
+        let a = live(TaskStatus::Stopped);
+        let mut b = a.clone();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        b.task_info.callback_url = "https://elsewhere/cb".into();
+        b.task_status = TaskStatus::Running.code();
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        let d = drift(&a, &b);
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            (d[0].what.as_str(), d[0].then.as_str(), d[0].now.as_str()),
+            ("TaskStatus", "stopped", "running")
+        );
+        assert_eq!(d[1].what, "CallbackUrl");
+    }
+}

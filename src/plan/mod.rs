@@ -1,0 +1,3 @@
+//! Planning: updates against live state, and the offline plan.
+
+pub mod diff;
