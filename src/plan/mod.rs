@@ -1,3 +1,4 @@
 //! Planning: updates against live state, and the offline plan.
 
 pub mod diff;
+pub mod file;
