@@ -5,5 +5,6 @@
 pub mod api;
 pub mod cli;
 pub mod exit;
+pub mod fsutil;
 pub mod model;
 pub mod rules;
