@@ -1,4 +1,6 @@
 //! Planning: updates against live state, and the offline plan.
 
 pub mod diff;
+pub mod fetch;
 pub mod file;
+pub mod render;

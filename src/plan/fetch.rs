@@ -1,0 +1,232 @@
+//! Reading the live state of the tasks a batch names, in as few calls as the quota allows.
+//!
+//! Per region: one task is described directly; more start with one page of the list (100 tasks),
+//! whose `Total` says how many pages remain; the rest are then fetched page by page or described
+//! one by one, whichever is fewer calls. 10,000 tasks therefore cost at most 100 list calls, and a
+//! batch of three tasks in a large account costs at most four.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+
+use crate::api::error::ApiError;
+use crate::api::models::{ListResponse, TaskState};
+use crate::model::Region;
+
+/// Largest page the list operation accepts.
+pub const PAGE_SIZE: u32 = 100;
+
+/// Where live state comes from. The real implementation wraps the API client behind the
+/// executor's limiter and retries; tests use an in-memory one.
+pub trait LiveSource: Sync {
+    fn list_page(
+        &self,
+        region: Region,
+        page_number: u32,
+        page_size: u32,
+    ) -> impl Future<Output = Result<ListResponse, ApiError>> + Send;
+    /// `Ok(None)` when the task does not exist (`CodeTaskNotExist`).
+    fn describe(
+        &self,
+        task_id: &str,
+        region: Region,
+    ) -> impl Future<Output = Result<Option<TaskState>, ApiError>> + Send;
+}
+
+/// How the rest of a region is read once the first list page said how many pages there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rest {
+    Nothing,
+    Pages(u32),
+    Describe(usize),
+}
+
+/// Pure choice for the remainder of a region: fewer calls wins, pages on a tie (one page may hold
+/// many of the wanted tasks, and pages are also what a drift check wants).
+pub fn choose_rest(total: u64, still_wanted: usize) -> Rest {
+    let pages = total.div_ceil(PAGE_SIZE as u64).saturating_sub(1) as u32;
+    if still_wanted == 0 || pages == 0 {
+        Rest::Nothing
+    } else if (still_wanted as u64) < pages as u64 {
+        Rest::Describe(still_wanted)
+    } else {
+        Rest::Pages(pages)
+    }
+}
+
+/// Live state of every wanted task that exists, keyed by (region, task id). A task absent from
+/// the result does not exist in that region.
+pub async fn fetch_live<S: LiveSource>(
+    src: &S,
+    wanted: &[(Region, String)],
+) -> Result<HashMap<(Region, String), TaskState>, ApiError> {
+    let mut by_region: BTreeMap<Region, HashSet<&str>> = BTreeMap::new();
+    for (r, id) in wanted {
+        by_region.entry(*r).or_default().insert(id.as_str());
+    }
+    let mut found = HashMap::new();
+    for (region, mut ids) in by_region {
+        if ids.len() == 1 {
+            let id = *ids.iter().next().expect("one id");
+            if let Some(state) = src.describe(id, region).await? {
+                found.insert((region, id.to_string()), state);
+            }
+            continue;
+        }
+        let first = src.list_page(region, 1, PAGE_SIZE).await?;
+        take_wanted(&first, region, &mut ids, &mut found);
+        match choose_rest(first.total, ids.len()) {
+            Rest::Nothing => {}
+            Rest::Pages(n) => {
+                for page in 2..=n + 1 {
+                    let resp = src.list_page(region, page, PAGE_SIZE).await?;
+                    let empty = resp.task_list.is_empty();
+                    take_wanted(&resp, region, &mut ids, &mut found);
+                    if ids.is_empty() || empty {
+                        break;
+                    }
+                }
+            }
+            Rest::Describe(_) => {
+                let mut rest: Vec<&str> = ids.iter().copied().collect();
+                rest.sort_unstable();
+                for id in rest {
+                    if let Some(state) = src.describe(id, region).await? {
+                        found.insert((region, id.to_string()), state);
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn take_wanted(
+    page: &ListResponse,
+    region: Region,
+    ids: &mut HashSet<&str>,
+    found: &mut HashMap<(Region, String), TaskState>,
+) {
+    for t in &page.task_list {
+        if ids.remove(t.task_id.as_str()) {
+            found.insert((region, t.task_id.clone()), t.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Fake {
+        tasks: Vec<TaskState>,
+        lists: AtomicUsize,
+        describes: AtomicUsize,
+    }
+
+    impl Fake {
+        fn new(n: usize) -> Fake {
+            let tasks = (0..n)
+                .map(|i| TaskState {
+                    task_id: format!("t{i:05}"),
+                    task_status: 3,
+                    ..TaskState::default()
+                })
+                .collect();
+            Fake {
+                tasks,
+                lists: AtomicUsize::new(0),
+                describes: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    impl LiveSource for Fake {
+        async fn list_page(
+            &self,
+            _r: Region,
+            page: u32,
+            size: u32,
+        ) -> Result<ListResponse, ApiError> {
+            self.lists.fetch_add(1, Ordering::SeqCst);
+            let start = ((page - 1) * size) as usize;
+            let list = self
+                .tasks
+                .iter()
+                .skip(start)
+                .take(size as usize)
+                .cloned()
+                .collect();
+            Ok(ListResponse {
+                page_number: page,
+                page_size: size,
+                total: self.tasks.len() as u64,
+                task_list: list,
+                ..ListResponse::default()
+            })
+        }
+
+        async fn describe(&self, id: &str, _r: Region) -> Result<Option<TaskState>, ApiError> {
+            self.describes.fetch_add(1, Ordering::SeqCst);
+            Ok(self.tasks.iter().find(|t| t.task_id == id).cloned())
+        }
+    }
+
+    fn wanted(ids: impl IntoIterator<Item = String>) -> Vec<(Region, String)> {
+        ids.into_iter().map(|i| (Region::CnShanghai, i)).collect()
+    }
+
+    fn run(fake: &Fake, w: &[(Region, String)]) -> HashMap<(Region, String), TaskState> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(fetch_live(fake, w))
+            .unwrap()
+    }
+
+    #[test]
+    fn rest_choice() {
+        assert_eq!(choose_rest(100, 5), Rest::Nothing);
+        assert_eq!(choose_rest(1000, 0), Rest::Nothing);
+        assert_eq!(choose_rest(10_000, 3), Rest::Describe(3));
+        assert_eq!(choose_rest(10_000, 99), Rest::Pages(99));
+        assert_eq!(choose_rest(10_000, 500), Rest::Pages(99));
+    }
+
+    #[test]
+    fn ten_thousand_tasks_cost_one_hundred_list_calls() {
+        let fake = Fake::new(10_000);
+        let w = wanted((0..10_000).map(|i| format!("t{i:05}")));
+        let found = run(&fake, &w);
+        assert_eq!(found.len(), 10_000);
+        assert_eq!(fake.lists.load(Ordering::SeqCst), 100);
+        assert_eq!(fake.describes.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_few_tasks_in_a_big_account_are_described() {
+        let fake = Fake::new(5_000);
+        let w = wanted([
+            "t04000".to_string(),
+            "t04500".into(),
+            "t00001".into(),
+            "nope".into(),
+        ]);
+        let found = run(&fake, &w);
+        assert_eq!(found.len(), 3);
+        assert!(!found.contains_key(&(Region::CnShanghai, "nope".to_string())));
+        assert_eq!(fake.lists.load(Ordering::SeqCst), 1);
+        assert_eq!(fake.describes.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn one_task_is_one_describe_and_missing_ones_are_absent() {
+        let fake = Fake::new(10);
+        let found = run(&fake, &wanted(["t00003".to_string()]));
+        assert_eq!(found.len(), 1);
+        assert_eq!(fake.lists.load(Ordering::SeqCst), 0);
+        let found = run(&fake, &wanted(["gone".to_string(), "t00001".into()]));
+        assert_eq!(found.len(), 1);
+        assert_eq!(fake.lists.load(Ordering::SeqCst), 1);
+    }
+}

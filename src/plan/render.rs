@@ -1,0 +1,203 @@
+//! A plan as a person reviews it: one block per task, old → new per field, a summary line.
+
+use std::fmt::Write;
+
+use crate::plan::diff::{Decision, Step};
+use crate::plan::file::PlanItem;
+
+/// Counts per class, for the summary line and `--detailed-exitcode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub change: usize,
+    pub no_op: usize,
+    pub blocked: usize,
+    pub missing: usize,
+}
+
+impl Summary {
+    pub fn of(items: &[PlanItem]) -> Summary {
+        let mut s = Summary::default();
+        for i in items {
+            match i.decision {
+                Decision::Change { .. } => s.change += 1,
+                Decision::NoOp => s.no_op += 1,
+                Decision::Blocked { .. } => s.blocked += 1,
+                Decision::Missing => s.missing += 1,
+            }
+        }
+        s
+    }
+
+    /// Anything that differs from the manifests: a change to make, or one that cannot be made.
+    pub fn differs(&self) -> bool {
+        self.change + self.blocked + self.missing > 0
+    }
+
+    pub fn line(&self) -> String {
+        format!(
+            "Plan: {} to change, {} already up to date, {} blocked, {} missing.",
+            self.change, self.no_op, self.blocked, self.missing
+        )
+    }
+}
+
+fn steps_text(steps: &[Step]) -> String {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::Stop => "stop",
+            Step::Update => "update",
+            Step::Restart => "restart",
+        })
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+/// The reviewed-diff text. `show_no_op` lists up-to-date tasks too (with -v); otherwise they are
+/// only counted.
+pub fn text(items: &[PlanItem], show_no_op: bool) -> String {
+    let mut out = String::new();
+    for item in items {
+        let status = item
+            .live
+            .as_ref()
+            .and_then(|l| crate::model::TaskStatus::from_code(l.task_status))
+            .map(|s| format!(", {s}"))
+            .unwrap_or_default();
+        let head = format!(
+            "{} ({}{status})  {}",
+            item.task_id, item.region, item.origin
+        );
+        match &item.decision {
+            Decision::Change { changes, steps } => {
+                let how = if steps.len() > 1 {
+                    format!("  [{}]", steps_text(steps))
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(out, "~ {head}{how}");
+                for c in changes {
+                    let _ = writeln!(out, "    {}: {:?} → {:?}", c.field, c.old, c.new);
+                }
+            }
+            Decision::NoOp => {
+                if show_no_op {
+                    let _ = writeln!(out, "= {head}  (already up to date)");
+                }
+            }
+            Decision::Blocked {
+                changes,
+                reasons,
+                hint,
+            } => {
+                let _ = writeln!(out, "! {head}  blocked");
+                for c in changes {
+                    let _ = writeln!(out, "    {}: {:?} → {:?}", c.field, c.old, c.new);
+                }
+                for r in reasons {
+                    let code = if r.code.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", r.code)
+                    };
+                    let _ = writeln!(out, "    ✗ {}: {}{code}", r.field, r.message);
+                }
+                if let Some(h) = hint {
+                    let _ = writeln!(out, "    hint: {h}");
+                }
+            }
+            Decision::Missing => {
+                let _ = writeln!(
+                    out,
+                    "? {head}  missing: no task {} in {}",
+                    item.task_id, item.region
+                );
+            }
+        }
+    }
+    out.push_str(&Summary::of(items).line());
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::models::{TaskInfo, TaskState};
+    use crate::model::{Field, Region, Update};
+    use crate::plan::diff::{FieldChange, Reason};
+
+    fn item(id: &str, decision: Decision) -> PlanItem {
+        PlanItem {
+            task_id: id.into(),
+            region: Region::CnShanghai,
+            origin: format!("m.yaml:{}", id.len()),
+            decision,
+            update: Update::new(id, Region::CnShanghai),
+            live: Some(TaskState {
+                task_status: 1,
+                task_info: TaskInfo::default(),
+                ..TaskState::default()
+            }),
+            fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn renders_each_class_and_summary() {
+        let items = vec![
+            item(
+                "a",
+                Decision::Change {
+                    changes: vec![FieldChange {
+                        field: Field::CallbackUrl,
+                        old: "https://o".into(),
+                        new: "https://n".into(),
+                    }],
+                    steps: vec![Step::Update],
+                },
+            ),
+            item(
+                "bb",
+                Decision::Change {
+                    changes: vec![FieldChange {
+                        field: Field::SourceUrls,
+                        old: "[]".into(),
+                        new: "[\"x\"]".into(),
+                    }],
+                    steps: vec![Step::Stop, Step::Update, Step::Restart],
+                },
+            ),
+            item("ccc", Decision::NoOp),
+            item(
+                "dddd",
+                Decision::Blocked {
+                    changes: vec![],
+                    reasons: vec![Reason {
+                        field: Field::StartTime,
+                        code: "CodeTaskHasStarted".into(),
+                        message: "no".into(),
+                    }],
+                    hint: Some("try".into()),
+                },
+            ),
+            item("eeeee", Decision::Missing),
+        ];
+        let t = text(&items, false);
+        assert_eq!(
+            t,
+            "~ a (cn-shanghai, running)  m.yaml:1\n    CallbackUrl: \"https://o\" → \"https://n\"\n\
+             ~ bb (cn-shanghai, running)  m.yaml:2  [stop → update → restart]\n    SourceUrls: \"[]\" → \"[\\\"x\\\"]\"\n\
+             ! dddd (cn-shanghai, running)  m.yaml:4  blocked\n    ✗ StartTime: no [CodeTaskHasStarted]\n    hint: try\n\
+             ? eeeee (cn-shanghai, running)  m.yaml:5  missing: no task eeeee in cn-shanghai\n\
+             Plan: 2 to change, 1 already up to date, 1 blocked, 1 missing.\n"
+        );
+        assert!(
+            text(&items, true)
+                .contains("= ccc (cn-shanghai, running)  m.yaml:3  (already up to date)")
+        );
+        let s = Summary::of(&items);
+        assert!(s.differs());
+        assert!(!Summary::of(&[item("x", Decision::NoOp)]).differs());
+    }
+}
