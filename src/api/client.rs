@@ -196,6 +196,9 @@ pub fn sign_request<K: AsRef<str>, V: AsRef<str>>(
 ///   with code `RetCode.<n>` and the `Description` as message).
 /// - 4xx/5xx with the documented error body: a service error with everything it says.
 /// - Anything else (not JSON, not an object): a `Malformed` transport error naming the status.
+// `ApiError` is returned by value on purpose (it is the shared error every caller matches on);
+// one response is interpreted per network round trip, so its size costs nothing measurable.
+#[allow(clippy::result_large_err)]
 pub fn interpret_response(
     status: u16,
     retry_after: Option<&str>,
