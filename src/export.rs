@@ -8,14 +8,14 @@
 //! field (leaving it unchanged), and says so in [`Export::notes`]. Current state that is not an
 //! update field travels as `x-` annotations, which validation ignores and nothing sends.
 
-use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::api::models::TaskState;
-use crate::model::{ApiTime, Region, SourceType};
+use crate::model::{ApiTime, Field, Region, SourceType, Update};
+use crate::rules::{self, Severity};
 
 /// Output formats of `export`. JSON is the YAML structure in JSON (and so also valid YAML).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -117,14 +117,47 @@ pub struct Export {
     pub notes: Vec<String>,
 }
 
-const MAX_SPAN_SECS: i64 = 7 * 24 * 3600;
-const MAX_SOURCE_URLS: usize = 30;
-const MAX_CALLBACK_LEN: usize = 2000;
+impl ExportRecord {
+    /// The update this record stands for (annotations dropped), as validation sees it.
+    pub fn to_update(&self) -> Update {
+        let mut u = Update::new(self.task_id.clone(), self.region);
+        u.source_type = self.source_type;
+        u.source_urls = self.source_urls.clone();
+        u.start_time = self.start_time;
+        u.end_time = self.end_time;
+        u.repeat_number = self.repeat_number;
+        u.offset = self.offset;
+        u.file_index = self.file_index;
+        u.callback_url = self.callback_url.clone();
+        u
+    }
 
-/// Turns listed tasks into manifest records for `region`, applying the offline rules as of `now`
-/// (see the module comment). Pure: same tasks and `now`, same output.
+    /// Leaves `field` out (unchanged); `false` when the field cannot be left out.
+    fn omit(&mut self, field: Field) -> bool {
+        match field {
+            Field::StartTime => self.start_time = None,
+            Field::SourceUrls => {
+                self.source_urls = None;
+                self.file_index = None;
+            }
+            Field::RepeatNumber => self.repeat_number = None,
+            Field::Offset => self.offset = None,
+            Field::FileIndex => self.file_index = None,
+            Field::CallbackUrl => self.callback_url = None,
+            Field::SourceType => self.source_type = None,
+            Field::TaskId | Field::Region | Field::EndTime | Field::RegionId => return false,
+        }
+        true
+    }
+}
+
+/// Turns listed tasks into manifest records for `region`, as of `now` (see the module comment).
+/// Each record is checked with the same offline rules `validate` applies ([`rules::check_offline`]);
+/// a field they refuse is left out with a note, and a task they refuse as a whole is skipped.
+/// Pure: same tasks and `now`, same output.
 pub fn from_tasks(tasks: &[TaskState], region: Region, now: DateTime<Utc>) -> Export {
     let mut out = Export::default();
+    let now_t = ApiTime(now);
     for t in tasks {
         let info = &t.task_info;
         let id = if t.task_id.is_empty() {
@@ -132,13 +165,6 @@ pub fn from_tasks(tasks: &[TaskState], region: Region, now: DateTime<Utc>) -> Ex
         } else {
             t.task_id.clone()
         };
-        if !valid_task_id(&id) {
-            out.skipped.push((
-                id,
-                "TaskId is not 1-55 letters, digits, `_` or `-`, so no manifest can name it".into(),
-            ));
-            continue;
-        }
         if t.task_status == -1 {
             out.skipped.push((
                 id,
@@ -147,11 +173,11 @@ pub fn from_tasks(tasks: &[TaskState], region: Region, now: DateTime<Utc>) -> Ex
             continue;
         }
         let end = match ApiTime::parse(&info.end_time) {
-            Ok(e) if e.0 > now => e,
+            Ok(e) if e > now_t => e,
             Ok(e) => {
                 out.skipped.push((
                     id,
-                    format!("EndTime {e} is not after now: it can no longer be updated"),
+                    format!("EndTime {e} is not after now ({now_t}): it can no longer be updated"),
                 ));
                 continue;
             }
@@ -159,165 +185,85 @@ pub fn from_tasks(tasks: &[TaskState], region: Region, now: DateTime<Utc>) -> Ex
                 out.skipped.push((
                     id,
                     format!(
-                        "EndTime {:?} is not in the API's time format, so it cannot be checked",
+                        "EndTime {:?} is not in the API's time format, so the task cannot be checked",
                         info.end_time
                     ),
                 ));
                 continue;
             }
         };
-        let mut note =
-            |field: &str, why: String| out.notes.push(format!("{id}: {field} omitted: {why}"));
-
-        let start = match ApiTime::parse(&info.start_time) {
-            Ok(s) if s < end && end.unix() - s.unix() <= MAX_SPAN_SECS => Some(s),
-            Ok(s) => {
-                note(
-                    "StartTime",
-                    format!("{s} → {end} is not a span of at most 7 days after the start"),
-                );
-                None
-            }
-            Err(_) if info.start_time.is_empty() => None,
-            Err(_) => {
-                note(
-                    "StartTime",
-                    format!("{:?} is not yyyy-MM-ddTHH:mm:ssZ", info.start_time),
-                );
-                None
-            }
-        };
+        let mut notes = Vec::new();
+        let start = ApiTime::parse(&info.start_time).ok();
+        if start.is_none() && !info.start_time.is_empty() {
+            notes.push(format!(
+                "{id}: StartTime omitted: {:?} is not yyyy-MM-ddTHH:mm:ssZ",
+                info.start_time
+            ));
+        }
         let source_type: Option<SourceType> = info.source_type.parse().ok();
         if source_type.is_none() && !info.source_type.is_empty() {
-            note(
-                "SourceType",
-                format!("{:?} is not live, vod or url", info.source_type),
-            );
+            notes.push(format!(
+                "{id}: SourceType omitted: {:?} is not live, vod or url",
+                info.source_type
+            ));
         }
-        let source_urls = match source_urls_problem(source_type, &info.source_urls) {
-            None => Some(info.source_urls.clone()),
-            Some(why) => {
-                if !info.source_urls.is_empty() {
-                    note("SourceUrls", why);
-                }
-                None
-            }
-        };
+        // RepeatNumber, Offset and FileIndex mean nothing for live sources; Offset 0 is the
+        // service's "not set" (the rule is Offset > 0).
         let vod_or_url = source_type != Some(SourceType::Live);
-        let repeat_number = (vod_or_url && info.repeat_number >= -1).then_some(info.repeat_number);
-        // Offset 0 is the service's "not set"; the rule is Offset > 0.
-        let offset = (vod_or_url && info.offset > 0).then_some(info.offset);
-        let file_index = match &source_urls {
-            Some(urls)
-                if vod_or_url
-                    && info.file_index >= 0
-                    && (info.file_index as usize) < urls.len() =>
-            {
-                Some(info.file_index)
-            }
-            Some(_) if vod_or_url => {
-                note(
-                    "FileIndex",
-                    format!("{} is not an index into SourceUrls", info.file_index),
-                );
-                None
-            }
-            _ => None,
-        };
-        let callback_url = if info.callback_url.is_empty() {
-            None
-        } else if is_http_url(&info.callback_url)
-            && info.callback_url.chars().count() <= MAX_CALLBACK_LEN
-        {
-            Some(info.callback_url.clone())
-        } else {
-            note(
-                "CallbackUrl",
-                "not an absolute http(s) URL of at most 2000 characters".into(),
-            );
-            None
-        };
-        out.doc.updates.push(ExportRecord {
-            task_id: id,
+        let has_urls = !info.source_urls.is_empty();
+        let mut rec = ExportRecord {
+            task_id: id.clone(),
             region,
             source_type,
-            source_urls,
+            source_urls: has_urls.then(|| info.source_urls.clone()),
             start_time: start,
             end_time: Some(end),
-            repeat_number,
-            offset,
-            file_index,
-            callback_url,
+            repeat_number: vod_or_url.then_some(info.repeat_number),
+            offset: (vod_or_url && info.offset > 0).then_some(info.offset),
+            file_index: (vod_or_url && has_urls).then_some(info.file_index),
+            callback_url: (!info.callback_url.is_empty()).then(|| info.callback_url.clone()),
             task_status: t.task_status,
             task_name: info.task_name.clone(),
             dst_url: info.dst_url.clone(),
             source_protocol: info.source_protocol.clone(),
-        });
+        };
+        // Omitting a field can only remove violations, so this settles within a few rounds.
+        let mut verdict = Err(String::new());
+        for _ in 0..Field::ALL.len() {
+            let errors: Vec<_> = rules::check_offline(&rec.to_update(), now_t)
+                .into_iter()
+                .filter(|v| v.severity == Severity::Error)
+                .collect();
+            if errors.is_empty() {
+                verdict = Ok(());
+                break;
+            }
+            for v in errors {
+                // An impossible span: the start is the field to leave alone.
+                let field = if v.field == Field::EndTime && rec.start_time.is_some() {
+                    Field::StartTime
+                } else {
+                    v.field
+                };
+                if rec.omit(field) {
+                    notes.push(format!("{id}: {field} omitted: {}", v.message));
+                } else {
+                    verdict = Err(v.message);
+                }
+            }
+            if verdict.as_ref().is_err_and(|m| !m.is_empty()) {
+                break;
+            }
+        }
+        match verdict {
+            Ok(()) => {
+                out.notes.extend(notes);
+                out.doc.updates.push(rec);
+            }
+            Err(why) => out.skipped.push((id, why)),
+        }
     }
     out
-}
-
-fn valid_task_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 55
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn is_http_url(s: &str) -> bool {
-    url::Url::parse(s)
-        .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .unwrap_or(false)
-}
-
-/// The path's extension, lower-cased (query and fragment ignored).
-fn extension(s: &str) -> Option<String> {
-    let u = url::Url::parse(s).ok()?;
-    let last = u.path_segments()?.next_back()?.to_ascii_lowercase();
-    last.rsplit_once('.').map(|(_, e)| e.to_string())
-}
-
-/// Why these source URLs would not pass the offline source rules, if they would not.
-fn source_urls_problem(t: Option<SourceType>, urls: &[String]) -> Option<String> {
-    if urls.is_empty() {
-        return Some("empty".into());
-    }
-    if urls.len() > MAX_SOURCE_URLS {
-        return Some(format!(
-            "{} URLs, at most {MAX_SOURCE_URLS} allowed",
-            urls.len()
-        ));
-    }
-    let scheme = |u: &str| url::Url::parse(u).map(|x| x.scheme().to_string()).ok();
-    match t {
-        Some(SourceType::Live) => {
-            if urls.len() != 1 {
-                return Some(format!(
-                    "{} URLs, a live source takes exactly 1",
-                    urls.len()
-                ));
-            }
-            let ok = match scheme(&urls[0]).as_deref() {
-                Some("rtmp" | "srt") => true,
-                Some("http" | "https") => extension(&urls[0]).as_deref() == Some("flv"),
-                _ => false,
-            };
-            (!ok).then(|| "a live source must be rtmp://, srt:// or http(s) FLV".into())
-        }
-        Some(SourceType::Url) => urls
-            .iter()
-            .any(|u| {
-                !matches!(scheme(u).as_deref(), Some("http" | "https"))
-                    || !matches!(extension(u).as_deref(), Some("mp4" | "flv"))
-            })
-            .then(|| "a url source takes http(s) MP4 or FLV URLs".into()),
-        Some(SourceType::Vod) => urls
-            .iter()
-            .any(|u| u.contains("://") || u.trim().is_empty())
-            .then(|| "a vod source takes media IDs, not URLs".into()),
-        None => None,
-    }
 }
 
 /// Why an export could not be rendered or written.
@@ -409,33 +355,13 @@ pub fn read_export(text: &str) -> Result<ExportDoc, String> {
     serde_saphyr::from_str(text).map_err(|e| e.to_string())
 }
 
-/// Writes `data` to `path` atomically: a temporary file beside it, flushed to disk, then renamed
-/// over `path`, so a reader never sees half a file and a failure leaves the old file intact.
+/// Writes `data` to `path` atomically (see [`crate::fsutil::write_atomic`]): a reader never sees
+/// half a file and a failure leaves the old file intact.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ExportError> {
-    let werr = |source| ExportError::Write {
+    crate::fsutil::write_atomic(path, data).map_err(|source| ExportError::Write {
         path: path.display().to_string(),
         source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "export".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(werr(e));
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -6,4 +6,6 @@ pub mod api;
 pub mod cli;
 pub mod exit;
 pub mod export;
+pub mod fsutil;
 pub mod model;
+pub mod rules;

@@ -26,6 +26,12 @@ fn tasks() -> Vec<livebatch::api::models::TaskState> {
     v[8].task_info.source_type = "live".into();
     v[8].task_info.source_urls = vec!["rtmp://src.example.com/app/s".into()];
     v[8].task_info.source_protocol = "rtmp".into();
+    // Live values the offline rules refuse: each is left out, not exported broken.
+    v[9].task_info.callback_url = "ftp://not-a-webhook".into();
+    v[10].task_info.offset = 0;
+    v[11].task_info.file_index = 4;
+    v[12].task_info.source_urls = vec!["https://media.example.com/v/has space.mp4".into()];
+    v[13].task_info.start_time = "2029-12-01T00:00:00Z".into();
     v
 }
 
@@ -77,6 +83,15 @@ fn exports_yaml_that_parses_back_with_every_task_and_annotation() {
         .unwrap();
     assert_eq!(t8.source_protocol, "rtmp");
     assert_eq!(t8.repeat_number, None);
+    let get = |id: &str| doc.updates.iter().find(|u| u.task_id == id).unwrap();
+    assert_eq!(get("task-0009").callback_url, None);
+    assert_eq!(get("task-0010").offset, None);
+    assert_eq!(get("task-0011").file_index, None);
+    assert_eq!(get("task-0012").source_urls, None);
+    assert_eq!(get("task-0013").start_time, None);
+    for id in ["task-0009", "task-0011", "task-0012", "task-0013"] {
+        assert!(stderr.contains(&format!("note: {id}: ")), "{id}: {stderr}");
+    }
     // Generic parse: the manifest shape every reader expects, with the annotation names.
     let generic: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
     let first = &generic["updates"][0];
@@ -96,6 +111,15 @@ fn exports_yaml_that_parses_back_with_every_task_and_annotation() {
     assert!(first["x-TaskStatus"].is_i64());
     assert!(first["SourceUrls"].is_array());
     assert!(first.get("CallbackURL").is_none());
+    // The promise: validate's offline rules accept every exported update as it is.
+    let now = livebatch::model::ApiTime::parse("2029-06-01T00:00:00Z").unwrap();
+    for u in &doc.updates {
+        let errors: Vec<_> = livebatch::rules::check_offline(&u.to_update(), now)
+            .into_iter()
+            .filter(|v| v.severity == livebatch::rules::Severity::Error)
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", u.task_id);
+    }
 }
 
 #[test]
