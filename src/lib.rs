@@ -5,6 +5,7 @@
 pub mod api;
 pub mod cli;
 pub mod exit;
+pub mod export;
 pub mod fsutil;
 pub mod model;
 pub mod plan;
