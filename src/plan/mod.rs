@@ -3,4 +3,5 @@
 pub mod diff;
 pub mod fetch;
 pub mod file;
+pub mod live;
 pub mod render;

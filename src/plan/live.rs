@@ -1,0 +1,50 @@
+//! Planning a batch against live state: fetch what the batch names, decide each update.
+
+use std::collections::HashMap;
+
+use crate::api::error::ApiError;
+use crate::api::models::TaskState;
+use crate::model::{ApiTime, Region, Update};
+use crate::plan::diff::{PlanOptions, decide, fingerprint};
+use crate::plan::fetch::{LiveSource, fetch_live};
+use crate::plan::file::PlanItem;
+
+/// Decides every update against already-fetched live state (pure).
+pub fn build_items(
+    updates: &[(Update, String)],
+    live: &HashMap<(Region, String), TaskState>,
+    now: ApiTime,
+    opts: PlanOptions,
+) -> Vec<PlanItem> {
+    updates
+        .iter()
+        .map(|(u, origin)| {
+            let state = live.get(&(u.region, u.task_id.clone()));
+            let (decision, update) = decide(u, state, now, opts);
+            PlanItem {
+                task_id: u.task_id.clone(),
+                region: u.region,
+                origin: origin.clone(),
+                decision,
+                update,
+                fingerprint: state.map(fingerprint),
+                live: state.cloned(),
+            }
+        })
+        .collect()
+}
+
+/// Fetches the live state of every task the updates name, then decides each update.
+pub async fn plan_updates<S: LiveSource>(
+    src: &S,
+    updates: &[(Update, String)],
+    now: ApiTime,
+    opts: PlanOptions,
+) -> Result<Vec<PlanItem>, ApiError> {
+    let wanted: Vec<(Region, String)> = updates
+        .iter()
+        .map(|(u, _)| (u.region, u.task_id.clone()))
+        .collect();
+    let live = fetch_live(src, &wanted).await?;
+    Ok(build_items(updates, &live, now, opts))
+}
