@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod emulator;
 pub mod exit;
 pub mod model;
 pub mod rules;
