@@ -715,3 +715,110 @@ impl Store {
         Ok((Store::id_reply(request_id, id), changed))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> ApiTime {
+        ApiTime::parse(s).unwrap()
+    }
+
+    fn entry() -> (Update, BTreeMap<String, String>) {
+        let mut u = Update::new("task-1", Region::CnBeijing);
+        u.start_time = Some(t("2026-03-01T00:00:00Z"));
+        u.end_time = Some(t("2026-03-02T00:00:00Z"));
+        u.source_urls = Some(vec!["srt://pull.example.com:9000?streamid=a".into()]);
+        u.callback_url = Some("https://hooks.example.com/x".into());
+        let ann = [
+            ("x-TaskStatus", "3"),
+            ("x-TaskName", "night show"),
+            ("x-DstUrl", "rtmp://push.example.com/app/a"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        (u, ann)
+    }
+
+    #[test]
+    fn seed_from_a_manifest_entry() {
+        let (u, ann) = entry();
+        let s = SeedTask::from_manifest_entry(&u, &ann).unwrap();
+        assert_eq!(s.task_status, TaskStatus::Stopped);
+        assert_eq!(s.task_name, "night show");
+        assert_eq!(s.dst_url, "rtmp://push.example.com/app/a");
+        assert_eq!(s.source_type, SourceType::Live, "inferred from srt://");
+        assert_eq!(s.source_protocol, "srt");
+        assert_eq!(s.callback_url, "https://hooks.example.com/x");
+        assert_eq!(
+            s.status_at(t("2026-03-01T12:00:00Z")).0,
+            TaskStatus::Stopped
+        );
+
+        let mut ann2 = ann.clone();
+        ann2.insert("x-TaskStatus".into(), "7".into());
+        assert!(matches!(
+            SeedTask::from_manifest_entry(&u, &ann2),
+            Err(SeedError::Invalid {
+                field: "x-TaskStatus",
+                ..
+            })
+        ));
+        let mut u2 = u.clone();
+        u2.end_time = None;
+        let e = SeedTask::from_manifest_entry(&u2, &ann).unwrap_err();
+        assert!(e.to_string().contains("EndTime is required"), "{e}");
+        let mut u3 = u.clone();
+        u3.source_urls = Some(vec!["3f8e1c2b9a7d".into()]);
+        let s = SeedTask::from_manifest_entry(&u3, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            (s.source_type, s.task_status),
+            (SourceType::Vod, TaskStatus::NotStarted)
+        );
+        assert!(s.dst_url.ends_with("/task-1"));
+    }
+
+    #[test]
+    fn lifecycle_follows_the_clock() {
+        let (u, mut ann) = entry();
+        ann.remove("x-TaskStatus");
+        let mut s = SeedTask::from_manifest_entry(&u, &ann).unwrap();
+        assert_eq!(
+            s.status_at(t("2026-02-28T23:59:59Z")).0,
+            TaskStatus::NotStarted
+        );
+        assert_eq!(
+            s.status_at(t("2026-03-01T00:00:00Z")).0,
+            TaskStatus::Running
+        );
+        let (st, exit) = s.status_at(t("2026-03-02T00:00:00Z"));
+        assert_eq!(st, TaskStatus::Exited);
+        assert_eq!(exit.unwrap().0, "OverEndTime");
+        s.task_status = TaskStatus::Stopped;
+        assert_eq!(
+            s.status_at(t("2026-03-01T10:00:00Z")).0,
+            TaskStatus::Stopped
+        );
+        assert_eq!(s.to_state(t("2026-03-01T10:00:00Z")).task_status, 3);
+    }
+
+    #[test]
+    fn state_file_round_trips_and_rejects_strangers() {
+        let (u, ann) = entry();
+        let f = StateFile::new(vec![SeedTask::from_manifest_entry(&u, &ann).unwrap()]);
+        let text = serde_json::to_string(&f).unwrap();
+        assert_eq!(StateFile::parse(&text).unwrap(), f);
+        assert!(StateFile::parse(r#"{"format":"other","version":1,"tasks":[]}"#).is_err());
+        assert!(StateFile::parse("updates: []").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        f.save_atomic(&p).unwrap();
+        assert_eq!(StateFile::load(&p).unwrap(), f);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
+}
