@@ -290,7 +290,9 @@ mod tests {
     }
 
     /// The published UpdateLivePullToPush vector, verified from the server side.
-    fn published() -> (Vec<(String, String)>, Vec<(String, String)>) {
+    type Pairs = Vec<(String, String)>;
+
+    fn published() -> (Pairs, Pairs) {
         let query = pairs(&[
             ("Region", "cn-shanghai"),
             ("TaskId", "fd245384-4067-4f91-9d75-9666a6bc0000"),
