@@ -96,3 +96,15 @@ async fn stale_dates_and_replayed_nonces_are_refused() {
     assert_eq!(stats.count(LIST, "ok"), 1);
     emu.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn sts_tokens_are_accepted_and_signed_like_any_header() {
+    let (emu, mut s) = start().await;
+    s.extra = vec![
+        ("x-acs-security-token".into(), "any-token-value".into()),
+        ("x-acs-accesskey-id".into(), s.id.clone()),
+    ];
+    let r = s.call(LIST, P).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    emu.shutdown().await.unwrap();
+}

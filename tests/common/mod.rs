@@ -14,6 +14,8 @@ pub struct Signer {
     pub secret: String,
     pub clock: Clock,
     pub counter: std::sync::atomic::AtomicU64,
+    /// Extra headers signed into V3 requests (e.g. an STS token).
+    pub extra: Vec<(String, String)>,
 }
 
 pub struct Reply {
@@ -45,6 +47,7 @@ impl Signer {
             secret: DEFAULT_ACCESS_KEY_SECRET.into(),
             clock,
             counter: Default::default(),
+            extra: Vec::new(),
         }
     }
 
@@ -120,6 +123,7 @@ impl Signer {
                     ("x-acs-signature-nonce".into(), nonce.into()),
                     ("x-acs-content-sha256".into(), payload.clone()),
                 ];
+                headers.extend(self.extra.iter().cloned());
                 if let Some(c) = ctype {
                     headers.push(("content-type".into(), c.into()));
                 }
