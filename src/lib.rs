@@ -6,5 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod emulator;
 pub mod exit;
+pub mod export;
+pub mod fsutil;
 pub mod model;
 pub mod rules;
