@@ -1,5 +1,6 @@
 //! `livebatch emulator`: run the local pull-to-push API emulator until Ctrl-C.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use super::Global;
 use crate::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, FaultConfig,
-    KeyPair, StateFile,
+    KeyPair, SeedTask, StateFile,
 };
 use crate::exit;
 
@@ -31,7 +32,8 @@ pub struct Args {
         value_name = "SECRET"
     )]
     pub access_key_secret: Option<String>,
-    /// Tasks to start with: an emulator state file (the --state format).
+    /// Tasks to start with: what `livebatch export` writes (YAML/JSON, with x-TaskStatus,
+    /// x-TaskName, x-DstUrl, x-SourceProtocol), or an emulator state file (the --state format).
     #[arg(long, value_name = "FILE")]
     pub seed: Option<PathBuf>,
     /// Keep tasks here across restarts (written atomically after changes). When it exists it is
@@ -56,6 +58,28 @@ pub struct Args {
     /// Seed for the fault injection's random draws (reproducible runs).
     #[arg(long, value_name = "N")]
     pub rng_seed: Option<u64>,
+}
+
+/// Seed tasks from an emulator state file, or from what `livebatch export` writes (YAML or
+/// JSON, with its `x-` annotations).
+pub fn load_seed(text: &str) -> Result<Vec<SeedTask>, String> {
+    if let Ok(f) = StateFile::parse(text) {
+        return Ok(f.tasks);
+    }
+    let doc = crate::export::read_export(text).map_err(|e| {
+        format!("neither an emulator state file nor a `livebatch export` manifest: {e}")
+    })?;
+    doc.updates
+        .iter()
+        .map(|r| {
+            let mut ann = BTreeMap::new();
+            ann.insert("x-TaskStatus".to_string(), r.task_status.to_string());
+            ann.insert("x-TaskName".to_string(), r.task_name.clone());
+            ann.insert("x-DstUrl".to_string(), r.dst_url.clone());
+            ann.insert("x-SourceProtocol".to_string(), r.source_protocol.clone());
+            SeedTask::from_manifest_entry(&r.to_update(), &ann).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// `MIN` or `MIN..MAX`, milliseconds.
@@ -102,8 +126,11 @@ pub fn run(args: Args, g: &Global) -> u8 {
 async fn serve(args: Args, g: &Global) -> u8 {
     let seed = match &args.seed {
         None => Vec::new(),
-        Some(p) => match StateFile::load(p) {
-            Ok(f) => f.tasks,
+        Some(p) => match std::fs::read_to_string(p)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|text| load_seed(&text))
+        {
+            Ok(tasks) => tasks,
             Err(e) => {
                 eprintln!("error: seed file {}: {e}", p.display());
                 return exit::INVALID_MANIFEST;
@@ -184,6 +211,17 @@ async fn wait_for_stop() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeds_from_an_export() {
+        let yaml = "updates:\n- TaskId: t-1\n  Region: cn-shanghai\n  SourceType: live\n  SourceUrls: [\"rtmp://pull.example.com/app/s\"]\n  StartTime: 2026-03-01T00:00:00Z\n  EndTime: 2026-03-02T00:00:00Z\n  x-TaskStatus: 3\n  x-TaskName: show\n  x-DstUrl: rtmp://push.example.com/app/s\n  x-SourceProtocol: rtmp\n";
+        let tasks = load_seed(yaml).unwrap();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].task_status, crate::model::TaskStatus::Stopped);
+        assert_eq!(tasks[0].dst_url, "rtmp://push.example.com/app/s");
+        assert_eq!(tasks[0].task_name, "show");
+        assert!(load_seed("hello: 1").is_err());
+    }
 
     #[test]
     fn latency_forms() {
