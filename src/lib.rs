@@ -4,6 +4,10 @@
 
 pub mod api;
 pub mod cli;
+pub mod diagnostic;
 pub mod exit;
+pub mod manifest;
 pub mod model;
+pub mod plan;
 pub mod rules;
+pub mod validate;

@@ -328,6 +328,17 @@ pub fn parse_source_urls_json(s: &str) -> Result<Vec<String>, Violation> {
     })
 }
 
+/// `SourceUrls` written as one text value (a CSV cell, or a YAML string): a JSON array when it
+/// starts with `[`, else values separated by `|`. Nothing is trimmed: stray spaces are reported by
+/// the source checks rather than silently removed.
+pub fn parse_source_urls_text(s: &str) -> Result<Vec<String>, Violation> {
+    if s.trim_start().starts_with('[') {
+        parse_source_urls_json(s)
+    } else {
+        Ok(s.split('|').map(str::to_string).collect())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checks on typed values.
 
