@@ -112,17 +112,25 @@ impl Diagnostic {
         if let Some(snip) = &self.snippet {
             let line_no = self.location.line.to_string();
             let pad = " ".repeat(line_no.len());
-            let text = snip.text.trim_end();
-            let _ = write!(out, "\n{pad} |\n{line_no} | {text}");
-            if let Some(col) = self.location.column {
-                let start = (col as usize).saturating_sub(1);
-                let width = text.chars().count().saturating_sub(start).max(1);
-                let lead: String = text
-                    .chars()
-                    .take(start)
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+            let chars: Vec<char> = snip.text.trim_end().chars().collect();
+            let col = self.location.column.map(|c| (c as usize).saturating_sub(1));
+            // Long lines are cut to a window around the column.
+            let from = col.map_or(0, |c| c.saturating_sub(SNIPPET_BEFORE));
+            let to = chars.len().min(from + SNIPPET_WIDTH);
+            let mut shown: String = chars[from.min(to)..to].iter().collect();
+            let lead_mark = if from > 0 { "…" } else { "" };
+            if to < chars.len() {
+                shown.push('…');
+            }
+            let _ = write!(out, "\n{pad} |\n{line_no} | {lead_mark}{shown}");
+            if let Some(c) = col.filter(|c| *c < chars.len()) {
+                let width = token_len(&chars[c..]).min(to.saturating_sub(c)).max(1);
+                let lead: String = chars[from..c]
+                    .iter()
+                    .map(|&ch| if ch == '\t' { '\t' } else { ' ' })
                     .collect();
-                let _ = write!(out, "\n{pad} | {lead}{}", "^".repeat(width));
+                let lead_pad = if from > 0 { " " } else { "" };
+                let _ = write!(out, "\n{pad} | {lead_pad}{lead}{}", "^".repeat(width));
             }
         }
         out
@@ -132,6 +140,49 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render())
+    }
+}
+
+const SNIPPET_BEFORE: usize = 40;
+const SNIPPET_WIDTH: usize = 120;
+
+/// How many characters the value or key starting here spans: a quoted string to its closing quote,
+/// a flow collection to its closing bracket, otherwise up to `: `, ` #`, `,` or a closing bracket.
+fn token_len(s: &[char]) -> usize {
+    match s.first() {
+        Some(&q @ ('"' | '\'')) => s[1..].iter().position(|&c| c == q).map_or(s.len(), |p| p + 2),
+        Some('[' | '{') => {
+            let mut depth = 0usize;
+            for (i, &c) in s.iter().enumerate() {
+                match c {
+                    '[' | '{' => depth += 1,
+                    ']' | '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            s.len()
+        }
+        _ => {
+            let mut end = s.len();
+            for (i, w) in s.windows(2).enumerate() {
+                if matches!(w, [':', ' '] | [' ', '#']) {
+                    end = i;
+                    break;
+                }
+            }
+            if let Some(p) = s[..end].iter().position(|&c| matches!(c, ',' | ']' | '}')) {
+                end = p;
+            }
+            if s.last() == Some(&':') && end == s.len() {
+                end -= 1;
+            }
+            end
+        }
     }
 }
 

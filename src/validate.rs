@@ -201,7 +201,7 @@ impl Validator {
     fn check(&mut self, rec: RawRecord) -> Option<Entry> {
         self.records += 1;
         let mut failed = rec.invalid;
-        let mut parse_failed = false;
+        let mut parse_failed = rec.invalid;
         let mut at: [Option<usize>; Field::ALL.len()] = [None; Field::ALL.len()];
         let mut p = Parsed::default();
         let mut u = Update::new(String::new(), Region::CnShanghai);

@@ -126,6 +126,7 @@ pub fn read(
     }
 
     // Rows.
+    let mut rows = 0usize;
     loop {
         match rdr.read_byte_record(&mut row) {
             Ok(true) => {}
@@ -135,6 +136,7 @@ pub fn read(
                 return;
             }
         }
+        rows += 1;
         let line = line_of(&row);
         if row.len() != cols.len() {
             diags.push(Diagnostic::error(
@@ -194,6 +196,13 @@ pub fn read(
             }
         }
         sink(rec);
+    }
+    if rows == 0 {
+        diags.push(Diagnostic::warning(
+            Location::line(file, header_line),
+            code::NO_UPDATES,
+            "the file has a header but no rows",
+        ));
     }
 }
 

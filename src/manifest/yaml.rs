@@ -259,6 +259,17 @@ pub fn read(
     sink: &mut dyn FnMut(RawRecord),
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Arc<str>> {
+    if let Some(line) = long_line(bytes) {
+        diags.push(Diagnostic::error(
+            Location::line(file, line),
+            code::LINE_TOO_LONG,
+            format!(
+                "line {line} is longer than {} bytes; no manifest field needs that much (is this the right file?)",
+                super::MAX_LINE_BYTES
+            ),
+        ));
+        return None;
+    }
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -272,17 +283,6 @@ pub fn read(
         }
     };
     let text: Arc<str> = Arc::from(text);
-    if let Some(line) = long_line(text.as_bytes()) {
-        diags.push(Diagnostic::error(
-            Location::line(file, line),
-            code::LINE_TOO_LONG,
-            format!(
-                "line {line} is longer than {} bytes; no manifest field needs that much (is this the right file?)",
-                super::MAX_LINE_BYTES
-            ),
-        ));
-        return Some(text);
-    }
     if text.trim().is_empty() {
         diags.push(Diagnostic::error(
             Location::file(file),
@@ -427,10 +427,19 @@ fn saphyr_diag(file: &Arc<str>, e: &serde_saphyr::Error) -> Diagnostic {
     let inner = e.without_snippet().to_string();
     let loc = e.location().filter(|l| l.line() > 0);
     // The crate appends " at line L, column C"; the location is shown by ours already.
-    let msg = match inner.rfind(" at line ") {
+    let mut msg = match inner.find(" at line ") {
         Some(i) if loc.is_some() => inner[..i].to_string(),
         _ => inner,
     };
+    if let Some(i) = msg.find(", set DuplicateKeyPolicy") {
+        msg.truncate(i);
+        msg.push_str("; keep one");
+    }
+    if msg.starts_with("budget breached") || msg.contains("recursion limit") {
+        msg = format!(
+            "{msg}: the document is nested too deeply or its aliases expand too far for the parser's safety limits; a manifest needs neither"
+        );
+    }
     let location = match loc {
         Some(l) => Location::at(
             file,
