@@ -772,6 +772,31 @@ mod tests {
     }
 
     #[test]
+    fn source_urls_as_text() {
+        assert_eq!(
+            parse_source_urls_text(r#"["rtmp://a/b"]"#).unwrap(),
+            vec!["rtmp://a/b"]
+        );
+        assert_eq!(
+            parse_source_urls_text("https://a/1.mp4|https://a/2.mp4").unwrap(),
+            vec!["https://a/1.mp4", "https://a/2.mp4"]
+        );
+        assert!(parse_source_urls_text("[not json").is_err());
+    }
+
+    #[test]
+    fn memoized_checker_agrees_with_check_offline() {
+        let mut c = OfflineChecker::default();
+        let mut u = Update::new("t1", Region::CnShanghai);
+        for cb in ["https://h/x", "https://h/x", "ftp://x", "ftp://x", "https://h/x"] {
+            u.callback_url = Some(cb.into());
+            assert_eq!(c.check(&u, now()), check_offline(&u, now()), "{cb}");
+        }
+        u.offset = Some(0);
+        assert_eq!(c.check(&u, now()), check_offline(&u, now()));
+    }
+
+    #[test]
     fn no_op_is_a_warning() {
         let v = check_offline(&Update::new("t1", Region::CnBeijing), now());
         assert_eq!(v.len(), 1);
