@@ -6,7 +6,12 @@
 
 use std::io::{BufWriter, Write};
 
-const REGIONS: [&str; 4] = ["cn-shanghai", "cn-beijing", "ap-southeast-1", "ap-southeast-5"];
+const REGIONS: [&str; 4] = [
+    "cn-shanghai",
+    "cn-beijing",
+    "ap-southeast-1",
+    "ap-southeast-5",
+];
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -29,7 +34,15 @@ fn main() -> std::io::Result<()> {
         let region = REGIONS[(x % 4) as usize];
         let day = 1 + (x >> 8) % 20;
         let hour = (x >> 16) % 24;
-        write!(w, "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x},{region},", i, (x >> 20) & 0xffff, (x >> 36) & 0xfff, (x >> 48) & 0xfff, x & 0xffff_ffff_ffff)?;
+        write!(
+            w,
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x},{region},",
+            i,
+            (x >> 20) & 0xffff,
+            (x >> 36) & 0xfff,
+            (x >> 48) & 0xfff,
+            x & 0xffff_ffff_ffff
+        )?;
         match x % 10 {
             0..=5 => write!(w, ",2027-12-{day:02}T{hour:02}:00:00Z,,,,,")?,
             6 | 7 => write!(
@@ -39,7 +52,11 @@ fn main() -> std::io::Result<()> {
             )?,
             _ => write!(w, ",,vod,\"[\"\"{i:08x}aa\"\",\"\"{i:08x}bb\"\"]\",3,0,")?,
         }
-        writeln!(w, "https://hooks.new-webhooks.example.com/live/pull-to-push,team-{}", x % 7)?;
+        writeln!(
+            w,
+            "https://hooks.new-webhooks.example.com/live/pull-to-push,team-{}",
+            x % 7
+        )?;
     }
     w.flush()
 }

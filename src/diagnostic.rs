@@ -150,7 +150,10 @@ const SNIPPET_WIDTH: usize = 120;
 /// a flow collection to its closing bracket, otherwise up to `: `, ` #`, `,` or a closing bracket.
 fn token_len(s: &[char]) -> usize {
     match s.first() {
-        Some(&q @ ('"' | '\'')) => s[1..].iter().position(|&c| c == q).map_or(s.len(), |p| p + 2),
+        Some(&q @ ('"' | '\'')) => s[1..]
+            .iter()
+            .position(|&c| c == q)
+            .map_or(s.len(), |p| p + 2),
         Some('[' | '{') => {
             let mut depth = 0usize;
             for (i, &c) in s.iter().enumerate() {

@@ -347,7 +347,11 @@ pub fn check_task_id(id: &str) -> Option<Violation> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     // All-ASCII (the only valid case) means bytes are characters.
-    let len = if ok_chars { id.len() } else { id.chars().count() };
+    let len = if ok_chars {
+        id.len()
+    } else {
+        id.chars().count()
+    };
     if id.is_empty() || !ok_chars || len > TASK_ID_MAX_LEN {
         let why = if id.is_empty() {
             "TaskId is empty".to_string()
@@ -788,7 +792,13 @@ mod tests {
     fn memoized_checker_agrees_with_check_offline() {
         let mut c = OfflineChecker::default();
         let mut u = Update::new("t1", Region::CnShanghai);
-        for cb in ["https://h/x", "https://h/x", "ftp://x", "ftp://x", "https://h/x"] {
+        for cb in [
+            "https://h/x",
+            "https://h/x",
+            "ftp://x",
+            "ftp://x",
+            "https://h/x",
+        ] {
             u.callback_url = Some(cb.into());
             assert_eq!(c.check(&u, now()), check_offline(&u, now()), "{cb}");
         }

@@ -11,7 +11,11 @@ fn lb() -> Command {
 }
 
 fn validate(args: &[&str]) -> assert_cmd::assert::Assert {
-    lb().arg("validate").arg("--now").arg(NOW).args(args).assert()
+    lb().arg("validate")
+        .arg("--now")
+        .arg(NOW)
+        .args(args)
+        .assert()
 }
 
 /// Writes `bytes` to a temp file named `name` and returns (dir guard, path).
@@ -36,7 +40,9 @@ fn bundled_examples_are_valid() {
 #[test]
 fn usage_errors_exit_64() {
     lb().arg("validate").assert().code(64);
-    lb().args(["validate", "--bogus", "x.yaml"]).assert().code(64);
+    lb().args(["validate", "--bogus", "x.yaml"])
+        .assert()
+        .code(64);
     lb().args(["validate", "--now", "2027-03-01 00:00:00", "x.yaml"])
         .assert()
         .code(64)
@@ -100,7 +106,10 @@ fn stdin_csv_is_sniffed() {
 
 #[test]
 fn warnings_alone_exit_0_and_quiet_hides_them() {
-    let (_d, p) = temp("noop.yaml", b"updates:\n  - TaskId: t1\n    Region: cn-beijing\n");
+    let (_d, p) = temp(
+        "noop.yaml",
+        b"updates:\n  - TaskId: t1\n    Region: cn-beijing\n",
+    );
     validate(&[p.to_str().unwrap()])
         .code(0)
         .stderr(predicate::str::contains("changes nothing"));
@@ -122,21 +131,66 @@ fn bad_input_is_a_located_error() {
     let bomb = "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\nupdates: [*f]\n";
     let deep = format!("updates: {}{}\n", "[".repeat(2000), "]".repeat(2000));
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("utf8.yaml", b"updates:\n  - TaskId: a\xff\n".to_vec(), "utf8.yaml:2:14: error: the file is not valid UTF-8"),
-        ("utf8.csv", b"TaskId,Region\nt\xff,cn-beijing\n".to_vec(), "utf8.csv:2 (column TaskId): error[TaskId]: this cell is not valid UTF-8"),
+        (
+            "utf8.yaml",
+            b"updates:\n  - TaskId: a\xff\n".to_vec(),
+            "utf8.yaml:2:14: error: the file is not valid UTF-8",
+        ),
+        (
+            "utf8.csv",
+            b"TaskId,Region\nt\xff,cn-beijing\n".to_vec(),
+            "utf8.csv:2 (column TaskId): error[TaskId]: this cell is not valid UTF-8",
+        ),
         ("utf16.yaml", b"\xff\xfeu\x00p\x00".to_vec(), "UTF-16"),
-        ("empty.yaml", Vec::new(), "empty.yaml: error: the file is empty"),
-        ("empty.csv", Vec::new(), "empty.csv: error: the file is empty"),
+        (
+            "empty.yaml",
+            Vec::new(),
+            "empty.yaml: error: the file is empty",
+        ),
+        (
+            "empty.csv",
+            Vec::new(),
+            "empty.csv: error: the file is empty",
+        ),
         ("bomb.yaml", bomb.as_bytes().to_vec(), "safety limits"),
         ("deep.yaml", deep.into_bytes(), "safety limits"),
         ("long.csv", big_line, "longer than 1048576 bytes"),
-        ("ragged.csv", b"TaskId,Region,EndTime\nt1,cn-beijing\n".to_vec(), "ragged.csv:2: error: this row has 2 cells but the header has 3"),
-        ("duph.csv", b"TaskId,Region,Region\nt1,cn-beijing,cn-beijing\n".to_vec(), "duph.csv:1 (column Region): error: column \"Region\" appears twice"),
-        ("unknown.csv", b"TaskId,Region,Callbackurl\nt1,cn-beijing,https://h/x\n".to_vec(), "did you mean CallbackUrl?"),
-        ("exp.yaml", b"updates:\n  - {TaskId: t1, Region: cn-beijing, RepeatNumber: 1e3}\n".to_vec(), "exp.yaml:2:52: error[RepeatNumber]: \"1e3\" is not a whole number"),
-        ("space.csv", b"TaskId,Region,Offset\nt1,cn-beijing, 5\n".to_vec(), "space.csv:2 (column Offset): error[Offset]: \" 5\" is not a whole number"),
-        ("big.yaml", b"updates:\n  - TaskId: t1\n    Region: cn-beijing\n    FileIndex: 2147483648\n".to_vec(), "big.yaml:4:16: error[FileIndex]: 2147483648 is out of range"),
-        ("top.yaml", b"TaskId: t1\n".to_vec(), "fields belong inside an entry of the `updates:` list"),
+        (
+            "ragged.csv",
+            b"TaskId,Region,EndTime\nt1,cn-beijing\n".to_vec(),
+            "ragged.csv:2: error: this row has 2 cells but the header has 3",
+        ),
+        (
+            "duph.csv",
+            b"TaskId,Region,Region\nt1,cn-beijing,cn-beijing\n".to_vec(),
+            "duph.csv:1 (column Region): error: column \"Region\" appears twice",
+        ),
+        (
+            "unknown.csv",
+            b"TaskId,Region,Callbackurl\nt1,cn-beijing,https://h/x\n".to_vec(),
+            "did you mean CallbackUrl?",
+        ),
+        (
+            "exp.yaml",
+            b"updates:\n  - {TaskId: t1, Region: cn-beijing, RepeatNumber: 1e3}\n".to_vec(),
+            "exp.yaml:2:52: error[RepeatNumber]: \"1e3\" is not a whole number",
+        ),
+        (
+            "space.csv",
+            b"TaskId,Region,Offset\nt1,cn-beijing, 5\n".to_vec(),
+            "space.csv:2 (column Offset): error[Offset]: \" 5\" is not a whole number",
+        ),
+        (
+            "big.yaml",
+            b"updates:\n  - TaskId: t1\n    Region: cn-beijing\n    FileIndex: 2147483648\n"
+                .to_vec(),
+            "big.yaml:4:16: error[FileIndex]: 2147483648 is out of range",
+        ),
+        (
+            "top.yaml",
+            b"TaskId: t1\n".to_vec(),
+            "fields belong inside an entry of the `updates:` list",
+        ),
     ];
     for (name, bytes, expect) in cases {
         let (_d, p) = temp(name, &bytes);
@@ -146,7 +200,10 @@ fn bad_input_is_a_located_error() {
             .assert()
             .code(65);
         let err = stderr_of(&a);
-        assert!(err.contains(expect), "{name}: expected {expect:?} in:\n{err}");
+        assert!(
+            err.contains(expect),
+            "{name}: expected {expect:?} in:\n{err}"
+        );
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
 }
@@ -160,7 +217,9 @@ fn bom_and_crlf_are_accepted() {
     // The BOM is skipped (the header is recognised) and CRLF lines are numbered right.
     validate(&[p.to_str().unwrap()])
         .code(65)
-        .stderr(predicate::str::contains("bom.csv:3 (column EndTime): error[EndTime]"));
+        .stderr(predicate::str::contains(
+            "bom.csv:3 (column EndTime): error[EndTime]",
+        ));
     let (_d2, y) = temp(
         "bom.yaml",
         b"\xef\xbb\xbfupdates:\r\n  - TaskId: t1\r\n    Region: cn-beijing\r\n    EndTime: 2027-03-02T00:00:00Z\r\n",
@@ -191,8 +250,10 @@ fn duplicates_across_files_point_at_both() {
         .assert()
         .code(65)
         .stderr(
-            predicate::str::contains("b.csv:2 (column TaskId): error[TaskId]: task t1 is listed twice")
-                .and(predicate::str::contains("first seen at a.yaml:2:13")),
+            predicate::str::contains(
+                "b.csv:2 (column TaskId): error[TaskId]: task t1 is listed twice",
+            )
+            .and(predicate::str::contains("first seen at a.yaml:2:13")),
         );
     // Identical entries are not an error.
     lb().current_dir(dir.path())

@@ -34,8 +34,19 @@ fn check(name: &str, bytes: &[u8]) {
 }
 
 const FIELDS: &[&str] = &[
-    "TaskId", "Region", "StartTime", "EndTime", "SourceUrls", "RepeatNumber", "Offset",
-    "FileIndex", "CallbackUrl", "RegionId", "SourceType", "x-note", "Bogus",
+    "TaskId",
+    "Region",
+    "StartTime",
+    "EndTime",
+    "SourceUrls",
+    "RepeatNumber",
+    "Offset",
+    "FileIndex",
+    "CallbackUrl",
+    "RegionId",
+    "SourceType",
+    "x-note",
+    "Bogus",
 ];
 
 fn cell() -> impl Strategy<Value = String> {

@@ -76,7 +76,7 @@ pub fn read(
             }
         };
         let at = Location::cell(file, header_line, &name);
-        let col = if names.iter().any(|n| *n == name) {
+        let col = if names.contains(&name) {
             diags.push(Diagnostic::error(
                 at,
                 code::DUPLICATE_FIELD,

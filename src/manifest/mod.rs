@@ -260,7 +260,7 @@ pub fn read(
     let (format, reader) = match open(input) {
         Ok(x) => x,
         Err(d) => {
-            diags.push(d);
+            diags.push(*d);
             return FileOutcome::default();
         }
     };
@@ -303,27 +303,27 @@ fn io_diag(name: &Arc<str>, e: &io::Error) -> Diagnostic {
 
 /// Opens an input, skips a UTF-8 byte-order mark, refuses UTF-16/32, and decides the format: by
 /// extension (`.csv`; `.yaml`, `.yml`, `.json`), else by the first line (a CSV header has no `:`).
-pub fn open(input: &Input) -> Result<(Format, Box<dyn BufRead>), Diagnostic> {
+pub fn open(input: &Input) -> Result<(Format, Box<dyn BufRead>), Box<Diagnostic>> {
     let raw: Box<dyn Read> = match &input.path {
         None => Box::new(io::stdin()),
         Some(p) => match File::open(p) {
             Ok(f) => Box::new(f),
-            Err(e) => return Err(io_diag(&input.name, &e)),
+            Err(e) => return Err(Box::new(io_diag(&input.name, &e))),
         },
     };
     let mut reader = BufReader::with_capacity(256 << 10, raw);
     let head = reader
         .fill_buf()
-        .map_err(|e| io_diag(&input.name, &e))?
+        .map_err(|e| Box::new(io_diag(&input.name, &e)))?
         .to_vec();
     if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
         reader.consume(3);
     } else if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
-        return Err(Diagnostic::error(
+        return Err(Box::new(Diagnostic::error(
             Location::line(&input.name, 1),
             code::ENCODING,
             "the file is UTF-16 (or UTF-32) encoded; save it as UTF-8",
-        ));
+        )));
     }
     let by_ext = input.path.as_ref().and_then(|p| {
         let ext = p.extension()?.to_str()?.to_ascii_lowercase();
