@@ -262,3 +262,27 @@ fn duplicates_across_files_point_at_both() {
         .code(0)
         .stderr(predicate::str::contains("listed again, identically"));
 }
+
+#[test]
+fn a_bad_default_is_reported_once_and_rule_errors_name_the_default() {
+    let (_d, p) = temp(
+        "defs.yaml",
+        b"defaults:\n  Region: cn-mars\n  EndTime: 2026-01-01T00:00:00Z\nupdates:\n  - TaskId: a\n  - TaskId: b\n",
+    );
+    let a = lb()
+        .current_dir(p.parent().unwrap())
+        .args(["validate", "--now", NOW, "defs.yaml"])
+        .assert()
+        .code(65);
+    let err = stderr_of(&a);
+    assert_eq!(
+        err.matches("\"cn-mars\" is not a Region").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("defs.yaml:5:5: error[EndTime]"), "{err}");
+    assert!(
+        err.contains("comes from `defaults:` at defs.yaml:3:12"),
+        "{err}"
+    );
+}
