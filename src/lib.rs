@@ -4,9 +4,13 @@
 
 pub mod api;
 pub mod cli;
+pub mod diagnostic;
+pub mod emulator;
 pub mod exit;
 pub mod export;
 pub mod fsutil;
+pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod rules;
+pub mod validate;

@@ -1,7 +1,13 @@
-//! Planning: updates against live state, and the offline plan.
+//! Plans: what would be sent, per update, before anything is sent.
+//!
+//! - [`offline`]: from the manifests alone, the exact request of every update (no credentials).
+//! - [`fetch`] + [`diff`] + [`live`]: against live state, each update classified as change, no-op,
+//!   blocked or missing, narrowed to the fields that differ; [`render`] shows it as a reviewed diff.
+//! - [`file`]: a saved plan, applied exactly by `apply --plan`.
 
 pub mod diff;
 pub mod fetch;
 pub mod file;
 pub mod live;
+pub mod offline;
 pub mod render;

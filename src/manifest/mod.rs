@@ -1,0 +1,381 @@
+//! Manifest parsing: a YAML or CSV file → *located raw records*, nothing more.
+//!
+//! A raw record is the text of each field with the place it came from; turning that text into a
+//! typed [`crate::model::Update`] and checking the rules is [`crate::validate`]'s job. Keeping the
+//! two apart means both formats share one validator, and a format problem (a ragged CSV row, a YAML
+//! syntax error) is reported in the same located shape as a broken rule.
+//!
+//! Decisions on awkward input, documented in the README:
+//! - A UTF-8 byte-order mark at the start of a file is skipped silently (spreadsheets write one);
+//!   a UTF-16 or UTF-32 mark is an error that says to save the file as UTF-8.
+//! - CRLF and LF line ends are both accepted.
+//! - A line longer than [`MAX_LINE_BYTES`] is an error: no field needs that much, and refusing it
+//!   keeps memory bounded on a corrupt or wrong file.
+//! - YAML files are read whole (at most [`MAX_YAML_BYTES`]); CSV files are streamed row by row.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::diagnostic::{Diagnostic, code};
+use crate::model::Field;
+
+pub mod csv;
+pub mod yaml;
+
+/// Longest physical line accepted in any manifest (1 MiB).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// Largest YAML manifest read (YAML is parsed whole; use CSV for bigger batches).
+pub const MAX_YAML_BYTES: u64 = 256 << 20;
+/// Prefix of annotation keys/columns: kept as text on the record, never validated, never sent.
+pub const ANNOTATION_PREFIX: &str = "x-";
+
+/// One manifest to read: a file, or standard input (`-`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// `None` reads standard input.
+    pub path: Option<PathBuf>,
+    /// How diagnostics name this input: the path as given, or `<stdin>`.
+    pub name: Arc<str>,
+}
+
+impl Input {
+    /// Reads a command-line argument: `-` is standard input, anything else a path.
+    pub fn from_arg(arg: &str) -> Input {
+        if arg == "-" {
+            Input::stdin()
+        } else {
+            Input::path(arg)
+        }
+    }
+
+    pub fn path(p: impl Into<PathBuf>) -> Input {
+        let path = p.into();
+        Input {
+            name: Arc::from(path.display().to_string()),
+            path: Some(path),
+        }
+    }
+
+    pub fn stdin() -> Input {
+        Input {
+            path: None,
+            name: Arc::from("<stdin>"),
+        }
+    }
+}
+
+/// Where something is in a manifest. YAML gives line and column; CSV gives the physical line of the
+/// row and the header name of the cell. `line == 0` means the file as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    pub file: Arc<str>,
+    pub line: u32,
+    pub column: Option<u32>,
+    pub column_name: Option<Arc<str>>,
+}
+
+impl Serialize for Location {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &*self.file)?;
+        m.serialize_entry("line", &self.line)?;
+        if let Some(c) = self.column {
+            m.serialize_entry("column", &c)?;
+        }
+        if let Some(n) = &self.column_name {
+            m.serialize_entry("column_name", &**n)?;
+        }
+        m.end()
+    }
+}
+
+impl Location {
+    pub fn file(file: &Arc<str>) -> Location {
+        Location {
+            file: file.clone(),
+            line: 0,
+            column: None,
+            column_name: None,
+        }
+    }
+
+    pub fn line(file: &Arc<str>, line: u32) -> Location {
+        Location {
+            line,
+            ..Location::file(file)
+        }
+    }
+
+    pub fn at(file: &Arc<str>, line: u32, column: u32) -> Location {
+        Location {
+            column: Some(column),
+            ..Location::line(file, line)
+        }
+    }
+
+    pub fn cell(file: &Arc<str>, line: u32, column_name: &Arc<str>) -> Location {
+        Location {
+            column_name: Some(column_name.clone()),
+            ..Location::line(file, line)
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        if let Some(name) = &self.column_name {
+            write!(f, " (column {name})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A field's value as written. `Null` (YAML `~` or an empty value) means "leave unchanged" and
+/// overrides a default; `Invalid` means the parser already reported the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawValue {
+    Null,
+    Text(String),
+    List(Vec<String>),
+    Invalid,
+}
+
+/// One field of one record, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawField {
+    pub field: Field,
+    pub value: RawValue,
+    pub location: Location,
+    /// The value came from the YAML `defaults:` block (its location points there).
+    pub from_defaults: bool,
+}
+
+/// One update as written: its fields and annotations, not yet typed or checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    /// The start of the record (the YAML mapping, or the CSV row).
+    pub location: Location,
+    pub fields: Vec<RawField>,
+    pub annotations: Vec<(String, String)>,
+    /// The parser found a problem in this record and reported it; the record must not be used.
+    pub invalid: bool,
+}
+
+/// The two manifest formats. JSON is read as YAML (it is a subset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Csv,
+}
+
+/// What a key or header names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    Field(Field),
+    Annotation,
+    /// Not a field; carries the closest valid field name, if one is close.
+    Unknown(Option<&'static str>),
+}
+
+pub fn classify_key(name: &str) -> Key {
+    if let Some(f) = Field::from_name(name) {
+        Key::Field(f)
+    } else if name.starts_with(ANNOTATION_PREFIX) {
+        Key::Annotation
+    } else {
+        Key::Unknown(closest(name, Field::ALL.iter().map(|f| f.name())))
+    }
+}
+
+/// The message for an unknown field: the closest valid name, or the list of valid names.
+pub fn unknown_field_message(name: &str, suggestion: Option<&str>) -> String {
+    match suggestion {
+        Some(s) => format!("unknown field {name:?}; did you mean {s}?"),
+        None => {
+            let all: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
+            format!(
+                "unknown field {name:?}; valid fields are {}, or an annotation starting with x-",
+                all.join(", ")
+            )
+        }
+    }
+}
+
+/// The candidate nearest to `name` by edit distance (case-insensitive), if it is near enough to be
+/// a plausible typo: at most a third of the name's length, and at least 2 edits allowed.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lname = name.to_ascii_lowercase();
+    let limit = (name.chars().count() / 3).max(2);
+    candidates
+        .map(|c| (edit_distance(&lname, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// What reading one input produced besides its records.
+#[derive(Debug, Default)]
+pub struct FileOutcome {
+    /// The whole text of an in-memory (YAML) input, kept so diagnostics can quote source lines.
+    pub text: Option<Arc<str>>,
+}
+
+/// Reads one input, handing each record to `sink` as soon as it is parsed and pushing every
+/// problem found to `diags`. Never panics on bad input; a file that cannot be read is one
+/// diagnostic.
+pub fn read(
+    input: &Input,
+    sink: &mut dyn FnMut(RawRecord),
+    diags: &mut Vec<Diagnostic>,
+) -> FileOutcome {
+    let (format, reader) = match open(input) {
+        Ok(x) => x,
+        Err(d) => {
+            diags.push(*d);
+            return FileOutcome::default();
+        }
+    };
+    match format {
+        Format::Csv => {
+            csv::read(&input.name, reader, sink, diags);
+            FileOutcome::default()
+        }
+        Format::Yaml => {
+            let mut bytes = Vec::new();
+            let mut limited = reader.take(MAX_YAML_BYTES + 1);
+            if let Err(e) = limited.read_to_end(&mut bytes) {
+                diags.push(io_diag(&input.name, &e));
+                return FileOutcome::default();
+            }
+            if bytes.len() as u64 > MAX_YAML_BYTES {
+                diags.push(Diagnostic::error(
+                    Location::file(&input.name),
+                    code::IO,
+                    format!(
+                        "YAML manifest is larger than {} MiB; split it, or use CSV, which is streamed",
+                        MAX_YAML_BYTES >> 20
+                    ),
+                ));
+                return FileOutcome::default();
+            }
+            let text = yaml::read(&input.name, &bytes, sink, diags);
+            FileOutcome { text }
+        }
+    }
+}
+
+fn io_diag(name: &Arc<str>, e: &io::Error) -> Diagnostic {
+    Diagnostic::error(
+        Location::file(name),
+        code::IO,
+        format!("cannot read {name}: {e}"),
+    )
+}
+
+/// Opens an input, skips a UTF-8 byte-order mark, refuses UTF-16/32, and decides the format: by
+/// extension (`.csv`; `.yaml`, `.yml`, `.json`), else by the first line (a CSV header has no `:`).
+pub fn open(input: &Input) -> Result<(Format, Box<dyn BufRead>), Box<Diagnostic>> {
+    let raw: Box<dyn Read> = match &input.path {
+        None => Box::new(io::stdin()),
+        Some(p) => match File::open(p) {
+            Ok(f) => Box::new(f),
+            Err(e) => return Err(Box::new(io_diag(&input.name, &e))),
+        },
+    };
+    let mut reader = BufReader::with_capacity(256 << 10, raw);
+    let head = reader
+        .fill_buf()
+        .map_err(|e| Box::new(io_diag(&input.name, &e)))?
+        .to_vec();
+    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        reader.consume(3);
+    } else if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return Err(Box::new(Diagnostic::error(
+            Location::line(&input.name, 1),
+            code::ENCODING,
+            "the file is UTF-16 (or UTF-32) encoded; save it as UTF-8",
+        )));
+    }
+    let by_ext = input.path.as_ref().and_then(|p| {
+        let ext = p.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Some(Format::Csv),
+            "yaml" | "yml" | "json" => Some(Format::Yaml),
+            _ => None,
+        }
+    });
+    let format = by_ext.unwrap_or_else(|| sniff(&head));
+    Ok((format, Box::new(reader)))
+}
+
+/// Guesses the format from the start of the data: the first line that is not blank or a `#`
+/// comment is a CSV header when it has no `:` and does not open a JSON/YAML collection.
+pub fn sniff(head: &[u8]) -> Format {
+    let head = head.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(head);
+    let first = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.trim_ascii())
+        .find(|l| !l.is_empty() && !l.starts_with(b"#") && *l != b"---");
+    match first {
+        Some(l) if !l.contains(&b':') && !matches!(l[0], b'{' | b'[' | b'-') => Format::Csv,
+        _ => Format::Yaml,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(classify_key("TaskId"), Key::Field(Field::TaskId));
+        assert_eq!(classify_key("x-note"), Key::Annotation);
+        assert_eq!(
+            classify_key("Callbackurl"),
+            Key::Unknown(Some("CallbackUrl"))
+        );
+        assert_eq!(classify_key("EndTme"), Key::Unknown(Some("EndTime")));
+        assert_eq!(classify_key("SourceUrl"), Key::Unknown(Some("SourceUrls")));
+        assert_eq!(classify_key("Banana"), Key::Unknown(None));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b"TaskId,Region\n"), Format::Csv);
+        assert_eq!(sniff(b"\xEF\xBB\xBFTaskId,Region\n"), Format::Csv);
+        assert_eq!(sniff(b"# c\nupdates:\n"), Format::Yaml);
+        assert_eq!(sniff(b"{\"updates\": []}"), Format::Yaml);
+        assert_eq!(sniff(b""), Format::Yaml);
+    }
+}

@@ -1,0 +1,414 @@
+//! Raw records → typed updates and diagnostics, for a whole batch of manifests at once.
+//!
+//! Every rule comes from [`crate::rules`]; this module only connects each violation to the place
+//! in the manifest it is about, and adds the batch-level checks (the same `TaskId` twice, across
+//! files too). All problems in all files are collected in one run.
+//!
+//! Two entry points: [`visit_batch`] streams entries to a callback and keeps only the set of task
+//! IDs (what `validate` needs for a million-row CSV), and [`load_batch`] collects them (what
+//! `plan` and `apply` need).
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::diagnostic::{self, Counts, Diagnostic, Snippet, code};
+use crate::manifest::{self, Input, Location, RawField, RawRecord, RawValue};
+use crate::model::{ApiTime, Field, Region, Update};
+use crate::rules::{self, Severity, Violation};
+
+/// One valid update, with where it was written and its annotations (`x-…`, never sent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub update: Update,
+    pub origin: Location,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Every valid update of a batch and every problem found, in file and line order.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub entries: Vec<Entry>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The inputs' display names, in the order given.
+    pub files: Vec<Arc<str>>,
+}
+
+impl Batch {
+    /// True when anything must stop the batch; warnings do not.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn counts(&self) -> Counts {
+        Counts::of(&self.diagnostics)
+    }
+}
+
+/// What streaming a batch found, without the entries themselves.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub diagnostics: Vec<Diagnostic>,
+    pub files: Vec<Arc<str>>,
+    /// Records read (valid or not).
+    pub records: usize,
+    /// Entries handed to the callback.
+    pub valid: usize,
+}
+
+impl Summary {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn counts(&self) -> Counts {
+        Counts::of(&self.diagnostics)
+    }
+}
+
+/// Reads and validates every input, collecting valid entries. The plan, apply and emulator
+/// (`--seed`) paths call this; they must not act on `entries` when `has_errors()`.
+pub fn load_batch(inputs: &[Input], now: ApiTime) -> Batch {
+    let mut entries = Vec::new();
+    let s = visit_batch(inputs, now, &mut |e| entries.push(e));
+    Batch {
+        entries,
+        diagnostics: s.diagnostics,
+        files: s.files,
+    }
+}
+
+/// Reads and validates every input, handing each valid entry to `on_entry` as soon as it is read.
+/// Memory grows with the set of task IDs and the diagnostics, not with the files. An entry handed
+/// over early may still be part of a batch that turns out invalid (a later duplicate): decide on
+/// the returned summary.
+pub fn visit_batch(inputs: &[Input], now: ApiTime, on_entry: &mut dyn FnMut(Entry)) -> Summary {
+    let mut v = Validator::new(now);
+    let mut texts: HashMap<Arc<str>, Arc<str>> = HashMap::new();
+    let mut files = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.iter().enumerate() {
+        files.push(input.name.clone());
+        v.files.push(input.name.clone());
+        v.file_idx = u32::try_from(i).unwrap_or(u32::MAX);
+        let mut diags = Vec::new();
+        let outcome = manifest::read(
+            input,
+            &mut |rec| {
+                if let Some(e) = v.check(rec) {
+                    on_entry(e);
+                }
+            },
+            &mut diags,
+        );
+        v.diags.append(&mut diags);
+        if let Some(t) = outcome.text {
+            texts.insert(input.name.clone(), t);
+        }
+    }
+    let mut diagnostics = std::mem::take(&mut v.diags);
+    for d in &mut diagnostics {
+        if d.location.line == 0 {
+            continue;
+        }
+        if let Some(t) = texts.get(&d.location.file)
+            && let Some(line) = manifest::yaml::source_line(t, d.location.line)
+        {
+            d.snippet = Some(Snippet {
+                text: line.to_string(),
+            });
+        }
+    }
+    diagnostic::sort(&mut diagnostics, &files);
+    Summary {
+        diagnostics,
+        files,
+        records: v.records,
+        valid: v.valid,
+    }
+}
+
+/// Where a task ID was first seen, packed small: a million of these must fit comfortably.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    file: u32,
+    line: u32,
+    /// 0 for CSV (the column is named `TaskId`).
+    column: u32,
+    /// Fingerprint of the whole update; 0 when the first entry was invalid.
+    fingerprint: u64,
+}
+
+struct Validator {
+    now: ApiTime,
+    file_idx: u32,
+    files: Vec<Arc<str>>,
+    seen: HashMap<Box<str>, Seen, BuildHasherDefault<FastHasher>>,
+    /// Defaults already reported as unparsable, so a bad default is reported once, not per update.
+    reported_defaults: HashSet<Location>,
+    diags: Vec<Diagnostic>,
+    records: usize,
+    valid: usize,
+    task_id_col: Arc<str>,
+    checker: rules::OfflineChecker,
+}
+
+/// The typed fields of one record as they parse.
+#[derive(Default)]
+struct Parsed {
+    task_id: Option<String>,
+    region: Option<Region>,
+}
+
+impl Validator {
+    fn new(now: ApiTime) -> Validator {
+        Validator {
+            now,
+            file_idx: 0,
+            files: Vec::new(),
+            seen: HashMap::default(),
+            checker: rules::OfflineChecker::default(),
+            reported_defaults: HashSet::new(),
+            diags: Vec::new(),
+            records: 0,
+            valid: 0,
+            task_id_col: Arc::from("TaskId"),
+        }
+    }
+
+    fn report(&mut self, rec: &RawRecord, raw: Option<&RawField>, v: Violation) {
+        let code = if v.code.is_empty() {
+            code::NO_CHANGE
+        } else {
+            v.code
+        };
+        let (location, message) = match raw {
+            Some(f) if !f.from_defaults => (f.location.clone(), v.message),
+            Some(f) => (
+                rec.location.clone(),
+                format!(
+                    "{} (the value comes from `defaults:` at {})",
+                    v.message, f.location
+                ),
+            ),
+            None => (rec.location.clone(), v.message),
+        };
+        let mut d = Diagnostic::error(location, code, message).with_field(v.field);
+        d.severity = v.severity;
+        self.diags.push(d);
+    }
+
+    fn check(&mut self, rec: RawRecord) -> Option<Entry> {
+        self.records += 1;
+        let mut failed = rec.invalid;
+        let mut parse_failed = rec.invalid;
+        let mut at: [Option<usize>; Field::ALL.len()] = [None; Field::ALL.len()];
+        let mut p = Parsed::default();
+        let mut u = Update::new(String::new(), Region::CnShanghai);
+
+        for (i, f) in rec.fields.iter().enumerate() {
+            at[f.field as usize] = Some(i);
+            let res = match &f.value {
+                RawValue::Null | RawValue::Invalid => {
+                    if f.value == RawValue::Invalid {
+                        parse_failed = true;
+                    }
+                    Ok(())
+                }
+                RawValue::List(list) => {
+                    // Only SourceUrls is ever a list (the parser reports lists elsewhere).
+                    u.source_urls = Some(list.clone());
+                    Ok(())
+                }
+                RawValue::Text(s) => parse_field(f.field, s, &mut p, &mut u),
+            };
+            if let Err(v) = res {
+                failed = true;
+                parse_failed = true;
+                if f.from_defaults {
+                    if self.reported_defaults.insert(f.location.clone()) {
+                        let mut d = Diagnostic::error(f.location.clone(), v.code, v.message)
+                            .with_field(v.field);
+                        d.message.push_str(" (in `defaults:`)");
+                        self.diags.push(d);
+                    }
+                } else {
+                    self.report(&rec, Some(f), v);
+                }
+            }
+        }
+        let field_at = |f: Field| at[f as usize].map(|i| &rec.fields[i]);
+
+        for req in [Field::TaskId, Field::Region] {
+            let given = field_at(req);
+            let missing = match given {
+                None => true,
+                Some(f) => f.value == RawValue::Null,
+            };
+            if missing {
+                failed = true;
+                parse_failed = true;
+                let what = if given.is_some() {
+                    "is empty"
+                } else {
+                    "is missing"
+                };
+                let loc = given.map_or_else(|| rec.location.clone(), |f| f.location.clone());
+                self.diags.push(
+                    Diagnostic::error(
+                        loc,
+                        rules::code::MISSING_PARAMETER,
+                        format!(
+                            "{req} {what}; every update needs {req} ({})",
+                            rules::field_rule(req).allowed
+                        ),
+                    )
+                    .with_field(req),
+                );
+            }
+        }
+        let has_task_id = p.task_id.is_some();
+        u.task_id = p.task_id.take().unwrap_or_default();
+        if let Some(r) = p.region {
+            u.region = r;
+        } else {
+            failed = true;
+        }
+
+        for v in self.checker.check(&u, self.now) {
+            if v.field == Field::TaskId && !has_task_id {
+                continue;
+            }
+            if v.severity == Severity::Warning && parse_failed {
+                continue;
+            }
+            if v.severity == Severity::Error {
+                failed = true;
+            }
+            self.report(&rec, field_at(v.field), v);
+        }
+
+        if has_task_id {
+            let fp = if failed { 0 } else { fingerprint(&u) };
+            let loc = field_at(Field::TaskId).map_or(&rec.location, |f| &f.location);
+            let here = Seen {
+                file: self.file_idx,
+                line: loc.line,
+                column: loc.column.unwrap_or(0),
+                fingerprint: fp,
+            };
+            if let Some(first) = self.seen.get(u.task_id.as_str()).copied() {
+                let first_loc = self.seen_location(first);
+                if fp != 0 && first.fingerprint == fp {
+                    self.diags.push(
+                        Diagnostic::warning(
+                            loc.clone(),
+                            code::DUPLICATE_TASK,
+                            format!(
+                                "task {} is listed again, identically; it will be updated once",
+                                u.task_id
+                            ),
+                        )
+                        .with_field(Field::TaskId)
+                        .with_related(first_loc),
+                    );
+                    return None;
+                }
+                self.diags.push(
+                    Diagnostic::error(
+                        loc.clone(),
+                        code::DUPLICATE_TASK,
+                        format!(
+                            "task {} is listed twice with different changes; merge them into one update",
+                            u.task_id
+                        ),
+                    )
+                    .with_field(Field::TaskId)
+                    .with_related(first_loc),
+                );
+                failed = true;
+            } else {
+                self.seen.insert(Box::from(u.task_id.as_str()), here);
+            }
+        }
+        if failed {
+            return None;
+        }
+        self.valid += 1;
+        Some(Entry {
+            update: u,
+            origin: rec.location,
+            annotations: rec.annotations.into_iter().collect(),
+        })
+    }
+
+    fn seen_location(&self, s: Seen) -> Location {
+        let file = self
+            .files
+            .get(s.file as usize)
+            .cloned()
+            .unwrap_or_else(|| Arc::from("?"));
+        if s.column == 0 {
+            Location::cell(&file, s.line, &self.task_id_col)
+        } else {
+            Location::at(&file, s.line, s.column)
+        }
+    }
+}
+
+/// Parses one field's text into the update, by the rule table's parsers.
+fn parse_field(field: Field, s: &str, p: &mut Parsed, u: &mut Update) -> Result<(), Violation> {
+    match field {
+        Field::TaskId => p.task_id = Some(s.to_string()),
+        Field::Region => p.region = Some(rules::parse_region(s)?),
+        Field::StartTime => u.start_time = Some(rules::parse_time(field, s)?),
+        Field::EndTime => u.end_time = Some(rules::parse_time(field, s)?),
+        Field::SourceUrls => u.source_urls = Some(rules::parse_source_urls_text(s)?),
+        Field::RepeatNumber => u.repeat_number = Some(rules::parse_int(field, s)?),
+        Field::Offset => u.offset = Some(rules::parse_int(field, s)?),
+        Field::FileIndex => u.file_index = Some(rules::parse_int(field, s)?),
+        Field::CallbackUrl => u.callback_url = Some(s.to_string()),
+        Field::RegionId => u.region_id = Some(s.to_string()),
+        Field::SourceType => u.source_type = Some(rules::parse_source_type(s)?),
+    }
+    Ok(())
+}
+
+/// A 64-bit fingerprint of everything an update would send (never 0, which marks "invalid").
+fn fingerprint(u: &Update) -> u64 {
+    let mut h = DefaultHasher::new();
+    u.task_id.hash(&mut h);
+    u.region.hash(&mut h);
+    u.region_id.hash(&mut h);
+    u.start_time.hash(&mut h);
+    u.end_time.hash(&mut h);
+    u.source_urls.hash(&mut h);
+    u.repeat_number.hash(&mut h);
+    u.offset.hash(&mut h);
+    u.file_index.hash(&mut h);
+    u.callback_url.hash(&mut h);
+    u.source_type.hash(&mut h);
+    h.finish() | 1
+}
+
+/// A multiply-rotate hasher for the task-ID set: the keys come from the user's own files (no
+/// adversary), and SipHash was the largest single cost of validating a million rows.
+#[derive(Default)]
+struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}

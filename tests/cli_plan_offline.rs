@@ -1,0 +1,112 @@
+//! `livebatch plan --offline`: exact wire parameters per update, a summary, one JSON document.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+const NOW: &str = "2027-03-01T00:00:00Z";
+
+fn lb() -> Command {
+    Command::cargo_bin("livebatch").unwrap()
+}
+
+#[test]
+fn text_plan_shows_exact_parameters_and_summary() {
+    let out = lb()
+        .args(["plan", "--offline", "--now", NOW, "examples/migration.csv"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("~ autumn-vod-003 (ap-southeast-5) from examples/migration.csv:4"));
+    assert!(text.contains("    SourceUrls=[\"vod0003aa11bb22\",\"vod0003cc33dd44\"]\n"));
+    assert!(
+        text.contains("    SourceUrls=[\"rtmp://origin.example.com/autumn/autumn-live-005\"]\n")
+    );
+    assert!(text.contains("    RepeatNumber=2\n"));
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.starts_with("offline plan: 30 UpdateLivePullToPush calls (StartTime 4, EndTime 17"),
+        "{last}"
+    );
+    assert!(last.ends_with("nothing was sent"), "{last}");
+}
+
+#[test]
+fn json_plan_is_one_document_with_sorted_wire_params() {
+    let out = lb()
+        .args([
+            "plan",
+            "--offline",
+            "--format",
+            "json",
+            "--now",
+            NOW,
+            "examples/migration.yaml",
+        ])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["mode"], "offline");
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 36);
+    assert_eq!(v["summary"]["calls"], 36);
+    let five = items
+        .iter()
+        .find(|i| i["task_id"] == "spring-news-005")
+        .unwrap();
+    let params = five["params"].as_object().unwrap();
+    let names: Vec<&String> = params.keys().collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert_eq!(
+        params["SourceUrls"],
+        "[\"https://media.example.com/spring/spring-news-005/part1.mp4\",\"https://media.example.com/spring/spring-news-005/part2.mp4\"]"
+    );
+    assert_eq!(params["RepeatNumber"], "-1");
+    assert_eq!(params["Region"], "cn-shanghai");
+    assert!(
+        params.get("SourceType").is_none(),
+        "SourceType is never sent"
+    );
+    assert_eq!(five["annotations"]["x-change"], "CHG-2027-0412");
+    assert_eq!(five["origin"]["file"], "examples/migration.yaml");
+}
+
+#[test]
+fn plan_without_offline_is_a_usage_error() {
+    lb().args(["plan", "examples/migration.yaml"])
+        .assert()
+        .code(64)
+        .stderr(predicate::str::contains("--offline"));
+}
+
+#[test]
+fn invalid_manifest_makes_no_plan() {
+    lb().args(["plan", "--offline", "--now", NOW, "tests/fixtures/bad.yaml"])
+        .assert()
+        .code(65)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("no plan was made"));
+}
+
+#[test]
+fn end_time_is_judged_against_now() {
+    lb().args([
+        "plan",
+        "--offline",
+        "--now",
+        "2028-01-01T00:00:00Z",
+        "examples/migration.yaml",
+    ])
+    .assert()
+    .code(65)
+    .stderr(predicate::str::contains(
+        "is not after the current time 2028-01-01T00:00:00Z",
+    ));
+}
