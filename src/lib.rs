@@ -3,6 +3,8 @@
 //! and reports. See `ARCHITECTURE.md` for the map of modules and the flow of one update.
 
 pub mod api;
+pub mod apply;
 pub mod cli;
 pub mod exit;
 pub mod model;
+pub mod report;
