@@ -7,6 +7,7 @@
 //! tokio's paused time, and the real client plugs in unchanged.
 
 pub mod adaptive;
+pub mod journal;
 
 pub mod limiter;
 
