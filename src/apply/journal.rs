@@ -176,6 +176,7 @@ fn io<'a>(
 pub struct JournalWriter {
     path: PathBuf,
     file: File,
+    run_id: String,
 }
 
 impl JournalWriter {
@@ -201,6 +202,7 @@ impl JournalWriter {
         let mut w = JournalWriter {
             path: path.to_path_buf(),
             file,
+            run_id: header.run_id.clone(),
         };
         w.append(&Record::Run(header.clone()))?;
         Ok(w)
@@ -208,6 +210,11 @@ impl JournalWriter {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The run this writer's records belong to.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
     }
 
     /// Writes one record as one line and fsyncs it.
@@ -252,6 +259,14 @@ impl Journal {
             .unwrap_or_else(|p| p.into_inner())
             .path()
             .to_path_buf()
+    }
+
+    pub fn run_id(&self) -> String {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .run_id()
+            .to_string()
     }
 
     /// Exits the process at once (a second Ctrl-C) between two records, never during one.

@@ -7,8 +7,8 @@
 //! tokio's paused time, and the real client plugs in unchanged.
 
 pub mod adaptive;
+pub mod executor;
 pub mod journal;
-
 pub mod limiter;
-
+pub mod progress;
 pub mod retry;
