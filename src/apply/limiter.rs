@@ -30,10 +30,13 @@ pub fn interval_for(rate: f64) -> Duration {
     Duration::from_secs_f64(1.0 / rate)
 }
 
-/// The pure pacing model: the next free slot, as an offset from the start of the run.
+/// The pure pacing model: when the next call may leave, given when the last one left.
+///
+/// The spacing is checked at grant time with the rate in force then, so a slowdown applies to the
+/// very next call (nothing is reserved ahead at an old rate).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Spacing {
-    next_free: Option<Duration>,
+    last_grant: Option<Duration>,
 }
 
 impl Spacing {
@@ -41,15 +44,16 @@ impl Spacing {
         Spacing::default()
     }
 
-    /// Reserves the next slot for a caller asking at `now`, at `interval` after the previous slot.
-    /// Returns when the caller may send. A slot in the past is never granted (no catch-up).
-    pub fn reserve(&mut self, now: Duration, interval: Duration) -> Duration {
-        let slot = match self.next_free {
-            Some(free) if free > now => free,
-            _ => now,
-        };
-        self.next_free = Some(slot + interval);
-        slot
+    /// Grants a call at `now` (`None`) if `interval` has passed since the last grant, else says
+    /// when to ask again (`Some(at)`). A slot in the past is never granted (no catch-up).
+    pub fn poll(&mut self, now: Duration, interval: Duration) -> Option<Duration> {
+        match self.last_grant {
+            Some(last) if last + interval > now => Some(last + interval),
+            _ => {
+                self.last_grant = Some(now);
+                None
+            }
+        }
     }
 }
 
@@ -60,18 +64,20 @@ impl Spacing {
 pub trait Pacer: Send + Sync + 'static {
     /// Waits until one call may be sent.
     fn acquire(&self) -> impl Future<Output = ()> + Send;
-    /// Changes the pace (calls/s) for the slots reserved from now on. Callers keep it at or
+    /// Changes the pace (calls/s) from the next grant on. Callers keep it at or
     /// under the cap; implementations clamp to it anyway.
     fn set_rate(&self, rate: f64);
     /// The pace currently in force.
     fn rate(&self) -> f64;
 }
 
-/// Pacing on tokio's clock, using [`Spacing`].
+/// Pacing on tokio's clock, using [`Spacing`]. Callers are served first come, first served
+/// (tokio's mutex is fair): only the first in line sleeps, and it re-checks the rate when it wakes.
 #[derive(Debug)]
 pub struct ClockPacer {
     start: tokio::time::Instant,
     cap: f64,
+    turn: tokio::sync::Mutex<()>,
     inner: Mutex<(Spacing, f64)>,
 }
 
@@ -81,23 +87,25 @@ impl ClockPacer {
         ClockPacer {
             start: tokio::time::Instant::now(),
             cap,
+            turn: tokio::sync::Mutex::new(()),
             inner: Mutex::new((Spacing::new(), cap)),
         }
     }
 
-    fn reserve(&self) -> tokio::time::Instant {
+    fn poll(&self) -> Option<tokio::time::Instant> {
         let now = self.start.elapsed();
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let interval = interval_for(g.1);
-        let slot = g.0.reserve(now, interval);
-        self.start + slot
+        g.0.poll(now, interval).map(|at| self.start + at)
     }
 }
 
 impl Pacer for ClockPacer {
-    fn acquire(&self) -> impl Future<Output = ()> + Send {
-        let at = self.reserve();
-        tokio::time::sleep_until(at)
+    async fn acquire(&self) {
+        let _turn = self.turn.lock().await;
+        while let Some(at) = self.poll() {
+            tokio::time::sleep_until(at).await;
+        }
     }
 
     fn set_rate(&self, rate: f64) {
@@ -177,12 +185,15 @@ mod tests {
     fn no_catch_up_after_a_stall() {
         let mut s = Spacing::new();
         let i = ms(100);
-        assert_eq!(s.reserve(ms(0), i), ms(0));
-        assert_eq!(s.reserve(ms(0), i), ms(100));
-        assert_eq!(s.reserve(ms(0), i), ms(200));
-        // A 5-second stall: the next slot is "now", then evenly spaced again.
-        assert_eq!(s.reserve(ms(5000), i), ms(5000));
-        assert_eq!(s.reserve(ms(5000), i), ms(5100));
+        assert_eq!(s.poll(ms(0), i), None);
+        assert_eq!(s.poll(ms(0), i), Some(ms(100)));
+        assert_eq!(s.poll(ms(99), i), Some(ms(100)));
+        assert_eq!(s.poll(ms(100), i), None);
+        // A 5-second stall: one call now, then evenly spaced again — no burst of missed slots.
+        assert_eq!(s.poll(ms(5000), i), None);
+        assert_eq!(s.poll(ms(5000), i), Some(ms(5100)));
+        // A slowdown applies to the very next call.
+        assert_eq!(s.poll(ms(5100), ms(300)), Some(ms(5300)));
     }
 
     #[test]
@@ -203,12 +214,16 @@ mod tests {
             asks in proptest::collection::vec((0u64..3000, 0.2f64..=1.0), 1..200),
         ) {
             let mut s = Spacing::new();
-            let mut now = 0u64;
+            let mut now = Duration::ZERO;
             let mut slots = Vec::new();
             for (gap, frac) in asks {
-                now += gap % 400;
+                now += ms(gap % 400);
                 let rate = f64::from(cap) * frac;
-                slots.push(s.reserve(ms(now), interval_for(rate)));
+                if let Some(at) = s.poll(now, interval_for(rate)) {
+                    now = at;
+                    prop_assert_eq!(s.poll(now, interval_for(rate)), None);
+                }
+                slots.push(now);
             }
             slots.sort();
             for (i, a) in slots.iter().enumerate() {
@@ -229,8 +244,7 @@ mod tests {
         p.set_rate(50.0); // above the cap: clamped
         assert_eq!(p.rate(), 10.0);
         p.set_rate(5.0);
-        p.acquire().await; // slot reserved at the old spacing
-        p.acquire().await;
-        assert_eq!(t0.elapsed(), Duration::from_millis(1300));
+        p.acquire().await; // the slowdown applies at once
+        assert_eq!(t0.elapsed(), Duration::from_millis(1200));
     }
 }
