@@ -12,3 +12,4 @@ pub mod journal;
 pub mod limiter;
 pub mod progress;
 pub mod retry;
+pub mod session;
