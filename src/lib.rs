@@ -6,5 +6,8 @@ pub mod api;
 pub mod apply;
 pub mod cli;
 pub mod exit;
+pub mod export;
+pub mod fsutil;
 pub mod model;
 pub mod report;
+pub mod rules;

@@ -12,4 +12,5 @@ pub mod journal;
 pub mod limiter;
 pub mod progress;
 pub mod retry;
+pub mod sender;
 pub mod session;

@@ -154,6 +154,15 @@ async fn run_async(args: Args, reports: Vec<(PathBuf, report::Format)>, g: &Glob
         reports,
         config,
     };
+    // Credentials and endpoint before asking, so a confirmed run does not stop on them.
+    let client = if args.sandbox {
+        None
+    } else {
+        match super::export::connect(&args.api, g) {
+            Ok(c) => Some(c),
+            Err(code) => return code,
+        }
+    };
     let target = if args.sandbox {
         "the built-in sandbox emulator"
     } else {
@@ -181,20 +190,21 @@ async fn run_async(args: Args, reports: Vec<(PathBuf, report::Format)>, g: &Glob
             );
         }
     }
-    // INTEGRATION POINT (client / emulator): build the sender and call `drive`:
-    //   --sandbox → start `crate::emulator` in process on 127.0.0.1:0, seeded with the items'
-    //               tasks as stopped tasks, and a client pointed at it with dummy credentials;
-    //   otherwise → `crate::api::client::Client` from `args.api` and the credential chain
-    //               (no credentials → exit::CREDENTIALS).
-    let _ = (&args.api, args.sandbox);
-    eprintln!("error: the API client is not wired into `apply` yet");
-    exit::FAILURE
+    let Some(client) = client else {
+        // INTEGRATION POINT (emulator): start `crate::emulator` in process on 127.0.0.1:0, seeded
+        // with the items' tasks as stopped tasks (SourceType where stated), build a `Client`
+        // pointed at it with dummy credentials, and call `drive` exactly as below.
+        eprintln!(
+            "error: --sandbox needs the built-in emulator, which is not wired into `apply` yet"
+        );
+        return exit::FAILURE;
+    };
+    drive(items, &previous, &opts, Arc::new(client), g).await
 }
 
 /// Runs the session with a ready sender and maps the outcome to an exit code. Ctrl-C once stops
 /// dispatching (in-flight calls finish, journal and reports are written, exit 3); twice exits at
 /// once, between two journal records.
-#[allow(dead_code)]
 async fn drive<S: UpdateSender>(
     items: Vec<WorkItem>,
     previous: &journal::JournalState,

@@ -1,11 +1,200 @@
-//! `livebatch export`.
+//! `livebatch export`: list the account's tasks in one region and write them as a manifest.
 
-use super::Global;
+use std::path::PathBuf;
+
+use super::{ApiArgs, Global};
+use crate::api::client::{Client, ClientConfig, ListQuery};
+use crate::api::credentials::{self, Environment};
+use crate::api::error::ErrorClass;
+use crate::exit;
+use crate::export::{self, ExportFormat};
+use crate::model::{ApiTime, Region};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Tasks that can no longer be updated (exited, or EndTime already past) are skipped, and fields
+whose live value the offline rules would refuse are left out, each with a note on stderr, so
+that `livebatch validate` accepts the output unchanged. x-TaskStatus, x-TaskName, x-DstUrl and
+x-SourceProtocol are annotations: kept for reference, never validated or sent.")]
+pub struct Args {
+    /// Region whose tasks to list (ap-southeast-1, ap-southeast-5, cn-beijing, cn-shanghai).
+    #[arg(long, value_parser = parse_region, value_name = "REGION")]
+    pub region: Region,
+    /// Only tasks whose ID contains PATTERN (the service's fuzzy match).
+    #[arg(long, value_name = "PATTERN")]
+    pub task_id: Option<String>,
+    /// Only tasks whose name contains PATTERN.
+    #[arg(long, value_name = "PATTERN")]
+    pub task_name: Option<String>,
+    /// Only tasks whose push URL contains PATTERN.
+    #[arg(long, value_name = "PATTERN")]
+    pub dst_url: Option<String>,
+    /// Output format; json is the YAML structure in JSON.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Yaml)]
+    pub format: ExportFormat,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Treat this UTC time (yyyy-MM-ddTHH:mm:ssZ) as now when deciding what has ended.
+    #[arg(long, value_parser = parse_now, value_name = "TIME")]
+    pub now: Option<ApiTime>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
 
-pub fn run(_args: Args, _g: &Global) -> u8 {
-    eprintln!("error: `livebatch export` is not built yet");
-    crate::exit::FAILURE
+fn parse_region(s: &str) -> Result<Region, String> {
+    s.parse().map_err(|()| {
+        format!(
+            "{s:?} is not a region; expected one of {}",
+            Region::ALL.map(|r| r.as_str()).join(", ")
+        )
+    })
+}
+
+fn parse_now(s: &str) -> Result<ApiTime, String> {
+    ApiTime::parse(s).map_err(|e| e.to_string())
+}
+
+/// Resolves credentials and builds a client from the shared API flags, printing what went wrong
+/// and returning the exit code on failure. Other API commands can use the same entry point.
+pub fn connect(api: &ApiArgs, g: &Global) -> Result<Client, u8> {
+    let loaded = match credentials::load(&Environment::from_process(), api.profile.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(exit::CREDENTIALS);
+        }
+    };
+    if !g.quiet {
+        for n in &loaded.notes {
+            eprintln!("note: {n}");
+        }
+    }
+    let config = match ClientConfig::from_args(api, loaded.credentials) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(exit::USAGE);
+        }
+    };
+    if g.verbose >= 1 {
+        eprintln!(
+            "credentials: {} (AccessKey ID {}); endpoint: {}",
+            loaded.source, config.credentials.access_key_id, config.endpoint
+        );
+    }
+    Client::new(config).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::FAILURE
+    })
+}
+
+/// The exit code for a failed call: systemic failures are about the key or permissions.
+pub fn exit_code_for(e: &crate::api::error::ApiError) -> u8 {
+    if e.class() == ErrorClass::Systemic {
+        exit::CREDENTIALS
+    } else {
+        exit::FAILURE
+    }
+}
+
+pub fn run(args: Args, g: &Global) -> u8 {
+    let client = match connect(&args.api, g) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let query = ListQuery {
+        region: args.region,
+        task_id: args.task_id.clone(),
+        task_name: args.task_name.clone(),
+        dst_url: args.dst_url.clone(),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let verbose = g.verbose;
+    let listed = rt.block_on(client.describe_list_all_with(&query, |page| {
+        if verbose >= 2 {
+            eprintln!(
+                "DescribeLivePullToPushList page {}: {} tasks of {} (RequestId {})",
+                page.page_number,
+                page.task_list.len(),
+                page.total,
+                page.request_id
+            );
+        }
+    }));
+    let tasks = match listed {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "error: listing the tasks in {} at {} failed: {e} [{}]",
+                args.region,
+                client.endpoint(),
+                e.class()
+            );
+            return exit_code_for(&e);
+        }
+    };
+    let now = args.now.map(|t| t.0).unwrap_or_else(chrono::Utc::now);
+    let ex = export::from_tasks(&tasks, args.region, now);
+    if !g.quiet {
+        for (id, why) in &ex.skipped {
+            eprintln!("note: skipped {id}: {why}");
+        }
+        for n in &ex.notes {
+            eprintln!("note: {n}");
+        }
+    }
+    let comment = format!(
+        "Exported by livebatch from region {} at {}: {} task(s), {} skipped.\n\
+         x-* fields are annotations (the state at export time); validate ignores them and nothing sends them.",
+        args.region,
+        ApiTime(now),
+        ex.doc.updates.len(),
+        ex.skipped.len()
+    );
+    let text = match export::render(&ex.doc, args.format, Some(&comment)) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILURE;
+        }
+    };
+    match &args.output {
+        Some(path) => {
+            if let Err(e) = export::write_atomic(path, text.as_bytes()) {
+                eprintln!("error: {e}");
+                return exit::FAILURE;
+            }
+            if !g.quiet {
+                eprintln!(
+                    "exported {} task(s) from {} to {} ({} skipped)",
+                    ex.doc.updates.len(),
+                    args.region,
+                    path.display(),
+                    ex.skipped.len()
+                );
+            }
+        }
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            if out
+                .write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return exit::FAILURE;
+            }
+        }
+    }
+    exit::SUCCESS
 }
