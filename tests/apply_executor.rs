@@ -125,10 +125,11 @@ fn journal(dir: &Path) -> (Journal, PathBuf) {
     (Journal::new(w), path)
 }
 
+/// Exactly `qps` (no headroom), so expected counts are round numbers.
 fn cfg(qps: f64) -> ExecConfig {
     ExecConfig {
         seed: Some(7),
-        ..ExecConfig::new(qps)
+        ..ExecConfig::with_cap(qps)
     }
 }
 
@@ -200,6 +201,36 @@ async fn paces_at_the_cap_with_no_second_over_it() {
     assert_eq!(r.totals.latency_ms_p50, Some(300.0));
     assert_eq!(r.items[0].request_id.as_deref(), Some("req-t0000"));
     assert_eq!(r.items[0].source, "m.yaml:3");
+}
+
+#[tokio::test(start_paused = true)]
+async fn default_pace_keeps_headroom_under_the_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Arc::new(Fake::new(100));
+    let config = ExecConfig {
+        seed: Some(1),
+        ..ExecConfig::new(10.0)
+    };
+    let r = go(
+        items(41),
+        &fake,
+        dir.path(),
+        &config,
+        &JournalState::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    let t = fake.times();
+    // 40 gaps of 1/9.7 s: 4.12 s, and never 10 calls within 0.95 s.
+    assert!(t[40].duration_since(t[0]) >= Duration::from_millis(4120));
+    for w in t.windows(10) {
+        assert!(w[9].duration_since(w[0]) >= Duration::from_millis(920));
+    }
+    assert!(
+        r.totals.updates_per_second >= 9.5,
+        "{}",
+        r.totals.updates_per_second
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -123,6 +123,12 @@ pub fn default_concurrency(qps: f64) -> usize {
     (q * 2.0).ceil() as usize + 4
 }
 
+/// The share of `--qps` actually paced at. Calls leave evenly spaced, but the network delays each
+/// one a little differently, so at exactly 1/qps spacing the service could see qps + 1 calls inside
+/// one of its 1-second windows and throttle. Pacing at 97 % absorbs about 30 ms of jitter per call
+/// at 10 calls/s (10 gaps of 103 ms span 1.03 s) for a 3 % cost in throughput.
+pub const PACE_HEADROOM: f64 = 0.97;
+
 /// How one run behaves.
 #[derive(Debug, Clone)]
 pub struct ExecConfig {
@@ -143,8 +149,13 @@ pub struct ExecConfig {
 }
 
 impl ExecConfig {
-    /// Defaults for a cap of `qps` calls/s.
+    /// Defaults for a quota of `qps` calls/s, paced at [`PACE_HEADROOM`] of it.
     pub fn new(qps: f64) -> ExecConfig {
+        ExecConfig::with_cap(qps * PACE_HEADROOM)
+    }
+
+    /// Defaults for pacing at exactly `cap` calls/s (no headroom).
+    pub fn with_cap(qps: f64) -> ExecConfig {
         ExecConfig {
             concurrency: default_concurrency(qps),
             retry: RetryPolicy::default(),

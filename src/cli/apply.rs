@@ -27,7 +27,8 @@ pub struct Args {
     /// Apply without asking. Required when standard input is not a terminal.
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// Calls per second at most, evenly spaced. The documented quota is 10 per account.
+    /// The account's quota in calls/s (documented: 10). Calls leave evenly spaced at 97% of it, so
+    /// network jitter cannot push a second over the quota.
     #[arg(long, default_value_t = DOCUMENTED_QUOTA, value_name = "N")]
     pub qps: f64,
     /// Confirms the account's quota was raised above 10 calls/s (required for --qps above 10).
