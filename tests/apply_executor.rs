@@ -1,6 +1,8 @@
 //! The apply engine against an in-test fake sender, under tokio's paused time: pacing, retries of
 //! each class, budget, halts, cancellation and journal/resume semantics.
 
+#![allow(clippy::result_large_err)] // ApiError is the shared by-value error type.
+
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
