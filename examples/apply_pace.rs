@@ -56,7 +56,9 @@ async fn main() {
     let r = run(
         items,
         fake.clone(),
-        Arc::new(GovernorPacer::new(qps).expect("qps")),
+        Arc::new(
+            GovernorPacer::new(qps * livebatch::apply::executor::PACE_HEADROOM, qps).expect("qps"),
+        ),
         &journal,
         &JournalState::default(),
         &ExecConfig::new(qps),

@@ -132,6 +132,8 @@ pub const PACE_HEADROOM: f64 = 0.97;
 /// How one run behaves.
 #[derive(Debug, Clone)]
 pub struct ExecConfig {
+    /// The account's quota (calls/s): the hard ceiling. The pace is `adaptive.cap`, at or below it.
+    pub quota: f64,
     /// Calls in flight at most (including those waiting for a slot or a retry).
     pub concurrency: usize,
     pub retry: RetryPolicy,
@@ -151,12 +153,16 @@ pub struct ExecConfig {
 impl ExecConfig {
     /// Defaults for a quota of `qps` calls/s, paced at [`PACE_HEADROOM`] of it.
     pub fn new(qps: f64) -> ExecConfig {
-        ExecConfig::with_cap(qps * PACE_HEADROOM)
+        ExecConfig {
+            quota: qps,
+            ..ExecConfig::with_cap(qps * PACE_HEADROOM)
+        }
     }
 
     /// Defaults for pacing at exactly `cap` calls/s (no headroom).
     pub fn with_cap(qps: f64) -> ExecConfig {
         ExecConfig {
+            quota: qps,
             concurrency: default_concurrency(qps),
             retry: RetryPolicy::default(),
             budget: RetryBudget::default(),

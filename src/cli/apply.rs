@@ -213,7 +213,7 @@ async fn drive<S: UpdateSender>(
     sender: Arc<S>,
     g: &Global,
 ) -> u8 {
-    let pacer = match GovernorPacer::new(opts.config.adaptive.cap) {
+    let pacer = match GovernorPacer::new(opts.config.adaptive.cap, opts.config.quota) {
         Ok(p) => Arc::new(p),
         Err(e) => return usage(e),
     };
