@@ -5,6 +5,7 @@
 pub mod api;
 pub mod apply;
 pub mod cli;
+pub mod emulator;
 pub mod exit;
 pub mod export;
 pub mod fsutil;

@@ -1,0 +1,558 @@
+//! The HTTP server: hyper 1 on tokio, HTTP/1.1 keep-alive, RPC style (GET or POST, parameters in
+//! the query and/or a form body).
+//!
+//! Order of a request: jitter hold → signature and date → replay → operation known → quota
+//! (counted here) → latency → injected failure or reset → the operation. Throttled calls are not
+//! counted; failed and reset calls were admitted and are.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rand::Rng;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use super::auth::{self, NonceCache, SignedRequest};
+use super::faults::{Faults, Outcome};
+use super::quota::Limiter;
+use super::state::{Params, SeedTask, StateFile, Store};
+use super::stats::{Stats, StatsSnapshot};
+use super::{ApiFault, Clock, EmulatorConfig, EmulatorError, KeyPair};
+use crate::api::models::{API_VERSION, ErrorBody, action};
+use crate::api::sign;
+
+/// Largest request body accepted (the API's parameters are small).
+const MAX_BODY: usize = 1 << 20;
+/// Where the stats live, outside the API's path.
+pub const STATS_PATH: &str = "/_emulator/stats";
+const HOST_ID: &str = "live.aliyuncs.com";
+
+struct Shared {
+    keys: Vec<KeyPair>,
+    clock: Clock,
+    max_skew: i64,
+    store: Mutex<Store>,
+    nonces: Mutex<NonceCache>,
+    limiter: Limiter,
+    faults: Faults,
+    stats: Stats,
+    /// Wakes the state writer after a mutation (when a state file is configured).
+    dirty: Option<Arc<Notify>>,
+}
+
+impl Shared {
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Starts emulators.
+pub struct Emulator;
+
+/// A running emulator. Dropping it without [`EmulatorHandle::shutdown`] stops accepting when the
+/// runtime ends; call `shutdown` to stop cleanly and flush the state file.
+pub struct EmulatorHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+    writer: Option<(tokio::task::JoinHandle<()>, std::path::PathBuf)>,
+}
+
+/// A dropped connection: hyper closes the connection when the service fails.
+#[derive(Debug)]
+struct InjectedReset;
+
+impl std::fmt::Display for InjectedReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("injected connection reset")
+    }
+}
+
+impl std::error::Error for InjectedReset {}
+
+impl Emulator {
+    /// Binds, loads the state file (or the seed), and serves until [`EmulatorHandle::shutdown`].
+    pub async fn start(cfg: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
+        for r in [cfg.faults.fail_rate, cfg.faults.reset_rate] {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(EmulatorError::Config(format!(
+                    "a fault rate of {r} is outside 0 to 1"
+                )));
+            }
+        }
+        let mut store = Store::new();
+        let from_state = match &cfg.state_file {
+            Some(p) if p.exists() => {
+                let f = StateFile::load(p).map_err(|message| EmulatorError::State {
+                    path: p.clone(),
+                    message,
+                })?;
+                store.seed(f.tasks)?;
+                true
+            }
+            _ => false,
+        };
+        if !from_state {
+            store.seed(cfg.seed.clone())?;
+        }
+        let listener =
+            TcpListener::bind(cfg.listen)
+                .await
+                .map_err(|source| EmulatorError::Bind {
+                    addr: cfg.listen,
+                    source,
+                })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        let keys = if cfg.keys.is_empty() {
+            vec![KeyPair::default()]
+        } else {
+            cfg.keys.clone()
+        };
+        let dirty = cfg.state_file.as_ref().map(|_| Arc::new(Notify::new()));
+        let shared = Arc::new(Shared {
+            keys,
+            clock: cfg.clock.clone(),
+            max_skew: cfg.max_skew_secs,
+            store: Mutex::new(store),
+            nonces: Mutex::new(NonceCache::default()),
+            limiter: Limiter::new(cfg.qps),
+            faults: Faults::new(cfg.faults.clone()),
+            stats: Stats::new(cfg.qps),
+            dirty: dirty.clone(),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let writer = match (&cfg.state_file, dirty) {
+            (Some(path), Some(notify)) => {
+                save(&shared, path).map_err(|message| EmulatorError::State {
+                    path: path.clone(),
+                    message,
+                })?;
+                let task = tokio::spawn(state_writer(
+                    shared.clone(),
+                    path.clone(),
+                    notify,
+                    stop_rx.clone(),
+                ));
+                Some((task, path.clone()))
+            }
+            _ => None,
+        };
+        let server = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
+        Ok(EmulatorHandle {
+            addr,
+            shared,
+            stop,
+            server,
+            writer,
+        })
+    }
+}
+
+impl EmulatorHandle {
+    /// The address actually bound (the real port when port 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT`, the endpoint to point a client at.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// The clock the emulator reads; advance a manual clock to move task lifecycles.
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    /// Adds tasks while running; an ID already present is an error and nothing is added.
+    pub fn seed(&self, tasks: Vec<SeedTask>) -> Result<(), EmulatorError> {
+        self.shared.store().seed(tasks)?;
+        if let Some(n) = &self.shared.dirty {
+            n.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Every task as it is now, in creation order (with its recorded status).
+    pub fn tasks(&self) -> Vec<SeedTask> {
+        self.shared.store().tasks().to_vec()
+    }
+
+    /// Stops accepting, lets open connections finish their request, and writes the state file.
+    pub async fn shutdown(self) -> Result<(), EmulatorError> {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        if let Some((task, path)) = self.writer {
+            let _ = task.await;
+            save(&self.shared, &path).map_err(|message| EmulatorError::State { path, message })?;
+        }
+        Ok(())
+    }
+}
+
+fn save(shared: &Shared, path: &std::path::Path) -> Result<(), String> {
+    let snapshot = StateFile::new(shared.store().tasks().to_vec());
+    snapshot
+        .save_atomic(path)
+        .map_err(|e| format!("cannot write: {e}"))
+}
+
+/// Writes the state file after mutations, at most every 50 ms (one write covers a burst).
+async fn state_writer(
+    shared: Arc<Shared>,
+    path: std::path::PathBuf,
+    notify: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = notify.notified() => {}
+            _ = stop.changed() => return,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (s, p) = (shared.clone(), path.clone());
+        let r = tokio::task::spawn_blocking(move || save(&s, &p)).await;
+        if let Ok(Err(e)) = r {
+            eprintln!("emulator: state file {}: {e}", path.display());
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(_) => {
+                // Out of descriptors or similar: back off briefly rather than spin.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let mut stop = stop.clone();
+        conns.spawn(async move {
+            let svc = service_fn(move |req| handle(shared.clone(), peer, req));
+            let conn = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+        while conns.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    conns.abort_all();
+}
+
+fn request_id() -> String {
+    let mut r = rand::rng();
+    let a: u128 = r.random();
+    let h = format!("{a:032X}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// A UUID-shaped (version 4) task ID.
+fn task_id() -> String {
+    let mut r = rand::rng();
+    let a: u128 = r.random::<u128>() & !(0xF000 << 64) | (0x4000 << 64);
+    let a = a & !(0xC000 << 48) | (0x8000 << 48);
+    let h = format!("{a:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn json_response(status: u16, body: &serde_json::Value, request_id: &str) -> Resp {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-acs-request-id", v);
+    }
+    r
+}
+
+fn error_response(f: &ApiFault, request_id: &str) -> Resp {
+    let body = serde_json::to_value(ErrorBody {
+        request_id: request_id.into(),
+        host_id: HOST_ID.into(),
+        code: f.code.clone(),
+        message: f.message.clone(),
+        recommend: format!("https://api.aliyun.com/troubleshoot?q={}", f.code),
+    })
+    .unwrap_or_default();
+    let mut r = json_response(f.status, &body, request_id);
+    if let Some(ms) = f.retry_after_ms
+        && let Ok(v) = HeaderValue::from_str(&ms.to_string())
+    {
+        r.headers_mut().insert("x-acs-retry-after", v);
+    }
+    r
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Resp, InjectedReset> {
+    let rid = request_id();
+    if req.uri().path() == STATS_PATH {
+        return Ok(stats_response(&shared, peer, &rid));
+    }
+    let draw = shared.faults.draw();
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            let f = ApiFault::bad(
+                "InvalidParameter",
+                format!("The request body is unreadable or larger than {MAX_BODY} bytes."),
+            );
+            shared.stats.outcome("-", &f.code);
+            return Ok(error_response(&f, &rid));
+        }
+    };
+    if !draw.jitter.is_zero() {
+        tokio::time::sleep(draw.jitter).await;
+    }
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let method = parts.method.as_str().to_string();
+    let path = parts.uri.path().to_string();
+    let prepared = prepare(&parts, &body);
+    let (query, params) = match prepared {
+        Ok(x) => x,
+        Err(f) => {
+            shared.stats.outcome("-", &f.code);
+            return Ok(error_response(&f, &rid));
+        }
+    };
+    let claimed = params.get("Action").map(str::to_string).or_else(|| {
+        parts
+            .headers
+            .get("x-acs-action")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    });
+    let label = |a: Option<&str>| -> String {
+        match a {
+            Some(a) if action::ALL.contains(&a) => a.to_string(),
+            _ => "-".to_string(),
+        }
+    };
+    let now = shared.clock.now();
+    let signed = SignedRequest {
+        method: &method,
+        path: &path,
+        query: &query,
+        params: &params.0,
+        headers: &headers,
+        body: &body,
+    };
+    let verified = match auth::verify(&signed, &shared.keys, now, shared.max_skew) {
+        Ok(v) => v,
+        Err(f) => {
+            shared.stats.outcome(&label(claimed.as_deref()), &f.code);
+            return Ok(error_response(&f, &rid));
+        }
+    };
+    let op = label(verified.action.as_deref());
+    let fresh = shared
+        .nonces
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .check_and_insert(
+            &verified.access_key_id,
+            &verified.nonce,
+            now.unix(),
+            shared.max_skew,
+        );
+    if !fresh {
+        let f = auth::nonce_used(&verified.nonce);
+        shared.stats.outcome(&op, &f.code);
+        return Ok(error_response(&f, &rid));
+    }
+    let Some(act) = verified
+        .action
+        .as_deref()
+        .filter(|a| action::ALL.contains(a))
+    else {
+        let f = match verified.action.as_deref() {
+            None => ApiFault::missing("Action"),
+            Some(a) => ApiFault::new(
+                404,
+                "InvalidAction.NotFound",
+                format!("Specified api {a} is not found, please check your url and method."),
+            ),
+        };
+        shared.stats.outcome("-", &f.code);
+        return Ok(error_response(&f, &rid));
+    };
+    if verified.api_version.as_deref() != Some(API_VERSION) {
+        let f = ApiFault::bad(
+            "InvalidVersion",
+            format!(
+                "Specified parameter Version {:?} is not valid; this API is {API_VERSION}.",
+                verified.api_version.unwrap_or_default()
+            ),
+        );
+        shared.stats.outcome(act, &f.code);
+        return Ok(error_response(&f, &rid));
+    }
+    if let Err(wait_ms) = shared.limiter.admit(&verified.access_key_id, act) {
+        let mut f = ApiFault::bad(
+            "Throttling.User",
+            "Request was denied due to user flow control.",
+        );
+        f.retry_after_ms = Some(wait_ms);
+        shared.stats.outcome(act, &f.code);
+        return Ok(error_response(&f, &rid));
+    }
+    shared.stats.accepted(&verified.access_key_id, act);
+    if !draw.latency.is_zero() {
+        tokio::time::sleep(draw.latency).await;
+    }
+    match draw.outcome {
+        Outcome::Reset => {
+            shared.stats.outcome(act, "reset");
+            return Err(InjectedReset);
+        }
+        Outcome::Fail(status) => {
+            let f = if status == 503 {
+                ApiFault::new(
+                    503,
+                    "ServiceUnavailable",
+                    "The request has failed due to a temporary failure of the server.",
+                )
+            } else {
+                ApiFault::new(
+                    500,
+                    "InternalError",
+                    "The request processing has failed due to some unknown error.",
+                )
+            };
+            shared.stats.outcome(act, &f.code);
+            return Ok(error_response(&f, &rid));
+        }
+        Outcome::Normal => {}
+    }
+    let now = shared.clock.now();
+    let result = shared.store().execute(act, &params, now, &rid, task_id);
+    match result {
+        Ok((body, changed)) => {
+            if changed && let Some(n) = &shared.dirty {
+                n.notify_one();
+            }
+            shared.stats.outcome(act, "ok");
+            Ok(json_response(200, &body, &rid))
+        }
+        Err(f) => {
+            shared.stats.outcome(act, &f.code);
+            Ok(error_response(&f, &rid))
+        }
+    }
+}
+
+/// Decoded query parameters, and the query and form body merged.
+fn prepare(
+    parts: &hyper::http::request::Parts,
+    body: &[u8],
+) -> Result<(Vec<(String, String)>, Params), ApiFault> {
+    let bad_utf8 = |_| {
+        ApiFault::bad(
+            "InvalidParameter",
+            "A parameter is not valid percent-encoded UTF-8.",
+        )
+    };
+    let query = sign::parse_query(parts.uri.query().unwrap_or(""), true).map_err(bad_utf8)?;
+    let mut all = query.clone();
+    let is_form = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if is_form && !body.is_empty() {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiFault::bad("InvalidParameter", "The form body is not UTF-8."))?;
+        all.extend(sign::parse_query(text, true).map_err(bad_utf8)?);
+    }
+    Ok((query, Params(all)))
+}
+
+fn stats_response(shared: &Shared, peer: SocketAddr, rid: &str) -> Resp {
+    if !peer.ip().is_loopback() {
+        let f = ApiFault::new(
+            403,
+            "Forbidden",
+            "The emulator's stats are served to loopback peers only.",
+        );
+        return error_response(&f, rid);
+    }
+    let body = serde_json::to_value(shared.stats.snapshot()).unwrap_or_default();
+    json_response(200, &body, rid)
+}

@@ -1,0 +1,824 @@
+//! Tasks and their clock-driven lifecycle, and the seven operations as functions over
+//! (store, parameters, now). No I/O and no clock reads here: the server passes `now`, which is what
+//! lets lifecycle tests run without sleeping.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ApiFault;
+use crate::api::models::{
+    DescribeResponse, ListResponse, RetCodeResponse, TaskIdResponse, TaskInfo, TaskState,
+};
+use crate::model::{ApiTime, Field, Region, SourceType, TaskStatus, Update};
+use crate::rules::{self, LiveTask, NewTask, Severity, Violation, code};
+
+/// One task, complete: what `--seed` and the state file hold, and what the store keeps.
+///
+/// `TaskStatus` is the *recorded* status: `Stopped`, `Exited` and `RunningAbnormal` stick until an
+/// operation changes them; `NotStarted` and `Running` mean "let the clock decide" (not started
+/// before `StartTime`, running after it). Any task is exited once the clock passes `EndTime`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SeedTask {
+    pub task_id: String,
+    pub region: Region,
+    #[serde(default)]
+    pub task_name: String,
+    pub source_type: SourceType,
+    #[serde(default)]
+    pub source_protocol: String,
+    pub source_urls: Vec<String>,
+    pub dst_url: String,
+    pub start_time: ApiTime,
+    pub end_time: ApiTime,
+    #[serde(default)]
+    pub callback_url: String,
+    #[serde(default)]
+    pub repeat_number: i32,
+    #[serde(default)]
+    pub offset: i32,
+    #[serde(default)]
+    pub file_index: i32,
+    #[serde(default = "default_retry_count")]
+    pub retry_count: i32,
+    #[serde(default = "default_retry_interval")]
+    pub retry_interval: i32,
+    #[serde(default = "default_status")]
+    pub task_status: TaskStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_exit_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_exit_time: Option<i64>,
+}
+
+fn default_retry_count() -> i32 {
+    rules::RETRY_COUNT_DEFAULT
+}
+fn default_retry_interval() -> i32 {
+    rules::RETRY_INTERVAL_DEFAULT
+}
+fn default_status() -> TaskStatus {
+    TaskStatus::NotStarted
+}
+
+/// Why a seed entry cannot become a task.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeedError {
+    #[error(
+        "seed task {task_id}: {field} is required to rebuild a task (write it, or export it with `livebatch export`)"
+    )]
+    Missing {
+        task_id: String,
+        field: &'static str,
+    },
+    #[error("seed task {task_id}: {field} {value:?} is not valid: {expected}")]
+    Invalid {
+        task_id: String,
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("seed task {0} appears twice")]
+    Duplicate(String),
+}
+
+impl SeedTask {
+    /// Rebuilds a task from one manifest entry as `livebatch export` writes it: the plain update
+    /// plus its `x-` annotations (`x-TaskStatus`, `x-TaskName`, `x-DstUrl`, `x-SourceProtocol`).
+    /// `StartTime`, `EndTime` and `SourceUrls` are required; a missing `SourceType` is inferred
+    /// from the first source (rtmp/srt/rtsp → live, http(s) → url, otherwise vod); a missing
+    /// `x-DstUrl` becomes `rtmp://emulator.invalid/live/<TaskId>`.
+    pub fn from_manifest_entry(
+        update: &Update,
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<SeedTask, SeedError> {
+        let id = &update.task_id;
+        let missing = |field| SeedError::Missing {
+            task_id: id.clone(),
+            field,
+        };
+        let start_time = update.start_time.ok_or_else(|| missing("StartTime"))?;
+        let end_time = update.end_time.ok_or_else(|| missing("EndTime"))?;
+        let source_urls = update
+            .source_urls
+            .clone()
+            .ok_or_else(|| missing("SourceUrls"))?;
+        let source_type = update
+            .source_type
+            .unwrap_or_else(|| infer_source_type(source_urls.first().map(String::as_str)));
+        let ann = |k: &str| annotations.get(k).map(|s| s.trim().to_string());
+        let task_status = match ann("x-TaskStatus") {
+            None => TaskStatus::NotStarted,
+            Some(s) => s
+                .parse::<i32>()
+                .ok()
+                .and_then(TaskStatus::from_code)
+                .ok_or_else(|| SeedError::Invalid {
+                    task_id: id.clone(),
+                    field: "x-TaskStatus",
+                    value: s.clone(),
+                    expected: "one of 0, 1, 2, 3, -1",
+                })?,
+        };
+        let source_protocol = match ann("x-SourceProtocol") {
+            Some(p) if !p.is_empty() => p,
+            _ if source_type == SourceType::Live => {
+                infer_protocol(source_urls.first().map(String::as_str))
+            }
+            _ => String::new(),
+        };
+        Ok(SeedTask {
+            task_id: id.clone(),
+            region: update.region,
+            task_name: ann("x-TaskName").unwrap_or_default(),
+            source_type,
+            source_protocol,
+            source_urls,
+            dst_url: ann("x-DstUrl")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| format!("rtmp://emulator.invalid/live/{id}")),
+            start_time,
+            end_time,
+            callback_url: update.callback_url.clone().unwrap_or_default(),
+            repeat_number: update.repeat_number.unwrap_or(0),
+            offset: update.offset.unwrap_or(0),
+            file_index: update.file_index.unwrap_or(0),
+            retry_count: rules::RETRY_COUNT_DEFAULT,
+            retry_interval: rules::RETRY_INTERVAL_DEFAULT,
+            task_status,
+            task_exit_reason: (task_status == TaskStatus::Exited)
+                .then(|| "TriggerByUser".to_string()),
+            task_exit_time: None,
+        })
+    }
+
+    /// The status the task shows at `now`, with the exit reason and time when it has exited.
+    pub fn status_at(&self, now: ApiTime) -> (TaskStatus, Option<(String, i64)>) {
+        match self.task_status {
+            TaskStatus::Exited => (
+                TaskStatus::Exited,
+                Some((
+                    self.task_exit_reason
+                        .clone()
+                        .unwrap_or_else(|| "TriggerByUser".into()),
+                    self.task_exit_time.unwrap_or(self.end_time.unix()),
+                )),
+            ),
+            _ if now >= self.end_time => (
+                TaskStatus::Exited,
+                Some(("OverEndTime".into(), self.end_time.unix())),
+            ),
+            TaskStatus::Stopped => (TaskStatus::Stopped, None),
+            _ if now < self.start_time => (TaskStatus::NotStarted, None),
+            TaskStatus::RunningAbnormal => (TaskStatus::RunningAbnormal, None),
+            _ => (TaskStatus::Running, None),
+        }
+    }
+
+    /// What Describe and DescribeList report for this task at `now`.
+    pub fn to_state(&self, now: ApiTime) -> TaskState {
+        let (status, exit) = self.status_at(now);
+        TaskState {
+            task_id: self.task_id.clone(),
+            task_status: status.code(),
+            task_invalid_reason: if status == TaskStatus::Stopped {
+                "UnknownError".into()
+            } else {
+                String::new()
+            },
+            task_exit_reason: exit.as_ref().map(|e| e.0.clone()).unwrap_or_default(),
+            task_exit_time: exit.map(|e| e.1),
+            current_file_index: self.file_index,
+            current_offset: self.offset,
+            task_info: TaskInfo {
+                task_id: self.task_id.clone(),
+                task_name: self.task_name.clone(),
+                source_type: self.source_type.as_str().into(),
+                source_protocol: self.source_protocol.clone(),
+                source_urls: self.source_urls.clone(),
+                dst_url: self.dst_url.clone(),
+                start_time: self.start_time.to_string(),
+                end_time: self.end_time.to_string(),
+                callback_url: self.callback_url.clone(),
+                repeat_number: self.repeat_number,
+                offset: self.offset,
+                file_index: self.file_index,
+                retry_count: self.retry_count,
+                retry_interval: self.retry_interval,
+            },
+        }
+    }
+}
+
+fn infer_source_type(first: Option<&str>) -> SourceType {
+    let scheme = first
+        .and_then(|u| u.split_once("://"))
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("rtmp" | "srt" | "rtsp") => SourceType::Live,
+        Some(_) => SourceType::Url,
+        None => SourceType::Vod,
+    }
+}
+
+fn infer_protocol(first: Option<&str>) -> String {
+    match first.and_then(|u| u.split_once("://")).map(|(s, _)| s) {
+        Some("srt") => "srt".into(),
+        Some("rtsp") => "rtsp".into(),
+        Some("http" | "https") => "http-flv".into(),
+        _ => "rtmp".into(),
+    }
+}
+
+/// The state file: what `--state` writes and reads, and what `--seed` accepts directly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateFile {
+    /// Always `livebatch-emulator-state`, so that a wrong file is recognised as such.
+    pub format: String,
+    pub version: u32,
+    pub tasks: Vec<SeedTask>,
+}
+
+pub const STATE_FORMAT: &str = "livebatch-emulator-state";
+
+impl StateFile {
+    pub fn new(tasks: Vec<SeedTask>) -> StateFile {
+        StateFile {
+            format: STATE_FORMAT.into(),
+            version: 1,
+            tasks,
+        }
+    }
+
+    /// Reads a state file; the error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<StateFile, String> {
+        let f: StateFile = serde_json::from_str(text).map_err(|e| {
+            format!("not a livebatch emulator state file (JSON with format, version, tasks): {e}")
+        })?;
+        if f.format != STATE_FORMAT || f.version != 1 {
+            return Err(format!(
+                "format {:?} version {} is not {STATE_FORMAT:?} version 1",
+                f.format, f.version
+            ));
+        }
+        Ok(f)
+    }
+
+    pub fn load(path: &Path) -> Result<StateFile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+        StateFile::parse(&text)
+    }
+
+    /// Writes atomically: a temporary file in the same directory, fsync, rename, so a crash leaves
+    /// either the old file or the new one, never a torn one.
+    pub fn save_atomic(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "state".into());
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.write_all(b"\n")?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+/// The request parameters, query and form body merged (the first occurrence of a name wins).
+#[derive(Debug, Clone, Default)]
+pub struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, name: &str) -> Result<&str, ApiFault> {
+        match self.get(name) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(ApiFault::missing(name)),
+        }
+    }
+}
+
+fn fault(v: Violation) -> ApiFault {
+    ApiFault::bad(v.code, v.message)
+}
+
+fn first_error(vs: Vec<Violation>) -> Result<(), ApiFault> {
+    match vs.into_iter().find(|v| v.severity == Severity::Error) {
+        Some(v) => Err(fault(v)),
+        None => Ok(()),
+    }
+}
+
+fn opt<T>(
+    p: &Params,
+    name: &str,
+    parse: impl Fn(&str) -> Result<T, Violation>,
+) -> Result<Option<T>, ApiFault> {
+    p.get(name).map(parse).transpose().map_err(fault)
+}
+
+fn opt_int(p: &Params, field: Field) -> Result<Option<i32>, ApiFault> {
+    opt(p, field.name(), |s| rules::parse_int(field, s))
+}
+
+fn opt_time(p: &Params, field: Field) -> Result<Option<ApiTime>, ApiFault> {
+    opt(p, field.name(), |s| rules::parse_time(field, s))
+}
+
+/// Every task, in creation order (the stable order DescribeList pages through).
+#[derive(Debug, Default)]
+pub struct Store {
+    tasks: Vec<SeedTask>,
+    index: HashMap<String, usize>,
+}
+
+fn ok_ret(request_id: &str) -> Value {
+    json(&RetCodeResponse {
+        request_id: request_id.into(),
+        ret_code: 0,
+        description: "OK".into(),
+    })
+}
+
+fn json<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn not_exist(id: &str) -> ApiFault {
+    ApiFault::bad(
+        code::TASK_NOT_EXIST,
+        format!("The task {id} does not exist."),
+    )
+}
+
+impl Store {
+    pub fn new() -> Store {
+        Store::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    pub fn tasks(&self) -> &[SeedTask] {
+        &self.tasks
+    }
+
+    pub fn get(&self, id: &str) -> Option<&SeedTask> {
+        self.index.get(id).map(|&i| &self.tasks[i])
+    }
+
+    /// Adds tasks; an ID already present is an error, and nothing is added then.
+    pub fn seed(&mut self, tasks: Vec<SeedTask>) -> Result<(), SeedError> {
+        let mut seen = std::collections::HashSet::new();
+        for t in &tasks {
+            if self.index.contains_key(&t.task_id) || !seen.insert(t.task_id.as_str()) {
+                return Err(SeedError::Duplicate(t.task_id.clone()));
+            }
+        }
+        for t in tasks {
+            self.index.insert(t.task_id.clone(), self.tasks.len());
+            self.tasks.push(t);
+        }
+        Ok(())
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut SeedTask> {
+        self.index.get(id).map(|&i| &mut self.tasks[i])
+    }
+
+    fn remove(&mut self, id: &str) -> Option<SeedTask> {
+        let i = self.index.remove(id)?;
+        let t = self.tasks.remove(i);
+        for (j, t) in self.tasks.iter().enumerate().skip(i) {
+            self.index.insert(t.task_id.clone(), j);
+        }
+        Some(t)
+    }
+
+    /// Runs one operation. Returns the response body, and whether the store changed (so that
+    /// the caller knows to persist).
+    pub fn execute(
+        &mut self,
+        action: &str,
+        p: &Params,
+        now: ApiTime,
+        request_id: &str,
+        new_id: impl FnOnce() -> String,
+    ) -> Result<(Value, bool), ApiFault> {
+        use crate::api::models::action as a;
+        match action {
+            a::CREATE => self.create(p, now, request_id, new_id).map(|v| (v, true)),
+            a::UPDATE => self.update(p, now, request_id).map(|v| (v, true)),
+            a::DELETE => self.delete(p, request_id).map(|v| (v, true)),
+            a::DESCRIBE => self.describe(p, now, request_id).map(|v| (v, false)),
+            a::DESCRIBE_LIST => self.list(p, now, request_id).map(|v| (v, false)),
+            a::STOP => self.stop(p, now, request_id),
+            a::RESTART => self.restart(p, now, request_id),
+            other => Err(ApiFault::new(
+                404,
+                "InvalidAction.NotFound",
+                format!("Specified api {other} is not found, please check your url and method."),
+            )),
+        }
+    }
+
+    /// TaskId and Region, required by every operation on one task.
+    fn target(p: &Params) -> Result<(String, Region), ApiFault> {
+        let id = p.required("TaskId")?.to_string();
+        let region = rules::parse_region(p.required("Region")?).map_err(fault)?;
+        if let Some(v) = rules::check_task_id(&id) {
+            return Err(fault(v));
+        }
+        Ok((id, region))
+    }
+
+    fn create(
+        &mut self,
+        p: &Params,
+        now: ApiTime,
+        request_id: &str,
+        new_id: impl FnOnce() -> String,
+    ) -> Result<Value, ApiFault> {
+        let region = rules::parse_region(p.required("Region")?).map_err(fault)?;
+        let source_type = rules::parse_source_type(p.required("SourceType")?).map_err(fault)?;
+        let source_urls =
+            rules::parse_source_urls_json(p.required("SourceUrls")?).map_err(fault)?;
+        let dst_url = p.required("DstUrl")?.to_string();
+        let start_time =
+            rules::parse_time(Field::StartTime, p.required("StartTime")?).map_err(fault)?;
+        let end_time = rules::parse_time(Field::EndTime, p.required("EndTime")?).map_err(fault)?;
+        let int = |name: &'static str| -> Result<Option<i32>, ApiFault> {
+            opt(p, name, |s| {
+                rules::parse_int(Field::RepeatNumber, s).map_err(|mut v| {
+                    v.message = v.message.replace("RepeatNumber", name);
+                    v
+                })
+            })
+        };
+        let t = NewTask {
+            region,
+            source_type,
+            source_protocol: p.get("SourceProtocol").map(str::to_string),
+            source_urls,
+            dst_url,
+            start_time,
+            end_time,
+            task_name: p.get("TaskName").map(str::to_string),
+            callback_url: p.get("CallbackUrl").map(str::to_string),
+            repeat_number: opt_int(p, Field::RepeatNumber)?,
+            offset: opt_int(p, Field::Offset)?,
+            file_index: opt_int(p, Field::FileIndex)?,
+            retry_count: int("RetryCount")?,
+            retry_interval: int("RetryInterval")?,
+        };
+        if let Some(v) = rules::check_create(&t, now).into_iter().next() {
+            return Err(ApiFault::bad(v.code, v.message));
+        }
+        let task_id = new_id();
+        let task = SeedTask {
+            task_id: task_id.clone(),
+            region: t.region,
+            task_name: t.task_name.unwrap_or_default(),
+            source_type: t.source_type,
+            source_protocol: t.source_protocol.unwrap_or_default(),
+            source_urls: t.source_urls,
+            dst_url: t.dst_url,
+            start_time: t.start_time,
+            end_time: t.end_time,
+            callback_url: t.callback_url.unwrap_or_default(),
+            repeat_number: t.repeat_number.unwrap_or(0),
+            offset: t.offset.unwrap_or(0),
+            file_index: t.file_index.unwrap_or(0),
+            retry_count: t.retry_count.unwrap_or(rules::RETRY_COUNT_DEFAULT),
+            retry_interval: t.retry_interval.unwrap_or(rules::RETRY_INTERVAL_DEFAULT),
+            task_status: TaskStatus::NotStarted,
+            task_exit_reason: None,
+            task_exit_time: None,
+        };
+        self.seed(vec![task])
+            .map_err(|e| ApiFault::new(500, "InternalError", e.to_string()))?;
+        Ok(json(&TaskIdResponse {
+            request_id: request_id.into(),
+            task_id,
+            ret_code: Some(0),
+            description: Some("OK".into()),
+        }))
+    }
+
+    /// Reads an Update request into the same typed [`Update`] a manifest produces.
+    fn parse_update(p: &Params) -> Result<Update, ApiFault> {
+        let (id, region) = Store::target(p)?;
+        let mut u = Update::new(id, region);
+        u.region_id = p.get("RegionId").map(str::to_string);
+        u.start_time = opt_time(p, Field::StartTime)?;
+        u.end_time = opt_time(p, Field::EndTime)?;
+        u.source_urls = opt(p, "SourceUrls", rules::parse_source_urls_json)?;
+        u.repeat_number = opt_int(p, Field::RepeatNumber)?;
+        u.offset = opt_int(p, Field::Offset)?;
+        u.file_index = opt_int(p, Field::FileIndex)?;
+        u.callback_url = p.get("CallbackUrl").map(str::to_string);
+        Ok(u)
+    }
+
+    fn update(&mut self, p: &Params, now: ApiTime, request_id: &str) -> Result<Value, ApiFault> {
+        let u = Store::parse_update(p)?;
+        first_error(rules::check_offline(&u, now))?;
+        let task = self
+            .get_mut(&u.task_id)
+            .ok_or_else(|| not_exist(&u.task_id))?;
+        let (status, _) = task.status_at(now);
+        if u.region != task.region
+            && let Some(v) = rules::blocked_in_state(Field::Region, status)
+        {
+            return Err(fault(v));
+        }
+        let live = LiveTask {
+            status,
+            source_type: Some(task.source_type),
+            start_time: Some(task.start_time),
+            end_time: Some(task.end_time),
+            source_urls: task.source_urls.clone(),
+        };
+        first_error(rules::check_against_live(&u, &live, now))?;
+        task.region = u.region;
+        if let Some(v) = u.start_time {
+            task.start_time = v;
+        }
+        if let Some(v) = u.end_time {
+            task.end_time = v;
+        }
+        if let Some(v) = u.source_urls {
+            task.source_urls = v;
+        }
+        if let Some(v) = u.repeat_number {
+            task.repeat_number = v;
+        }
+        if let Some(v) = u.offset {
+            task.offset = v;
+        }
+        if let Some(v) = u.file_index {
+            task.file_index = v;
+        }
+        if let Some(v) = u.callback_url {
+            task.callback_url = v;
+        }
+        Ok(ok_ret(request_id))
+    }
+
+    fn delete(&mut self, p: &Params, request_id: &str) -> Result<Value, ApiFault> {
+        let (id, _) = Store::target(p)?;
+        self.remove(&id).ok_or_else(|| not_exist(&id))?;
+        Ok(ok_ret(request_id))
+    }
+
+    fn describe(&self, p: &Params, now: ApiTime, request_id: &str) -> Result<Value, ApiFault> {
+        let (id, _) = Store::target(p)?;
+        let t = self.get(&id).ok_or_else(|| not_exist(&id))?;
+        Ok(json(&DescribeResponse {
+            request_id: request_id.into(),
+            ret_code: 0,
+            description: "OK".into(),
+            task: t.to_state(now),
+        }))
+    }
+
+    fn list(&self, p: &Params, now: ApiTime, request_id: &str) -> Result<Value, ApiFault> {
+        let region = rules::parse_region(p.required("Region")?).map_err(fault)?;
+        let page_number = opt(p, "PageNumber", |s| rules::parse_int(Field::FileIndex, s))
+            .map_err(|_| {
+                ApiFault::bad(
+                    code::INVALID_PARAMETER,
+                    "PageNumber must be a whole number of 1 or more",
+                )
+            })?
+            .unwrap_or(1);
+        let page_size = opt(p, "PageSize", |s| rules::parse_int(Field::FileIndex, s))
+            .map_err(|_| {
+                ApiFault::bad(
+                    code::INVALID_PARAMETER,
+                    "PageSize must be a whole number from 1 to 100",
+                )
+            })?
+            .unwrap_or(10);
+        if page_number < 1 {
+            return Err(ApiFault::bad(
+                code::INVALID_PARAMETER,
+                format!("PageNumber {page_number} must be 1 or more"),
+            ));
+        }
+        if !(1..=100).contains(&page_size) {
+            return Err(ApiFault::bad(
+                code::INVALID_PARAMETER,
+                format!("PageSize {page_size} must be from 1 to 100"),
+            ));
+        }
+        let filt = |name: &str| p.get(name).filter(|s| !s.is_empty());
+        let (fid, fname, fdst) = (filt("TaskId"), filt("TaskName"), filt("DstUrl"));
+        let matching: Vec<&SeedTask> = self
+            .tasks
+            .iter()
+            .filter(|t| t.region == region)
+            .filter(|t| fid.is_none_or(|f| t.task_id.contains(f)))
+            .filter(|t| fname.is_none_or(|f| t.task_name.contains(f)))
+            .filter(|t| fdst.is_none_or(|f| t.dst_url.contains(f)))
+            .collect();
+        let skip = (page_number as usize - 1).saturating_mul(page_size as usize);
+        Ok(json(&ListResponse {
+            request_id: request_id.into(),
+            page_number: page_number as u32,
+            page_size: page_size as u32,
+            total: matching.len() as u64,
+            task_list: matching
+                .into_iter()
+                .skip(skip)
+                .take(page_size as usize)
+                .map(|t| t.to_state(now))
+                .collect(),
+        }))
+    }
+
+    fn id_reply(request_id: &str, id: String) -> Value {
+        json(&TaskIdResponse {
+            request_id: request_id.into(),
+            task_id: id,
+            ret_code: None,
+            description: None,
+        })
+    }
+
+    /// Stop affects running tasks only; on others it succeeds and changes nothing.
+    fn stop(
+        &mut self,
+        p: &Params,
+        now: ApiTime,
+        request_id: &str,
+    ) -> Result<(Value, bool), ApiFault> {
+        let (id, _) = Store::target(p)?;
+        let t = self.get_mut(&id).ok_or_else(|| not_exist(&id))?;
+        let changed = t.status_at(now).0.is_running();
+        if changed {
+            t.task_status = TaskStatus::Stopped;
+        }
+        Ok((Store::id_reply(request_id, id), changed))
+    }
+
+    /// Restart (re)starts a stopped or running task with its latest configuration; before
+    /// `StartTime` it has no effect; an ended task cannot be restarted.
+    fn restart(
+        &mut self,
+        p: &Params,
+        now: ApiTime,
+        request_id: &str,
+    ) -> Result<(Value, bool), ApiFault> {
+        let (id, _) = Store::target(p)?;
+        let t = self.get_mut(&id).ok_or_else(|| not_exist(&id))?;
+        let changed = match t.status_at(now).0 {
+            TaskStatus::Exited => {
+                return Err(ApiFault::bad(
+                    code::INVALID_PARAMETER,
+                    format!("The task {id} has ended and cannot be restarted."),
+                ));
+            }
+            TaskStatus::NotStarted => false,
+            _ => {
+                t.task_status = TaskStatus::Running;
+                true
+            }
+        };
+        Ok((Store::id_reply(request_id, id), changed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> ApiTime {
+        ApiTime::parse(s).unwrap()
+    }
+
+    fn entry() -> (Update, BTreeMap<String, String>) {
+        let mut u = Update::new("task-1", Region::CnBeijing);
+        u.start_time = Some(t("2026-03-01T00:00:00Z"));
+        u.end_time = Some(t("2026-03-02T00:00:00Z"));
+        u.source_urls = Some(vec!["srt://pull.example.com:9000?streamid=a".into()]);
+        u.callback_url = Some("https://hooks.example.com/x".into());
+        let ann = [
+            ("x-TaskStatus", "3"),
+            ("x-TaskName", "night show"),
+            ("x-DstUrl", "rtmp://push.example.com/app/a"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        (u, ann)
+    }
+
+    #[test]
+    fn seed_from_a_manifest_entry() {
+        let (u, ann) = entry();
+        let s = SeedTask::from_manifest_entry(&u, &ann).unwrap();
+        assert_eq!(s.task_status, TaskStatus::Stopped);
+        assert_eq!(s.task_name, "night show");
+        assert_eq!(s.dst_url, "rtmp://push.example.com/app/a");
+        assert_eq!(s.source_type, SourceType::Live, "inferred from srt://");
+        assert_eq!(s.source_protocol, "srt");
+        assert_eq!(s.callback_url, "https://hooks.example.com/x");
+        assert_eq!(
+            s.status_at(t("2026-03-01T12:00:00Z")).0,
+            TaskStatus::Stopped
+        );
+
+        let mut ann2 = ann.clone();
+        ann2.insert("x-TaskStatus".into(), "7".into());
+        assert!(matches!(
+            SeedTask::from_manifest_entry(&u, &ann2),
+            Err(SeedError::Invalid {
+                field: "x-TaskStatus",
+                ..
+            })
+        ));
+        let mut u2 = u.clone();
+        u2.end_time = None;
+        let e = SeedTask::from_manifest_entry(&u2, &ann).unwrap_err();
+        assert!(e.to_string().contains("EndTime is required"), "{e}");
+        let mut u3 = u.clone();
+        u3.source_urls = Some(vec!["3f8e1c2b9a7d".into()]);
+        let s = SeedTask::from_manifest_entry(&u3, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            (s.source_type, s.task_status),
+            (SourceType::Vod, TaskStatus::NotStarted)
+        );
+        assert!(s.dst_url.ends_with("/task-1"));
+    }
+
+    #[test]
+    fn lifecycle_follows_the_clock() {
+        let (u, mut ann) = entry();
+        ann.remove("x-TaskStatus");
+        let mut s = SeedTask::from_manifest_entry(&u, &ann).unwrap();
+        assert_eq!(
+            s.status_at(t("2026-02-28T23:59:59Z")).0,
+            TaskStatus::NotStarted
+        );
+        assert_eq!(
+            s.status_at(t("2026-03-01T00:00:00Z")).0,
+            TaskStatus::Running
+        );
+        let (st, exit) = s.status_at(t("2026-03-02T00:00:00Z"));
+        assert_eq!(st, TaskStatus::Exited);
+        assert_eq!(exit.unwrap().0, "OverEndTime");
+        s.task_status = TaskStatus::Stopped;
+        assert_eq!(
+            s.status_at(t("2026-03-01T10:00:00Z")).0,
+            TaskStatus::Stopped
+        );
+        assert_eq!(s.to_state(t("2026-03-01T10:00:00Z")).task_status, 3);
+    }
+
+    #[test]
+    fn state_file_round_trips_and_rejects_strangers() {
+        let (u, ann) = entry();
+        let f = StateFile::new(vec![SeedTask::from_manifest_entry(&u, &ann).unwrap()]);
+        let text = serde_json::to_string(&f).unwrap();
+        assert_eq!(StateFile::parse(&text).unwrap(), f);
+        assert!(StateFile::parse(r#"{"format":"other","version":1,"tasks":[]}"#).is_err());
+        assert!(StateFile::parse("updates: []").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        f.save_atomic(&p).unwrap();
+        assert_eq!(StateFile::load(&p).unwrap(), f);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
+}
