@@ -3,6 +3,7 @@
 //! and reports. See `ARCHITECTURE.md` for the map of modules and the flow of one update.
 
 pub mod api;
+pub mod apply;
 pub mod cli;
 pub mod diagnostic;
 pub mod emulator;
@@ -12,5 +13,6 @@ pub mod fsutil;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod report;
 pub mod rules;
 pub mod validate;

@@ -1,0 +1,167 @@
+//! One `apply` session after the manifests are loaded: confirm, open the journal, run, report.
+//!
+//! Kept apart from the CLI so it is driven in tests with a fake sender, and shared by `apply` on
+//! manifests and (later) `apply` on a saved plan: both produce [`WorkItem`]s and call [`execute`].
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::executor::{ExecConfig, RunResult, UpdateSender, WorkItem, run};
+use super::journal::{
+    Journal, JournalError, JournalState, JournalWriter, ResumeMode, RunHeader, update_hash,
+};
+use super::limiter::Pacer;
+use super::progress::Progress;
+use crate::report::{self, Format, Report, ReportError};
+
+/// What the session needs besides the items.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub manifests: Vec<PathBuf>,
+    pub journal: PathBuf,
+    pub reports: Vec<(PathBuf, Format)>,
+    pub config: ExecConfig,
+}
+
+/// A session could not run or finish its paperwork.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// The confirmation decision, a pure function of the flags and the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// `--yes`: go.
+    Proceed,
+    /// Ask on the terminal.
+    Ask,
+    /// Standard input is not a terminal and `--yes` was not given: refuse rather than guess.
+    Refuse,
+}
+
+pub fn confirm_mode(yes: bool, stdin_is_terminal: bool) -> Confirm {
+    match (yes, stdin_is_terminal) {
+        (true, _) => Confirm::Proceed,
+        (false, true) => Confirm::Ask,
+        (false, false) => Confirm::Refuse,
+    }
+}
+
+/// Reads a yes/no answer; anything but `y`/`yes` is no.
+pub fn ask(prompt: &str, input: &mut impl BufRead, out: &mut impl Write) -> bool {
+    let _ = write!(out, "{prompt} [y/N] ");
+    let _ = out.flush();
+    let mut line = String::new();
+    if input.read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Reads the journal when resuming; a fresh run needs nothing from it.
+pub fn previous_state(
+    mode: ResumeMode,
+    journal: &std::path::Path,
+) -> Result<JournalState, JournalError> {
+    match mode {
+        ResumeMode::Fresh => Ok(JournalState::default()),
+        _ => JournalState::read(journal),
+    }
+}
+
+/// The summary shown before asking (and printed with `--yes` unless quiet).
+pub fn summary_text(
+    items: &[WorkItem],
+    previous: &JournalState,
+    opts: &SessionOptions,
+    target: &str,
+) -> String {
+    let c = &opts.config;
+    let skipped = items
+        .iter()
+        .filter(|i| {
+            previous
+                .skip(c.resume, &i.update.task_id, &update_hash(&i.update))
+                .is_some()
+        })
+        .count();
+    let to_send = items.len() - skipped;
+    let secs = to_send as f64 / c.adaptive.cap.max(0.01);
+    let mut s = format!(
+        "{} update(s) from {} manifest(s) to {target}: {to_send} to send",
+        items.len(),
+        opts.manifests.len()
+    );
+    if skipped > 0 {
+        s.push_str(&format!(", {skipped} skipped (journal)"));
+    }
+    s.push_str(&format!(
+        "\npaced at {} calls/s (concurrency {}, up to {} attempts each, halt on {}): at least {}\njournal: {}",
+        c.adaptive.cap,
+        c.concurrency,
+        c.retry.max_attempts,
+        c.halt,
+        super::progress::human_duration(std::time::Duration::from_secs_f64(secs)),
+        opts.journal.display()
+    ));
+    s
+}
+
+/// Opens the journal, runs the items, writes the reports. The caller has confirmed already.
+///
+/// `on_journal` receives the journal handle before the run starts, so the CLI's second-Ctrl-C
+/// handler can exit between two records.
+#[allow(clippy::too_many_arguments)]
+pub async fn execute<S: UpdateSender, P: Pacer>(
+    items: Vec<WorkItem>,
+    previous: &JournalState,
+    opts: &SessionOptions,
+    sender: Arc<S>,
+    pacer: Arc<P>,
+    cancel: CancellationToken,
+    progress: &dyn Progress,
+    on_journal: impl FnOnce(&Journal),
+) -> Result<(RunResult, Report), SessionError> {
+    let header = RunHeader::now(&opts.manifests);
+    let journal = Journal::new(JournalWriter::open(&opts.journal, &header)?);
+    on_journal(&journal);
+    let result = run(
+        items,
+        sender,
+        pacer,
+        &journal,
+        previous,
+        &opts.config,
+        cancel,
+        progress,
+    )
+    .await;
+    let rep = Report::from_run(&result);
+    report::write_all(&rep, &opts.reports)?;
+    Ok((result, rep))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confirmation_rules() {
+        assert_eq!(confirm_mode(true, false), Confirm::Proceed);
+        assert_eq!(confirm_mode(false, true), Confirm::Ask);
+        assert_eq!(confirm_mode(false, false), Confirm::Refuse);
+        let mut out = Vec::new();
+        assert!(ask("go?", &mut "yes\n".as_bytes(), &mut out));
+        assert!(ask("go?", &mut " Y \n".as_bytes(), &mut out));
+        assert!(!ask("go?", &mut "\n".as_bytes(), &mut out));
+        assert!(!ask("go?", &mut "".as_bytes(), &mut out));
+        assert!(String::from_utf8(out).unwrap().starts_with("go? [y/N] "));
+    }
+}

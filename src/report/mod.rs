@@ -1,0 +1,254 @@
+//! Run reports for people and CI, chosen by file extension; any number per run.
+//!
+//! One [`Report`] value (built from the executor's result) is rendered by each writer, so every
+//! format says the same thing: `.json` (versioned schema, for tools), `.csv` (one row per item, for
+//! spreadsheets), `.xml` (JUnit, so CI systems show failed updates as failed tests), `.md` (a
+//! summary for a pull-request comment or a CI step summary).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::apply::adaptive::RateSample;
+use crate::apply::executor::{HaltReason, RunResult};
+use crate::apply::journal::ItemStatus;
+
+pub mod csv;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+
+/// The JSON report's schema name; bumped on any incompatible change.
+pub const SCHEMA: &str = "livebatch.report/v1";
+
+/// Latency percentiles over every call, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// `completed`, `halted` or `interrupted`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halt_reason: Option<HaltReason>,
+    pub total: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub not_attempted: u64,
+    /// Calls sent, retries included.
+    pub calls: u64,
+    pub retries: u64,
+    /// Responses classified as throttled.
+    pub throttled: u64,
+    pub calls_per_second: f64,
+    pub updates_per_second: f64,
+    pub elapsed_seconds: f64,
+    pub latency_ms: Latency,
+    /// The send rate over time (seconds since start, calls/s).
+    pub rate_samples: Vec<RateSample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportItem {
+    pub task_id: String,
+    pub status: ItemStatus,
+    pub attempts: u32,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub request_id: Option<String>,
+    /// `file:line` in the manifest.
+    pub source: String,
+    pub latency_ms: Option<f64>,
+}
+
+/// Everything any report format shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub tool_version: String,
+    pub summary: Summary,
+    pub items: Vec<ReportItem>,
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+impl Report {
+    pub fn from_run(r: &RunResult) -> Report {
+        let t = &r.totals;
+        let halt_reason = match &r.outcome {
+            crate::apply::executor::Outcome::Halted { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        Report {
+            schema: SCHEMA.to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            summary: Summary {
+                outcome: r.outcome.name().to_string(),
+                halt_reason,
+                total: t.total,
+                succeeded: t.succeeded,
+                failed: t.failed,
+                skipped: t.skipped,
+                not_attempted: t.not_attempted,
+                calls: t.calls,
+                retries: t.retries,
+                throttled: t.throttled,
+                calls_per_second: round3(t.calls_per_second),
+                updates_per_second: round3(t.updates_per_second),
+                elapsed_seconds: round3(t.elapsed_seconds),
+                latency_ms: Latency {
+                    p50: t.latency_ms_p50.map(round1),
+                    p95: t.latency_ms_p95.map(round1),
+                    p99: t.latency_ms_p99.map(round1),
+                },
+                rate_samples: t.rate_samples.clone(),
+            },
+            items: r
+                .items
+                .iter()
+                .map(|i| ReportItem {
+                    task_id: i.task_id.clone(),
+                    status: i.status,
+                    attempts: i.attempts,
+                    error_code: i.error_code.clone(),
+                    error_message: i.error_message.clone(),
+                    request_id: i.request_id.clone(),
+                    source: i.source.clone(),
+                    latency_ms: i.latency_ms.map(round1),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A report format, told by the file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+    Junit,
+    Markdown,
+}
+
+/// The extensions `--report` accepts, for messages.
+pub const EXTENSIONS: &str = ".json, .csv, .xml (JUnit), .md";
+
+/// A report could not be chosen or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(
+        "--report {0}: unknown report format; the extension must be one of {EXTENSIONS}",
+        EXTENSIONS = EXTENSIONS
+    )]
+    UnknownExtension(PathBuf),
+    #[error("cannot write report {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Format {
+    pub fn from_path(path: &Path) -> Result<Format, ReportError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("json") => Ok(Format::Json),
+            Some("csv") => Ok(Format::Csv),
+            Some("xml") => Ok(Format::Junit),
+            Some("md") | Some("markdown") => Ok(Format::Markdown),
+            _ => Err(ReportError::UnknownExtension(path.to_path_buf())),
+        }
+    }
+
+    pub fn render(self, r: &Report) -> Vec<u8> {
+        match self {
+            Format::Json => json::render(r),
+            Format::Csv => csv::render(r),
+            Format::Junit => junit::render(r),
+            Format::Markdown => markdown::render(r).into_bytes(),
+        }
+    }
+}
+
+/// Checks every path's format before the run, so a typo fails before anything is sent.
+pub fn check_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Format)>, ReportError> {
+    paths
+        .iter()
+        .map(|p| Format::from_path(p).map(|f| (p.clone(), f)))
+        .collect()
+}
+
+/// Writes each report whole or not at all (temporary file, fsync, rename).
+pub fn write_all(r: &Report, targets: &[(PathBuf, Format)]) -> Result<(), ReportError> {
+    for (path, format) in targets {
+        write_atomic(path, &format.render(r)).map_err(|source| ReportError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let res = std::fs::write(&tmp, data)
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_by_extension() {
+        assert_eq!(
+            Format::from_path(Path::new("a/r.JSON")).unwrap(),
+            Format::Json
+        );
+        assert_eq!(Format::from_path(Path::new("r.csv")).unwrap(), Format::Csv);
+        assert_eq!(
+            Format::from_path(Path::new("r.xml")).unwrap(),
+            Format::Junit
+        );
+        assert_eq!(
+            Format::from_path(Path::new("r.md")).unwrap(),
+            Format::Markdown
+        );
+        let e = Format::from_path(Path::new("r.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("r.txt") && e.contains(".json, .csv, .xml (JUnit), .md"),
+            "{e}"
+        );
+        assert!(Format::from_path(Path::new("report")).is_err());
+    }
+}
