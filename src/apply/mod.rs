@@ -12,5 +12,6 @@ pub mod journal;
 pub mod limiter;
 pub mod progress;
 pub mod retry;
+pub mod sandbox;
 pub mod sender;
 pub mod session;

@@ -2,18 +2,27 @@
 //! a journal and reports. All logic is in [`crate::apply`]; this file maps flags and outcomes.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{ApiArgs, Global};
+use super::{ApiArgs, Global, validate};
+use crate::api::client::{Client, ClientConfig};
+use crate::api::credentials::Credentials;
 use crate::apply::executor::{ExecConfig, HaltPolicy, UpdateSender, WorkItem};
 use crate::apply::journal::{self, JournalError, ResumeMode};
 use crate::apply::limiter::GovernorPacer;
 use crate::apply::progress;
+use crate::apply::sandbox;
 use crate::apply::session::{self, Confirm, SessionOptions};
+use crate::emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
+    FaultConfig, KeyPair,
+};
 use crate::exit;
+use crate::model::ApiTime;
 use crate::report;
 
 /// The documented per-account quota of every pull-to-push operation.
@@ -21,9 +30,10 @@ pub const DOCUMENTED_QUOTA: f64 = 10.0;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Manifests to apply (YAML, JSON or CSV). Validated first: an invalid batch sends nothing.
+    /// Manifests to apply (YAML, JSON or CSV; `-` reads standard input). Validated first, as one
+    /// batch: an invalid batch sends nothing (exit 65).
     #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
+    pub files: Vec<String>,
     /// Apply without asking. Required when standard input is not a terminal.
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -55,9 +65,19 @@ pub struct Args {
     /// Send only the updates that the journal says failed last time.
     #[arg(long)]
     pub retry_failed: bool,
-    /// Rehearse against a built-in emulator seeded with the manifests' tasks. No credentials, no network.
+    /// Rehearse against a built-in emulator seeded with the manifests' tasks (stopped, so every
+    /// valid update can succeed). No credentials, nothing beyond 127.0.0.1. Its journal is
+    /// <manifest>.sandbox.journal.jsonl, so a rehearsal never makes a real --resume skip anything.
     #[arg(long)]
     pub sandbox: bool,
+    /// With --sandbox: the fraction of calls (0 to 1) the emulator answers with a transient 500/503,
+    /// to watch retries at work.
+    #[arg(long, value_name = "F", requires = "sandbox", value_parser = parse_fraction)]
+    pub sandbox_fail_rate: Option<f64>,
+    /// Judge time rules ("EndTime after now") against this instant instead of the clock
+    /// (yyyy-MM-ddTHH:mm:ssZ, UTC), as `validate --now` does.
+    #[arg(long, value_name = "TIME", value_parser = ApiTime::parse)]
+    pub now: Option<ApiTime>,
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -83,6 +103,62 @@ fn usage(msg: impl std::fmt::Display) -> u8 {
     exit::USAGE
 }
 
+/// `--sandbox-fail-rate`: a fraction from 0 to 1.
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a fraction from 0 to 1 (e.g. 0.1)")),
+    }
+}
+
+/// Simulated service time of a sandbox call: enough for the progress bar and pacing to look like
+/// the real thing, small enough that the bundled example finishes in seconds.
+pub const SANDBOX_LATENCY_MS: (u64, u64) = (20, 80);
+
+/// The journal when `--journal` is not given: next to the first manifest (`stdin` for `-`), with
+/// `.sandbox` added for rehearsals so that a sandbox run never makes a real `--resume` skip work.
+pub fn default_journal(first: &str, sandbox: bool) -> PathBuf {
+    let mut base = if first == "-" {
+        PathBuf::from("stdin")
+    } else {
+        PathBuf::from(first)
+    };
+    if sandbox {
+        let mut name = base
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| "livebatch".into());
+        name.push(".sandbox");
+        base.set_file_name(name);
+    }
+    journal::default_path(&base)
+}
+
+/// Validates the manifests as one batch, exactly as `validate` does. Errors: the diagnostics are
+/// printed and `Err(65)` is returned having sent nothing. Warnings are printed unless `-q`.
+fn load_items(files: &[String], now: Option<ApiTime>, g: &Global) -> Result<Vec<WorkItem>, u8> {
+    let inputs = validate::inputs(files).map_err(usage)?;
+    let now = now.unwrap_or_else(validate::clock_now);
+    let batch = crate::validate::load_batch(&inputs, now);
+    validate::print_diagnostics(&batch.diagnostics, g);
+    if batch.has_errors() {
+        let c = batch.counts();
+        eprintln!(
+            "invalid: {} error(s), {} warning(s); nothing was sent",
+            c.errors, c.warnings
+        );
+        return Err(exit::INVALID_MANIFEST);
+    }
+    Ok(batch
+        .entries
+        .into_iter()
+        .map(|e| WorkItem {
+            source: format!("{}:{}", e.origin.file, e.origin.line),
+            update: e.update,
+        })
+        .collect())
+}
+
 pub fn run(args: Args, g: &Global) -> u8 {
     if let Err(m) = check_qps(args.qps, args.quota_raised) {
         return usage(m);
@@ -90,6 +166,10 @@ pub fn run(args: Args, g: &Global) -> u8 {
     let reports = match report::check_paths(&args.reports) {
         Ok(r) => r,
         Err(e) => return usage(e),
+    };
+    let items = match load_items(&args.files, args.now, g) {
+        Ok(items) => items,
+        Err(code) => return code,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -102,23 +182,15 @@ pub fn run(args: Args, g: &Global) -> u8 {
             return exit::FAILURE;
         }
     };
-    rt.block_on(run_async(args, reports, g))
+    rt.block_on(run_async(args, items, reports, g))
 }
 
-/// INTEGRATION POINT (manifest validation): load and validate every manifest; on any error print
-/// the diagnostics and return `Err(exit::INVALID_MANIFEST)` having sent nothing. To be replaced by
-/// `crate::validate::load_batch(files)` mapped to `WorkItem { update, source: "file:line" }`.
-fn load_items(files: &[PathBuf]) -> Result<Vec<WorkItem>, u8> {
-    let _ = files;
-    eprintln!("error: manifest loading is not wired into `apply` yet");
-    Err(exit::FAILURE)
-}
-
-async fn run_async(args: Args, reports: Vec<(PathBuf, report::Format)>, g: &Global) -> u8 {
-    let items = match load_items(&args.files) {
-        Ok(items) => items,
-        Err(code) => return code,
-    };
+async fn run_async(
+    args: Args,
+    items: Vec<WorkItem>,
+    reports: Vec<(PathBuf, report::Format)>,
+    g: &Global,
+) -> u8 {
     let mut config = ExecConfig::new(args.qps);
     if let Some(c) = args.concurrency {
         config.concurrency = c as usize;
@@ -133,7 +205,7 @@ async fn run_async(args: Args, reports: Vec<(PathBuf, report::Format)>, g: &Glob
     let journal_path = args
         .journal
         .clone()
-        .unwrap_or_else(|| journal::default_path(&args.files[0]));
+        .unwrap_or_else(|| default_journal(&args.files[0], args.sandbox));
     let previous = match session::previous_state(config.resume, &journal_path) {
         Ok(p) => p,
         Err(e @ JournalError::Missing(_)) => return usage(e),
@@ -150,12 +222,13 @@ async fn run_async(args: Args, reports: Vec<(PathBuf, report::Format)>, g: &Glob
         );
     }
     let opts = SessionOptions {
-        manifests: args.files.clone(),
+        manifests: args.files.iter().map(PathBuf::from).collect(),
         journal: journal_path,
         reports,
         config,
     };
-    // Credentials and endpoint before asking, so a confirmed run does not stop on them.
+    // Credentials and endpoint before asking, so a confirmed run does not stop on them. The
+    // sandbox reads no credentials at all.
     let client = if args.sandbox {
         None
     } else {
@@ -164,12 +237,11 @@ async fn run_async(args: Args, reports: Vec<(PathBuf, report::Format)>, g: &Glob
             Err(code) => return code,
         }
     };
-    let target = if args.sandbox {
-        "the built-in sandbox emulator"
-    } else {
-        "the live API"
+    let target = match &client {
+        None => "the built-in sandbox emulator (127.0.0.1 only; no credentials)".to_string(),
+        Some(c) => format!("{}", c.endpoint()),
     };
-    let summary = session::summary_text(&items, &previous, &opts, target);
+    let summary = session::summary_text(&items, &previous, &opts, &target);
     match session::confirm_mode(args.yes, std::io::stdin().is_terminal()) {
         Confirm::Proceed => {
             if !g.quiet {
@@ -191,16 +263,81 @@ async fn run_async(args: Args, reports: Vec<(PathBuf, report::Format)>, g: &Glob
             );
         }
     }
-    let Some(client) = client else {
-        // INTEGRATION POINT (emulator): start `crate::emulator` in process on 127.0.0.1:0, seeded
-        // with the items' tasks as stopped tasks (SourceType where stated), build a `Client`
-        // pointed at it with dummy credentials, and call `drive` exactly as below.
+    if let Some(client) = client {
+        return drive(items, &previous, &opts, Arc::new(client), g).await;
+    }
+    if (args.api.endpoint.is_some() || args.api.profile.is_some()) && !g.quiet {
         eprintln!(
-            "error: --sandbox needs the built-in emulator, which is not wired into `apply` yet"
+            "note: --sandbox ignores the endpoint and profile; it sends nothing beyond 127.0.0.1"
         );
-        return exit::FAILURE;
+    }
+    let (emulator, client) = match start_sandbox(&items, &args).await {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: cannot start the sandbox emulator: {e}");
+            return exit::FAILURE;
+        }
     };
-    drive(items, &previous, &opts, Arc::new(client), g).await
+    if !g.quiet {
+        eprintln!(
+            "sandbox: emulator at {} with {} task(s) seeded from the manifest, quota {} calls/s, {}..{} ms latency{}",
+            emulator.url(),
+            emulator.tasks().len(),
+            emulator_qps(args.qps),
+            SANDBOX_LATENCY_MS.0,
+            SANDBOX_LATENCY_MS.1,
+            match args.sandbox_fail_rate {
+                Some(f) if f > 0.0 => format!(", {:.0}% transient failures", f * 100.0),
+                _ => String::new(),
+            }
+        );
+    }
+    let code = drive(items, &previous, &opts, Arc::new(client), g).await;
+    let stats = emulator.stats();
+    if !g.quiet {
+        eprintln!(
+            "sandbox: the emulator answered {} call(s), {} throttled; busiest one-second window {} of {} allowed",
+            stats.requests, stats.throttled, stats.max_accepted_in_any_window, stats.qps
+        );
+    }
+    let _ = emulator.shutdown().await;
+    code
+}
+
+/// The sandbox quota: the documented 10 calls/s, or the raised one the user says they have.
+fn emulator_qps(qps: f64) -> u32 {
+    (qps.ceil() as u32).max(crate::emulator::DEFAULT_QPS)
+}
+
+/// Starts the in-process emulator on 127.0.0.1:0 with the manifest's tasks, and a client signed
+/// with the emulator's public test key (no credential source is read).
+async fn start_sandbox(
+    items: &[WorkItem],
+    args: &Args,
+) -> Result<(EmulatorHandle, Client), String> {
+    let seed = sandbox::seed_tasks(items.iter().map(|i| &i.update), validate::clock_now());
+    let emulator = Emulator::start(EmulatorConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        keys: vec![KeyPair::default()],
+        qps: emulator_qps(args.qps),
+        faults: FaultConfig {
+            latency_ms: Some(SANDBOX_LATENCY_MS),
+            fail_rate: args.sandbox_fail_rate.unwrap_or(0.0),
+            ..FaultConfig::default()
+        },
+        seed,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut api = args.api.clone();
+    api.endpoint = Some(emulator.url());
+    api.profile = None;
+    let credentials = Credentials::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET);
+    let client = ClientConfig::from_args(&api, credentials)
+        .map_err(|e| e.to_string())
+        .and_then(|c| Client::new(c).map_err(|e| e.to_string()))?;
+    Ok((emulator, client))
 }
 
 /// Runs the session with a ready sender and maps the outcome to an exit code. Ctrl-C once stops
