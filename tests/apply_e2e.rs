@@ -1,0 +1,739 @@
+//! `livebatch apply` end to end: the real binary against the in-process emulator on loopback,
+//! signed with the emulator's default key through the `ALIBABA_CLOUD_*` variables, HOME a scratch
+//! directory. No timing asserts: where a run must be caught mid-way, the test polls the journal.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use livebatch::apply::journal::{ItemStatus, Record};
+use livebatch::apply::sandbox;
+use livebatch::emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
+    FaultConfig, SeedTask, StatsSnapshot,
+};
+use livebatch::model::{ApiTime, Region, TaskStatus, Update};
+use livebatch::report::Report;
+
+const NEW_CALLBACK: &str = "https://hooks.new.example.com/notify";
+
+/// An emulator on its own runtime, alive until dropped.
+struct Emu {
+    rt: tokio::runtime::Runtime,
+    handle: Option<EmulatorHandle>,
+}
+
+impl Emu {
+    fn start(qps: u32, faults: FaultConfig, seed: Vec<SeedTask>) -> Emu {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = rt
+            .block_on(Emulator::start(EmulatorConfig {
+                qps,
+                faults,
+                seed,
+                ..EmulatorConfig::default()
+            }))
+            .unwrap();
+        Emu {
+            rt,
+            handle: Some(handle),
+        }
+    }
+
+    fn h(&self) -> &EmulatorHandle {
+        self.handle.as_ref().unwrap()
+    }
+
+    fn url(&self) -> String {
+        self.h().url()
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.h().stats()
+    }
+
+    fn ok_updates(&self) -> u64 {
+        self.stats().count("UpdateLivePullToPush", "ok")
+    }
+
+    fn callbacks(&self) -> HashMap<String, String> {
+        self.h()
+            .tasks()
+            .into_iter()
+            .map(|t| (t.task_id, t.callback_url))
+            .collect()
+    }
+}
+
+impl Drop for Emu {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = self.rt.block_on(h.shutdown());
+        }
+    }
+}
+
+fn latency() -> FaultConfig {
+    FaultConfig {
+        latency_ms: Some((5, 30)),
+        ..FaultConfig::default()
+    }
+}
+
+fn now() -> ApiTime {
+    ApiTime::from_unix(chrono::Utc::now().timestamp()).unwrap()
+}
+
+/// `n` updates moving each task's callback, task IDs `{prefix}-000`….
+fn updates(prefix: &str, n: usize) -> Vec<Update> {
+    (0..n)
+        .map(|i| {
+            let mut u = Update::new(format!("{prefix}-{i:03}"), Region::CnShanghai);
+            u.callback_url = Some(format!("{NEW_CALLBACK}/{prefix}/{i}"));
+            u
+        })
+        .collect()
+}
+
+fn seed(us: &[Update]) -> Vec<SeedTask> {
+    sandbox::seed_tasks(us, now())
+}
+
+fn write_manifest(path: &Path, us: &[Update]) {
+    let mut s = String::from("updates:\n");
+    for u in us {
+        s.push_str(&format!(
+            "  - TaskId: {}\n    Region: {}\n    CallbackUrl: {}\n",
+            u.task_id,
+            u.region.as_str(),
+            u.callback_url.as_deref().unwrap_or("")
+        ));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+struct Scratch {
+    dir: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn manifest(&self, us: &[Update]) -> PathBuf {
+        let p = self.path("m.yaml");
+        write_manifest(&p, us);
+        p
+    }
+
+    fn env(&self, cmd: &mut std::process::Command, secret: &str) {
+        cmd.env_clear()
+            .env("HOME", self.home.path())
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
+            .env("NO_PROXY", "127.0.0.1")
+            .current_dir(self.dir.path());
+    }
+
+    /// `livebatch apply --endpoint URL --journal j.jsonl ARGS…` with the emulator's key.
+    fn apply(&self, emu: &Emu, args: &[&str]) -> Command {
+        self.apply_with_secret(emu, args, DEFAULT_ACCESS_KEY_SECRET)
+    }
+
+    fn apply_with_secret(&self, emu: &Emu, args: &[&str], secret: &str) -> Command {
+        let mut std_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"));
+        self.env(&mut std_cmd, secret);
+        std_cmd
+            .arg("apply")
+            .arg("--endpoint")
+            .arg(emu.url())
+            .arg("--journal")
+            .arg(self.path("j.jsonl"))
+            .args(args);
+        Command::from_std(std_cmd)
+    }
+
+    fn spawn(&self, emu: &Emu, args: &[&str]) -> Child {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"));
+        self.env(&mut cmd, DEFAULT_ACCESS_KEY_SECRET);
+        cmd.arg("apply")
+            .arg("--endpoint")
+            .arg(emu.url())
+            .arg("--journal")
+            .arg(self.path("j.jsonl"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn journal(&self) -> Vec<Record> {
+        read_journal(&self.path("j.jsonl"))
+    }
+
+    fn report(&self, name: &str) -> Report {
+        let text = std::fs::read_to_string(self.path(name)).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+/// Every complete line of the journal (a torn last line after `kill -9` is skipped).
+fn read_journal(p: &Path) -> Vec<Record> {
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn item_records(rs: &[Record]) -> Vec<&livebatch::apply::journal::ItemRecord> {
+    rs.iter()
+        .filter_map(|r| match r {
+            Record::Item(i) => Some(i),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Polls until `cond` holds; panics after a generous deadline (a slow machine is not a failure).
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill -{sig} failed");
+}
+
+fn assert_all_updated(emu: &Emu, us: &[Update]) {
+    let cbs = emu.callbacks();
+    for u in us {
+        assert_eq!(
+            cbs.get(&u.task_id).map(String::as_str),
+            u.callback_url.as_deref(),
+            "{} was not updated",
+            u.task_id
+        );
+    }
+}
+
+#[test]
+fn pacing_keeps_every_one_second_window_within_the_quota() {
+    let us = updates("pace", 30);
+    // An unlimited emulator throttles nothing, so its windows show what the client really sent.
+    let emu = Emu::start(0, latency(), seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    s.apply(&emu, &[m.to_str().unwrap(), "--yes", "--qps", "10"])
+        .assert()
+        .code(0);
+    let st = emu.stats();
+    assert_eq!(st.requests, 30);
+    assert!(
+        st.max_accepted_in_any_window <= 10,
+        "a one-second window saw {} calls",
+        st.max_accepted_in_any_window
+    );
+    assert_all_updated(&emu, &us);
+}
+
+#[test]
+fn throttled_calls_are_retried_until_they_succeed() {
+    let us = updates("thr", 12);
+    // The account's real quota is lower than the one the user claims: the emulator throttles.
+    let emu = Emu::start(3, latency(), seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    s.apply(
+        &emu,
+        &[
+            m.to_str().unwrap(),
+            "--yes",
+            "--qps",
+            "30",
+            "--quota-raised",
+            "--max-attempts",
+            "20",
+            "--report",
+            "r.json",
+        ],
+    )
+    .assert()
+    .code(0);
+    let st = emu.stats();
+    assert!(st.throttled > 0, "the emulator never throttled: {st:?}");
+    assert_all_updated(&emu, &us);
+    let r = s.report("r.json");
+    assert_eq!(r.summary.succeeded, 12);
+    assert!(
+        r.summary.throttled > 0 && r.summary.retries > 0,
+        "{:?}",
+        r.summary
+    );
+}
+
+#[test]
+fn transient_errors_are_retried_until_they_succeed() {
+    let us = updates("tr", 24);
+    let faults = FaultConfig {
+        fail_rate: 0.3,
+        rng_seed: Some(7),
+        ..latency()
+    };
+    let emu = Emu::start(40, faults, seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    s.apply(
+        &emu,
+        &[
+            m.to_str().unwrap(),
+            "--yes",
+            "--qps",
+            "30",
+            "--quota-raised",
+            "--max-attempts",
+            "10",
+            "--report",
+            "r.json",
+        ],
+    )
+    .assert()
+    .code(0);
+    let st = emu.stats();
+    let transient = st.count("UpdateLivePullToPush", "InternalError")
+        + st.count("UpdateLivePullToPush", "ServiceUnavailable");
+    assert!(transient > 0, "no transient failure was injected: {st:?}");
+    assert_all_updated(&emu, &us);
+    let r = s.report("r.json");
+    assert_eq!(r.summary.succeeded, 24);
+    assert_eq!(r.summary.retries, transient);
+}
+
+#[test]
+fn permanent_errors_are_reported_once_and_not_retried() {
+    let us = updates("perm", 10);
+    // perm-003 and perm-007 do not exist; perm-005 has ended, so the service refuses any change.
+    let mut seeds: Vec<SeedTask> = seed(&us)
+        .into_iter()
+        .filter(|t| t.task_id != "perm-003" && t.task_id != "perm-007")
+        .collect();
+    for t in &mut seeds {
+        if t.task_id == "perm-005" {
+            t.task_status = TaskStatus::Exited;
+        }
+    }
+    let emu = Emu::start(50, latency(), seeds);
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    s.apply(
+        &emu,
+        &[
+            m.to_str().unwrap(),
+            "--yes",
+            "--qps",
+            "30",
+            "--quota-raised",
+            "--report",
+            "r.json",
+        ],
+    )
+    .assert()
+    .code(1);
+    let st = emu.stats();
+    assert_eq!(st.requests, 10, "a permanent error was retried: {st:?}");
+    assert_eq!(st.count("UpdateLivePullToPush", "CodeTaskNotExist"), 2);
+    let r = s.report("r.json");
+    assert_eq!((r.summary.succeeded, r.summary.failed), (7, 3));
+    let failed: BTreeMap<&str, (&str, u32)> = r
+        .items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Failed)
+        .map(|i| {
+            (
+                i.task_id.as_str(),
+                (i.error_code.as_deref().unwrap_or(""), i.attempts),
+            )
+        })
+        .collect();
+    assert_eq!(failed["perm-003"], ("CodeTaskNotExist", 1));
+    assert_eq!(failed["perm-007"], ("CodeTaskNotExist", 1));
+    assert_eq!(failed["perm-005"], ("InvalidParameter", 1));
+    let src = &r
+        .items
+        .iter()
+        .find(|i| i.task_id == "perm-003")
+        .unwrap()
+        .source;
+    assert!(src.ends_with("m.yaml:11"), "{src}");
+}
+
+#[test]
+fn a_wrong_secret_halts_at_once_with_exit_77() {
+    let us = updates("sys", 30);
+    let emu = Emu::start(10, latency(), seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    s.apply_with_secret(
+        &emu,
+        &[m.to_str().unwrap(), "--yes", "--report", "r.json"],
+        "not-the-secret",
+    )
+    .assert()
+    .code(77)
+    .stderr(predicates::str::contains("not-the-secret").not());
+    let st = emu.stats();
+    assert!(
+        st.requests >= 1 && st.requests <= 10,
+        "{} calls were sent with a wrong secret",
+        st.requests
+    );
+    assert_eq!(emu.ok_updates(), 0);
+    let r = s.report("r.json");
+    assert_eq!(r.summary.outcome, "halted");
+    assert!(r.summary.not_attempted >= 20, "{:?}", r.summary);
+}
+
+use predicates::prelude::PredicateBooleanExt;
+
+#[test]
+fn max_failures_stops_dispatching_and_marks_the_rest_not_attempted() {
+    let us = updates("halt", 20);
+    // The first eight tasks do not exist.
+    let seeds = seed(&us[8..]);
+    let emu = Emu::start(0, latency(), seeds);
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    s.apply(
+        &emu,
+        &[
+            m.to_str().unwrap(),
+            "--yes",
+            "--max-failures",
+            "3",
+            "--report",
+            "r.json",
+        ],
+    )
+    .assert()
+    .code(3);
+    let r = s.report("r.json");
+    assert_eq!(r.summary.outcome, "halted");
+    assert!(r.summary.failed >= 4, "{:?}", r.summary);
+    assert!(r.summary.not_attempted > 0, "{:?}", r.summary);
+    assert_eq!(
+        r.summary.succeeded + r.summary.failed + r.summary.not_attempted,
+        20
+    );
+    assert_eq!(emu.stats().requests, r.summary.calls);
+}
+
+#[test]
+fn ctrl_c_stops_dispatching_and_leaves_journal_and_reports_consistent() {
+    let us = updates("int", 40);
+    let emu = Emu::start(10, latency(), seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    let mut child = s.spawn(
+        &emu,
+        &[
+            m.to_str().unwrap(),
+            "--yes",
+            "--report",
+            "r.json",
+            "--report",
+            "r.xml",
+        ],
+    );
+    wait_for("5 journal records", || {
+        item_records(&s.journal()).len() >= 5
+    });
+    signal(&child, "INT");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3));
+    let r = s.report("r.json");
+    assert_eq!(r.summary.outcome, "interrupted");
+    assert!(r.summary.not_attempted > 0, "{:?}", r.summary);
+    assert_eq!(r.summary.succeeded + r.summary.not_attempted, 40);
+    // The journal agrees with the report and with what the emulator accepted.
+    let j = s.journal();
+    let ok = item_records(&j)
+        .iter()
+        .filter(|i| i.status == ItemStatus::Succeeded)
+        .count() as u64;
+    assert_eq!(ok, r.summary.succeeded);
+    assert_eq!(emu.ok_updates(), r.summary.succeeded);
+    assert!(matches!(j.last(), Some(Record::End(e)) if e.outcome == "interrupted"));
+    assert!(
+        std::fs::read_to_string(s.path("r.xml"))
+            .unwrap()
+            .contains("<testsuite")
+    );
+}
+
+#[test]
+fn kill_9_then_resume_applies_every_update_and_none_twice_beyond_those_in_flight() {
+    let us = updates("crash", 40);
+    let emu = Emu::start(10, latency(), seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    let mut child = s.spawn(&emu, &[m.to_str().unwrap(), "--yes"]);
+    wait_for("10 journal records", || {
+        item_records(&s.journal()).len() >= 10
+    });
+    signal(&child, "KILL");
+    let _ = child.wait();
+    let before = item_records(&s.journal())
+        .iter()
+        .filter(|i| i.status == ItemStatus::Succeeded)
+        .count() as u64;
+    let accepted_before = emu.ok_updates();
+    assert!(before >= 10 && before < 40, "{before}");
+    // At most the calls in flight at the kill were applied without a journal record.
+    let in_flight = accepted_before - before;
+    assert!(in_flight <= 24, "{in_flight} calls unaccounted for");
+
+    s.apply(
+        &emu,
+        &[
+            m.to_str().unwrap(),
+            "--yes",
+            "--resume",
+            "--report",
+            "r.json",
+        ],
+    )
+    .assert()
+    .code(0);
+    assert_all_updated(&emu, &us);
+    let r = s.report("r.json");
+    assert_eq!(r.summary.skipped, before);
+    assert_eq!(r.summary.succeeded, 40 - before);
+    // Each update was applied once, except those in flight at the kill (applied again, harmlessly).
+    assert_eq!(emu.ok_updates(), 40 + in_flight);
+    let mut ok_per_task: HashMap<String, usize> = HashMap::new();
+    for i in item_records(&s.journal()) {
+        if i.status == ItemStatus::Succeeded {
+            *ok_per_task.entry(i.task_id.clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(ok_per_task.len(), 40);
+    assert!(ok_per_task.values().all(|&n| n == 1), "{ok_per_task:?}");
+}
+
+#[test]
+fn retry_failed_sends_only_what_failed_last_time() {
+    let us = updates("rf", 10);
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    {
+        // rf-002 and rf-006 do not exist yet.
+        let seeds = seed(&us)
+            .into_iter()
+            .filter(|t| t.task_id != "rf-002" && t.task_id != "rf-006")
+            .collect();
+        let emu = Emu::start(0, latency(), seeds);
+        s.apply(&emu, &[m.to_str().unwrap(), "--yes"])
+            .assert()
+            .code(1);
+    }
+    // Now they do (a fresh account state); only the two failed ones are sent.
+    let emu = Emu::start(0, latency(), seed(&us));
+    s.apply(
+        &emu,
+        &[
+            m.to_str().unwrap(),
+            "--yes",
+            "--retry-failed",
+            "--report",
+            "r.json",
+        ],
+    )
+    .assert()
+    .code(0);
+    assert_eq!(emu.stats().requests, 2);
+    let cbs = emu.callbacks();
+    for u in &us {
+        let updated = cbs[&u.task_id] == *u.callback_url.as_ref().unwrap();
+        assert_eq!(
+            updated,
+            u.task_id == "rf-002" || u.task_id == "rf-006",
+            "{}",
+            u.task_id
+        );
+    }
+    let r = s.report("r.json");
+    assert_eq!((r.summary.succeeded, r.summary.skipped), (2, 8));
+}
+
+#[test]
+fn every_report_format_written_by_a_real_run_parses_back() {
+    let us = updates("rep", 6);
+    let seeds = seed(&us)
+        .into_iter()
+        .filter(|t| t.task_id != "rep-004")
+        .collect();
+    let emu = Emu::start(0, latency(), seeds);
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    s.apply(
+        &emu,
+        &[
+            m.to_str().unwrap(),
+            "--yes",
+            "--report",
+            "r.json",
+            "--report",
+            "r.csv",
+            "--report",
+            "r.xml",
+            "--report",
+            "r.md",
+        ],
+    )
+    .assert()
+    .code(1);
+    let r = s.report("r.json");
+    assert_eq!((r.summary.total, r.summary.failed), (6, 1));
+
+    let mut rd = csv::Reader::from_path(s.path("r.csv")).unwrap();
+    let headers = rd.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (id, status, code) = (col("task_id"), col("status"), col("error_code"));
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 6);
+    let failed: Vec<_> = rows.iter().filter(|r| &r[status] == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        (&failed[0][id], &failed[0][code]),
+        ("rep-004", "CodeTaskNotExist")
+    );
+
+    let xml = std::fs::read_to_string(s.path("r.xml")).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut cases, mut failures) = (0, 0);
+    loop {
+        match reader.read_event().unwrap() {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                match e.name().as_ref() {
+                    b"testcase" => cases += 1,
+                    b"failure" => failures += 1,
+                    _ => {}
+                }
+            }
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!((cases, failures), (6, 1));
+
+    let md = std::fs::read_to_string(s.path("r.md")).unwrap();
+    assert!(md.contains("| 6 | 5 | 1 |"), "{md}");
+    assert!(
+        md.contains("rep-004") && md.contains("CodeTaskNotExist"),
+        "{md}"
+    );
+}
+
+#[test]
+fn an_invalid_manifest_sends_nothing_and_exits_65() {
+    let us = updates("inv", 5);
+    let emu = Emu::start(10, latency(), seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    let mut text = std::fs::read_to_string(&m).unwrap();
+    text.push_str("  - TaskId: inv-bad\n    Region: mars-north-1\n    CallbackUrl: ftp://x\n");
+    std::fs::write(&m, text).unwrap();
+    s.apply(&emu, &[m.to_str().unwrap(), "--yes"])
+        .assert()
+        .code(65)
+        .stderr(predicates::str::contains("mars-north-1"))
+        .stderr(predicates::str::contains("nothing was sent"));
+    assert_eq!(emu.stats().requests, 0);
+    assert!(!s.path("j.jsonl").exists());
+}
+
+#[test]
+fn without_yes_and_no_terminal_it_refuses_with_64_and_sends_nothing() {
+    let us = updates("ask", 5);
+    let emu = Emu::start(10, latency(), seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    s.apply(&emu, &[m.to_str().unwrap()])
+        .write_stdin("y\n")
+        .assert()
+        .code(64)
+        .stderr(predicates::str::contains("--yes"));
+    assert_eq!(emu.stats().requests, 0);
+}
+
+#[test]
+fn sandbox_applies_the_bundled_examples_without_credentials() {
+    let s = Scratch::new();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"));
+    cmd.env_clear().env("HOME", s.home.path()).args([
+        "apply",
+        "--sandbox",
+        "--yes",
+        &format!("{root}/examples/migration.yaml"),
+        &format!("{root}/examples/migration.csv"),
+        "--journal",
+        s.path("j.jsonl").to_str().unwrap(),
+        "--report",
+        s.path("r.json").to_str().unwrap(),
+    ]);
+    Command::from_std(cmd)
+        .assert()
+        .code(0)
+        .stderr(predicates::str::contains(
+            "sandbox: emulator at http://127.0.0.1:",
+        ));
+    let r = s.report("r.json");
+    assert!(r.summary.total > 50, "{:?}", r.summary);
+    assert_eq!(r.summary.succeeded, r.summary.total);
+    assert!(
+        r.items
+            .iter()
+            .all(|i| i.source.contains("examples/migration."))
+    );
+}
+
+#[test]
+fn sandbox_default_journal_is_apart_from_the_real_one() {
+    assert_eq!(
+        livebatch::cli::apply::default_journal("dir/m.yaml", true),
+        PathBuf::from("dir/m.yaml.sandbox.journal.jsonl")
+    );
+    assert_eq!(
+        livebatch::cli::apply::default_journal("dir/m.yaml", false),
+        PathBuf::from("dir/m.yaml.journal.jsonl")
+    );
+    assert_eq!(
+        livebatch::cli::apply::default_journal("-", false),
+        PathBuf::from("stdin.journal.jsonl")
+    );
+}
