@@ -16,6 +16,7 @@ use livebatch::emulator::{
 };
 use livebatch::model::{ApiTime, Region, TaskStatus, Update};
 use livebatch::report::Report;
+use predicates::prelude::PredicateBooleanExt;
 
 const NEW_CALLBACK: &str = "https://hooks.new.example.com/notify";
 
@@ -407,7 +408,7 @@ fn a_wrong_secret_halts_at_once_with_exit_77() {
     .stderr(predicates::str::contains("not-the-secret").not());
     let st = emu.stats();
     assert!(
-        st.requests >= 1 && st.requests <= 10,
+        (1..=10).contains(&st.requests),
         "{} calls were sent with a wrong secret",
         st.requests
     );
@@ -416,8 +417,6 @@ fn a_wrong_secret_halts_at_once_with_exit_77() {
     assert_eq!(r.summary.outcome, "halted");
     assert!(r.summary.not_attempted >= 20, "{:?}", r.summary);
 }
-
-use predicates::prelude::PredicateBooleanExt;
 
 #[test]
 fn max_failures_stops_dispatching_and_marks_the_rest_not_attempted() {
@@ -511,7 +510,7 @@ fn kill_9_then_resume_applies_every_update_and_none_twice_beyond_those_in_flight
         .filter(|i| i.status == ItemStatus::Succeeded)
         .count() as u64;
     let accepted_before = emu.ok_updates();
-    assert!(before >= 10 && before < 40, "{before}");
+    assert!((10..40).contains(&before), "{before}");
     // At most the calls in flight at the kill were applied without a journal record.
     let in_flight = accepted_before - before;
     assert!(in_flight <= 24, "{in_flight} calls unaccounted for");
