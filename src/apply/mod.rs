@@ -11,6 +11,7 @@ pub mod executor;
 pub mod journal;
 pub mod limiter;
 pub mod progress;
+pub mod reader;
 pub mod retry;
 pub mod sender;
 pub mod session;
