@@ -38,13 +38,12 @@ pub fn run(args: Args, g: &Global) -> u8 {
         Err(code) => return code,
     };
     let summary = Summary::of(&items);
-    let differing: Vec<_> = items
-        .into_iter()
-        .filter(|i| i.decision != Decision::NoOp)
-        .collect();
     match args.common.format {
         OutputFormat::Json => {
-            let differing: Vec<_> = items.iter().filter(|i| i.decision != Decision::NoOp).collect();
+            let differing: Vec<_> = items
+                .iter()
+                .filter(|i| i.decision != Decision::NoOp)
+                .collect();
             let doc = serde_json::json!({ "summary": summary, "differences": differing });
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
