@@ -438,7 +438,7 @@ enum Op {
 /// What a successful call brought back.
 enum Got {
     Sent(Sent),
-    State(Option<TaskState>),
+    State(Option<Box<TaskState>>),
 }
 
 /// Makes one call of an item: pace, send, and on failure decide (retry after a backoff, give up,
@@ -481,7 +481,11 @@ async fn call<S: UpdateSender, P: Pacer>(
             Op::Step(Step::Update) => sh.sender.send(update).await.map(Got::Sent),
             Op::Step(Step::Stop) => sh.sender.stop(id, region).await.map(Got::Sent),
             Op::Step(Step::Restart) => sh.sender.restart(id, region).await.map(Got::Sent),
-            Op::Describe => sh.sender.describe(id, region).await.map(Got::State),
+            Op::Describe => sh
+                .sender
+                .describe(id, region)
+                .await
+                .map(|s| Got::State(s.map(Box::new))),
         };
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
         *latency_ms = Some(ms);
@@ -615,7 +619,7 @@ async fn run_item<S: UpdateSender, P: Pacer>(sh: Arc<Shared<S, P>>, item: WorkIt
         };
         let moved = match &state {
             None => Some("the task no longer exists".to_string()),
-            Some(now) if fingerprint(now) != expect.fingerprint => {
+            Some(now) if fingerprint(now.as_ref()) != expect.fingerprint => {
                 let what: Vec<String> = drift(&expect.planned, now)
                     .into_iter()
                     .map(|d| format!("{}: {:?} → {:?}", d.what, d.then, d.now))

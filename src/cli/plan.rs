@@ -96,11 +96,11 @@ pub fn run(args: Args, g: &Global) -> u8 {
         restart_running: args.live.restart_running,
     };
     let plan = PlanFile::new(opts, now, manifests, items);
-    if let Some(out) = &args.out {
-        if let Err(e) = plan.save(out) {
-            eprintln!("error: {e}");
-            return exit::FAILURE;
-        }
+    if let Some(out) = &args.out
+        && let Err(e) = plan.save(out)
+    {
+        eprintln!("error: {e}");
+        return exit::FAILURE;
     }
     print_diagnostics(&batch.diagnostics, g);
     let summary = Summary::of(&plan.items);
