@@ -10,6 +10,7 @@ pub mod adaptive;
 pub mod executor;
 pub mod journal;
 pub mod limiter;
+pub mod planned;
 pub mod progress;
 pub mod reader;
 pub mod retry;
