@@ -265,3 +265,47 @@ async fn failed_update_after_stop_restarts_the_task_with_its_old_configuration()
     assert!(lines.contains("\"step\":\"rollback-restart\",\"ok\":true"));
     emu.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_reads_back_what_was_sent_and_names_what_differs() {
+    let (emu, client) = setup(vec![
+        task("v-1", TaskStatus::Stopped),
+        task("v-2", TaskStatus::Stopped),
+    ])
+    .await;
+    let reader = PacedReader::new(
+        client.clone(),
+        Arc::new(ClockPacer::new(100.0)),
+        RetryPolicy::default(),
+    );
+    let mut a = Update::new("v-1", Region::CnShanghai);
+    a.callback_url = Some("https://hooks.new.example.com/cb".into());
+    let mut b = a.clone();
+    b.task_id = "v-2".into();
+    let mut gone = a.clone();
+    gone.task_id = "v-gone".into();
+    client.update(&a).await.unwrap();
+    client.update(&b).await.unwrap();
+    let sent = vec![a.clone(), b.clone()];
+    assert!(
+        livebatch::apply::verify::verify(&reader, &sent)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Someone moves v-2 back; a task that never existed is reported missing.
+    let mut back = b.clone();
+    back.callback_url = Some("https://hooks.old.example.com/cb".into());
+    client.update(&back).await.unwrap();
+    let m = livebatch::apply::verify::verify(&reader, &[a, b, gone])
+        .await
+        .unwrap();
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[0].task_id, "v-2");
+    assert_eq!(m[0].differences[0].old, "https://hooks.old.example.com/cb");
+    assert!(m[1].missing);
+    let text = livebatch::apply::verify::render(&m);
+    assert!(text.contains("verify: v-2 (cn-shanghai): CallbackUrl is \"https://hooks.old.example.com/cb\", but \"https://hooks.new.example.com/cb\" was sent"), "{text}");
+    emu.shutdown().await.unwrap();
+}

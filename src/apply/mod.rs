@@ -16,3 +16,4 @@ pub mod reader;
 pub mod retry;
 pub mod sender;
 pub mod session;
+pub mod verify;
