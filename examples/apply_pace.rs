@@ -44,10 +44,7 @@ async fn main() {
         .map(|i| {
             let mut u = Update::new(format!("task-{i:05}"), Region::CnShanghai);
             u.repeat_number = Some(-1);
-            WorkItem {
-                update: u,
-                source: format!("bench.yaml:{}", i + 1),
-            }
+            WorkItem::new(u, format!("bench.yaml:{}", i + 1))
         })
         .collect();
     let fake = Arc::new(Fake {

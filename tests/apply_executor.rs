@@ -113,10 +113,7 @@ fn items(n: usize) -> Vec<WorkItem> {
         .map(|i| {
             let mut u = Update::new(format!("t{i:04}"), Region::CnShanghai);
             u.repeat_number = Some(-1);
-            WorkItem {
-                update: u,
-                source: format!("m.yaml:{}", i + 3),
-            }
+            WorkItem::new(u, format!("m.yaml:{}", i + 3))
         })
         .collect()
 }

@@ -39,6 +39,7 @@ fn sample() -> Report {
             succeeded: 1,
             failed: 2,
             skipped: 0,
+            stale: 0,
             not_attempted: 1,
             calls: 5,
             retries: 2,

@@ -31,14 +31,16 @@ use tokio_util::sync::CancellationToken;
 use super::adaptive::{AdaptiveConfig, AdaptiveRate, RateEvent, RateRecorder, RateSample};
 use super::journal::{
     ItemRecord, ItemStatus, Journal, JournalState, Record, ResumeMode, RunEnd, SkipReason,
-    update_hash,
+    StepRecord, update_hash,
 };
 use super::limiter::Pacer;
 use super::progress::{Progress, Snapshot};
 use super::retry::{Decision, GiveUp, RetryBudget, RetryPolicy, decide};
-use crate::api::error::{ApiError, ErrorClass};
+use crate::api::error::{ApiError, ErrorClass, TransportKind};
+use crate::api::models::TaskState;
 use crate::exit;
-use crate::model::Update;
+use crate::model::{Region, Update};
+use crate::plan::diff::{Step, drift, fingerprint};
 
 /// What a successful call returned that the report keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -48,8 +50,54 @@ pub struct Sent {
 
 /// Sends one update. Implemented by the real API client and by the sandbox; tests use fakes.
 /// Each call must be signed afresh (new date and nonce): the executor calls it again to retry.
+///
+/// Items from a saved plan also stop and restart tasks and re-read them before acting; senders
+/// that only ever apply manifests need not implement those calls.
 pub trait UpdateSender: Send + Sync + 'static {
     fn send(&self, update: &Update) -> impl Future<Output = Result<Sent, ApiError>> + Send;
+
+    fn stop(
+        &self,
+        task_id: &str,
+        region: Region,
+    ) -> impl Future<Output = Result<Sent, ApiError>> + Send {
+        let _ = (task_id, region);
+        async { Err(unsupported("StopLivePullToPush")) }
+    }
+
+    fn restart(
+        &self,
+        task_id: &str,
+        region: Region,
+    ) -> impl Future<Output = Result<Sent, ApiError>> + Send {
+        let _ = (task_id, region);
+        async { Err(unsupported("RestartLivePullToPush")) }
+    }
+
+    /// The task's live state, `None` when it does not exist.
+    fn describe(
+        &self,
+        task_id: &str,
+        region: Region,
+    ) -> impl Future<Output = Result<Option<TaskState>, ApiError>> + Send {
+        let _ = (task_id, region);
+        async { Err(unsupported("DescribeLivePullToPush")) }
+    }
+}
+
+fn unsupported(action: &str) -> ApiError {
+    ApiError::Transport {
+        kind: TransportKind::Other,
+        message: format!("this sender cannot call {action}"),
+    }
+}
+
+/// What a saved plan expects of a task before touching it: the fingerprint of the live state it
+/// was planned against, and that state, to say what moved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expect {
+    pub fingerprint: String,
+    pub planned: TaskState,
 }
 
 /// One update to apply, with where it came from (for reports and journal).
@@ -58,7 +106,27 @@ pub struct WorkItem {
     pub update: Update,
     /// `file:line` of the update in its manifest.
     pub source: String,
+    /// The calls, in order: `[Update]` for a manifest; `[Stop, Update, Restart]` for a running
+    /// task planned with `--restart-running`.
+    pub steps: Vec<Step>,
+    /// From a saved plan: refuse the item (status `stale`) when the task moved since planning.
+    pub expect: Option<Box<Expect>>,
 }
+
+impl WorkItem {
+    /// A plain update from a manifest: one call, no expectation about live state.
+    pub fn new(update: Update, source: impl Into<String>) -> WorkItem {
+        WorkItem {
+            update,
+            source: source.into(),
+            steps: vec![Step::Update],
+            expect: None,
+        }
+    }
+}
+
+/// The error code reports give an item refused because its task moved since planning.
+pub const STALE_CODE: &str = "Plan.Stale";
 
 /// `--max-failures`: when to stop dispatching because too much is failing.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -237,6 +305,9 @@ pub struct Totals {
     pub succeeded: u64,
     pub failed: u64,
     pub skipped: u64,
+    /// Refused: a saved plan's task moved since planning (`apply --plan`).
+    #[serde(default)]
+    pub stale: u64,
     pub not_attempted: u64,
     /// Calls sent, retries included.
     pub calls: u64,
@@ -267,6 +338,7 @@ impl RunResult {
     /// interrupted with work left, 77 the service refused the credentials.
     pub fn exit_code(&self) -> u8 {
         match &self.outcome {
+            Outcome::Completed if self.totals.stale > 0 => exit::STALE_PLAN,
             Outcome::Completed if self.totals.failed == 0 => exit::SUCCESS,
             Outcome::Completed => exit::FAILURE,
             Outcome::Interrupted => exit::INTERRUPTED,
@@ -293,6 +365,9 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 /// State shared by the coordinator and the item tasks.
 struct Shared<S, P> {
     sender: Arc<S>,
+    /// Step records of multi-call items are written by the item tasks themselves, as they happen.
+    journal: Journal,
+    run_id: String,
     pacer: Arc<P>,
     config: ExecConfig,
     start: Instant,
@@ -349,43 +424,76 @@ struct Done {
     latency_ms: Option<f64>,
     /// The run must halt: this item hit a systemic error.
     systemic: bool,
+    /// What else the report should say (what moved for a stale item; a rollback).
+    note: Option<String>,
 }
 
-async fn run_item<S: UpdateSender, P: Pacer>(sh: Arc<Shared<S, P>>, update: Update) -> Done {
-    let mut attempts = 0u32;
+/// One call of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Describe,
+    Step(Step),
+}
+
+/// What a successful call brought back.
+enum Got {
+    Sent(Sent),
+    State(Option<Box<TaskState>>),
+}
+
+/// Makes one call of an item: pace, send, and on failure decide (retry after a backoff, give up,
+/// or halt the run). `attempts` counts every call the item makes, across its steps.
+async fn call<S: UpdateSender, P: Pacer>(
+    sh: &Shared<S, P>,
+    update: &Update,
+    op: Op,
+    attempts: &mut u32,
+    latency_ms: &mut Option<f64>,
+    must_finish: bool,
+) -> Result<Got, Done> {
     let mut last_err: Option<ApiError> = None;
-    let mut latency_ms = None;
+    let mut tries = 0u32;
+    // A task already stopped for this item is finished even when the run is stopping: leaving a
+    // task stopped that was running is worse than a few more calls.
+    let stop = if must_finish {
+        CancellationToken::new()
+    } else {
+        sh.stop.clone()
+    };
     loop {
         sh.refresh_rate();
         tokio::select! {
             biased;
-            _ = sh.stop.cancelled() => {
-                return stopped(attempts, last_err, latency_ms);
+            _ = stop.cancelled() => {
+                return Err(stopped(*attempts, last_err, *latency_ms));
             }
             _ = sh.pacer.acquire() => {}
         }
-        if sh.stop.is_cancelled() {
-            return stopped(attempts, last_err, latency_ms);
+        if stop.is_cancelled() {
+            return Err(stopped(*attempts, last_err, *latency_ms));
         }
-        attempts += 1;
+        *attempts += 1;
+        tries += 1;
         sh.calls.fetch_add(1, Ordering::Relaxed);
         let t0 = Instant::now();
-        let result = sh.sender.send(&update).await;
+        let (id, region) = (update.task_id.as_str(), update.region);
+        let result = match op {
+            Op::Step(Step::Update) => sh.sender.send(update).await.map(Got::Sent),
+            Op::Step(Step::Stop) => sh.sender.stop(id, region).await.map(Got::Sent),
+            Op::Step(Step::Restart) => sh.sender.restart(id, region).await.map(Got::Sent),
+            Op::Describe => sh
+                .sender
+                .describe(id, region)
+                .await
+                .map(|s| Got::State(s.map(Box::new))),
+        };
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
-        latency_ms = Some(ms);
+        *latency_ms = Some(ms);
         lock(&sh.latencies).push(ms);
         let err = match result {
-            Ok(sent) => {
-                lock(&sh.budget).on_success(attempts - 1);
-                return Done {
-                    status: ItemStatus::Succeeded,
-                    attempts,
-                    error: None,
-                    gave_up: None,
-                    request_id: Some(sent.request_id).filter(|r| !r.is_empty()),
-                    latency_ms,
-                    systemic: false,
-                };
+            Ok(got) => {
+                lock(&sh.budget).on_success(tries - 1);
+                return Ok(got);
             }
             Err(e) => e,
         };
@@ -401,7 +509,7 @@ async fn run_item<S: UpdateSender, P: Pacer>(sh: Arc<Shared<S, P>>, update: Upda
                 &sh.config.retry,
                 &mut budget,
                 class,
-                attempts,
+                tries,
                 err.retry_after(),
                 unit,
             )
@@ -413,40 +521,237 @@ async fn run_item<S: UpdateSender, P: Pacer>(sh: Arc<Shared<S, P>>, update: Upda
                 sh.retrying.fetch_add(1, Ordering::Relaxed);
                 let stopped_early = tokio::select! {
                     biased;
-                    _ = sh.stop.cancelled() => true,
+                    _ = stop.cancelled() => true,
                     _ = tokio::time::sleep(after) => false,
                 };
                 sh.retrying.fetch_sub(1, Ordering::Relaxed);
                 if stopped_early {
-                    return stopped(attempts, last_err, latency_ms);
+                    return Err(stopped(*attempts, last_err, *latency_ms));
                 }
             }
             Decision::GiveUp(why) => {
-                return Done {
+                return Err(Done {
                     status: ItemStatus::Failed,
-                    attempts,
+                    attempts: *attempts,
                     request_id: err.request_id().map(str::to_string),
                     error: Some(err),
                     gave_up: Some(why),
-                    latency_ms,
+                    latency_ms: *latency_ms,
                     systemic: false,
-                };
+                    note: None,
+                });
             }
             Decision::Halt => {
                 // Stop the other items now, not when the coordinator gets to this outcome.
                 sh.stop.cancel();
-                return Done {
+                return Err(Done {
                     status: ItemStatus::Failed,
-                    attempts,
+                    attempts: *attempts,
                     request_id: err.request_id().map(str::to_string),
                     error: Some(err),
                     gave_up: None,
-                    latency_ms,
+                    latency_ms: *latency_ms,
                     systemic: true,
-                };
+                    note: None,
+                });
             }
         }
     }
+}
+
+fn step_name(step: Step) -> &'static str {
+    match step {
+        Step::Stop => "stop",
+        Step::Update => "update",
+        Step::Restart => "restart",
+    }
+}
+
+impl<S: UpdateSender, P: Pacer> Shared<S, P> {
+    /// Records one step of a multi-call item, so a crash between a stop and its restart leaves
+    /// the journal saying which tasks were left stopped.
+    fn journal_step(&self, task_id: &str, step: &str, result: Result<&Sent, &Done>) {
+        let (ok, error_code, request_id) = match result {
+            Ok(sent) => (
+                true,
+                None,
+                Some(sent.request_id.clone()).filter(|r| !r.is_empty()),
+            ),
+            Err(done) => (
+                false,
+                done.error.as_ref().map(ApiError::code),
+                done.request_id.clone(),
+            ),
+        };
+        let _ = self.journal.append(&Record::Step(StepRecord {
+            run_id: self.run_id.clone(),
+            task_id: task_id.to_string(),
+            step: step.to_string(),
+            ok,
+            error_code,
+            request_id,
+            at: now_rfc3339(),
+        }));
+    }
+}
+
+/// Runs one item: for a planned item, first check that the task has not moved since planning;
+/// then each step in order. If the update fails after the task was stopped for it, the task is
+/// restarted with its old configuration (the update did not take) and the item is failed.
+async fn run_item<S: UpdateSender, P: Pacer>(sh: Arc<Shared<S, P>>, item: WorkItem) -> Done {
+    let mut attempts = 0u32;
+    let mut latency_ms = None;
+    let update = &item.update;
+    if let Some(expect) = &item.expect {
+        let state = match call(
+            &sh,
+            update,
+            Op::Describe,
+            &mut attempts,
+            &mut latency_ms,
+            false,
+        )
+        .await
+        {
+            Ok(Got::State(s)) => s,
+            Ok(Got::Sent(_)) => None,
+            Err(done) => return done,
+        };
+        let moved = match &state {
+            None => Some("the task no longer exists".to_string()),
+            Some(now) if fingerprint(now.as_ref()) != expect.fingerprint => {
+                let what: Vec<String> = drift(&expect.planned, now)
+                    .into_iter()
+                    .map(|d| format!("{}: {:?} → {:?}", d.what, d.then, d.now))
+                    .collect();
+                Some(format!(
+                    "live state changed since planning ({})",
+                    what.join("; ")
+                ))
+            }
+            Some(_) => None,
+        };
+        if let Some(why) = moved {
+            return Done {
+                status: ItemStatus::Stale,
+                attempts,
+                error: None,
+                gave_up: None,
+                request_id: None,
+                latency_ms,
+                systemic: false,
+                note: Some(format!(
+                    "{why}; re-run `livebatch plan` and review it again"
+                )),
+            };
+        }
+    }
+    let multi = item.steps.len() > 1;
+    let mut stopped_task = false;
+    let mut last = Sent::default();
+    for &step in &item.steps {
+        match call(
+            &sh,
+            update,
+            Op::Step(step),
+            &mut attempts,
+            &mut latency_ms,
+            stopped_task,
+        )
+        .await
+        {
+            Ok(got) => {
+                let sent = match got {
+                    Got::Sent(s) => s,
+                    Got::State(_) => Sent::default(),
+                };
+                if multi {
+                    sh.journal_step(&update.task_id, step_name(step), Ok(&sent));
+                }
+                stopped_task |= step == Step::Stop;
+                last = sent;
+            }
+            Err(mut done) => {
+                if multi {
+                    sh.journal_step(&update.task_id, step_name(step), Err(&done));
+                }
+                if stopped_task && step == Step::Update {
+                    done.note = Some(rollback(&sh, update, &mut attempts, &mut latency_ms).await);
+                    done.attempts = attempts;
+                }
+                return done;
+            }
+        }
+    }
+    Done {
+        status: ItemStatus::Succeeded,
+        attempts,
+        error: None,
+        gave_up: None,
+        request_id: Some(last.request_id).filter(|r| !r.is_empty()),
+        latency_ms,
+        systemic: false,
+        note: None,
+    }
+}
+
+/// Restarts a task whose update failed after it was stopped. Runs even when the run is stopping:
+/// leaving a task stopped that was running is worse than one more call.
+async fn rollback<S: UpdateSender, P: Pacer>(
+    sh: &Shared<S, P>,
+    update: &Update,
+    attempts: &mut u32,
+    latency_ms: &mut Option<f64>,
+) -> String {
+    let mut last_err = None;
+    for _ in 0..sh.config.retry.max_attempts.max(1) {
+        sh.pacer.acquire().await;
+        *attempts += 1;
+        sh.calls.fetch_add(1, Ordering::Relaxed);
+        let t0 = Instant::now();
+        let r = sh.sender.restart(&update.task_id, update.region).await;
+        *latency_ms = Some(t0.elapsed().as_secs_f64() * 1000.0);
+        match r {
+            Ok(sent) => {
+                sh.journal_step(&update.task_id, "rollback-restart", Ok(&sent));
+                return "the update failed after the task was stopped; it was restarted with its old configuration".into();
+            }
+            Err(e) if e.class().is_retryable() => {
+                let unit: f64 = lock(&sh.rng).random();
+                let wait = e.retry_after().unwrap_or_else(|| {
+                    super::retry::full_jitter(
+                        sh.config.retry.transient_base,
+                        sh.config.retry.cap,
+                        *attempts,
+                        unit,
+                    )
+                });
+                last_err = Some(e);
+                tokio::time::sleep(wait.min(sh.config.retry.retry_after_cap)).await;
+            }
+            Err(e) => {
+                last_err = Some(e);
+                break;
+            }
+        }
+    }
+    let why = last_err
+        .map(|e| format!("{}: {}", e.code(), e.message()))
+        .unwrap_or_default();
+    let done = Done {
+        status: ItemStatus::Failed,
+        attempts: *attempts,
+        error: None,
+        gave_up: None,
+        request_id: None,
+        latency_ms: *latency_ms,
+        systemic: false,
+        note: None,
+    };
+    sh.journal_step(&update.task_id, "rollback-restart", Err(&done));
+    format!(
+        "the update failed after the task was stopped, and restarting it failed too ({why}): the task is left STOPPED"
+    )
 }
 
 /// The outcome of an item whose run was stopped before its next call.
@@ -460,6 +765,7 @@ fn stopped(attempts: u32, last_err: Option<ApiError>, latency_ms: Option<f64>) -
             request_id: None,
             latency_ms: None,
             systemic: false,
+            note: None,
         };
     }
     Done {
@@ -472,6 +778,7 @@ fn stopped(attempts: u32, last_err: Option<ApiError>, latency_ms: Option<f64>) -
         gave_up: None,
         latency_ms,
         systemic: false,
+        note: None,
     }
 }
 
@@ -507,6 +814,8 @@ pub async fn run<S: UpdateSender, P: Pacer>(
     };
     let sh = Arc::new(Shared {
         sender,
+        journal: journal.clone(),
+        run_id: journal.run_id(),
         pacer,
         config: config.clone(),
         start,
@@ -558,7 +867,7 @@ pub async fn run<S: UpdateSender, P: Pacer>(
     let to_send = queue.len() as u64;
     let snapshot = |counts: &Counts, sh: &Shared<S, P>| Snapshot {
         total,
-        done: counts.succeeded + counts.failed + counts.skipped,
+        done: counts.succeeded + counts.failed + counts.skipped + counts.stale,
         succeeded: counts.succeeded,
         failed: counts.failed,
         skipped: counts.skipped,
@@ -600,6 +909,7 @@ pub async fn run<S: UpdateSender, P: Pacer>(
                         request_id: None,
                         latency_ms: None,
                         systemic: false,
+                        note: None,
                     }),
                 };
                 let Some(idx) = running.remove(&id) else { continue };
@@ -609,12 +919,18 @@ pub async fn run<S: UpdateSender, P: Pacer>(
                 r.attempts = done.attempts;
                 r.error_class = done.error.as_ref().map(ApiError::class);
                 r.error_code = done.error.as_ref().map(ApiError::code);
-                r.error_message = done.error.as_ref().map(ApiError::message);
+                r.error_message = match (done.error.as_ref().map(ApiError::message), done.note) {
+                    (Some(m), Some(n)) => Some(format!("{m}; {n}")),
+                    (m, n) => m.or(n),
+                };
+                if done.status == ItemStatus::Stale {
+                    r.error_code = Some(STALE_CODE.to_string());
+                }
                 r.gave_up = done.gave_up;
                 r.request_id = done.request_id;
                 r.latency_ms = done.latency_ms;
                 // Durable first, counted second.
-                if matches!(r.status, ItemStatus::Succeeded | ItemStatus::Failed) {
+                if matches!(r.status, ItemStatus::Succeeded | ItemStatus::Failed | ItemStatus::Stale) {
                     let rec = Record::Item(ItemRecord {
                         run_id: run_id.clone(),
                         task_id: r.task_id.clone(),
@@ -641,6 +957,7 @@ pub async fn run<S: UpdateSender, P: Pacer>(
                     ItemStatus::Succeeded => counts.succeeded += 1,
                     ItemStatus::Failed => counts.failed += 1,
                     ItemStatus::Skipped => counts.skipped += 1,
+                    ItemStatus::Stale => counts.stale += 1,
                     ItemStatus::NotAttempted => {}
                 }
                 if outcome.is_none() {
@@ -667,10 +984,10 @@ pub async fn run<S: UpdateSender, P: Pacer>(
             permit = sem.clone().acquire_owned(), if can_dispatch => {
                 let Ok(permit) = permit else { break };
                 let Some(idx) = queue.pop_front() else { continue };
-                let update = items[idx].update.clone();
+                let item = items[idx].clone();
                 let shc = sh.clone();
                 let handle = set.spawn(async move {
-                    let done = run_item(shc, update).await;
+                    let done = run_item(shc, item).await;
                     drop(permit);
                     done
                 });
@@ -706,6 +1023,7 @@ pub async fn run<S: UpdateSender, P: Pacer>(
         succeeded: counts.succeeded,
         failed: counts.failed,
         skipped: counts.skipped,
+        stale: counts.stale,
         not_attempted,
         calls,
         retries: sh.retries.load(Ordering::Relaxed),
@@ -731,6 +1049,7 @@ struct Counts {
     succeeded: u64,
     failed: u64,
     skipped: u64,
+    stale: u64,
 }
 
 #[cfg(test)]

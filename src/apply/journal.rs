@@ -33,6 +33,8 @@ pub enum ItemStatus {
     Skipped,
     /// Never sent: the run halted or was interrupted first.
     NotAttempted,
+    /// Refused: the task's live state moved since the saved plan was made (`apply --plan`).
+    Stale,
 }
 
 impl ItemStatus {
@@ -42,6 +44,7 @@ impl ItemStatus {
             ItemStatus::Failed => "failed",
             ItemStatus::Skipped => "skipped",
             ItemStatus::NotAttempted => "not_attempted",
+            ItemStatus::Stale => "stale",
         }
     }
 }
@@ -98,6 +101,22 @@ pub struct ItemRecord {
     pub at: String,
 }
 
+/// One call of a multi-call item (stop → update → restart), written as it happens, so a crash
+/// between the stop and the restart leaves a record of which task was left stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub run_id: String,
+    pub task_id: String,
+    /// `stop`, `update`, `restart` or `rollback-restart`.
+    pub step: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    pub at: String,
+}
+
 /// Last record of a run that ended in an orderly way (absent after a crash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunEnd {
@@ -113,6 +132,7 @@ pub struct RunEnd {
 pub enum Record {
     Run(RunHeader),
     Item(ItemRecord),
+    Step(StepRecord),
     End(RunEnd),
 }
 

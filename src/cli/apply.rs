@@ -152,10 +152,7 @@ fn load_items(files: &[String], now: Option<ApiTime>, g: &Global) -> Result<Vec<
     Ok(batch
         .entries
         .into_iter()
-        .map(|e| WorkItem {
-            source: format!("{}:{}", e.origin.file, e.origin.line),
-            update: e.update,
-        })
+        .map(|e| WorkItem::new(e.update, format!("{}:{}", e.origin.file, e.origin.line)))
         .collect())
 }
 

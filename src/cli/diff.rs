@@ -1,11 +1,66 @@
-//! `livebatch diff`.
+//! `livebatch diff`: a read-only drift check for scheduled CI jobs.
 
-use super::Global;
+use super::plan::{LiveArgs, load, plan_live};
+use super::validate::ManifestArgs;
+use super::{Global, OutputFormat};
+use crate::exit;
+use crate::plan::diff::Decision;
+use crate::plan::render::{self, Summary};
 
+const EXAMPLES: &str = "\
+Examples:
+  livebatch diff examples/migration.yaml              what differs from live state
+  livebatch diff --format json tasks.yaml > drift.json
+
+Exit codes: 0 live state matches the manifests · 2 it differs · 1 error
+            64 usage · 65 invalid manifest · 77 credentials or permission";
+
+/// Compare live state with the manifests and print what differs. Sends no update.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// Manifests (YAML, JSON or CSV). `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    #[command(flatten)]
+    pub live: LiveArgs,
+    #[command(flatten)]
+    pub common: ManifestArgs,
+}
 
-pub fn run(_args: Args, _g: &Global) -> u8 {
-    eprintln!("error: `livebatch diff` is not built yet");
-    crate::exit::FAILURE
+pub fn run(args: Args, g: &Global) -> u8 {
+    let now = args.common.now();
+    let Some(batch) = load(&args.files, now, g) else {
+        return exit::INVALID_MANIFEST;
+    };
+    let items = match plan_live(&batch, &args.live, now, g) {
+        Ok(items) => items,
+        Err(code) => return code,
+    };
+    let summary = Summary::of(&items);
+    match args.common.format {
+        OutputFormat::Json => {
+            let differing: Vec<_> = items
+                .iter()
+                .filter(|i| i.decision != Decision::NoOp)
+                .collect();
+            let doc = serde_json::json!({ "summary": summary, "differences": differing });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        OutputFormat::Text => {
+            if summary.differs() {
+                print!("{}", render::text(&items, g.verbose > 0));
+            } else if !g.quiet {
+                println!(
+                    "No drift: all {} task(s) match the manifests.",
+                    summary.no_op
+                );
+            }
+        }
+    }
+    if summary.differs() {
+        exit::CHANGES_PENDING
+    } else {
+        exit::SUCCESS
+    }
 }

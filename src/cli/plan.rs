@@ -1,51 +1,146 @@
-//! `livebatch plan`: show what would be sent. Today only `--offline` (from the manifests alone);
-//! planning against live state adds its flags and a second branch in [`run`].
+//! `livebatch plan`: show what would change. `--offline` shows the exact requests from the
+//! manifests alone; without it, each update is decided against the task's live state.
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::validate::{ManifestArgs, inputs, print_diagnostics};
-use super::{Global, OutputFormat};
+use super::{ApiArgs, Global, OutputFormat};
+use crate::apply::limiter::GovernorPacer;
+use crate::apply::reader::PacedReader;
+use crate::apply::retry::RetryPolicy;
 use crate::exit;
+use crate::model::ApiTime;
+use crate::plan::diff::PlanOptions;
+use crate::plan::file::{PlanFile, PlanItem, manifest_ref};
+use crate::plan::live::plan_updates;
 use crate::plan::offline::{self, OfflinePlan};
-use crate::validate;
+use crate::plan::render::{self, Summary};
+use crate::validate::{self, Batch};
 
 const EXAMPLES: &str = "\
 Examples:
-  livebatch plan --offline examples/migration.yaml
-  livebatch plan --offline --format json examples/migration.csv > plan.json
-  livebatch plan --offline --now 2027-03-01T00:00:00Z examples/migration.yaml
+  livebatch plan examples/migration.yaml                       diff against live state
+  livebatch plan --out plan.json examples/migration.yaml       save it for `apply --plan`
+  livebatch plan --restart-running --out plan.json m.yaml      stop → update → restart running tasks
+  livebatch plan --detailed-exitcode m.yaml || echo changes    CI: 2 when anything differs
+  livebatch plan --offline examples/migration.yaml             exact requests, no credentials
+  livebatch plan --offline --format json examples/migration.csv > requests.json
 
-Exit codes: 0 plan shown · 64 usage error · 65 invalid manifest";
+Exit codes: 0 planned (with --detailed-exitcode: nothing differs) · 1 a call failed
+            2 differences pending (--detailed-exitcode) · 64 usage · 65 invalid manifest
+            77 credentials or permission";
 
-/// Show what would change: the exact requests (`--offline`), without sending anything.
+/// Show what would change: against live state, or the exact requests (`--offline`).
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
     /// Manifests (YAML, JSON or CSV). `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
-    /// OfflinePlan from the manifests alone: print the exact request parameters of every update.
+    /// Plan from the manifests alone: print the exact request parameters of every update.
     /// Needs no credentials and sends nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["out", "detailed_exitcode", "restart_running"])]
     pub offline: bool,
+    /// Save the plan (versioned JSON) for `livebatch apply --plan FILE`, which applies exactly it.
+    #[arg(long, value_name = "PLAN")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when live state already matches the manifests, 2 when anything differs
+    /// (changes, blocked or missing tasks).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub live: LiveArgs,
     #[command(flatten)]
     pub common: ManifestArgs,
 }
 
+/// Flags of every command that reads live state to decide updates (`plan`, `diff`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LiveArgs {
+    /// For a running task whose update needs a stopped task (SourceUrls, Offset, FileIndex, ...):
+    /// plan stop → update → restart as one item. Without it such updates are blocked.
+    #[arg(long)]
+    pub restart_running: bool,
+    /// Reads per second at most (they count against the same per-account quota as updates).
+    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    pub qps: f64,
+    /// The account's quota was raised above the documented 10 calls/s: allow a larger --qps.
+    #[arg(long)]
+    pub quota_raised: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
 pub fn run(args: Args, g: &Global) -> u8 {
-    if !args.offline {
-        eprintln!(
-            "error: planning against live state is not available yet; use `livebatch plan --offline FILE...` \
-             to see the exact requests without contacting the service"
-        );
-        return exit::USAGE;
+    let Some(batch) = load(&args.files, args.common.now(), g) else {
+        return exit::INVALID_MANIFEST;
+    };
+    if args.offline {
+        print_offline(&offline::plan(&batch), args.common.format, g);
+        return exit::SUCCESS;
     }
-    let inputs = match inputs(&args.files) {
+    let now = args.common.now();
+    let items = match plan_live(&batch, &args.live, now, g) {
+        Ok(items) => items,
+        Err(code) => return code,
+    };
+    let manifests = match manifest_refs(&args.files) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let opts = PlanOptions {
+        restart_running: args.live.restart_running,
+    };
+    let plan = PlanFile::new(opts, now, manifests, items);
+    if let Some(out) = &args.out
+        && let Err(e) = plan.save(out)
+    {
+        eprintln!("error: {e}");
+        return exit::FAILURE;
+    }
+    print_diagnostics(&batch.diagnostics, g);
+    let summary = Summary::of(&plan.items);
+    match args.common.format {
+        OutputFormat::Json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plan).unwrap_or_default()
+            )
+        }
+        OutputFormat::Text => {
+            print!("{}", render::text(&plan.items, g.verbose > 0));
+            if let Some(out) = &args.out
+                && !g.quiet
+            {
+                eprintln!(
+                    "plan saved to {}; apply exactly it with `livebatch apply --plan {}`",
+                    out.display(),
+                    out.display()
+                );
+            }
+        }
+    }
+    if args.detailed_exitcode && summary.differs() {
+        exit::CHANGES_PENDING
+    } else {
+        exit::SUCCESS
+    }
+}
+
+/// Loads and validates the batch; prints diagnostics and returns `None` when it has errors.
+pub fn load(files: &[String], now: ApiTime, g: &Global) -> Option<Batch> {
+    let inputs = match inputs(files) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::USAGE;
+            return None;
         }
     };
-    let batch = validate::load_batch(&inputs, args.common.now());
+    let batch = validate::load_batch(&inputs, now);
     if batch.has_errors() {
         print_diagnostics(&batch.diagnostics, g);
         let c = batch.counts();
@@ -53,14 +148,76 @@ pub fn run(args: Args, g: &Global) -> u8 {
             "invalid: {} error(s), {} warning(s); no plan was made and nothing was sent",
             c.errors, c.warnings
         );
-        return exit::INVALID_MANIFEST;
+        return None;
     }
-    let plan = offline::plan(&batch);
-    print(&plan, args.common.format, g);
-    exit::SUCCESS
+    Some(batch)
 }
 
-fn print(plan: &OfflinePlan, format: OutputFormat, g: &Global) {
+/// Reads the live state of every task the batch names (paced, retried) and decides each update.
+pub fn plan_live(
+    batch: &Batch,
+    live: &LiveArgs,
+    now: ApiTime,
+    g: &Global,
+) -> Result<Vec<PlanItem>, u8> {
+    if let Err(m) = super::apply::check_qps(live.qps, live.quota_raised) {
+        eprintln!("error: {m}");
+        return Err(exit::USAGE);
+    }
+    let client = super::export::connect(&live.api, g)?;
+    let updates: Vec<_> = batch
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.update.clone(),
+                format!("{}:{}", e.origin.file, e.origin.line),
+            )
+        })
+        .collect();
+    let opts = PlanOptions {
+        restart_running: live.restart_running,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::FAILURE
+        })?;
+    rt.block_on(async {
+        let pacer = GovernorPacer::new(live.qps, live.qps).map_err(|e| {
+            eprintln!("error: {e}");
+            exit::USAGE
+        })?;
+        let reader = PacedReader::new(client, Arc::new(pacer), RetryPolicy::default());
+        let items = plan_updates(&reader, &updates, now, opts)
+            .await
+            .map_err(|e| {
+                eprintln!("error: reading live state failed: {e}");
+                super::export::exit_code_for(&e)
+            })?;
+        if g.verbose > 0 {
+            eprintln!(
+                "read the live state of {} task(s) in {} call(s)",
+                updates.len(),
+                reader.calls()
+            );
+        }
+        Ok(items)
+    })
+}
+
+fn manifest_refs(files: &[String]) -> std::io::Result<Vec<crate::plan::file::ManifestRef>> {
+    files
+        .iter()
+        .filter(|f| f.as_str() != "-")
+        .map(|f| manifest_ref(std::path::Path::new(f)))
+        .collect()
+}
+
+fn print_offline(plan: &OfflinePlan, format: OutputFormat, g: &Global) {
     match format {
         OutputFormat::Json => println!("{}", plan.render_json()),
         OutputFormat::Text => {

@@ -30,19 +30,20 @@ pub fn escape(s: &str) -> String {
 pub fn render(r: &Report) -> Vec<u8> {
     let s = &r.summary;
     let skipped = s.skipped + s.not_attempted;
+    let failures = s.failed + s.stale;
     let mut x = String::new();
     x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         x,
         "<testsuites name=\"livebatch apply\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">",
-        s.total, s.failed, skipped, s.elapsed_seconds
+        s.total, failures, skipped, s.elapsed_seconds
     );
     let _ = writeln!(
         x,
         "  <testsuite name=\"livebatch apply ({})\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">",
         escape(&s.outcome),
         s.total,
-        s.failed,
+        failures,
         skipped,
         s.elapsed_seconds
     );
@@ -61,7 +62,7 @@ pub fn render(r: &Report) -> Vec<u8> {
         let msg = i.error_message.as_deref().unwrap_or("");
         match i.status {
             ItemStatus::Succeeded => x.push_str("/>\n"),
-            ItemStatus::Failed => {
+            ItemStatus::Failed | ItemStatus::Stale => {
                 let _ = writeln!(
                     x,
                     ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",

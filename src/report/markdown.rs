@@ -60,16 +60,29 @@ pub fn render(r: &Report) -> String {
         };
         let _ = writeln!(m, "Halted: {why}.\n");
     }
-    let _ = writeln!(
-        m,
-        "| total | succeeded | failed | skipped | not attempted |"
-    );
-    let _ = writeln!(m, "|---:|---:|---:|---:|---:|");
-    let _ = writeln!(
-        m,
-        "| {} | {} | {} | {} | {} |\n",
-        s.total, s.succeeded, s.failed, s.skipped, s.not_attempted
-    );
+    if s.stale > 0 {
+        let _ = writeln!(
+            m,
+            "| total | succeeded | failed | stale | skipped | not attempted |"
+        );
+        let _ = writeln!(m, "|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} |\n",
+            s.total, s.succeeded, s.failed, s.stale, s.skipped, s.not_attempted
+        );
+    } else {
+        let _ = writeln!(
+            m,
+            "| total | succeeded | failed | skipped | not attempted |"
+        );
+        let _ = writeln!(m, "|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} |\n",
+            s.total, s.succeeded, s.failed, s.skipped, s.not_attempted
+        );
+    }
     let _ = writeln!(
         m,
         "{} calls ({} retries, {} throttled) in {:.1} s: {:.2} calls/s, {:.2} updates/s. Latency p50 {} · p95 {} · p99 {}.\n",
@@ -86,7 +99,7 @@ pub fn render(r: &Report) -> String {
     let failed: Vec<_> = r
         .items
         .iter()
-        .filter(|i| i.status == ItemStatus::Failed)
+        .filter(|i| matches!(i.status, ItemStatus::Failed | ItemStatus::Stale))
         .collect();
     if !failed.is_empty() {
         let _ = writeln!(

@@ -39,6 +39,9 @@ pub struct Summary {
     pub succeeded: u64,
     pub failed: u64,
     pub skipped: u64,
+    /// Refused because the task moved since the saved plan was made (`apply --plan`).
+    #[serde(default)]
+    pub stale: u64,
     pub not_attempted: u64,
     /// Calls sent, retries included.
     pub calls: u64,
@@ -100,6 +103,7 @@ impl Report {
                 succeeded: t.succeeded,
                 failed: t.failed,
                 skipped: t.skipped,
+                stale: t.stale,
                 not_attempted: t.not_attempted,
                 calls: t.calls,
                 retries: t.retries,
