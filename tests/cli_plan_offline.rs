@@ -79,11 +79,28 @@ fn json_plan_is_one_document_with_sorted_wire_params() {
 }
 
 #[test]
-fn plan_without_offline_is_a_usage_error() {
-    lb().args(["plan", "examples/migration.yaml"])
+fn live_plan_without_credentials_exits_77_and_says_what_was_tried() {
+    let home = tempfile::tempdir().unwrap();
+    lb().env_clear()
+        .env("HOME", home.path())
+        .args(["plan", "--now", NOW, "examples/migration.yaml"])
         .assert()
-        .code(64)
-        .stderr(predicate::str::contains("--offline"));
+        .code(77)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("ALIBABA_CLOUD_ACCESS_KEY_ID"));
+}
+
+#[test]
+fn offline_conflicts_with_live_only_flags() {
+    lb().args([
+        "plan",
+        "--offline",
+        "--out",
+        "p.json",
+        "examples/migration.yaml",
+    ])
+    .assert()
+    .code(64);
 }
 
 #[test]

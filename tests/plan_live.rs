@@ -347,3 +347,151 @@ fn invalid_manifest_reads_nothing() {
     );
     assert_eq!(env.emu().stats().count("DescribeLivePullToPush", "ok"), 0);
 }
+
+fn changes_only_manifest(env: &Env) -> std::path::PathBuf {
+    env.manifest(
+        "changes.yaml",
+        &format!(
+            "defaults:\n  Region: cn-shanghai\nupdates:\n\
+             - TaskId: t-stopped\n  CallbackUrl: https://hooks.new.example.com/cb\n\
+             - TaskId: t-running\n  SourceUrls: [https://media.example.com/new.mp4]\n\
+             - TaskId: t-later\n  EndTime: {}\n",
+            at(172_800)
+        ),
+    )
+}
+
+#[test]
+fn apply_plan_applies_exactly_the_plan_then_diff_is_clean_and_verify_agrees() {
+    let env = Env::new();
+    let m = changes_only_manifest(&env);
+    let plan = env.dir.path().join("plan.json");
+    env.cmd()
+        .args(["plan", "--restart-running", "--out"])
+        .arg(&plan)
+        .arg(&m)
+        .assert()
+        .code(0);
+    let out = env
+        .cmd()
+        .args(["apply", "--yes", "--verify", "--plan"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("verify: all 3 updated task(s) match what was sent"),
+        "{stderr}"
+    );
+    assert_eq!(
+        env.task("t-stopped").callback_url,
+        "https://hooks.new.example.com/cb"
+    );
+    let running = env.task("t-running");
+    assert_eq!(
+        running.source_urls,
+        vec!["https://media.example.com/new.mp4".to_string()]
+    );
+    assert_eq!(
+        running.task_status,
+        TaskStatus::Running,
+        "stopped, updated and restarted"
+    );
+    let stats = env.emu().stats();
+    assert_eq!(stats.count("StopLivePullToPush", "ok"), 1);
+    assert_eq!(stats.count("RestartLivePullToPush", "ok"), 1);
+    // The journal sits next to the plan and records each step of the restart item.
+    let journal = std::fs::read_to_string(env.dir.path().join("plan.json.journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("\"task_id\":\"t-running\",\"step\":\"restart\",\"ok\":true"),
+        "{journal}"
+    );
+    env.cmd().arg("diff").arg(&m).assert().code(0);
+}
+
+#[test]
+fn apply_plan_refuses_stale_items_and_changed_manifests() {
+    let env = Env::new();
+    let m = changes_only_manifest(&env);
+    let plan = env.dir.path().join("plan.json");
+    env.cmd()
+        .args(["plan", "--out"])
+        .arg(&plan)
+        .arg(&m)
+        .assert()
+        .code(0);
+
+    // Someone else moves t-stopped after the review.
+    let other = env.manifest(
+        "other.yaml",
+        "updates:\n- TaskId: t-stopped\n  Region: cn-shanghai\n  CallbackUrl: https://hooks.other.example.com/cb\n",
+    );
+    env.cmd()
+        .args(["apply", "--yes"])
+        .arg(&other)
+        .assert()
+        .code(0);
+
+    let report = env.dir.path().join("r.json");
+    let out = env
+        .cmd()
+        .args(["apply", "--yes", "--report"])
+        .arg(&report)
+        .arg("--plan")
+        .arg(&plan)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("1 stale (re-plan)"), "{stderr}");
+    assert!(
+        stderr.contains("1 blocked are not sent"),
+        "t-running without --restart-running: {stderr}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["summary"]["stale"], 1);
+    assert_eq!(r["summary"]["succeeded"], 1);
+    let stale = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["task_id"] == "t-stopped")
+        .unwrap();
+    assert_eq!(stale["status"], "stale");
+    assert!(
+        stale["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("hooks.other.example.com")
+    );
+    assert_eq!(
+        env.task("t-stopped").callback_url,
+        "https://hooks.other.example.com/cb",
+        "not overwritten"
+    );
+
+    // A plan whose manifest changed is refused whole: nothing more is sent.
+    let before = env.emu().stats().count("UpdateLivePullToPush", "ok");
+    std::fs::write(
+        &m,
+        std::fs::read_to_string(&m).unwrap() + "# edited after review\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .args(["apply", "--yes", "--plan"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains("has changed since"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        env.emu().stats().count("UpdateLivePullToPush", "ok"),
+        before
+    );
+}

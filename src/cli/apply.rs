@@ -11,18 +11,21 @@ use tokio_util::sync::CancellationToken;
 use super::{ApiArgs, Global, validate};
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::Credentials;
-use crate::apply::executor::{ExecConfig, HaltPolicy, UpdateSender, WorkItem};
-use crate::apply::journal::{self, JournalError, ResumeMode};
+use crate::apply::executor::{ExecConfig, HaltPolicy, PACE_HEADROOM, UpdateSender, WorkItem};
+use crate::apply::journal::{self, ItemStatus, JournalError, ResumeMode};
 use crate::apply::limiter::GovernorPacer;
 use crate::apply::progress;
-use crate::apply::sandbox;
+use crate::apply::reader::PacedReader;
+use crate::apply::retry::RetryPolicy;
 use crate::apply::session::{self, Confirm, SessionOptions};
+use crate::apply::{planned, sandbox, verify};
 use crate::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
     FaultConfig, KeyPair,
 };
 use crate::exit;
-use crate::model::ApiTime;
+use crate::model::{ApiTime, Update};
+use crate::plan::file::PlanFile;
 use crate::report;
 
 /// The documented per-account quota of every pull-to-push operation.
@@ -32,8 +35,21 @@ pub const DOCUMENTED_QUOTA: f64 = 10.0;
 pub struct Args {
     /// Manifests to apply (YAML, JSON or CSV; `-` reads standard input). Validated first, as one
     /// batch: an invalid batch sends nothing (exit 65).
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(
+        required_unless_present = "plan",
+        conflicts_with = "plan",
+        value_name = "FILE"
+    )]
     pub files: Vec<String>,
+    /// Apply exactly a plan saved by `livebatch plan --out`: only its reviewed calls, each refused
+    /// (status stale, exit 4) if its task changed since planning. Refused whole (exit 4) if a
+    /// manifest it was made from changed.
+    #[arg(long, value_name = "PLAN", conflicts_with = "sandbox")]
+    pub plan: Option<PathBuf>,
+    /// After the run, read every updated task back and report any whose live state does not
+    /// match what was sent (exit 1 if any).
+    #[arg(long)]
+    pub verify: bool,
     /// Apply without asking. Required when standard input is not a terminal.
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -156,6 +172,28 @@ fn load_items(files: &[String], now: Option<ApiTime>, g: &Global) -> Result<Vec<
         .collect())
 }
 
+/// Reads a saved plan, refusing it whole when a manifest it was made from changed since.
+fn load_plan(path: &std::path::Path, g: &Global) -> Result<Vec<WorkItem>, u8> {
+    let plan = PlanFile::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::USAGE
+    })?;
+    if let Err(e) = plan.check_manifests(path) {
+        eprintln!("error: {e}");
+        return Err(exit::STALE_PLAN);
+    }
+    let work = planned::work_items(&plan);
+    if !work.not_sent.is_empty() && !g.quiet {
+        let mut by_class: std::collections::BTreeMap<&str, usize> = Default::default();
+        for (_, class) in &work.not_sent {
+            *by_class.entry(class).or_default() += 1;
+        }
+        let parts: Vec<String> = by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        eprintln!("note: the plan's {} are not sent", parts.join(", "));
+    }
+    Ok(work.items)
+}
+
 pub fn run(args: Args, g: &Global) -> u8 {
     if let Err(m) = check_qps(args.qps, args.quota_raised) {
         return usage(m);
@@ -164,7 +202,11 @@ pub fn run(args: Args, g: &Global) -> u8 {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
-    let items = match load_items(&args.files, args.now, g) {
+    let loaded = match &args.plan {
+        Some(plan) => load_plan(plan, g),
+        None => load_items(&args.files, args.now, g),
+    };
+    let items = match loaded {
         Ok(items) => items,
         Err(code) => return code,
     };
@@ -199,10 +241,14 @@ async fn run_async(
         (_, true) => ResumeMode::RetryFailed,
         _ => ResumeMode::Fresh,
     };
+    let first = match &args.plan {
+        Some(p) => p.display().to_string(),
+        None => args.files[0].clone(),
+    };
     let journal_path = args
         .journal
         .clone()
-        .unwrap_or_else(|| default_journal(&args.files[0], args.sandbox));
+        .unwrap_or_else(|| default_journal(&first, args.sandbox));
     let previous = match session::previous_state(config.resume, &journal_path) {
         Ok(p) => p,
         Err(e @ JournalError::Missing(_)) => return usage(e),
@@ -219,7 +265,10 @@ async fn run_async(
         );
     }
     let opts = SessionOptions {
-        manifests: args.files.iter().map(PathBuf::from).collect(),
+        manifests: match &args.plan {
+            Some(p) => vec![p.clone()],
+            None => args.files.iter().map(PathBuf::from).collect(),
+        },
         journal: journal_path,
         reports,
         config,
@@ -261,7 +310,12 @@ async fn run_async(
         }
     }
     if let Some(client) = client {
-        return drive(items, &previous, &opts, Arc::new(client), g).await;
+        let (code, sent) = drive(items, &previous, &opts, Arc::new(client.clone()), g).await;
+        return if args.verify {
+            verify_after(code, &sent, client, args.qps, g).await
+        } else {
+            code
+        };
     }
     if (args.api.endpoint.is_some() || args.api.profile.is_some()) && !g.quiet {
         eprintln!(
@@ -289,7 +343,10 @@ async fn run_async(
             }
         );
     }
-    let code = drive(items, &previous, &opts, Arc::new(client), g).await;
+    let (mut code, sent) = drive(items, &previous, &opts, Arc::new(client.clone()), g).await;
+    if args.verify {
+        code = verify_after(code, &sent, client, args.qps, g).await;
+    }
     let stats = emulator.stats();
     if !g.quiet {
         eprintln!(
@@ -337,20 +394,67 @@ async fn start_sandbox(
     Ok((emulator, client))
 }
 
-/// Runs the session with a ready sender and maps the outcome to an exit code. Ctrl-C once stops
-/// dispatching (in-flight calls finish, journal and reports are written, exit 3); twice exits at
-/// once, between two journal records.
+/// `--verify`: reads back every task whose update succeeded (paced and retried like the updates)
+/// and reports mismatches. A clean run with mismatches exits 1; any other exit code stands.
+async fn verify_after(code: u8, sent: &[Update], client: Client, qps: f64, g: &Global) -> u8 {
+    if sent.is_empty() {
+        return code;
+    }
+    let pacer = match GovernorPacer::new(qps * PACE_HEADROOM, qps) {
+        Ok(p) => Arc::new(p),
+        Err(e) => return usage(e),
+    };
+    let reader = PacedReader::new(client, pacer, RetryPolicy::default());
+    match verify::verify(&reader, sent).await {
+        Ok(m) if m.is_empty() => {
+            if !g.quiet {
+                eprintln!(
+                    "verify: all {} updated task(s) match what was sent",
+                    sent.len()
+                );
+            }
+            code
+        }
+        Ok(m) => {
+            eprint!("{}", verify::render(&m));
+            eprintln!(
+                "verify: {} of {} updated task(s) do not match what was sent",
+                m.len(),
+                sent.len()
+            );
+            if code == exit::SUCCESS {
+                exit::FAILURE
+            } else {
+                code
+            }
+        }
+        Err(e) => {
+            eprintln!("error: verify could not read the tasks back: {e}");
+            if code == exit::SUCCESS {
+                super::export::exit_code_for(&e)
+            } else {
+                code
+            }
+        }
+    }
+}
+
+/// Runs the session with a ready sender and maps the outcome to an exit code; also returns the
+/// updates that succeeded (for `--verify`). Ctrl-C once stops dispatching (in-flight calls
+/// finish, journal and reports are written, exit 3); twice exits at once, between two journal
+/// records.
 async fn drive<S: UpdateSender>(
     items: Vec<WorkItem>,
     previous: &journal::JournalState,
     opts: &SessionOptions,
     sender: Arc<S>,
     g: &Global,
-) -> u8 {
+) -> (u8, Vec<Update>) {
     let pacer = match GovernorPacer::new(opts.config.adaptive.cap, opts.config.quota) {
         Ok(p) => Arc::new(p),
-        Err(e) => return usage(e),
+        Err(e) => return (usage(e), vec![]),
     };
+    let updates: Vec<Update> = items.iter().map(|i| i.update.clone()).collect();
     let cancel = CancellationToken::new();
     let display = progress::for_this_process(g.quiet);
     let quiet = g.quiet;
@@ -386,8 +490,13 @@ async fn drive<S: UpdateSender>(
         Ok((run, rep)) => {
             if !g.quiet {
                 let s = &rep.summary;
+                let stale = if s.stale > 0 {
+                    format!(", {} stale (re-plan)", s.stale)
+                } else {
+                    String::new()
+                };
                 eprintln!(
-                    "{}: {} succeeded, {} failed, {} skipped, {} not attempted; {} retries, {} throttled; {:.2} calls/s over {:.1} s; journal {}",
+                    "{}: {} succeeded, {} failed{stale}, {} skipped, {} not attempted; {} retries, {} throttled; {:.2} calls/s over {:.1} s; journal {}",
                     s.outcome,
                     s.succeeded,
                     s.failed,
@@ -400,11 +509,17 @@ async fn drive<S: UpdateSender>(
                     opts.journal.display()
                 );
             }
-            run.exit_code()
+            let sent = updates
+                .into_iter()
+                .zip(&run.items)
+                .filter(|(_, r)| r.status == ItemStatus::Succeeded)
+                .map(|(u, _)| u)
+                .collect();
+            (run.exit_code(), sent)
         }
         Err(e) => {
             eprintln!("error: {e}");
-            exit::FAILURE
+            (exit::FAILURE, vec![])
         }
     }
 }
