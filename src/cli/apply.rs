@@ -31,7 +31,21 @@ use crate::report;
 /// The documented per-account quota of every pull-to-push operation.
 pub const DOCUMENTED_QUOTA: f64 = 10.0;
 
+const EXAMPLES: &str = "\
+Examples:
+  livebatch apply --sandbox --yes examples/migration.yaml      rehearse: built-in emulator, no credentials
+  livebatch apply examples/migration.yaml                      show the summary, ask, apply
+  livebatch apply --yes --report run.json --report run.xml m.yaml   CI: no question, JSON + JUnit reports
+  livebatch apply --resume --yes m.yaml                        after a crash or Ctrl-C: only what is left
+  livebatch apply --retry-failed --yes m.yaml                  only what failed last time
+  livebatch apply --plan plan.json --yes --verify              exactly a reviewed plan, then read back
+
+Exit codes: 0 all succeeded · 1 some failed · 3 halted or interrupted · 4 stale plan
+            64 usage · 65 invalid manifest (nothing sent) · 77 credentials, or a systemic error halted the run";
+
+/// Send the updates, paced at the quota, with retries, a journal and reports.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// Manifests to apply (YAML, JSON or CSV; `-` reads standard input). Validated first, as one
     /// batch: an invalid batch sends nothing (exit 65).

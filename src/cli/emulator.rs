@@ -16,7 +16,12 @@ use crate::exit;
 #[command(after_help = "\
 The default key pair (id livebatch-emulator, secret livebatch-emulator-secret) is a public test
 key: it protects nothing. The first line printed is `listening on http://HOST:PORT`.
-GET /_emulator/stats (unsigned, loopback only) returns counts and the busiest one-second window.")]
+GET /_emulator/stats (unsigned, loopback only) returns counts and the busiest one-second window.
+
+Examples:
+  livebatch emulator --listen 127.0.0.1:8787 --seed tasks.yaml --state emu.json
+  livebatch emulator --listen 127.0.0.1:0 --latency-ms 100..300 --fail-rate 0.1 --rng-seed 7
+  livebatch plan --endpoint http://127.0.0.1:8787 m.yaml   (with the default key in ALIBABA_CLOUD_*)")]
 pub struct Args {
     /// Address to listen on; port 0 picks a free port (printed on the first line).
     #[arg(long, default_value = "127.0.0.1:8787", value_name = "HOST:PORT")]
