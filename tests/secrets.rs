@@ -119,7 +119,16 @@ fn commands() -> Vec<Vec<&'static str>> {
             "--report",
             "{dir}/sandbox.xml",
         ],
-        vec!["diff", "{dir}/out.json"],
+        vec!["diff", "{dir}/out.json", "--endpoint", "{server}"],
+        vec![
+            "plan",
+            "{dir}/out.json",
+            "--endpoint",
+            "{server}",
+            "--out",
+            "{dir}/plan.json",
+        ],
+        vec!["apply", "--plan", "{dir}/plan.json", "--yes", "--endpoint", "{server}"],
         vec!["emulator", "--help"],
         vec!["--help"],
     ]
