@@ -128,7 +128,14 @@ fn commands() -> Vec<Vec<&'static str>> {
             "--out",
             "{dir}/plan.json",
         ],
-        vec!["apply", "--plan", "{dir}/plan.json", "--yes", "--endpoint", "{server}"],
+        vec![
+            "apply",
+            "--plan",
+            "{dir}/plan.json",
+            "--yes",
+            "--endpoint",
+            "{server}",
+        ],
         vec!["emulator", "--help"],
         vec!["--help"],
     ]

@@ -24,7 +24,7 @@ use super::models::{
 };
 use super::sign;
 use crate::cli::ApiArgs;
-use crate::model::{ApiTime, Region, SourceType, Update, source_urls_wire};
+use crate::model::{Region, Update, source_urls_wire};
 
 /// Largest response body read; anything bigger is refused as malformed rather than buffered.
 /// A full page of 100 tasks is well under 1 MiB.
@@ -309,27 +309,12 @@ impl ListQuery {
     }
 }
 
-/// The parameters of `CreateLivePullToPush`; `None` leaves the service's default.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreateRequest {
-    pub region: Region,
-    pub source_type: SourceType,
-    pub source_urls: Vec<String>,
-    /// Required for `live`: `rtmp`, `rtsp`, `srt`, `http-flv` or `flv`.
-    pub source_protocol: Option<String>,
-    pub dst_url: String,
-    pub start_time: ApiTime,
-    pub end_time: ApiTime,
-    pub task_name: Option<String>,
-    pub callback_url: Option<String>,
-    pub repeat_number: Option<i32>,
-    pub offset: Option<i32>,
-    pub file_index: Option<i32>,
-    pub retry_count: Option<i32>,
-    pub retry_interval: Option<i32>,
-}
+/// The parameters of `CreateLivePullToPush` (`None` leaves the service's default): the same type
+/// the emulator checks with [`crate::rules::check_create`], so a request the client can build is
+/// one the rules can judge.
+pub use crate::rules::NewTask as CreateRequest;
 
-impl CreateRequest {
+impl crate::rules::NewTask {
     /// The wire parameters, `SourceUrls` as one compact JSON array, like Update's.
     pub fn to_params(&self) -> Vec<(&'static str, String)> {
         let mut p = vec![
@@ -726,6 +711,7 @@ fn transport_kind(e: &reqwest::Error) -> TransportKind {
 mod tests {
     use super::*;
     use crate::api::credentials::Secret;
+    use crate::model::{ApiTime, SourceType};
 
     fn fixed_date() -> DateTime<Utc> {
         ApiTime::parse("2024-08-23T15:30:00Z").unwrap().0

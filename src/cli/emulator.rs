@@ -115,15 +115,9 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 }
 
 pub fn run(args: Args, g: &Global) -> u8 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::FAILURE;
-        }
+        Err(code) => return code,
     };
     rt.block_on(serve(args, g))
 }

@@ -115,15 +115,9 @@ pub fn run(args: Args, g: &Global) -> u8 {
         task_name: args.task_name.clone(),
         dst_url: args.dst_url.clone(),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::FAILURE;
-        }
+        Err(code) => return code,
     };
     let verbose = g.verbose;
     let listed = rt.block_on(client.describe_list_all_with(&query, |page| {

@@ -87,6 +87,19 @@ pub enum Command {
     Emulator(emulator::Args),
 }
 
+/// The async runtime every networked command runs on (two workers: the machine's size, and
+/// enough for paced calls). A failure to start it is a runtime failure, reported once here.
+pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::FAILURE
+        })
+}
+
 /// Parses the process arguments and runs the command; the return value is the process exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

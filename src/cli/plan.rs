@@ -178,14 +178,7 @@ pub fn plan_live(
     let opts = PlanOptions {
         restart_running: live.restart_running,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
-            exit::FAILURE
-        })?;
+    let rt = super::runtime()?;
     rt.block_on(async {
         let pacer = GovernorPacer::new(live.qps, live.qps).map_err(|e| {
             eprintln!("error: {e}");

@@ -200,31 +200,14 @@ pub fn check_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Format)>, ReportEr
 /// Writes each report whole or not at all (temporary file, fsync, rename).
 pub fn write_all(r: &Report, targets: &[(PathBuf, Format)]) -> Result<(), ReportError> {
     for (path, format) in targets {
-        write_atomic(path, &format.render(r)).map_err(|source| ReportError::Write {
-            path: path.clone(),
-            source,
+        crate::fsutil::write_atomic(path, &format.render(r)).map_err(|source| {
+            ReportError::Write {
+                path: path.clone(),
+                source,
+            }
         })?;
     }
     Ok(())
-}
-
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let res = std::fs::write(&tmp, data)
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
 }
 
 #[cfg(test)]
