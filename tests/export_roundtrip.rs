@@ -1,13 +1,15 @@
 //! What `export` writes, `validate` accepts unchanged and the emulator's `--seed` rebuilds: the
 //! round trip a user makes to start a migration file from what is live.
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
 use livebatch::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, SeedTask,
 };
-use livebatch::model::{ApiTime, Region, SourceType, TaskStatus};
+use livebatch::model::{SourceType, TaskStatus};
 
 fn seed_task(
     id: &str,
@@ -17,31 +19,10 @@ fn seed_task(
     start: i64,
     end: i64,
 ) -> SeedTask {
-    let now = chrono::Utc::now().timestamp();
-    SeedTask {
-        task_id: id.into(),
-        region: Region::CnShanghai,
-        task_name: format!("name-{id}"),
-        source_type: st,
-        source_protocol: if st == SourceType::Live {
-            "rtmp".into()
-        } else {
-            String::new()
-        },
-        source_urls: urls.iter().map(|s| s.to_string()).collect(),
-        dst_url: format!("rtmp://push.example.com/live/{id}"),
-        start_time: ApiTime::from_unix(now + start).unwrap(),
-        end_time: ApiTime::from_unix(now + end).unwrap(),
-        callback_url: "https://hooks.old.example.com/cb".into(),
-        repeat_number: if st == SourceType::Live { 0 } else { -1 },
-        offset: 0,
-        file_index: 0,
-        retry_count: 3,
-        retry_interval: 60,
-        task_status: status,
-        task_exit_reason: None,
-        task_exit_time: None,
-    }
+    let mut t = common::seed_task(id, st, urls, status, start, end);
+    t.task_name = format!("name-{id}");
+    t.repeat_number = if st == SourceType::Live { 0 } else { -1 };
+    t
 }
 
 fn livebatch(home: &Path) -> Command {

@@ -1,6 +1,8 @@
 //! Applying saved plans against the emulator: stop → update → restart with each step journaled,
 //! its rollback when the update fails after the stop, and per-item refusal of stale items.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,37 +22,23 @@ use livebatch::emulator::{
     SeedTask,
 };
 use livebatch::exit;
-use livebatch::model::{ApiTime, Region, SourceType, TaskStatus, Update};
+use livebatch::model::{Region, SourceType, TaskStatus, Update};
 use livebatch::plan::diff::{PlanOptions, Step};
 use livebatch::plan::file::PlanFile;
 use livebatch::plan::live::plan_updates;
 use tokio_util::sync::CancellationToken;
 
-fn at(offset_secs: i64) -> ApiTime {
-    ApiTime::from_unix(chrono::Utc::now().timestamp() + offset_secs).unwrap()
-}
+use common::at;
 
 fn task(id: &str, status: TaskStatus) -> SeedTask {
-    SeedTask {
-        task_id: id.into(),
-        region: Region::CnShanghai,
-        task_name: id.into(),
-        source_type: SourceType::Url,
-        source_protocol: String::new(),
-        source_urls: vec!["https://media.example.com/old.mp4".into()],
-        dst_url: format!("rtmp://push.example.com/live/{id}"),
-        start_time: at(-3_600),
-        end_time: at(86_400),
-        callback_url: "https://hooks.old.example.com/cb".into(),
-        repeat_number: 0,
-        offset: 0,
-        file_index: 0,
-        retry_count: 3,
-        retry_interval: 60,
-        task_status: status,
-        task_exit_reason: None,
-        task_exit_time: None,
-    }
+    common::seed_task(
+        id,
+        SourceType::Url,
+        &["https://media.example.com/old.mp4"],
+        status,
+        -3_600,
+        86_400,
+    )
 }
 
 async fn setup(seed: Vec<SeedTask>) -> (EmulatorHandle, Client) {

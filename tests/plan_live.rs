@@ -1,50 +1,15 @@
 //! Planning against live state, on loopback against the emulator with tasks in every status:
 //! each classification, `--restart-running`, saved plans, `diff`, and the exit codes.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{at, seed_task as task};
 use livebatch::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
     SeedTask,
 };
-use livebatch::model::{ApiTime, Region, SourceType, TaskStatus};
-
-fn at(offset_secs: i64) -> ApiTime {
-    ApiTime::from_unix(chrono::Utc::now().timestamp() + offset_secs).unwrap()
-}
-
-fn task(
-    id: &str,
-    st: SourceType,
-    urls: &[&str],
-    status: TaskStatus,
-    start: i64,
-    end: i64,
-) -> SeedTask {
-    SeedTask {
-        task_id: id.into(),
-        region: Region::CnShanghai,
-        task_name: id.into(),
-        source_type: st,
-        source_protocol: if st == SourceType::Live {
-            "rtmp".into()
-        } else {
-            String::new()
-        },
-        source_urls: urls.iter().map(|s| s.to_string()).collect(),
-        dst_url: format!("rtmp://push.example.com/live/{id}"),
-        start_time: at(start),
-        end_time: at(end),
-        callback_url: "https://hooks.old.example.com/cb".into(),
-        repeat_number: 0,
-        offset: 0,
-        file_index: 0,
-        retry_count: 3,
-        retry_interval: 60,
-        task_status: status,
-        task_exit_reason: None,
-        task_exit_time: None,
-    }
-}
+use livebatch::model::{SourceType, TaskStatus};
 
 const MP4: &[&str] = &[
     "https://media.example.com/a.mp4",

@@ -180,3 +180,45 @@ impl Signer {
 pub fn t(s: &str) -> livebatch::model::ApiTime {
     livebatch::model::ApiTime::parse(s).unwrap()
 }
+
+/// The wall clock plus `offset_secs`, at the API's one-second resolution.
+pub fn at(offset_secs: i64) -> livebatch::model::ApiTime {
+    livebatch::model::ApiTime::from_unix(chrono::Utc::now().timestamp() + offset_secs).unwrap()
+}
+
+/// A task in `cn-shanghai` for seeding the emulator: times are offsets from now, the callback is
+/// `https://hooks.old.example.com/cb`, and a live source gets the `rtmp` protocol.
+pub fn seed_task(
+    id: &str,
+    source_type: livebatch::model::SourceType,
+    urls: &[&str],
+    status: livebatch::model::TaskStatus,
+    start: i64,
+    end: i64,
+) -> livebatch::emulator::SeedTask {
+    use livebatch::model::SourceType;
+    livebatch::emulator::SeedTask {
+        task_id: id.into(),
+        region: livebatch::model::Region::CnShanghai,
+        task_name: id.into(),
+        source_type,
+        source_protocol: if source_type == SourceType::Live {
+            "rtmp".into()
+        } else {
+            String::new()
+        },
+        source_urls: urls.iter().map(|s| s.to_string()).collect(),
+        dst_url: format!("rtmp://push.example.com/live/{id}"),
+        start_time: at(start),
+        end_time: at(end),
+        callback_url: "https://hooks.old.example.com/cb".into(),
+        repeat_number: 0,
+        offset: 0,
+        file_index: 0,
+        retry_count: 3,
+        retry_interval: 60,
+        task_status: status,
+        task_exit_reason: None,
+        task_exit_time: None,
+    }
+}
