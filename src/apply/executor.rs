@@ -570,19 +570,14 @@ fn step_name(step: Step) -> &'static str {
 impl<S: UpdateSender, P: Pacer> Shared<S, P> {
     /// Records one step of a multi-call item, so a crash between a stop and its restart leaves
     /// the journal saying which tasks were left stopped.
-    fn journal_step(&self, task_id: &str, step: &str, result: Result<&Sent, &Done>) {
-        let (ok, error_code, request_id) = match result {
-            Ok(sent) => (
-                true,
-                None,
-                Some(sent.request_id.clone()).filter(|r| !r.is_empty()),
-            ),
-            Err(done) => (
-                false,
-                done.error.as_ref().map(ApiError::code),
-                done.request_id.clone(),
-            ),
-        };
+    fn journal_step(
+        &self,
+        task_id: &str,
+        step: &str,
+        ok: bool,
+        error_code: Option<String>,
+        request_id: Option<String>,
+    ) {
         let _ = self.journal.append(&Record::Step(StepRecord {
             run_id: self.run_id.clone(),
             task_id: task_id.to_string(),
@@ -666,18 +661,32 @@ async fn run_item<S: UpdateSender, P: Pacer>(sh: Arc<Shared<S, P>>, item: WorkIt
                     Got::State(_) => Sent::default(),
                 };
                 if multi {
-                    sh.journal_step(&update.task_id, step_name(step), Ok(&sent));
+                    let rid = Some(sent.request_id.clone()).filter(|r| !r.is_empty());
+                    sh.journal_step(&update.task_id, step_name(step), true, None, rid);
                 }
                 stopped_task |= step == Step::Stop;
                 last = sent;
             }
             Err(mut done) => {
                 if multi {
-                    sh.journal_step(&update.task_id, step_name(step), Err(&done));
+                    let code = done.error.as_ref().map(ApiError::code);
+                    sh.journal_step(
+                        &update.task_id,
+                        step_name(step),
+                        false,
+                        code,
+                        done.request_id.clone(),
+                    );
                 }
                 if stopped_task && step == Step::Update {
                     done.note = Some(rollback(&sh, update, &mut attempts, &mut latency_ms).await);
                     done.attempts = attempts;
+                } else if stopped_task && step == Step::Restart {
+                    done.note = Some(
+                        "the update was applied, but restarting the task failed: it is left STOPPED; \
+                         restart it once the cause is fixed"
+                            .into(),
+                    );
                 }
                 return done;
             }
@@ -695,63 +704,39 @@ async fn run_item<S: UpdateSender, P: Pacer>(sh: Arc<Shared<S, P>>, item: WorkIt
     }
 }
 
-/// Restarts a task whose update failed after it was stopped. Runs even when the run is stopping:
-/// leaving a task stopped that was running is worse than one more call.
+/// Restarts a task whose update failed after it was stopped (retried like any call, and even when
+/// the run is stopping: leaving a task stopped that was running is worse than one more call).
+/// Returns what the report should add.
 async fn rollback<S: UpdateSender, P: Pacer>(
     sh: &Shared<S, P>,
     update: &Update,
     attempts: &mut u32,
     latency_ms: &mut Option<f64>,
 ) -> String {
-    let mut last_err = None;
-    for _ in 0..sh.config.retry.max_attempts.max(1) {
-        sh.pacer.acquire().await;
-        *attempts += 1;
-        sh.calls.fetch_add(1, Ordering::Relaxed);
-        let t0 = Instant::now();
-        let r = sh.sender.restart(&update.task_id, update.region).await;
-        *latency_ms = Some(t0.elapsed().as_secs_f64() * 1000.0);
-        match r {
-            Ok(sent) => {
-                sh.journal_step(&update.task_id, "rollback-restart", Ok(&sent));
-                return "the update failed after the task was stopped; it was restarted with its old configuration".into();
-            }
-            Err(e) if e.class().is_retryable() => {
-                let unit: f64 = lock(&sh.rng).random();
-                let wait = e.retry_after().unwrap_or_else(|| {
-                    super::retry::full_jitter(
-                        sh.config.retry.transient_base,
-                        sh.config.retry.cap,
-                        *attempts,
-                        unit,
-                    )
-                });
-                last_err = Some(e);
-                tokio::time::sleep(wait.min(sh.config.retry.retry_after_cap)).await;
-            }
-            Err(e) => {
-                last_err = Some(e);
-                break;
-            }
+    let restart = Op::Step(Step::Restart);
+    match call(sh, update, restart, attempts, latency_ms, true).await {
+        Ok(_) => {
+            sh.journal_step(&update.task_id, "rollback-restart", true, None, None);
+            "the update failed after the task was stopped; it was restarted with its old configuration".into()
+        }
+        Err(done) => {
+            let code = done.error.as_ref().map(ApiError::code);
+            sh.journal_step(
+                &update.task_id,
+                "rollback-restart",
+                false,
+                code,
+                done.request_id.clone(),
+            );
+            let why = done
+                .error
+                .map(|e| format!("{}: {}", e.code(), e.message()))
+                .unwrap_or_default();
+            format!(
+                "the update failed after the task was stopped, and restarting it failed too ({why}): the task is left STOPPED"
+            )
         }
     }
-    let why = last_err
-        .map(|e| format!("{}: {}", e.code(), e.message()))
-        .unwrap_or_default();
-    let done = Done {
-        status: ItemStatus::Failed,
-        attempts: *attempts,
-        error: None,
-        gave_up: None,
-        request_id: None,
-        latency_ms: *latency_ms,
-        systemic: false,
-        note: None,
-    };
-    sh.journal_step(&update.task_id, "rollback-restart", Err(&done));
-    format!(
-        "the update failed after the task was stopped, and restarting it failed too ({why}): the task is left STOPPED"
-    )
 }
 
 /// The outcome of an item whose run was stopped before its next call.
