@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::validate::{ManifestArgs, inputs, print_diagnostics};
 use super::{ApiArgs, Global, OutputFormat};
+use crate::apply::executor::PACE_HEADROOM;
 use crate::apply::limiter::GovernorPacer;
 use crate::apply::reader::PacedReader;
 use crate::apply::retry::RetryPolicy;
@@ -180,7 +181,7 @@ pub fn plan_live(
     };
     let rt = super::runtime()?;
     rt.block_on(async {
-        let pacer = GovernorPacer::new(live.qps, live.qps).map_err(|e| {
+        let pacer = GovernorPacer::new(live.qps * PACE_HEADROOM, live.qps).map_err(|e| {
             eprintln!("error: {e}");
             exit::USAGE
         })?;
