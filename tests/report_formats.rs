@@ -68,7 +68,47 @@ fn sample() -> Report {
             item("t-<&>", ItemStatus::Failed, Some("Code\"X"), Some("plain")),
             item("t-later", ItemStatus::NotAttempted, None, None),
         ],
+        verify: None,
     }
+}
+
+#[test]
+fn verification_rides_in_the_json_and_markdown_reports() {
+    use livebatch::apply::verify::Mismatch;
+    use livebatch::model::{Field, Region};
+    use livebatch::plan::diff::FieldChange;
+    use livebatch::report::Verification;
+    let mut report = sample();
+    report.verify = Some(Verification {
+        checked: 2,
+        mismatches: vec![Mismatch {
+            task_id: "t-ok".into(),
+            region: Region::CnBeijing,
+            differences: vec![FieldChange {
+                field: Field::CallbackUrl,
+                old: "https://old|x".into(),
+                new: "https://new".into(),
+            }],
+            missing: false,
+        }],
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let paths = [dir.path().join("v.json"), dir.path().join("v.md")];
+    write_all(&report, &check_paths(&paths).unwrap()).unwrap();
+    let back: Report = serde_json::from_str(&std::fs::read_to_string(&paths[0]).unwrap()).unwrap();
+    assert_eq!(back, report);
+    let md = std::fs::read_to_string(&paths[1]).unwrap();
+    assert!(
+        md.contains("Verify: 1 of 2 updated task(s) do not match what was sent."),
+        "{md}"
+    );
+    assert!(
+        md.contains("| t-ok | CallbackUrl | https://old\\|x | https://new |"),
+        "{md}"
+    );
+    // Without --verify the key is absent, so v1 readers see no change.
+    let plain = serde_json::to_value(sample()).unwrap();
+    assert!(plain.get("verify").is_none());
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `apply --verify`: read every touched task back and compare it with what was sent.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::api::error::ApiError;
 use crate::model::{Region, Update};
@@ -8,7 +8,7 @@ use crate::plan::diff::{FieldChange, changes};
 use crate::plan::fetch::{LiveSource, fetch_live};
 
 /// A task whose live state does not match the update that succeeded on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mismatch {
     pub task_id: String,
     pub region: Region,

@@ -317,12 +317,8 @@ async fn run_async(
         }
     }
     if let Some(client) = client {
-        let (code, sent) = drive(items, &previous, &opts, Arc::new(client.clone()), g).await;
-        return if args.verify {
-            verify_after(code, &sent, client, args.qps, g).await
-        } else {
-            code
-        };
+        let run = drive(items, &previous, &opts, Arc::new(client.clone()), g).await;
+        return finish(run, args.verify, &opts, client, args.qps, g).await;
     }
     if (args.api.endpoint.is_some() || args.api.profile.is_some()) && !g.quiet {
         eprintln!(
@@ -350,10 +346,8 @@ async fn run_async(
             }
         );
     }
-    let (mut code, sent) = drive(items, &previous, &opts, Arc::new(client.clone()), g).await;
-    if args.verify {
-        code = verify_after(code, &sent, client, args.qps, g).await;
-    }
+    let run = drive(items, &previous, &opts, Arc::new(client.clone()), g).await;
+    let code = finish(run, args.verify, &opts, client, args.qps, g).await;
     let stats = emulator.stats();
     if !g.quiet {
         eprintln!(
@@ -401,10 +395,26 @@ async fn start_sandbox(
     Ok((emulator, client))
 }
 
-/// `--verify`: reads back every task whose update succeeded (paced and retried like the updates)
-/// and reports mismatches. A clean run with mismatches exits 1; any other exit code stands.
-async fn verify_after(code: u8, sent: &[Update], client: Client, qps: f64, g: &Global) -> u8 {
-    if sent.is_empty() {
+/// What a session left for the end: its exit code, the updates that succeeded, its report.
+struct Ran {
+    code: u8,
+    sent: Vec<Update>,
+    report: Option<report::Report>,
+}
+
+/// Ends a run: with `--verify`, reads back every task whose update succeeded (paced and retried
+/// like the updates), reports mismatches on stderr and in the JSON/Markdown reports (rewritten).
+/// A clean run with mismatches exits 1; any other exit code stands.
+async fn finish(
+    run: Ran,
+    verify: bool,
+    opts: &SessionOptions,
+    client: Client,
+    qps: f64,
+    g: &Global,
+) -> u8 {
+    let Ran { code, sent, report } = run;
+    if !verify || sent.is_empty() {
         return code;
     }
     let pacer = match GovernorPacer::new(qps * PACE_HEADROOM, qps) {
@@ -412,37 +422,47 @@ async fn verify_after(code: u8, sent: &[Update], client: Client, qps: f64, g: &G
         Err(e) => return usage(e),
     };
     let reader = PacedReader::new(client, pacer, RetryPolicy::default());
-    match verify::verify(&reader, sent).await {
-        Ok(m) if m.is_empty() => {
-            if !g.quiet {
-                eprintln!(
-                    "verify: all {} updated task(s) match what was sent",
-                    sent.len()
-                );
-            }
-            code
-        }
-        Ok(m) => {
-            eprint!("{}", verify::render(&m));
-            eprintln!(
-                "verify: {} of {} updated task(s) do not match what was sent",
-                m.len(),
-                sent.len()
-            );
-            if code == exit::SUCCESS {
-                exit::FAILURE
-            } else {
-                code
-            }
-        }
+    let mismatches = match verify::verify(&reader, &sent).await {
+        Ok(m) => m,
         Err(e) => {
             eprintln!("error: verify could not read the tasks back: {e}");
-            if code == exit::SUCCESS {
+            return if code == exit::SUCCESS {
                 super::export::exit_code_for(&e)
             } else {
                 code
-            }
+            };
         }
+    };
+    if mismatches.is_empty() {
+        if !g.quiet {
+            eprintln!(
+                "verify: all {} updated task(s) match what was sent",
+                sent.len()
+            );
+        }
+    } else {
+        eprint!("{}", verify::render(&mismatches));
+        eprintln!(
+            "verify: {} of {} updated task(s) do not match what was sent",
+            mismatches.len(),
+            sent.len()
+        );
+    }
+    let failed = !mismatches.is_empty();
+    if let Some(mut rep) = report {
+        rep.verify = Some(report::Verification {
+            checked: sent.len(),
+            mismatches,
+        });
+        if let Err(e) = report::write_all(&rep, &opts.reports) {
+            eprintln!("error: {e}");
+            return exit::FAILURE;
+        }
+    }
+    if failed && code == exit::SUCCESS {
+        exit::FAILURE
+    } else {
+        code
     }
 }
 
@@ -456,10 +476,15 @@ async fn drive<S: UpdateSender>(
     opts: &SessionOptions,
     sender: Arc<S>,
     g: &Global,
-) -> (u8, Vec<Update>) {
+) -> Ran {
+    let failed = |code| Ran {
+        code,
+        sent: vec![],
+        report: None,
+    };
     let pacer = match GovernorPacer::new(opts.config.adaptive.cap, opts.config.quota) {
         Ok(p) => Arc::new(p),
-        Err(e) => return (usage(e), vec![]),
+        Err(e) => return failed(usage(e)),
     };
     let updates: Vec<Update> = items.iter().map(|i| i.update.clone()).collect();
     let cancel = CancellationToken::new();
@@ -522,11 +547,15 @@ async fn drive<S: UpdateSender>(
                 .filter(|(_, r)| r.status == ItemStatus::Succeeded)
                 .map(|(u, _)| u)
                 .collect();
-            (run.exit_code(), sent)
+            Ran {
+                code: run.exit_code(),
+                sent,
+                report: Some(rep),
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
-            (exit::FAILURE, vec![])
+            failed(exit::FAILURE)
         }
     }
 }

@@ -127,5 +127,38 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    if let Some(v) = &r.verify {
+        if v.mismatches.is_empty() {
+            let _ = writeln!(
+                m,
+                "\nVerify: all {} updated task(s) read back match what was sent.",
+                v.checked
+            );
+        } else {
+            let _ = writeln!(
+                m,
+                "\nVerify: {} of {} updated task(s) do not match what was sent.\n",
+                v.mismatches.len(),
+                v.checked
+            );
+            let _ = writeln!(m, "| task | field | live | sent |");
+            let _ = writeln!(m, "|---|---|---|---|");
+            for x in v.mismatches.iter().take(MAX_ROWS) {
+                if x.missing {
+                    let _ = writeln!(m, "| {} | — | (task gone) | |", cell(&x.task_id));
+                }
+                for d in &x.differences {
+                    let _ = writeln!(
+                        m,
+                        "| {} | {} | {} | {} |",
+                        cell(&x.task_id),
+                        d.field,
+                        cell(&d.old),
+                        cell(&d.new)
+                    );
+                }
+            }
+        }
+    }
     m
 }

@@ -69,6 +69,15 @@ pub struct ReportItem {
     pub latency_ms: Option<f64>,
 }
 
+/// What `apply --verify` found when it read the updated tasks back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Tasks read back (every update that succeeded).
+    pub checked: usize,
+    /// Those whose live state does not match what was sent.
+    pub mismatches: Vec<crate::apply::verify::Mismatch>,
+}
+
 /// Everything any report format shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -76,6 +85,9 @@ pub struct Report {
     pub tool_version: String,
     pub summary: Summary,
     pub items: Vec<ReportItem>,
+    /// Present when the run was made with `--verify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Verification>,
 }
 
 fn round1(v: f64) -> f64 {
@@ -132,6 +144,7 @@ impl Report {
                     latency_ms: i.latency_ms.map(round1),
                 })
                 .collect(),
+            verify: None,
         }
     }
 }
