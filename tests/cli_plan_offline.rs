@@ -91,6 +91,16 @@ fn live_plan_without_credentials_exits_77_and_says_what_was_tried() {
 }
 
 #[test]
+fn a_saved_plan_needs_manifest_files_not_stdin() {
+    lb().args(["plan", "--out", "p.json", "-"])
+        .write_stdin("updates: []\n")
+        .assert()
+        .code(64)
+        .stderr(predicate::str::contains("--out needs manifest files"));
+    assert!(!std::path::Path::new("p.json").exists());
+}
+
+#[test]
 fn offline_conflicts_with_live_only_flags() {
     lb().args([
         "plan",

@@ -74,6 +74,13 @@ pub struct LiveArgs {
 }
 
 pub fn run(args: Args, g: &Global) -> u8 {
+    if args.out.is_some() && args.files.iter().any(|f| f == "-") {
+        eprintln!(
+            "error: --out needs manifest files: a saved plan is guarded by their SHA-256, and standard \
+             input cannot be checked again at apply time; save the manifest to a file first"
+        );
+        return exit::USAGE;
+    }
     let Some(batch) = load(&args.files, args.common.now(), g) else {
         return exit::INVALID_MANIFEST;
     };
@@ -203,6 +210,7 @@ pub fn plan_live(
     })
 }
 
+/// The hashes that guard a saved plan. Standard input has none (and `--out` refuses it).
 fn manifest_refs(files: &[String]) -> std::io::Result<Vec<crate::plan::file::ManifestRef>> {
     files
         .iter()
