@@ -125,16 +125,37 @@ fn export_output_validates_unchanged_and_seeds_the_emulator() {
             .success();
     }
 
-    // The YAML export seeds a fresh emulator with the same tasks and statuses.
-    let yaml = std::fs::read_to_string(dir.path().join("tasks.yaml")).unwrap();
-    let tasks = livebatch::cli::emulator::load_seed(&yaml).unwrap();
-    let mut ids: Vec<_> = tasks
-        .iter()
-        .map(|t| (t.task_id.clone(), t.task_status))
-        .collect();
-    ids.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(ids[0], ("rt-later".to_string(), TaskStatus::NotStarted));
-    assert_eq!(ids[1], ("rt-live".to_string(), TaskStatus::Running));
-    assert_eq!(ids[2], ("rt-url".to_string(), TaskStatus::Stopped));
+    // Every format of the export seeds a fresh emulator with the same tasks and statuses.
+    for format in ["yaml", "json", "csv"] {
+        let path = dir.path().join(format!("tasks.{format}"));
+        let tasks = livebatch::cli::emulator::load_seed_file(&path).unwrap();
+        let mut ids: Vec<_> = tasks
+            .iter()
+            .map(|t| (t.task_id.clone(), t.task_status))
+            .collect();
+        ids.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(ids.len(), 4, "{format}");
+        assert_eq!(
+            ids[0],
+            ("rt-later".to_string(), TaskStatus::NotStarted),
+            "{format}"
+        );
+        assert_eq!(
+            ids[1],
+            ("rt-live".to_string(), TaskStatus::Running),
+            "{format}"
+        );
+        assert_eq!(
+            ids[2],
+            ("rt-url".to_string(), TaskStatus::Stopped),
+            "{format}"
+        );
+        let url = tasks.iter().find(|t| t.task_id == "rt-url").unwrap();
+        assert_eq!(url.source_urls.len(), 2, "{format}");
+        assert_eq!(
+            url.dst_url, "rtmp://push.example.com/live/rt-url",
+            "{format}"
+        );
+    }
     rt.block_on(emu.shutdown()).unwrap();
 }

@@ -37,7 +37,7 @@ pub struct Args {
         value_name = "SECRET"
     )]
     pub access_key_secret: Option<String>,
-    /// Tasks to start with: what `livebatch export` writes (YAML/JSON, with x-TaskStatus,
+    /// Tasks to start with: what `livebatch export` writes (YAML, JSON or CSV, with x-TaskStatus,
     /// x-TaskName, x-DstUrl, x-SourceProtocol), or an emulator state file (the --state format).
     #[arg(long, value_name = "FILE")]
     pub seed: Option<PathBuf>,
@@ -87,6 +87,38 @@ pub fn load_seed(text: &str) -> Result<Vec<SeedTask>, String> {
         .collect()
 }
 
+/// Reads a seed file: a CSV export goes through the manifest parser and validator (as `validate`
+/// would read it, located diagnostics and all); anything else through [`load_seed`].
+pub fn load_seed_file(path: &std::path::Path) -> Result<Vec<SeedTask>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        || crate::manifest::sniff(text.as_bytes()) == crate::manifest::Format::Csv;
+    if !is_csv {
+        return load_seed(&text);
+    }
+    let input = crate::manifest::Input::path(path);
+    let batch = crate::validate::load_batch(&[input], super::validate::clock_now());
+    if batch.has_errors() {
+        let shown: Vec<String> = batch
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.render())
+            .collect();
+        return Err(format!("not a valid CSV export:\n{}", shown.join("\n")));
+    }
+    batch
+        .entries
+        .iter()
+        .map(|e| {
+            SeedTask::from_manifest_entry(&e.update, &e.annotations)
+                .map_err(|err| format!("{}:{}: {err}", e.origin.file, e.origin.line))
+        })
+        .collect()
+}
+
 /// `MIN` or `MIN..MAX`, milliseconds.
 pub fn parse_latency(s: &str) -> Result<(u64, u64), String> {
     let num = |t: &str| {
@@ -125,10 +157,7 @@ pub fn run(args: Args, g: &Global) -> u8 {
 async fn serve(args: Args, g: &Global) -> u8 {
     let seed = match &args.seed {
         None => Vec::new(),
-        Some(p) => match std::fs::read_to_string(p)
-            .map_err(|e| format!("cannot read: {e}"))
-            .and_then(|text| load_seed(&text))
-        {
+        Some(p) => match load_seed_file(p) {
             Ok(tasks) => tasks,
             Err(e) => {
                 eprintln!("error: seed file {}: {e}", p.display());
