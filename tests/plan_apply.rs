@@ -10,7 +10,7 @@ use std::time::Duration;
 use livebatch::api::client::{Client, ClientConfig};
 use livebatch::api::credentials::Credentials;
 use livebatch::api::endpoint::Endpoint;
-use livebatch::apply::executor::{ExecConfig, WorkItem, run};
+use livebatch::apply::executor::{ExecConfig, RunResult, WorkItem, run};
 use livebatch::apply::journal::{ItemStatus, Journal, JournalState, JournalWriter, RunHeader};
 use livebatch::apply::limiter::ClockPacer;
 use livebatch::apply::planned::work_items;
@@ -65,6 +65,30 @@ fn journal(dir: &tempfile::TempDir) -> (Journal, PathBuf) {
     (Journal::new(w), path)
 }
 
+/// A reader paced well under the emulator's raised quota.
+fn reader(client: &Client) -> PacedReader<ClockPacer> {
+    PacedReader::new(
+        client.clone(),
+        Arc::new(ClockPacer::new(100.0)),
+        RetryPolicy::default(),
+    )
+}
+
+/// Runs `items` through the executor against `client`, journaling to `j`.
+async fn apply(items: Vec<WorkItem>, client: &Client, j: &Journal) -> RunResult {
+    run(
+        items,
+        Arc::new(client.clone()),
+        Arc::new(ClockPacer::new(100.0)),
+        j,
+        &JournalState::default(),
+        &ExecConfig::new(100.0),
+        CancellationToken::new(),
+        &Silent,
+    )
+    .await
+}
+
 fn new_sources(id: &str) -> Update {
     let mut u = Update::new(id, Region::CnShanghai);
     u.source_urls = Some(vec!["https://media.example.com/new.mp4".into()]);
@@ -78,11 +102,7 @@ async fn planned_restart_runs_in_order_and_stale_items_are_refused() {
         task("stop-1", TaskStatus::Stopped),
     ])
     .await;
-    let reader = PacedReader::new(
-        client.clone(),
-        Arc::new(ClockPacer::new(100.0)),
-        RetryPolicy::default(),
-    );
+    let reader = reader(&client);
     let mut cb = Update::new("stop-1", Region::CnShanghai);
     cb.callback_url = Some("https://hooks.new.example.com/cb".into());
     let updates = vec![
@@ -122,17 +142,7 @@ async fn planned_restart_runs_in_order_and_stale_items_are_refused() {
 
     let dir = tempfile::tempdir().unwrap();
     let (j, jpath) = journal(&dir);
-    let result = run(
-        work.items,
-        Arc::new(client.clone()),
-        Arc::new(ClockPacer::new(100.0)),
-        &j,
-        &JournalState::default(),
-        &ExecConfig::new(100.0),
-        CancellationToken::new(),
-        &Silent,
-    )
-    .await;
+    let result = apply(work.items, &client, &j).await;
     assert_eq!(
         result.items[0].status,
         ItemStatus::Succeeded,
@@ -212,17 +222,7 @@ async fn failed_update_after_stop_restarts_the_task_with_its_old_configuration()
     };
     let dir = tempfile::tempdir().unwrap();
     let (j, jpath) = journal(&dir);
-    let result = run(
-        vec![item],
-        Arc::new(client),
-        Arc::new(ClockPacer::new(100.0)),
-        &j,
-        &JournalState::default(),
-        &ExecConfig::new(100.0),
-        CancellationToken::new(),
-        &Silent,
-    )
-    .await;
+    let result = apply(vec![item], &client, &j).await;
     let r = &result.items[0];
     assert_eq!(r.status, ItemStatus::Failed);
     assert_eq!(r.error_code.as_deref(), Some("InvalidParameter"), "{r:?}");
@@ -261,11 +261,7 @@ async fn verify_reads_back_what_was_sent_and_names_what_differs() {
         task("v-2", TaskStatus::Stopped),
     ])
     .await;
-    let reader = PacedReader::new(
-        client.clone(),
-        Arc::new(ClockPacer::new(100.0)),
-        RetryPolicy::default(),
-    );
+    let reader = reader(&client);
     let mut a = Update::new("v-1", Region::CnShanghai);
     a.callback_url = Some("https://hooks.new.example.com/cb".into());
     let mut b = a.clone();

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::limiter::Pacer;
+use super::executor::PACE_HEADROOM;
+use super::limiter::{GovernorPacer, Pacer, PacerError};
 use super::retry::{Decision, RetryBudget, RetryPolicy, decide};
 use crate::api::client::{Client, ListQuery};
 use crate::api::error::ApiError;
@@ -26,6 +27,19 @@ pub struct PacedReader<P: Pacer> {
     budget: Mutex<RetryBudget>,
     rng: Mutex<StdRng>,
     calls: AtomicU64,
+}
+
+impl PacedReader<GovernorPacer> {
+    /// Reads for a real run: paced like the updates, at [`PACE_HEADROOM`] of the account's quota
+    /// with governor as the ceiling, and retried with the default policy.
+    pub fn for_quota(client: Client, qps: f64) -> Result<Self, PacerError> {
+        let pacer = GovernorPacer::new(qps * PACE_HEADROOM, qps)?;
+        Ok(PacedReader::new(
+            client,
+            Arc::new(pacer),
+            RetryPolicy::default(),
+        ))
+    }
 }
 
 impl<P: Pacer> PacedReader<P> {

@@ -11,12 +11,11 @@ use tokio_util::sync::CancellationToken;
 use super::{ApiArgs, Global, validate};
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::Credentials;
-use crate::apply::executor::{ExecConfig, HaltPolicy, PACE_HEADROOM, UpdateSender, WorkItem};
+use crate::apply::executor::{ExecConfig, HaltPolicy, UpdateSender, WorkItem};
 use crate::apply::journal::{self, ItemStatus, JournalError, ResumeMode};
 use crate::apply::limiter::GovernorPacer;
 use crate::apply::progress;
 use crate::apply::reader::PacedReader;
-use crate::apply::retry::RetryPolicy;
 use crate::apply::session::{self, Confirm, SessionOptions};
 use crate::apply::{planned, sandbox, verify};
 use crate::emulator::{
@@ -417,11 +416,10 @@ async fn finish(
     if !verify || sent.is_empty() {
         return code;
     }
-    let pacer = match GovernorPacer::new(qps * PACE_HEADROOM, qps) {
-        Ok(p) => Arc::new(p),
+    let reader = match PacedReader::for_quota(client, qps) {
+        Ok(r) => r,
         Err(e) => return usage(e),
     };
-    let reader = PacedReader::new(client, pacer, RetryPolicy::default());
     let mismatches = match verify::verify(&reader, &sent).await {
         Ok(m) => m,
         Err(e) => {

@@ -2,14 +2,10 @@
 //! manifests alone; without it, each update is decided against the task's live state.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::validate::{ManifestArgs, inputs, print_diagnostics};
 use super::{ApiArgs, Global, OutputFormat};
-use crate::apply::executor::PACE_HEADROOM;
-use crate::apply::limiter::GovernorPacer;
 use crate::apply::reader::PacedReader;
-use crate::apply::retry::RetryPolicy;
 use crate::exit;
 use crate::model::ApiTime;
 use crate::plan::diff::PlanOptions;
@@ -188,11 +184,10 @@ pub fn plan_live(
     };
     let rt = super::runtime()?;
     rt.block_on(async {
-        let pacer = GovernorPacer::new(live.qps * PACE_HEADROOM, live.qps).map_err(|e| {
+        let reader = PacedReader::for_quota(client, live.qps).map_err(|e| {
             eprintln!("error: {e}");
             exit::USAGE
         })?;
-        let reader = PacedReader::new(client, Arc::new(pacer), RetryPolicy::default());
         let items = plan_updates(&reader, &updates, now, opts)
             .await
             .map_err(|e| {
