@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use livebatch::api::credentials::{
-    CredentialSource, CredentialsError, Environment, LoadedCredentials, load,
+    CredentialSource, Credentials, CredentialsError, Environment, LoadedCredentials, Spec, load,
 };
 
 const CLI_CONFIG: &str = r#"{
@@ -67,7 +67,21 @@ impl Home {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             home: Some(self.path().to_path_buf()),
+            ecs_metadata_url: None,
         }
+    }
+}
+
+/// The static keys a source gave (every source these loader tests use gives them as they are).
+trait Keys {
+    fn keys(&self) -> Credentials;
+}
+
+impl Keys for LoadedCredentials {
+    fn keys(&self) -> Credentials {
+        self.static_credentials()
+            .cloned()
+            .unwrap_or_else(|| panic!("expected static keys, got {}", self.spec.describe()))
     }
 }
 
@@ -88,9 +102,9 @@ fn environment_comes_first() {
     let home = Home::new().with_cli(CLI_CONFIG).with_ini(INI);
     let l = ok(&home.env(&ENV_KEYS), None);
     assert_eq!(l.source, CredentialSource::Environment);
-    assert_eq!(l.credentials.access_key_id, "LTAIenv");
-    assert_eq!(l.credentials.access_key_secret.expose(), "env-secret");
-    assert!(l.credentials.security_token.is_none());
+    assert_eq!(l.keys().access_key_id, "LTAIenv");
+    assert_eq!(l.keys().access_key_secret.expose(), "env-secret");
+    assert!(l.keys().security_token.is_none());
     assert!(l.notes.is_empty());
 }
 
@@ -99,7 +113,7 @@ fn environment_with_sts_token() {
     let mut vars = ENV_KEYS.to_vec();
     vars.push(("ALIBABA_CLOUD_SECURITY_TOKEN", "env-token"));
     let l = ok(&Home::new().env(&vars), None);
-    assert_eq!(l.credentials.security_token.unwrap().expose(), "env-token");
+    assert_eq!(l.keys().security_token.unwrap().expose(), "env-token");
 }
 
 #[test]
@@ -143,15 +157,15 @@ fn blank_environment_values_count_as_unset() {
         ]),
         None,
     );
-    assert_eq!(l.credentials.access_key_id, "LTAIiniDefault");
+    assert_eq!(l.keys().access_key_id, "LTAIiniDefault");
 }
 
 #[test]
 fn cli_config_current_profile() {
     let home = Home::new().with_cli(CLI_CONFIG).with_ini(INI);
     let l = ok(&home.env(&[]), None);
-    assert_eq!(l.credentials.access_key_id, "LTAIcliWork");
-    assert_eq!(l.credentials.access_key_secret.expose(), "cli-work-secret");
+    assert_eq!(l.keys().access_key_id, "LTAIcliWork");
+    assert_eq!(l.keys().access_key_secret.expose(), "cli-work-secret");
     assert_eq!(
         l.source,
         CredentialSource::CliConfig {
@@ -165,26 +179,17 @@ fn cli_config_current_profile() {
 fn profile_flag_beats_profile_variable_beats_current() {
     let home = Home::new().with_cli(CLI_CONFIG);
     let env = home.env(&[("ALIBABA_CLOUD_PROFILE", "default")]);
-    assert_eq!(ok(&env, None).credentials.access_key_id, "LTAIcliDefault");
-    assert_eq!(
-        ok(&env, Some("work")).credentials.access_key_id,
-        "LTAIcliWork"
-    );
-    assert_eq!(
-        ok(&home.env(&[]), None).credentials.access_key_id,
-        "LTAIcliWork"
-    );
+    assert_eq!(ok(&env, None).keys().access_key_id, "LTAIcliDefault");
+    assert_eq!(ok(&env, Some("work")).keys().access_key_id, "LTAIcliWork");
+    assert_eq!(ok(&home.env(&[]), None).keys().access_key_id, "LTAIcliWork");
 }
 
 #[test]
 fn cli_config_sts_token_mode() {
     let home = Home::new().with_cli(CLI_CONFIG);
     let l = ok(&home.env(&[]), Some("sts"));
-    assert_eq!(l.credentials.access_key_id, "STS.cli");
-    assert_eq!(
-        l.credentials.security_token.unwrap().expose(),
-        "cli-sts-token"
-    );
+    assert_eq!(l.keys().access_key_id, "STS.cli");
+    assert_eq!(l.keys().security_token.unwrap().expose(), "cli-sts-token");
 }
 
 #[test]
@@ -192,17 +197,31 @@ fn cli_config_without_current_uses_default() {
     let home = Home::new().with_cli(
         r#"{"profiles": [{"name": "default", "mode": "AK", "access_key_id": "A", "access_key_secret": "B"}]}"#,
     );
-    assert_eq!(ok(&home.env(&[]), None).credentials.access_key_id, "A");
+    assert_eq!(ok(&home.env(&[]), None).keys().access_key_id, "A");
 }
 
 #[test]
 fn unsupported_cli_mode_says_which_modes_work() {
-    let home = Home::new().with_cli(CLI_CONFIG).with_ini(INI);
-    let e = load(&home.env(&[]), Some("role")).unwrap_err();
+    let home = Home::new().with_cli(
+        r#"{"profiles": [{"name": "default", "mode": "CloudSSO", "access_key_id": "A", "access_key_secret": "B"}]}"#,
+    );
+    let e = load(&home.env(&[]), None).unwrap_err();
     let m = e.to_string();
     assert!(matches!(e, CredentialsError::Unsupported { .. }));
     assert!(
-        m.contains("RamRoleArn") && m.contains("AK, StsToken") && m.contains("config.json"),
+        m.contains("CloudSSO")
+            && m.contains("RamRoleArn, ChainableRamRoleArn, OIDC, External")
+            && m.contains("config.json"),
+        "{m}"
+    );
+}
+
+#[test]
+fn role_profile_without_its_role_says_which_field_is_missing() {
+    let home = Home::new().with_cli(CLI_CONFIG).with_ini(INI);
+    let m = load(&home.env(&[]), Some("role")).unwrap_err().to_string();
+    assert!(
+        m.contains("profile \"role\" (mode RamRoleArn) has no ram_role_arn"),
         "{m}"
     );
 }
@@ -229,14 +248,14 @@ fn config_file_variable_overrides_the_path() {
         &home.env(&[("ALIBABA_CLOUD_CONFIG_FILE", other.to_str().unwrap())]),
         None,
     );
-    assert_eq!(l.credentials.access_key_id, "LTAIother");
+    assert_eq!(l.keys().access_key_id, "LTAIother");
 }
 
 #[test]
 fn ini_default_section_when_no_cli_config() {
     let home = Home::new().with_ini(INI);
     let l = ok(&home.env(&[]), None);
-    assert_eq!(l.credentials.access_key_id, "LTAIiniDefault");
+    assert_eq!(l.keys().access_key_id, "LTAIiniDefault");
     assert_eq!(
         l.source,
         CredentialSource::IniFile {
@@ -250,18 +269,15 @@ fn ini_default_section_when_no_cli_config() {
 fn ini_profile_and_quotes() {
     let home = Home::new().with_ini(INI);
     let l = ok(&home.env(&[("ALIBABA_CLOUD_PROFILE", "project")]), None);
-    assert_eq!(l.credentials.access_key_id, "LTAIiniProject");
-    assert_eq!(
-        l.credentials.access_key_secret.expose(),
-        "ini-project-secret"
-    );
+    assert_eq!(l.keys().access_key_id, "LTAIiniProject");
+    assert_eq!(l.keys().access_key_secret.expose(), "ini-project-secret");
 }
 
 #[test]
 fn profile_missing_from_cli_config_falls_through_to_ini() {
     let home = Home::new().with_cli(CLI_CONFIG).with_ini(INI);
     let l = ok(&home.env(&[]), Some("project"));
-    assert_eq!(l.credentials.access_key_id, "LTAIiniProject");
+    assert_eq!(l.keys().access_key_id, "LTAIiniProject");
 }
 
 #[test]
@@ -277,16 +293,29 @@ fn credentials_file_variable_overrides_the_path() {
         &home.env(&[("ALIBABA_CLOUD_CREDENTIALS_FILE", other.to_str().unwrap())]),
         None,
     );
-    assert_eq!(l.credentials.access_key_id, "LTAIx");
+    assert_eq!(l.keys().access_key_id, "LTAIx");
 }
 
 #[test]
 fn ini_unsupported_type() {
-    let home = Home::new().with_ini(INI);
-    let m = load(&home.env(&[]), Some("ecs")).unwrap_err().to_string();
+    let home = Home::new().with_ini("[default]\ntype = bearer_token\nbearer_token = hidden\n");
+    let m = load(&home.env(&[]), None).unwrap_err().to_string();
     assert!(
-        m.contains("ecs_ram_role") && m.contains("access_key"),
+        m.contains("bearer_token")
+            && m.contains("access_key, ram_role_arn")
+            && !m.contains("hidden"),
         "{m}"
+    );
+}
+
+#[test]
+fn ini_ecs_ram_role_names_its_role() {
+    let home = Home::new().with_ini(INI);
+    let l = ok(&home.env(&[]), Some("ecs"));
+    assert!(
+        matches!(&l.spec, Spec::Ecs { role_name: Some(r), .. } if r == "r"),
+        "{:?}",
+        l.spec
     );
 }
 
@@ -346,7 +375,7 @@ fn nothing_found_lists_every_source_and_the_fix() {
     let CredentialsError::NotFound { tried, profile } = &e else {
         panic!("{e:?}")
     };
-    assert_eq!(tried.len(), 3, "{tried:?}");
+    assert_eq!(tried.len(), 6, "{tried:?}");
     assert!(profile.is_none());
     let m = e.to_string();
     assert!(
@@ -365,6 +394,13 @@ fn nothing_found_lists_every_source_and_the_fix() {
         m.contains("aliyun configure") && m.contains("--profile"),
         "{m}"
     );
+    for source in [
+        "OIDC: ALIBABA_CLOUD_ROLE_ARN",
+        "ECS RAM role: ALIBABA_CLOUD_ECS_METADATA is not set",
+        "credentials URI: ALIBABA_CLOUD_CREDENTIALS_URI is not set",
+    ] {
+        assert!(m.contains(source), "{m}");
+    }
 }
 
 #[test]
@@ -396,7 +432,7 @@ fn override_pointing_nowhere_is_explained() {
     )
     .unwrap();
     // A missing CLI file moves on to the INI file.
-    assert_eq!(e.credentials.access_key_id, "LTAIiniDefault");
+    assert_eq!(e.keys().access_key_id, "LTAIiniDefault");
     let m = load(
         &Home::new().env(&[("ALIBABA_CLOUD_CONFIG_FILE", "/nonexistent/cfg.json")]),
         None,

@@ -15,14 +15,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-use super::credentials::Credentials;
+use super::credentials::provider::{CredentialProvider, Issued};
+use super::credentials::{Credentials, CredentialsError};
 use super::endpoint::{Endpoint, EndpointError};
-use super::error::{ApiError, TransportKind};
+use super::error::{ApiError, TransportKind, is_credential_expiry};
 use super::models::{
     API_VERSION, DescribeResponse, ErrorBody, ListResponse, RetCodeResponse, TaskIdResponse,
     TaskState, action,
 };
 use super::sign;
+use super::sts::{CallerIdentity, StsClient};
 use crate::cli::ApiArgs;
 use crate::model::{Region, Update, source_urls_wire};
 
@@ -149,6 +151,19 @@ pub fn sign_request<K: AsRef<str>, V: AsRef<str>>(
     date: DateTime<Utc>,
     nonce: &str,
 ) -> SignedRequest {
+    sign_request_for(host, action, API_VERSION, params, credentials, date, nonce)
+}
+
+/// [`sign_request`] for any API version (STS calls name `2015-04-01`).
+pub fn sign_request_for<K: AsRef<str>, V: AsRef<str>>(
+    host: &str,
+    action: &str,
+    version: &str,
+    params: &[(K, V)],
+    credentials: &Credentials,
+    date: DateTime<Utc>,
+    nonce: &str,
+) -> SignedRequest {
     let query: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
@@ -156,7 +171,7 @@ pub fn sign_request<K: AsRef<str>, V: AsRef<str>>(
     let mut headers: Vec<(String, String)> = vec![
         ("host".into(), host.into()),
         ("x-acs-action".into(), action.into()),
-        ("x-acs-version".into(), API_VERSION.into()),
+        ("x-acs-version".into(), version.into()),
         (
             "x-acs-date".into(),
             date.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
@@ -350,14 +365,77 @@ impl crate::rules::NewTask {
     }
 }
 
+/// One endpoint's transport: connection pool, timeouts, clock, nonces and body limit. The Live
+/// client and the STS client each have one (sharing the pool).
+#[derive(Clone)]
+pub struct Transport {
+    pub(crate) http: reqwest::Client,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) nonces: Arc<dyn NonceSource>,
+    pub(crate) max_body: usize,
+    pub(crate) call_timeout: Duration,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        clock: Arc<dyn Clock>,
+        nonces: Arc<dyn NonceSource>,
+        max_body: usize,
+    ) -> Result<Transport, ClientError> {
+        Transport::with_pool(
+            endpoint,
+            connect_timeout,
+            read_timeout,
+            clock,
+            nonces,
+            max_body,
+            true,
+        )
+    }
+
+    /// `pooled: false` keeps no idle connection: for credential fetches (rare, and possibly made
+    /// on a runtime other than the one that makes the calls, which a pooled connection would
+    /// outlive).
+    pub(crate) fn with_pool(
+        endpoint: Endpoint,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        clock: Arc<dyn Clock>,
+        nonces: Arc<dyn NonceSource>,
+        max_body: usize,
+        pooled: bool,
+    ) -> Result<Transport, ClientError> {
+        let mut builder = reqwest::Client::builder();
+        if !pooled {
+            builder = builder.pool_max_idle_per_host(0);
+        }
+        let http = builder
+            .connect_timeout(connect_timeout)
+            .read_timeout(read_timeout)
+            .user_agent(concat!("livebatch/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ClientError::Http(error_chain(&e)))?;
+        Ok(Transport {
+            http,
+            endpoint,
+            clock,
+            nonces,
+            max_body,
+            call_timeout: connect_timeout.saturating_add(read_timeout),
+        })
+    }
+}
+
 struct Inner {
-    http: reqwest::Client,
-    endpoint: Endpoint,
-    credentials: Credentials,
-    clock: Arc<dyn Clock>,
-    nonces: Arc<dyn NonceSource>,
-    max_body: usize,
-    call_timeout: Duration,
+    live: Transport,
+    sts: StsClient,
+    provider: Arc<CredentialProvider>,
+    access_key_id: String,
 }
 
 /// The API client. Clone it freely: clones share one connection pool and configuration.
@@ -369,18 +447,20 @@ pub struct Client {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("endpoint", &self.inner.endpoint.to_string())
-            .field("access_key_id", &self.inner.credentials.access_key_id)
+            .field("endpoint", &self.inner.live.endpoint.to_string())
+            .field("access_key_id", &self.inner.access_key_id)
             .finish_non_exhaustive()
     }
 }
 
-/// Builds a [`Client`] with a non-default clock, nonce source or body limit (tests, the emulator).
+/// Builds a [`Client`] with a non-default clock, nonce source, body limit or credential provider
+/// (tests, the emulator, refreshable credentials).
 pub struct ClientBuilder {
     config: ClientConfig,
     clock: Arc<dyn Clock>,
     nonces: Arc<dyn NonceSource>,
     max_body: usize,
+    provider: Option<Arc<CredentialProvider>>,
 }
 
 impl ClientBuilder {
@@ -399,24 +479,36 @@ impl ClientBuilder {
         self
     }
 
+    /// Sign with whatever `provider` holds at each call (refreshed as it expires) instead of the
+    /// config's fixed credentials.
+    pub fn provider(mut self, provider: Arc<CredentialProvider>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
     pub fn build(self) -> Result<Client, ClientError> {
         let c = &self.config;
-        let http = reqwest::Client::builder()
-            .connect_timeout(c.connect_timeout)
-            .read_timeout(c.read_timeout)
-            .user_agent(concat!("livebatch/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ClientError::Http(error_chain(&e)))?;
+        let live = Transport::new(
+            c.endpoint.clone(),
+            c.connect_timeout,
+            c.read_timeout,
+            self.clock.clone(),
+            self.nonces.clone(),
+            self.max_body,
+        )?;
+        let sts = StsClient(Transport {
+            endpoint: super::sts::sts_endpoint_for(&c.endpoint)?,
+            ..live.clone()
+        });
+        let provider = self
+            .provider
+            .unwrap_or_else(|| CredentialProvider::fixed(c.credentials.clone()));
         Ok(Client {
             inner: Arc::new(Inner {
-                http,
-                call_timeout: c.connect_timeout.saturating_add(c.read_timeout),
-                endpoint: self.config.endpoint,
-                credentials: self.config.credentials,
-                clock: self.clock,
-                nonces: self.nonces,
-                max_body: self.max_body,
+                live,
+                sts,
+                provider,
+                access_key_id: c.credentials.access_key_id.clone(),
             }),
         })
     }
@@ -433,88 +525,76 @@ impl Client {
             clock: Arc::new(SystemClock),
             nonces: Arc::new(RandomNonce),
             max_body: MAX_BODY_BYTES,
+            provider: None,
         }
     }
 
     pub fn endpoint(&self) -> &Endpoint {
-        &self.inner.endpoint
+        &self.inner.live.endpoint
+    }
+
+    /// Where STS calls go (`sts.aliyuncs.com`, or the `--endpoint` override).
+    pub fn sts(&self) -> &StsClient {
+        &self.inner.sts
+    }
+
+    /// The credentials in use and how they are obtained.
+    pub fn credential_provider(&self) -> &Arc<CredentialProvider> {
+        &self.inner.provider
+    }
+
+    /// How many times the credentials were refreshed (0 for static keys).
+    pub fn credential_refreshes(&self) -> u64 {
+        self.inner.provider.refreshes()
+    }
+
+    /// Runs `op` with the current credentials; when the service answers that they expired,
+    /// refreshes them (once, shared with concurrent calls) and runs `op` again. The caller sees
+    /// the retried call's result, so an expiry mid-run is not an error class of its own.
+    async fn with_credentials<T, F, Fut>(&self, op: F) -> Result<T, ApiError>
+    where
+        F: Fn(Arc<Issued>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let provider = &self.inner.provider;
+        let issued = provider.credentials().await.map_err(credentials_error)?;
+        match op(issued.clone()).await {
+            Err(e) if is_credential_expiry(&e.code()) => {
+                match provider
+                    .refresh_rejected(&issued)
+                    .await
+                    .map_err(credentials_error)?
+                {
+                    Some(fresh) => op(fresh).await,
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// STS `GetCallerIdentity` for the credentials in use: which account (and user or role)
+    /// they belong to. Keys of one account share its quotas.
+    pub async fn caller_identity(&self) -> Result<CallerIdentity, ApiError> {
+        let sts = &self.inner.sts;
+        self.with_credentials(|c| async move { sts.caller_identity(&c.credentials).await })
+            .await
     }
 
     /// One call: sign now with a fresh nonce, GET, read at most the body limit, interpret.
-    /// Returns the response's JSON object; `RetCode != 0` and error bodies are `Err`.
+    /// Returns the response's JSON object; `RetCode != 0` and error bodies are `Err`. Credentials
+    /// the service calls expired are refreshed and the call is sent once more (see
+    /// [`CredentialProvider`]); nothing else is retried here.
     pub async fn call_raw<K: AsRef<str>, V: AsRef<str>>(
         &self,
         action: &str,
         params: &[(K, V)],
     ) -> Result<serde_json::Value, ApiError> {
-        let inner = &*self.inner;
-        let signed = sign_request(
-            inner.endpoint.host_header(),
-            action,
-            params,
-            &inner.credentials,
-            inner.clock.now(),
-            &inner.nonces.nonce(),
-        );
-        let mut url = inner.endpoint.url().clone();
-        url.set_query(Some(&signed.query));
-        let mut req = inner.http.get(url);
-        for (name, value) in &signed.headers {
-            if name != "host" {
-                req = req.header(name.as_str(), value.as_str());
-            }
-        }
-        let host = inner.endpoint.host_header();
-        let exchange = async {
-            let mut resp = req
-                .send()
-                .await
-                .map_err(|e| transport_error(action, host, &e))?;
-            let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get("x-acs-retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let too_big = |n: u64| ApiError::Transport {
-                kind: TransportKind::Malformed,
-                message: format!(
-                    "{action} to {host}: HTTP {status} response body of {n} bytes or more exceeds the {} byte limit",
-                    inner.max_body
-                ),
-            };
-            if let Some(n) = resp.content_length().filter(|n| *n > inner.max_body as u64) {
-                return Err(too_big(n));
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = resp
-                .chunk()
-                .await
-                .map_err(|e| transport_error(action, host, &e))?
-            {
-                if body.len() + chunk.len() > inner.max_body {
-                    return Err(too_big((body.len() + chunk.len()) as u64));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok((status, retry_after, body))
-        };
-        let (status, retry_after, body) = tokio::time::timeout(inner.call_timeout, exchange)
-            .await
-            .map_err(|_| ApiError::Transport {
-                kind: TransportKind::Timeout,
-                message: format!(
-                    "{action} to {host}: no complete response within {:?}",
-                    inner.call_timeout
-                ),
-            })??;
-        interpret_response(status, retry_after.as_deref(), &body).map_err(|e| match e {
-            ApiError::Transport { kind, message } => ApiError::Transport {
-                kind,
-                message: format!("{action} to {host}: {message}"),
-            },
-            other => other,
+        let live = &self.inner.live;
+        self.with_credentials(|c| async move {
+            send_signed(live, action, API_VERSION, params, &c.credentials).await
         })
+        .await
     }
 
     async fn call<T: DeserializeOwned, K: AsRef<str>, V: AsRef<str>>(
@@ -610,6 +690,154 @@ impl Client {
         }
         Ok(r.task_id)
     }
+}
+
+/// Turns a credentials failure during a run into the API error the executor classifies: a
+/// network failure reaching the source is transient (retried); anything else is systemic (the
+/// run halts, exit 77), coded `Credentials.Unavailable`.
+fn credentials_error(e: CredentialsError) -> ApiError {
+    match e {
+        CredentialsError::Fetch {
+            transient: true,
+            message,
+            source_name,
+        } => ApiError::Transport {
+            kind: TransportKind::Connect,
+            message: format!("refreshing credentials from {source_name}: {message}"),
+        },
+        other => ApiError::Service {
+            http_status: 401,
+            code: "Credentials.Unavailable".into(),
+            message: other.to_string(),
+            request_id: String::new(),
+            host_id: String::new(),
+            recommend: String::new(),
+            retry_after: None,
+        },
+    }
+}
+
+/// Signs (V3) and sends one GET of `action` to `t`'s endpoint, and interprets the answer.
+pub(crate) async fn send_signed<K: AsRef<str>, V: AsRef<str>>(
+    t: &Transport,
+    action: &str,
+    version: &str,
+    params: &[(K, V)],
+    credentials: &Credentials,
+) -> Result<serde_json::Value, ApiError> {
+    let signed = sign_request_for(
+        t.endpoint.host_header(),
+        action,
+        version,
+        params,
+        credentials,
+        t.clock.now(),
+        &t.nonces.nonce(),
+    );
+    let mut url = t.endpoint.url().clone();
+    url.set_query(Some(&signed.query));
+    let mut req = t.http.get(url);
+    for (name, value) in &signed.headers {
+        if name != "host" {
+            req = req.header(name.as_str(), value.as_str());
+        }
+    }
+    exchange(t, action, req).await
+}
+
+/// An unsigned POST of `action` with a form body (`AssumeRoleWithOIDC`: the OIDC token is the
+/// proof). `secret_field` is added to the body only, never to the URL.
+pub(crate) async fn send_unsigned_form(
+    t: &Transport,
+    action: &str,
+    version: &str,
+    form: &[(&str, String)],
+    secret_field: (&str, &super::credentials::Secret),
+) -> Result<serde_json::Value, ApiError> {
+    let now = t.clock.now();
+    let query = [
+        ("Action", action.to_string()),
+        ("Format", "JSON".to_string()),
+        ("Timestamp", now.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        ("Version", version.to_string()),
+    ];
+    let mut body: Vec<(String, String)> = form
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    body.push((
+        secret_field.0.to_string(),
+        secret_field.1.expose().to_string(),
+    ));
+    let mut url = t.endpoint.url().clone();
+    url.set_query(Some(&sign::canonical_query(&query)));
+    let req = t
+        .http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-acs-action", action)
+        .header("x-acs-version", version)
+        .body(sign::canonical_query(&body));
+    exchange(t, action, req).await
+}
+
+/// Sends a built request, reads at most the body limit within the call timeout, interprets it.
+async fn exchange(
+    t: &Transport,
+    action: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<serde_json::Value, ApiError> {
+    let host = t.endpoint.host_header();
+    let exchange = async {
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| transport_error(action, host, &e))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("x-acs-retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let too_big = |n: u64| ApiError::Transport {
+            kind: TransportKind::Malformed,
+            message: format!(
+                "{action} to {host}: HTTP {status} response body of {n} bytes or more exceeds the {} byte limit",
+                t.max_body
+            ),
+        };
+        if let Some(n) = resp.content_length().filter(|n| *n > t.max_body as u64) {
+            return Err(too_big(n));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| transport_error(action, host, &e))?
+        {
+            if body.len() + chunk.len() > t.max_body {
+                return Err(too_big((body.len() + chunk.len()) as u64));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, retry_after, body))
+    };
+    let (status, retry_after, body) = tokio::time::timeout(t.call_timeout, exchange)
+        .await
+        .map_err(|_| ApiError::Transport {
+            kind: TransportKind::Timeout,
+            message: format!(
+                "{action} to {host}: no complete response within {:?}",
+                t.call_timeout
+            ),
+        })??;
+    interpret_response(status, retry_after.as_deref(), &body).map_err(|e| match e {
+        ApiError::Transport { kind, message } => ApiError::Transport {
+            kind,
+            message: format!("{action} to {host}: {message}"),
+        },
+        other => other,
+    })
 }
 
 fn task_params(task_id: &str, region: Region) -> [(&'static str, String); 2] {

@@ -59,6 +59,7 @@ pub fn classify(http_status: u16, code: &str, has_retry_after: bool) -> ErrorCla
         || code.starts_with("InvalidAccessKeyId")
         || code.starts_with("Forbidden")
         || code.starts_with("InvalidSecurityToken")
+        || code.starts_with("Credentials.")
         || code == "SignatureNonceUsed"
         || code == "InvalidTimeStamp.Expired"
     {
@@ -72,6 +73,17 @@ pub fn classify(http_status: u16, code: &str, has_retry_after: bool) -> ErrorCla
         return ErrorClass::Transient;
     }
     ErrorClass::Permanent
+}
+
+/// Whether `code` says the credentials' session expired. The client refreshes and resends such a
+/// call itself; it reaches the executor only when the credentials cannot be refreshed (a static
+/// STS token), and then the run halts resumably (exit 3) rather than as a bad key (exit 77):
+/// the work left is fine, only the token has to be renewed.
+pub fn is_credential_expiry(code: &str) -> bool {
+    matches!(
+        code,
+        "InvalidSecurityToken.Expired" | "SecurityTokenExpired" | "InvalidAccessKeyId.Expired"
+    )
 }
 
 /// How a call failed below the API: no usable answer came back.

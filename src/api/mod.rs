@@ -6,3 +6,4 @@ pub mod endpoint;
 pub mod error;
 pub mod models;
 pub mod sign;
+pub mod sts;

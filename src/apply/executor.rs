@@ -342,6 +342,11 @@ impl RunResult {
             Outcome::Completed if self.totals.failed == 0 => exit::SUCCESS,
             Outcome::Completed => exit::FAILURE,
             Outcome::Interrupted => exit::INTERRUPTED,
+            // An expired STS token that could not be refreshed: the work left is fine; renew
+            // the token and --resume (the hook of issue 14, see api::error::is_credential_expiry).
+            Outcome::Halted {
+                reason: HaltReason::Systemic { code, .. },
+            } if crate::api::error::is_credential_expiry(code) => exit::INTERRUPTED,
             Outcome::Halted {
                 reason: HaltReason::Systemic { .. },
             } => exit::CREDENTIALS,

@@ -15,12 +15,14 @@ use crate::exit;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 The default key pair (id livebatch-emulator, secret livebatch-emulator-secret) is a public test
-key: it protects nothing. The first line printed is `listening on http://HOST:PORT`.
+key: it protects nothing; --key replaces it. The same port answers STS (2015-04-01):
+GetCallerIdentity, AssumeRole and AssumeRoleWithOIDC. The first line printed is `listening on http://HOST:PORT`.
 GET /_emulator/stats (unsigned, loopback only) returns counts and the busiest one-second window.
 
 Examples:
   livebatch emulator --listen 127.0.0.1:8787 --seed tasks.yaml --state emu.json
   livebatch emulator --listen 127.0.0.1:0 --latency-ms 100..300 --fail-rate 0.1 --rng-seed 7
+  livebatch emulator --key ak-main:s1:1234567890123456 --key ak-ram:s2:1234567890123456 --sts-ttl 60
   livebatch plan --endpoint http://127.0.0.1:8787 m.yaml   (with the default key in ALIBABA_CLOUD_*)")]
 pub struct Args {
     /// Address to listen on; port 0 picks a free port (printed on the first line).
@@ -37,6 +39,15 @@ pub struct Args {
         value_name = "SECRET"
     )]
     pub access_key_secret: Option<String>,
+    /// More key pairs, repeatable: ID:SECRET, or ID:SECRET:ACCOUNT so that keys of one account
+    /// share its quota (an account and its RAM users). The first key of an account is the
+    /// account itself in GetCallerIdentity, later ones its RAM users.
+    #[arg(long = "key", value_name = "ID:SECRET[:ACCOUNT]", value_parser = KeyPair::parse)]
+    pub keys: Vec<KeyPair>,
+    /// Lifetime of temporary credentials issued by STS AssumeRole / AssumeRoleWithOIDC, in
+    /// seconds (default: the DurationSeconds asked for). Short lifetimes exercise refreshes.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub sts_ttl: Option<u64>,
     /// Tasks to start with: what `livebatch export` writes (YAML, JSON or CSV, with x-TaskStatus,
     /// x-TaskName, x-DstUrl, x-SourceProtocol), or an emulator state file (the --state format).
     #[arg(long, value_name = "FILE")]
@@ -169,10 +180,17 @@ async fn serve(args: Args, g: &Global) -> u8 {
         .access_key_secret
         .clone()
         .unwrap_or_else(|| DEFAULT_ACCESS_KEY_SECRET.to_string());
+    let mut keys = vec![KeyPair::new(args.access_key_id.clone(), secret)];
+    if !args.keys.is_empty() && args.access_key_secret.is_none() {
+        // --key replaces the public default key unless --access-key-secret names one.
+        keys.clear();
+    }
+    keys.extend(args.keys.iter().cloned());
     let cfg = EmulatorConfig {
         listen: args.listen,
-        keys: vec![KeyPair::new(args.access_key_id.clone(), secret)],
+        keys,
         qps: args.qps,
+        sts_ttl_secs: args.sts_ttl,
         faults: FaultConfig {
             latency_ms: args.latency_ms,
             jitter_ms: args.jitter_ms,
@@ -197,16 +215,36 @@ async fn serve(args: Args, g: &Global) -> u8 {
         let _ = out.flush();
     }
     if !g.quiet {
-        eprintln!(
-            "emulator: access key id {} ({}), quota {} calls/s per key and operation; Ctrl-C stops",
-            args.access_key_id,
+        if args.keys.is_empty() {
+            eprintln!(
+                "emulator: access key id {} ({}), quota {} calls/s per account and operation; Ctrl-C stops",
+                args.access_key_id,
+                if args.access_key_secret.is_some() {
+                    "secret as given"
+                } else {
+                    "the public default test secret"
+                },
+                args.qps
+            );
+        } else {
+            let mut shown: Vec<String> = Vec::new();
             if args.access_key_secret.is_some() {
-                "secret as given"
-            } else {
-                "the public default test secret"
-            },
-            args.qps
-        );
+                shown.push(args.access_key_id.clone());
+            }
+            shown.extend(
+                args.keys
+                    .iter()
+                    .map(|k| format!("{} (account {})", k.access_key_id, k.account_id)),
+            );
+            eprintln!(
+                "emulator: access keys {}; quota {} calls/s per account and operation; Ctrl-C stops",
+                shown.join(", "),
+                args.qps
+            );
+        }
+        if let Some(t) = args.sts_ttl {
+            eprintln!("emulator: STS issues temporary credentials valid for {t} s");
+        }
     }
     wait_for_stop().await;
     if !g.quiet {

@@ -76,23 +76,57 @@ pub fn connect(api: &ApiArgs, g: &Global) -> Result<Client, u8> {
             eprintln!("note: {n}");
         }
     }
-    let config = match ClientConfig::from_args(api, loaded.credentials) {
+    let placeholder = crate::api::credentials::Credentials::new("", "");
+    let mut config = match ClientConfig::from_args(api, placeholder) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return Err(exit::USAGE);
         }
     };
+    let (provider, first) = match credentials::provider::resolve(&loaded.spec, &config) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!(
+                "error: credentials from {} could not be obtained: {e}\n\
+                 (the chain stops at the first source that is configured; fix it, or unset it to use the next)",
+                loaded.source
+            );
+            return Err(exit::CREDENTIALS);
+        }
+    };
+    config.credentials = first.credentials.clone();
     if g.verbose >= 1 {
         eprintln!(
-            "credentials: {} (AccessKey ID {}); endpoint: {}",
-            loaded.source, config.credentials.access_key_id, config.endpoint
+            "credentials: {} — {}; endpoint: {}",
+            loaded.source,
+            provider.describe(),
+            config.endpoint
         );
     }
-    Client::new(config).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::FAILURE
-    })
+    if !g.quiet
+        && !provider.refreshable()
+        && let Some(exp) = provider.expiration()
+    {
+        let left = exp - chrono::Utc::now();
+        eprintln!(
+            "warning: these STS credentials expire at {} ({}) and cannot be refreshed; a run still \
+             going then halts (exit 3) and can be resumed with --resume once they are renewed",
+            exp.format("%Y-%m-%dT%H:%M:%SZ"),
+            if left.num_seconds() <= 0 {
+                "already expired".to_string()
+            } else {
+                format!("in {} min", left.num_minutes())
+            }
+        );
+    }
+    Client::builder(config)
+        .provider(provider)
+        .build()
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            exit::FAILURE
+        })
 }
 
 /// The exit code for a failed call: systemic failures are about the key or permissions.

@@ -23,6 +23,7 @@ pub mod quota;
 pub mod server;
 pub mod state;
 pub mod stats;
+pub mod sts;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,18 +47,64 @@ pub const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
 /// The documented quota: calls per second per account and operation.
 pub const DEFAULT_QPS: u32 = 10;
 
-/// One access key the emulator accepts.
+/// One access key the emulator accepts, and the account it belongs to. Keys of one account
+/// share that account's quota per operation, as the service counts an account and its RAM users
+/// together.
 #[derive(Debug, Clone)]
 pub struct KeyPair {
     pub access_key_id: String,
     pub secret: Secret,
+    /// The Alibaba Cloud account (a numeric ID, as `GetCallerIdentity` answers it).
+    pub account_id: String,
 }
 
 impl KeyPair {
+    /// A key that is its own account (an ID derived from the key ID, stable across runs).
     pub fn new(id: impl Into<String>, secret: impl Into<String>) -> KeyPair {
+        let id = id.into();
+        let account_id = sts::account_for_key(&id);
         KeyPair {
-            access_key_id: id.into(),
+            access_key_id: id,
             secret: Secret::new(secret),
+            account_id,
+        }
+    }
+
+    /// A key of the account `account_id` (sharing its quota with the account's other keys).
+    pub fn with_account(
+        id: impl Into<String>,
+        secret: impl Into<String>,
+        account_id: impl Into<String>,
+    ) -> KeyPair {
+        KeyPair {
+            account_id: account_id.into(),
+            ..KeyPair::new(id, secret)
+        }
+    }
+
+    /// `ID:SECRET[:ACCOUNT]`, the form of `livebatch emulator --key`. Errors never quote the
+    /// secret.
+    pub fn parse(spec: &str) -> Result<KeyPair, String> {
+        let mut parts = spec.splitn(3, ':');
+        let id = parts.next().unwrap_or_default().trim();
+        let secret = parts.next().unwrap_or_default();
+        let account = parts.next().map(str::trim);
+        if id.is_empty() || secret.is_empty() {
+            return Err(
+                "expected ID:SECRET or ID:SECRET:ACCOUNT (e.g. ak-1:s3cret:1234567890123456)"
+                    .into(),
+            );
+        }
+        match account {
+            None => Ok(KeyPair::new(id, secret)),
+            Some(a)
+                if !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+            {
+                Ok(KeyPair::with_account(id, secret, a))
+            }
+            Some(_) => Err(format!(
+                "key {id:?}: the account after the second `:` must be letters, digits or `-` (e.g. 1234567890123456)"
+            )),
         }
     }
 }
@@ -143,8 +190,11 @@ pub struct EmulatorConfig {
     pub listen: SocketAddr,
     /// Accepted key pairs; empty means the default pair.
     pub keys: Vec<KeyPair>,
-    /// Accepted calls per key and operation in any sliding one-second window; 0 means unlimited.
+    /// Accepted calls per account and operation in any sliding one-second window; 0 means unlimited.
     pub qps: u32,
+    /// Lifetime of the temporary credentials STS `AssumeRole`/`AssumeRoleWithOIDC` issue, in
+    /// seconds (`None`: the `DurationSeconds` asked for, as the service does).
+    pub sts_ttl_secs: Option<u64>,
     pub faults: FaultConfig,
     pub clock: Clock,
     /// Tasks survive restarts here (JSON, written atomically after mutations). When the file
@@ -162,6 +212,7 @@ impl Default for EmulatorConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             keys: vec![KeyPair::default()],
             qps: DEFAULT_QPS,
+            sts_ttl_secs: None,
             faults: FaultConfig::default(),
             clock: Clock::system(),
             state_file: None,

@@ -1,12 +1,12 @@
-//! The quota: at most `qps` accepted calls per access key and operation in any sliding one-second
-//! window. An exact sliding window (the accepted timestamps themselves), not a token bucket: the
+//! The quota: at most `qps` accepted calls per account and operation in any sliding one-second
+//! window (the service counts an account and all its RAM users' keys together). An exact sliding window (the accepted timestamps themselves), not a token bucket: the
 //! service's limit is stated per second, and a bucket would let a burst through at the start.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The accepted calls of one key and operation within the last window.
+/// The accepted calls of one account and operation within the last window.
 #[derive(Debug, Default, Clone)]
 pub struct SlidingWindow {
     stamps: VecDeque<Duration>,
@@ -38,7 +38,7 @@ impl SlidingWindow {
     }
 }
 
-/// Sliding windows of every (access key, operation) pair.
+/// Sliding windows of every (account, operation) pair.
 #[derive(Debug)]
 pub struct Limiter {
     qps: u32,
@@ -58,13 +58,15 @@ impl Limiter {
 
     /// Admits one call now, or answers the wait in whole milliseconds (at least 1, since the
     /// official SDK ignores a retry-after of 0).
-    pub fn admit(&self, key: &str, action: &str) -> Result<(), u64> {
+    pub fn admit(&self, account: &str, action: &str) -> Result<(), u64> {
         if self.qps == 0 {
             return Ok(());
         }
         let now = self.origin.elapsed();
         let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = w.entry((key.to_string(), action.to_string())).or_default();
+        let entry = w
+            .entry((account.to_string(), action.to_string()))
+            .or_default();
         entry
             .try_admit(now, self.qps, Duration::from_secs(1))
             .map(|_| ())

@@ -27,6 +27,7 @@ use super::faults::{Faults, Outcome};
 use super::quota::Limiter;
 use super::state::{Params, SeedTask, StateFile, Store};
 use super::stats::{Stats, StatsSnapshot};
+use super::sts::{self as emu_sts, StsStore};
 use super::{ApiFault, Clock, EmulatorConfig, EmulatorError, KeyPair};
 use crate::api::models::{API_VERSION, ErrorBody, action};
 use crate::api::sign;
@@ -44,6 +45,9 @@ struct Shared {
     store: Mutex<Store>,
     nonces: Mutex<NonceCache>,
     limiter: Limiter,
+    /// Temporary keys issued by STS calls, and `--sts-ttl`.
+    sts: Mutex<StsStore>,
+    sts_ttl: Option<u64>,
     faults: Faults,
     stats: Stats,
     /// Wakes the state writer after a mutation (when a state file is configured).
@@ -132,6 +136,8 @@ impl Emulator {
             store: Mutex::new(store),
             nonces: Mutex::new(NonceCache::default()),
             limiter: Limiter::new(cfg.qps),
+            sts: Mutex::new(StsStore::default()),
+            sts_ttl: cfg.sts_ttl_secs,
             faults: Faults::new(cfg.faults.clone()),
             stats: Stats::new(cfg.qps),
             dirty: dirty.clone(),
@@ -182,6 +188,12 @@ impl EmulatorHandle {
     /// The clock the emulator reads; advance a manual clock to move task lifecycles.
     pub fn clock(&self) -> &Clock {
         &self.shared.clock
+    }
+
+    /// How many temporary credentials `AssumeRole` and `AssumeRoleWithOIDC` issued so far.
+    pub fn sts_issued(&self) -> (u64, u64) {
+        let s = self.shared.sts.lock().unwrap_or_else(|e| e.into_inner());
+        (s.assume_role_count, s.oidc_count)
     }
 
     /// Adds tasks while running; an ID already present is an error and nothing is added.
@@ -403,6 +415,33 @@ async fn handle(
         }
     };
     let now = shared.clock.now();
+    // STS (version 2015-04-01) shares the port; AssumeRoleWithOIDC is unsigned.
+    let version = params.get("Version").map(str::to_string).or_else(|| {
+        parts
+            .headers
+            .get("x-acs-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    });
+    let is_sts = version.as_deref() == Some(crate::api::sts::STS_API_VERSION);
+    if is_sts && claimed.as_deref() == Some(crate::api::sts::action::ASSUME_ROLE_WITH_OIDC) {
+        let mut store = shared.sts.lock().unwrap_or_else(|e| e.into_inner());
+        let r = emu_sts::assume_role_with_oidc(&mut store, &params.0, now, shared.sts_ttl, &rid);
+        drop(store);
+        return Ok(sts_reply(r, &rid));
+    }
+    // A temporary key is verified with its own secret, then its token and expiry are checked.
+    let temporary = emu_sts::claimed_key_id(&headers, &params.0).and_then(|id| {
+        shared
+            .sts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lookup(&id)
+    });
+    let keys: &[KeyPair] = match &temporary {
+        Some(t) => std::slice::from_ref(&t.key),
+        None => &shared.keys,
+    };
     let signed = SignedRequest {
         method: &method,
         path: &path,
@@ -411,12 +450,25 @@ async fn handle(
         headers: &headers,
         body: &body,
     };
-    let verified = match auth::verify(&signed, &shared.keys, now, shared.max_skew) {
-        Ok(v) => v,
-        Err(f) => {
-            shared.stats.outcome(&label(claimed.as_deref()), &f.code);
-            return Ok(error_response(&f, &rid));
-        }
+    let verified =
+        match auth::verify(&signed, keys, now, shared.max_skew).and_then(|v| match &temporary {
+            Some(t) => emu_sts::check_temporary(t, &headers, &params.0, now).map(|()| v),
+            None => Ok(v),
+        }) {
+            Ok(v) => v,
+            Err(f) => {
+                shared.stats.outcome(&label(claimed.as_deref()), &f.code);
+                return Ok(error_response(&f, &rid));
+            }
+        };
+    let account = match &temporary {
+        Some(t) => t.key.account_id.clone(),
+        None => shared
+            .keys
+            .iter()
+            .find(|k| k.access_key_id == verified.access_key_id)
+            .map(|k| k.account_id.clone())
+            .unwrap_or_default(),
     };
     let op = label(verified.action.as_deref());
     let fresh = shared
@@ -433,6 +485,32 @@ async fn handle(
         let f = auth::nonce_used(&verified.nonce);
         shared.stats.outcome(&op, &f.code);
         return Ok(error_response(&f, &rid));
+    }
+    if is_sts {
+        let r = match verified.action.as_deref() {
+            Some(crate::api::sts::action::GET_CALLER_IDENTITY) => {
+                let id = emu_sts::caller_identity(
+                    &shared.keys,
+                    &verified.access_key_id,
+                    temporary.as_ref(),
+                    &rid,
+                );
+                Ok(serde_json::to_value(id).unwrap_or_default())
+            }
+            Some(crate::api::sts::action::ASSUME_ROLE) => {
+                let mut store = shared.sts.lock().unwrap_or_else(|e| e.into_inner());
+                emu_sts::assume_role(&mut store, &params.0, now, shared.sts_ttl, &rid)
+            }
+            other => Err(ApiFault::new(
+                404,
+                "InvalidAction.NotFound",
+                format!(
+                    "Specified api {} is not found, please check your url and method.",
+                    other.unwrap_or_default()
+                ),
+            )),
+        };
+        return Ok(sts_reply(r, &rid));
     }
     let Some(act) = verified
         .action
@@ -461,7 +539,7 @@ async fn handle(
         shared.stats.outcome(act, &f.code);
         return Ok(error_response(&f, &rid));
     }
-    if let Err(wait_ms) = shared.limiter.admit(&verified.access_key_id, act) {
+    if let Err(wait_ms) = shared.limiter.admit(&account, act) {
         let mut f = ApiFault::bad(
             "Throttling.User",
             "Request was denied due to user flow control.",
@@ -512,6 +590,14 @@ async fn handle(
             shared.stats.outcome(act, &f.code);
             Ok(error_response(&f, &rid))
         }
+    }
+}
+
+/// An STS answer (not counted in the Live operations' stats or quota).
+fn sts_reply(r: Result<serde_json::Value, ApiFault>, rid: &str) -> Resp {
+    match r {
+        Ok(body) => json_response(200, &body, rid),
+        Err(f) => error_response(&f, rid),
     }
 }
 
