@@ -454,3 +454,474 @@ fn environment_debug_hides_values() {
     let l = ok(&env, None);
     assert!(!format!("{l:?}").contains("env-secret"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Every source against the emulator (as STS and as the Live API), on loopback.
+
+mod live {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use livebatch::api::client::{Client, ClientConfig, ListQuery};
+    use livebatch::api::credentials::provider::{CredentialProvider, resolve};
+    use livebatch::api::credentials::{Credentials, CredentialsError, Environment, Spec, load};
+    use livebatch::api::endpoint::Endpoint;
+    use livebatch::api::sts::{RoleRequest, StsClient, Temporary};
+    use livebatch::emulator::{
+        Clock, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig,
+        EmulatorHandle, KeyPair,
+    };
+    use livebatch::model::{ApiTime, Region};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const ROLE: &str = "acs:ram::5555000011112222:role/Deployer";
+    const OIDC_PROVIDER: &str = "acs:ram::5555000011112222:oidc-provider/github";
+
+    fn now() -> ApiTime {
+        ApiTime::from_unix(chrono::Utc::now().timestamp()).unwrap()
+    }
+
+    async fn emulator(clock: Clock, ttl: Option<u64>, keys: Vec<KeyPair>) -> EmulatorHandle {
+        Emulator::start(EmulatorConfig {
+            clock,
+            sts_ttl_secs: ttl,
+            keys,
+            qps: 0,
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    fn config(emu: &EmulatorHandle, credentials: Credentials) -> ClientConfig {
+        ClientConfig {
+            endpoint: Endpoint::parse(&emu.url()).unwrap(),
+            credentials,
+            connect_timeout: std::time::Duration::from_secs(5),
+            read_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+
+    fn default_key() -> Credentials {
+        Credentials::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET)
+    }
+
+    /// The emulator's clock, as the provider's clock (so refresh times follow a manual clock).
+    struct EmuClock(Clock);
+
+    impl livebatch::api::client::Clock for EmuClock {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            self.0.now().0
+        }
+    }
+
+    fn client_with(emu: &EmulatorHandle, provider: Arc<CredentialProvider>) -> Client {
+        Client::builder(config(emu, default_key()))
+            .provider(provider)
+            .build()
+            .unwrap()
+    }
+
+    async fn list(c: &Client) -> Result<usize, livebatch::api::error::ApiError> {
+        c.describe_list_all(&ListQuery::new(Region::CnShanghai))
+            .await
+            .map(|v| v.len())
+    }
+
+    /// A JWT-shaped token whose payload expires at `exp` (the emulator checks `exp`).
+    fn jwt(sub: &str, exp: i64) -> String {
+        use base64::Engine;
+        let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.signature",
+            e.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
+            e.encode(format!(
+                r#"{{"iss":"https://token.actions.githubusercontent.com","sub":"{sub}","aud":"sts.aliyuncs.com","exp":{exp}}}"#
+            ))
+        )
+    }
+
+    #[tokio::test]
+    async fn caller_identity_names_the_account_and_keys_of_one_account_share_its_quota() {
+        let emu = Emulator::start(EmulatorConfig {
+            keys: vec![
+                KeyPair::with_account("ak-main", "main-secret", "1234567890123456"),
+                KeyPair::with_account("ak-ram", "ram-secret", "1234567890123456"),
+                KeyPair::new("ak-other", "other-secret"),
+            ],
+            qps: 3,
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let client = |id: &str, secret: &str| Client::new(config(&emu, Credentials::new(id, secret))).unwrap();
+        let (main, ram, other) = (
+            client("ak-main", "main-secret"),
+            client("ak-ram", "ram-secret"),
+            client("ak-other", "other-secret"),
+        );
+        let m = main.caller_identity().await.unwrap();
+        assert_eq!(m.account_id, "1234567890123456");
+        assert_eq!(m.identity_type, "Account");
+        assert_eq!(m.arn, "acs:ram::1234567890123456:root");
+        let r = ram.caller_identity().await.unwrap();
+        assert_eq!(r.account_id, "1234567890123456");
+        assert_eq!(r.identity_type, "RAMUser");
+        assert!(!r.request_id.is_empty() && !r.principal_id.is_empty());
+        let o = other.caller_identity().await.unwrap();
+        assert_ne!(o.account_id, m.account_id);
+
+        // Three calls by the main key fill the account's one-second window; the RAM user's next
+        // call in that window is throttled, another account's is not. A machine too slow to make
+        // four calls within the second is not a failure: try again.
+        let mut shown = false;
+        for _ in 0..5 {
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            let start = std::time::Instant::now();
+            for _ in 0..3 {
+                list(&main).await.unwrap();
+            }
+            let ram_result = list(&ram).await;
+            let other_result = list(&other).await;
+            if start.elapsed() >= std::time::Duration::from_millis(900) {
+                continue;
+            }
+            let e = ram_result.expect_err("the RAM user's call should share the full window");
+            assert!(e.code().starts_with("Throttling"), "{e}");
+            other_result.expect("another account has its own quota");
+            shown = true;
+            break;
+        }
+        assert!(shown, "never managed four calls within one second");
+        emu.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn ram_role_chained_from_an_ak_profile_signs_live_calls_as_the_role() {
+        let emu = emulator(Clock::system(), None, vec![KeyPair::default()]).await;
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join(".aliyun")).unwrap();
+        std::fs::write(
+            home.path().join(".aliyun/config.json"),
+            format!(
+                r#"{{"current": "deploy", "profiles": [
+                {{"name": "base", "mode": "AK", "access_key_id": "{DEFAULT_ACCESS_KEY_ID}", "access_key_secret": "{DEFAULT_ACCESS_KEY_SECRET}"}},
+                {{"name": "deploy", "mode": "ChainableRamRoleArn", "source_profile": "base", "ram_role_arn": "{ROLE}", "ram_session_name": "rollout", "expired_seconds": 900}}
+            ]}}"#
+            ),
+        )
+        .unwrap();
+        let env = Environment {
+            home: Some(home.path().to_path_buf()),
+            ..Environment::default()
+        };
+        let loaded = load(&env, None).unwrap();
+        assert!(matches!(&loaded.spec, Spec::RamRole { source, .. } if matches!(**source, Spec::Static { .. })));
+        assert!(loaded.spec.describe().contains(ROLE));
+        let cfg = config(&emu, default_key());
+        let spec = loaded.spec.clone();
+        let (provider, first) = tokio::task::spawn_blocking(move || resolve(&spec, &cfg))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(first.credentials.access_key_id.starts_with("STS."));
+        assert!(first.credentials.security_token.is_some());
+        let c = client_with(&emu, provider);
+        assert_eq!(list(&c).await.unwrap(), 0);
+        let id = c.caller_identity().await.unwrap();
+        assert_eq!(id.identity_type, "AssumedRoleUser");
+        assert_eq!(id.account_id, "5555000011112222");
+        assert!(id.arn.ends_with("/deployer/rollout"), "{}", id.arn);
+        assert_eq!(emu.sts_issued().0, 1);
+        emu.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn oidc_rereads_the_rotating_token_file_at_every_refresh() {
+        let clock = Clock::manual(now());
+        let emu = emulator(clock.clone(), Some(60), vec![KeyPair::default()]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        let t0 = clock.now().unix();
+        std::fs::write(&token_file, jwt("repo:org/app:ref:refs/heads/main", t0 + 30)).unwrap();
+        let env = Environment {
+            vars: [
+                ("ALIBABA_CLOUD_ROLE_ARN", ROLE),
+                ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", OIDC_PROVIDER),
+                ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token_file.to_str().unwrap()),
+                ("ALIBABA_CLOUD_ROLE_SESSION_NAME", "gha-run"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            ..Environment::default()
+        };
+        let loaded = load(&env, None).unwrap();
+        let cfg = config(&emu, default_key());
+        let sts = StsClient::for_config(&cfg).unwrap();
+        let provider =
+            CredentialProvider::from_spec(&loaded.spec, Some(&sts), Arc::new(EmuClock(clock.clone())));
+        let c = client_with(&emu, provider.clone());
+        assert_eq!(list(&c).await.unwrap(), 0);
+        assert_eq!((emu.sts_issued().1, provider.refreshes()), (1, 0));
+
+        // The token rotates; the first one expires with the credentials it bought.
+        std::fs::write(&token_file, jwt("repo:org/app:ref:refs/heads/main", t0 + 600)).unwrap();
+        clock.advance(61);
+        assert_eq!(list(&c).await.unwrap(), 0, "refreshed with the new token");
+        assert_eq!((emu.sts_issued().1, provider.refreshes()), (2, 1));
+
+        // Inside the refresh window (2/3 of 60 s) a call does not wait: it uses the current
+        // credentials and one background refresh follows.
+        clock.advance(45);
+        for _ in 0..5 {
+            assert_eq!(list(&c).await.unwrap(), 0);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while provider.refreshes() < 2 {
+            assert!(std::time::Instant::now() < deadline, "no background refresh");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(provider.refreshes(), 2, "five calls shared one refresh");
+        emu.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_call_answered_expired_refreshes_and_is_resent() {
+        // The emulator's clock runs ahead of the provider's: the provider thinks its credentials
+        // are fresh, the service says they expired.
+        let emu_clock = Clock::manual(now());
+        let emu = emulator(emu_clock.clone(), Some(60), vec![KeyPair::default()]).await;
+        let spec = Spec::RamRole {
+            source: Box::new(Spec::Static {
+                credentials: default_key(),
+                expiration: None,
+            }),
+            role_arn: ROLE.into(),
+            session_name: Some("resent".into()),
+            duration_secs: None,
+            policy: None,
+            external_id: None,
+        };
+        let cfg = config(&emu, default_key());
+        let sts = StsClient::for_config(&cfg).unwrap();
+        let provider_clock = Clock::manual(now());
+        let provider =
+            CredentialProvider::from_spec(&spec, Some(&sts), Arc::new(EmuClock(provider_clock)));
+        let c = client_with(&emu, provider.clone());
+        assert_eq!(list(&c).await.unwrap(), 0);
+        emu_clock.advance(120);
+        let (a, b) = tokio::join!(list(&c), list(&c));
+        assert_eq!((a.unwrap(), b.unwrap()), (0, 0));
+        assert_eq!(provider.refreshes(), 1, "both refused calls shared one refresh");
+        assert!(emu.stats().count("DescribeLivePullToPushList", "InvalidSecurityToken.Expired") >= 1);
+        emu.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn issued_keys_are_refused_once_expired_and_a_static_token_cannot_refresh() {
+        let clock = Clock::manual(now());
+        let emu = emulator(clock.clone(), Some(60), vec![KeyPair::default()]).await;
+        let cfg = config(&emu, default_key());
+        let sts = StsClient::for_config(&cfg).unwrap();
+        let t: Temporary = sts
+            .assume_role(
+                &default_key(),
+                &RoleRequest {
+                    role_arn: ROLE.into(),
+                    session_name: "static".into(),
+                    duration_secs: 3600,
+                    policy: None,
+                    external_id: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((t.expiration.timestamp() - clock.now().unix()), 60, "--sts-ttl wins");
+        let c = Client::new(config(&emu, t.credentials.clone())).unwrap();
+        assert_eq!(list(&c).await.unwrap(), 0);
+        let mut no_token = t.credentials.clone();
+        no_token.security_token = None;
+        let e = list(&Client::new(config(&emu, no_token)).unwrap()).await.unwrap_err();
+        assert_eq!(e.code(), "InvalidSecurityToken.Malformed");
+        clock.advance(60);
+        let e = list(&c).await.unwrap_err();
+        assert_eq!(e.code(), "InvalidSecurityToken.Expired");
+        assert!(livebatch::api::error::is_credential_expiry(&e.code()));
+        assert_eq!(c.credential_refreshes(), 0);
+        emu.shutdown().await.unwrap();
+    }
+
+    /// A loopback HTTP server answering as a credentials URI and as the ECS metadata service
+    /// (IMDSv2: a session token first, required on every GET).
+    struct FakeMetadata {
+        url: String,
+        requests: Arc<AtomicUsize>,
+        untokened: Arc<AtomicUsize>,
+    }
+
+    async fn fake_metadata(credentials: Temporary) -> FakeMetadata {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let untokened = Arc::new(AtomicUsize::new(0));
+        let body = serde_json::json!({
+            "Code": "Success",
+            "AccessKeyId": credentials.credentials.access_key_id,
+            "AccessKeySecret": credentials.credentials.access_key_secret.expose(),
+            "SecurityToken": credentials.credentials.security_token.as_ref().unwrap().expose(),
+            "Expiration": credentials.expiration.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "LastUpdated": "2026-01-01T00:00:00Z",
+        })
+        .to_string();
+        let (req_count, untok) = (requests.clone(), untokened.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else { return };
+                let (body, req_count, untok) = (body.clone(), req_count.clone(), untok.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    req_count.fetch_add(1, Ordering::SeqCst);
+                    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                    let first = head.lines().next().unwrap_or_default().to_string();
+                    let tokened = head.contains("x-aliyun-ecs-metadata-token: imds-session");
+                    let (status, answer) = if first.starts_with("put /latest/api/token") {
+                        if head.contains("x-aliyun-ecs-metadata-token-ttl-seconds:") {
+                            ("200 OK", "imds-session".to_string())
+                        } else {
+                            ("400 Bad Request", String::new())
+                        }
+                    } else if first.starts_with("get /latest/meta-data/ram/security-credentials/ ") {
+                        if !tokened { untok.fetch_add(1, Ordering::SeqCst); }
+                        ("200 OK", "EcsDeployRole".to_string())
+                    } else if first.starts_with("get /latest/meta-data/ram/security-credentials/ecsdeployrole ") {
+                        if !tokened { untok.fetch_add(1, Ordering::SeqCst); }
+                        ("200 OK", body)
+                    } else if first.starts_with("get /creds") {
+                        ("200 OK", body)
+                    } else {
+                        ("404 Not Found", String::new())
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    let _ = s.write_all(reply.as_bytes()).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        FakeMetadata {
+            url,
+            requests,
+            untokened,
+        }
+    }
+
+    async fn issued(emu: &EmulatorHandle) -> Temporary {
+        let sts = StsClient::for_config(&config(emu, default_key())).unwrap();
+        sts.assume_role(
+            &default_key(),
+            &RoleRequest {
+                role_arn: ROLE.into(),
+                session_name: "metadata".into(),
+                duration_secs: 3600,
+                policy: None,
+                external_id: None,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn credentials_uri_on_loopback() {
+        let emu = emulator(Clock::system(), None, vec![KeyPair::default()]).await;
+        let fake = fake_metadata(issued(&emu).await).await;
+        let env = Environment {
+            vars: [(
+                "ALIBABA_CLOUD_CREDENTIALS_URI".to_string(),
+                format!("{}/creds?token=uri-query-secret", fake.url),
+            )]
+            .into(),
+            ..Environment::default()
+        };
+        let loaded = load(&env, None).unwrap();
+        let shown = loaded.spec.describe();
+        assert!(shown.contains("/creds") && !shown.contains("uri-query-secret"), "{shown}");
+        let cfg = config(&emu, default_key());
+        let (provider, _) = tokio::task::spawn_blocking(move || resolve(&loaded.spec, &cfg))
+            .await
+            .unwrap()
+            .unwrap();
+        let c = client_with(&emu, provider);
+        assert_eq!(list(&c).await.unwrap(), 0);
+        assert_eq!(fake.requests.load(Ordering::SeqCst), 1);
+        emu.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn ecs_ram_role_asks_for_an_imds_session_token_first() {
+        let emu = emulator(Clock::system(), None, vec![KeyPair::default()]).await;
+        let fake = fake_metadata(issued(&emu).await).await;
+        let env = Environment {
+            vars: [("ALIBABA_CLOUD_ECS_METADATA".to_string(), "EcsDeployRole".to_string())].into(),
+            ecs_metadata_url: Some(fake.url.clone()),
+            ..Environment::default()
+        };
+        let loaded = load(&env, None).unwrap();
+        assert!(loaded.spec.describe().contains("EcsDeployRole"));
+        let cfg = config(&emu, default_key());
+        let (provider, _) = tokio::task::spawn_blocking(move || resolve(&loaded.spec, &cfg))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(list(&client_with(&emu, provider)).await.unwrap(), 0);
+        assert_eq!(fake.requests.load(Ordering::SeqCst), 2, "token, then credentials");
+        assert_eq!(fake.untokened.load(Ordering::SeqCst), 0);
+
+        // Without a role name, the role is read from the metadata service first.
+        let spec = Spec::Ecs {
+            role_name: None,
+            imdsv1_disabled: true,
+            metadata_url: fake.url.clone(),
+        };
+        let cfg = config(&emu, default_key());
+        tokio::task::spawn_blocking(move || resolve(&spec, &cfg))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fake.untokened.load(Ordering::SeqCst), 0);
+        emu.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_configured_source_that_fails_says_what_and_why() {
+        let emu = emulator(Clock::system(), None, vec![KeyPair::default()]).await;
+        let spec = Spec::Oidc {
+            role_arn: ROLE.into(),
+            provider_arn: OIDC_PROVIDER.into(),
+            token_file: "/nonexistent/token".into(),
+            session_name: None,
+            duration_secs: None,
+            policy: None,
+        };
+        let cfg = config(&emu, default_key());
+        let e = tokio::task::spawn_blocking(move || resolve(&spec, &cfg))
+            .await
+            .unwrap()
+            .unwrap_err();
+        let CredentialsError::Fetch { message, transient, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(message.contains("/nonexistent/token") && !transient, "{e}");
+        emu.shutdown().await.unwrap();
+    }
+}

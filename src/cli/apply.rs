@@ -317,7 +317,16 @@ async fn run_async(
     }
     if let Some(client) = client {
         let run = drive(items, &previous, &opts, Arc::new(client.clone()), g).await;
-        return finish(run, args.verify, &opts, client, args.qps, g).await;
+        let provider = client.credential_provider().clone();
+        let code = finish(run, args.verify, &opts, client, args.qps, g).await;
+        if provider.refreshable() && !g.quiet {
+            eprintln!(
+                "credentials: refreshed {} time(s) during the run ({})",
+                provider.refreshes(),
+                provider.describe()
+            );
+        }
+        return code;
     }
     if (args.api.endpoint.is_some() || args.api.profile.is_some()) && !g.quiet {
         eprintln!(

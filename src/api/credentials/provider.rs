@@ -32,7 +32,9 @@ pub const BACKGROUND_RETRY_SECS: i64 = 5;
 
 /// Builds the provider for `spec` (STS calls to the endpoint `config` implies) and obtains the
 /// first credentials now, on a runtime of its own, so that a source that cannot produce
-/// credentials is reported before anything is sent. Works inside or outside a runtime.
+/// credentials is reported before anything is sent. Works inside or outside a runtime, but blocks
+/// the calling thread: from async code that also serves the STS endpoint (an in-process
+/// emulator), call it through `spawn_blocking`.
 pub fn resolve(
     spec: &Spec,
     config: &crate::api::client::ClientConfig,
