@@ -17,7 +17,25 @@ const ENV_TOKEN: &str = "ToKeN-from-env-77d2b0";
 const CLI_SECRET: &str = "SeCrEt-from-cli-config-0b3e";
 const CLI_TOKEN: &str = "ToKeN-from-cli-config-9a8c";
 const INI_SECRET: &str = "SeCrEt-from-ini-file-c55d";
-const ALL_SECRETS: [&str; 5] = [ENV_SECRET, ENV_TOKEN, CLI_SECRET, CLI_TOKEN, INI_SECRET];
+/// What STS hands out for an OIDC token, and the token itself.
+const STS_SECRET: &str = "SeCrEt-issued-by-sts-61e0";
+const STS_TOKEN: &str = "ToKeN-issued-by-sts-2c7f";
+const OIDC_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJPaWRjVG9rZW4tNWU5MSJ9.OiDcSiGnAtUrE-5e91";
+/// What an `External` credential process prints.
+const EXTERNAL_SECRET: &str = "SeCrEt-from-process-8d4a";
+const EXTERNAL_TOKEN: &str = "ToKeN-from-process-3b19";
+const ALL_SECRETS: [&str; 10] = [
+    ENV_SECRET,
+    ENV_TOKEN,
+    CLI_SECRET,
+    CLI_TOKEN,
+    INI_SECRET,
+    STS_SECRET,
+    STS_TOKEN,
+    OIDC_TOKEN,
+    EXTERNAL_SECRET,
+    EXTERNAL_TOKEN,
+];
 
 /// Every command line to try. Add new commands here.
 fn commands() -> Vec<Vec<&'static str>> {
@@ -146,6 +164,10 @@ enum Source {
     Env,
     CliConfig,
     Ini,
+    /// OIDC from the environment: the token file, exchanged at the test server's STS.
+    Oidc,
+    /// A CLI profile in mode External: a script printing STS credentials.
+    External,
 }
 
 impl Source {
@@ -154,6 +176,8 @@ impl Source {
             Source::Env => ENV_SECRET,
             Source::CliConfig => CLI_SECRET,
             Source::Ini => INI_SECRET,
+            Source::Oidc => STS_SECRET,
+            Source::External => EXTERNAL_SECRET,
         }
     }
 
@@ -180,6 +204,36 @@ impl Source {
                     format!("[default]\ntype = access_key\naccess_key_id = LTAIini\naccess_key_secret = {INI_SECRET}\n"),
                 )
                 .unwrap();
+            }
+            Source::Oidc => {
+                let token = home.join("oidc-token");
+                std::fs::write(&token, OIDC_TOKEN).unwrap();
+                cmd.env("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1234567890123456:role/ci")
+                    .env(
+                        "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+                        "acs:ram::1234567890123456:oidc-provider/github",
+                    )
+                    .env("ALIBABA_CLOUD_OIDC_TOKEN_FILE", &token);
+            }
+            Source::External => {
+                let script = home.join("creds.sh");
+                std::fs::write(
+                    &script,
+                    format!(
+                        "#!/bin/sh\necho '{{\"mode\": \"StsToken\", \"access_key_id\": \"STS.ext\", \
+                         \"access_key_secret\": \"{EXTERNAL_SECRET}\", \"sts_token\": \"{EXTERNAL_TOKEN}\"}}'\n"
+                    ),
+                )
+                .unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+                std::fs::create_dir_all(home.join(".aliyun")).unwrap();
+                let cfg = serde_json::json!({
+                    "current": "ext",
+                    "profiles": [{"name": "ext", "mode": "External",
+                                  "process_command": script.to_str().unwrap()}]
+                });
+                std::fs::write(home.join(".aliyun/config.json"), cfg.to_string()).unwrap();
             }
         }
     }
@@ -237,6 +291,19 @@ fn server_for(secret: &'static str) -> TestServer {
     let tasks: Vec<_> = (0..120).map(|i| task(i, 1)).collect();
     let list = api_support::list_handler(tasks);
     TestServer::start(secret, move |r: &api_support::Recorded| {
+        // STS for the OIDC source: unsigned, answers known temporary credentials.
+        if r.action() == "AssumeRoleWithOIDC" {
+            let expires = (chrono::Utc::now() + chrono::Duration::hours(1))
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            return Reply::json(
+                200,
+                serde_json::json!({"RequestId": "sts-1",
+                    "AssumedRoleUser": {"AssumedRoleId": "1:s", "Arn": "acs:ram::1:role/ci/s"},
+                    "Credentials": {"AccessKeyId": "STS.oidc", "AccessKeySecret": STS_SECRET,
+                                    "SecurityToken": STS_TOKEN, "Expiration": expires}}),
+            );
+        }
         // Refuse anything not signed with the expected secret, like the real service would.
         if r.signature.is_err() {
             return Reply::error(
@@ -277,4 +344,18 @@ fn a_signature_failure_path_prints_no_secret_either() {
     // The server expects another secret: every call fails with SignatureDoesNotMatch (exit 77).
     let server = server_for("not-the-right-secret");
     assert_eq!(run_all(Source::Env, &server), 0);
+}
+
+#[test]
+fn oidc_tokens_and_the_credentials_they_buy_never_appear() {
+    let server = server_for(Source::Oidc.secret());
+    // OIDC comes before any profile, so the --profile line succeeds too (with a note).
+    assert_eq!(run_all(Source::Oidc, &server), 12);
+}
+
+#[test]
+fn what_an_external_process_prints_never_appears() {
+    let server = server_for(Source::External.secret());
+    assert_eq!(run_all(Source::External, &server), 9);
+    server.assert_all_signed();
 }
