@@ -554,7 +554,9 @@ mod live {
         })
         .await
         .unwrap();
-        let client = |id: &str, secret: &str| Client::new(config(&emu, Credentials::new(id, secret))).unwrap();
+        let client = |id: &str, secret: &str| {
+            Client::new(config(&emu, Credentials::new(id, secret))).unwrap()
+        };
         let (main, ram, other) = (
             client("ak-main", "main-secret"),
             client("ak-ram", "ram-secret"),
@@ -616,7 +618,9 @@ mod live {
             ..Environment::default()
         };
         let loaded = load(&env, None).unwrap();
-        assert!(matches!(&loaded.spec, Spec::RamRole { source, .. } if matches!(**source, Spec::Static { .. })));
+        assert!(
+            matches!(&loaded.spec, Spec::RamRole { source, .. } if matches!(**source, Spec::Static { .. }))
+        );
         assert!(loaded.spec.describe().contains(ROLE));
         let cfg = config(&emu, default_key());
         let spec = loaded.spec.clone();
@@ -643,12 +647,19 @@ mod live {
         let dir = tempfile::tempdir().unwrap();
         let token_file = dir.path().join("token");
         let t0 = clock.now().unix();
-        std::fs::write(&token_file, jwt("repo:org/app:ref:refs/heads/main", t0 + 30)).unwrap();
+        std::fs::write(
+            &token_file,
+            jwt("repo:org/app:ref:refs/heads/main", t0 + 30),
+        )
+        .unwrap();
         let env = Environment {
             vars: [
                 ("ALIBABA_CLOUD_ROLE_ARN", ROLE),
                 ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", OIDC_PROVIDER),
-                ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token_file.to_str().unwrap()),
+                (
+                    "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
+                    token_file.to_str().unwrap(),
+                ),
                 ("ALIBABA_CLOUD_ROLE_SESSION_NAME", "gha-run"),
             ]
             .iter()
@@ -659,14 +670,21 @@ mod live {
         let loaded = load(&env, None).unwrap();
         let cfg = config(&emu, default_key());
         let sts = StsClient::for_config(&cfg).unwrap();
-        let provider =
-            CredentialProvider::from_spec(&loaded.spec, Some(&sts), Arc::new(EmuClock(clock.clone())));
+        let provider = CredentialProvider::from_spec(
+            &loaded.spec,
+            Some(&sts),
+            Arc::new(EmuClock(clock.clone())),
+        );
         let c = client_with(&emu, provider.clone());
         assert_eq!(list(&c).await.unwrap(), 0);
         assert_eq!((emu.sts_issued().1, provider.refreshes()), (1, 0));
 
         // The token rotates; the first one expires with the credentials it bought.
-        std::fs::write(&token_file, jwt("repo:org/app:ref:refs/heads/main", t0 + 600)).unwrap();
+        std::fs::write(
+            &token_file,
+            jwt("repo:org/app:ref:refs/heads/main", t0 + 600),
+        )
+        .unwrap();
         clock.advance(61);
         assert_eq!(list(&c).await.unwrap(), 0, "refreshed with the new token");
         assert_eq!((emu.sts_issued().1, provider.refreshes()), (2, 1));
@@ -679,7 +697,10 @@ mod live {
         }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while provider.refreshes() < 2 {
-            assert!(std::time::Instant::now() < deadline, "no background refresh");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no background refresh"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         assert_eq!(provider.refreshes(), 2, "five calls shared one refresh");
@@ -713,8 +734,16 @@ mod live {
         emu_clock.advance(120);
         let (a, b) = tokio::join!(list(&c), list(&c));
         assert_eq!((a.unwrap(), b.unwrap()), (0, 0));
-        assert_eq!(provider.refreshes(), 1, "both refused calls shared one refresh");
-        assert!(emu.stats().count("DescribeLivePullToPushList", "InvalidSecurityToken.Expired") >= 1);
+        assert_eq!(
+            provider.refreshes(),
+            1,
+            "both refused calls shared one refresh"
+        );
+        assert!(
+            emu.stats()
+                .count("DescribeLivePullToPushList", "InvalidSecurityToken.Expired")
+                >= 1
+        );
         emu.shutdown().await.unwrap();
     }
 
@@ -737,12 +766,18 @@ mod live {
             )
             .await
             .unwrap();
-        assert_eq!((t.expiration.timestamp() - clock.now().unix()), 60, "--sts-ttl wins");
+        assert_eq!(
+            (t.expiration.timestamp() - clock.now().unix()),
+            60,
+            "--sts-ttl wins"
+        );
         let c = Client::new(config(&emu, t.credentials.clone())).unwrap();
         assert_eq!(list(&c).await.unwrap(), 0);
         let mut no_token = t.credentials.clone();
         no_token.security_token = None;
-        let e = list(&Client::new(config(&emu, no_token)).unwrap()).await.unwrap_err();
+        let e = list(&Client::new(config(&emu, no_token)).unwrap())
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "InvalidSecurityToken.Malformed");
         clock.advance(60);
         let e = list(&c).await.unwrap_err();
@@ -777,7 +812,9 @@ mod live {
         let (req_count, untok) = (requests.clone(), untokened.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut s, _)) = listener.accept().await else { return };
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
                 let (body, req_count, untok) = (body.clone(), req_count.clone(), untok.clone());
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
@@ -798,11 +835,18 @@ mod live {
                         } else {
                             ("400 Bad Request", String::new())
                         }
-                    } else if first.starts_with("get /latest/meta-data/ram/security-credentials/ ") {
-                        if !tokened { untok.fetch_add(1, Ordering::SeqCst); }
+                    } else if first.starts_with("get /latest/meta-data/ram/security-credentials/ ")
+                    {
+                        if !tokened {
+                            untok.fetch_add(1, Ordering::SeqCst);
+                        }
                         ("200 OK", "EcsDeployRole".to_string())
-                    } else if first.starts_with("get /latest/meta-data/ram/security-credentials/ecsdeployrole ") {
-                        if !tokened { untok.fetch_add(1, Ordering::SeqCst); }
+                    } else if first.starts_with(
+                        "get /latest/meta-data/ram/security-credentials/ecsdeployrole ",
+                    ) {
+                        if !tokened {
+                            untok.fetch_add(1, Ordering::SeqCst);
+                        }
                         ("200 OK", body)
                     } else if first.starts_with("get /creds") {
                         ("200 OK", body)
@@ -855,7 +899,10 @@ mod live {
         };
         let loaded = load(&env, None).unwrap();
         let shown = loaded.spec.describe();
-        assert!(shown.contains("/creds") && !shown.contains("uri-query-secret"), "{shown}");
+        assert!(
+            shown.contains("/creds") && !shown.contains("uri-query-secret"),
+            "{shown}"
+        );
         let cfg = config(&emu, default_key());
         let (provider, _) = tokio::task::spawn_blocking(move || resolve(&loaded.spec, &cfg))
             .await
@@ -872,7 +919,11 @@ mod live {
         let emu = emulator(Clock::system(), None, vec![KeyPair::default()]).await;
         let fake = fake_metadata(issued(&emu).await).await;
         let env = Environment {
-            vars: [("ALIBABA_CLOUD_ECS_METADATA".to_string(), "EcsDeployRole".to_string())].into(),
+            vars: [(
+                "ALIBABA_CLOUD_ECS_METADATA".to_string(),
+                "EcsDeployRole".to_string(),
+            )]
+            .into(),
             ecs_metadata_url: Some(fake.url.clone()),
             ..Environment::default()
         };
@@ -884,7 +935,11 @@ mod live {
             .unwrap()
             .unwrap();
         assert_eq!(list(&client_with(&emu, provider)).await.unwrap(), 0);
-        assert_eq!(fake.requests.load(Ordering::SeqCst), 2, "token, then credentials");
+        assert_eq!(
+            fake.requests.load(Ordering::SeqCst),
+            2,
+            "token, then credentials"
+        );
         assert_eq!(fake.untokened.load(Ordering::SeqCst), 0);
 
         // Without a role name, the role is read from the metadata service first.
@@ -918,10 +973,437 @@ mod live {
             .await
             .unwrap()
             .unwrap_err();
-        let CredentialsError::Fetch { message, transient, .. } = &e else {
+        let CredentialsError::Fetch {
+            message, transient, ..
+        } = &e
+        else {
             panic!("{e:?}")
         };
         assert!(message.contains("/nonexistent/token") && !transient, "{e}");
         emu.shutdown().await.unwrap();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The binary: which source was used, exit 77 when none works, and runs that outlive their
+// credentials.
+
+mod binary {
+    use std::path::{Path, PathBuf};
+
+    use assert_cmd::Command;
+    use livebatch::api::client::ClientConfig;
+    use livebatch::api::credentials::Credentials;
+    use livebatch::api::endpoint::Endpoint;
+    use livebatch::api::sts::{RoleRequest, StsClient};
+    use livebatch::apply::sandbox;
+    use livebatch::emulator::{
+        DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
+    };
+    use livebatch::model::{ApiTime, Region, Update};
+    use livebatch::report::Report;
+
+    const ROLE: &str = "acs:ram::5555000011112222:role/Deployer";
+
+    /// An emulator on its own runtime, alive until dropped.
+    struct Emu {
+        rt: tokio::runtime::Runtime,
+        handle: Option<EmulatorHandle>,
+    }
+
+    impl Emu {
+        fn start(sts_ttl: Option<u64>, updates: &[Update]) -> Emu {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let now = ApiTime::from_unix(chrono::Utc::now().timestamp()).unwrap();
+            let handle = rt
+                .block_on(Emulator::start(EmulatorConfig {
+                    sts_ttl_secs: sts_ttl,
+                    seed: sandbox::seed_tasks(updates, now),
+                    ..EmulatorConfig::default()
+                }))
+                .unwrap();
+            Emu {
+                rt,
+                handle: Some(handle),
+            }
+        }
+
+        fn h(&self) -> &EmulatorHandle {
+            self.handle.as_ref().unwrap()
+        }
+
+        fn url(&self) -> String {
+            self.h().url()
+        }
+
+        /// Temporary credentials from the emulator's STS (valid for its --sts-ttl).
+        fn assume_role(&self) -> Credentials {
+            let cfg = ClientConfig {
+                endpoint: Endpoint::parse(&self.url()).unwrap(),
+                credentials: Credentials::new("", ""),
+                connect_timeout: std::time::Duration::from_secs(5),
+                read_timeout: std::time::Duration::from_secs(10),
+            };
+            let sts = StsClient::for_config(&cfg).unwrap();
+            self.rt
+                .block_on(sts.assume_role(
+                    &Credentials::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
+                    &RoleRequest {
+                        role_arn: ROLE.into(),
+                        session_name: "static-token".into(),
+                        duration_secs: 3600,
+                        policy: None,
+                        external_id: None,
+                    },
+                ))
+                .unwrap()
+                .credentials
+        }
+    }
+
+    impl Drop for Emu {
+        fn drop(&mut self) {
+            if let Some(h) = self.handle.take() {
+                let _ = self.rt.block_on(h.shutdown());
+            }
+        }
+    }
+
+    fn updates(n: usize) -> Vec<Update> {
+        (0..n)
+            .map(|i| {
+                let mut u = Update::new(format!("cred-{i:04}"), Region::CnShanghai);
+                u.callback_url = Some(format!("https://hooks.example.com/cred/{i}"));
+                u
+            })
+            .collect()
+    }
+
+    fn write_manifest(path: &Path, us: &[Update]) {
+        let mut s = String::from("updates:\n");
+        for u in us {
+            s.push_str(&format!(
+                "  - TaskId: {}\n    Region: cn-shanghai\n    CallbackUrl: {}\n",
+                u.task_id,
+                u.callback_url.as_deref().unwrap_or("")
+            ));
+        }
+        std::fs::write(path, s).unwrap();
+    }
+
+    /// A JWT-shaped OIDC token (payload without `exp`: it does not expire in these runs).
+    fn jwt() -> String {
+        use base64::Engine;
+        let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.sig",
+            e.encode(r#"{"alg":"RS256"}"#),
+            e.encode(
+                r#"{"sub":"repo:org/app","iss":"https://token.actions.githubusercontent.com"}"#
+            )
+        )
+    }
+
+    struct Scratch {
+        dir: tempfile::TempDir,
+    }
+
+    impl Scratch {
+        fn new() -> Scratch {
+            Scratch {
+                dir: tempfile::tempdir().unwrap(),
+            }
+        }
+
+        fn path(&self, name: &str) -> PathBuf {
+            self.dir.path().join(name)
+        }
+
+        /// The binary with an empty environment and this scratch directory as HOME.
+        fn cmd(&self) -> Command {
+            let mut c = Command::cargo_bin("livebatch").unwrap();
+            c.env_clear()
+                .env("HOME", self.dir.path())
+                .env("NO_PROXY", "127.0.0.1")
+                .current_dir(self.dir.path());
+            c
+        }
+
+        fn oidc_env(&self, c: &mut Command) {
+            let token = self.path("oidc-token");
+            std::fs::write(&token, jwt()).unwrap();
+            c.env("ALIBABA_CLOUD_ROLE_ARN", ROLE)
+                .env(
+                    "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+                    "acs:ram::5555000011112222:oidc-provider/github",
+                )
+                .env("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token);
+        }
+    }
+
+    fn stderr(o: &std::process::Output) -> String {
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    #[test]
+    fn nothing_configured_exits_77_listing_every_source_tried() {
+        let s = Scratch::new();
+        let o = s
+            .cmd()
+            .args([
+                "export",
+                "--region",
+                "cn-shanghai",
+                "--endpoint",
+                "http://127.0.0.1:9",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(77), "{}", stderr(&o));
+        let e = stderr(&o);
+        for tried in [
+            "ALIBABA_CLOUD_ACCESS_KEY_ID",
+            "OIDC: ALIBABA_CLOUD_ROLE_ARN",
+            ".aliyun/config.json",
+            ".alibabacloud/credentials",
+            "ALIBABA_CLOUD_ECS_METADATA",
+            "ALIBABA_CLOUD_CREDENTIALS_URI",
+        ] {
+            assert!(e.contains(tried), "{tried} missing from:\n{e}");
+        }
+    }
+
+    #[test]
+    fn a_configured_source_that_cannot_produce_credentials_exits_77_naming_it() {
+        let emu = Emu::start(None, &[]);
+        let s = Scratch::new();
+        let mut c = s.cmd();
+        s.oidc_env(&mut c);
+        std::fs::remove_file(s.path("oidc-token")).unwrap();
+        let o = c
+            .args([
+                "export",
+                "--region",
+                "cn-shanghai",
+                "--endpoint",
+                &emu.url(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(77), "{}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains("ALIBABA_CLOUD_OIDC_TOKEN_FILE") && e.contains("oidc-token"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn verbose_says_which_source_was_used_external_with_a_script() {
+        let emu = Emu::start(None, &updates(3));
+        let s = Scratch::new();
+        let script = s.path("creds.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho '{{\"mode\": \"AK\", \"access_key_id\": \"{DEFAULT_ACCESS_KEY_ID}\", \"access_key_secret\": \"{DEFAULT_ACCESS_KEY_SECRET}\"}}'\n"
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir_all(s.path(".aliyun")).unwrap();
+        std::fs::write(
+            s.path(".aliyun/config.json"),
+            serde_json::json!({"current": "ext", "profiles": [
+                {"name": "ext", "mode": "External", "process_command": script.to_str().unwrap()}]})
+            .to_string(),
+        )
+        .unwrap();
+        let o = s
+            .cmd()
+            .args([
+                "export",
+                "--region",
+                "cn-shanghai",
+                "--endpoint",
+                &emu.url(),
+                "-v",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains("aliyun CLI config")
+                && e.contains("External: the output of")
+                && e.contains("creds.sh"),
+            "{e}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout)
+                .matches("TaskId:")
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn apply_outlives_short_sts_sessions_with_oidc_and_counts_its_refreshes() {
+        // 60 updates at 10/s take about 6 s; sessions of 3 s are refreshed about every 2 s.
+        let us = updates(60);
+        let emu = Emu::start(Some(3), &us);
+        let s = Scratch::new();
+        write_manifest(&s.path("m.yaml"), &us);
+        let mut c = s.cmd();
+        s.oidc_env(&mut c);
+        let o = c
+            .args([
+                "apply",
+                "m.yaml",
+                "--yes",
+                "--endpoint",
+                &emu.url(),
+                "--qps",
+                "10",
+                "--journal",
+                "j.jsonl",
+                "--report",
+                "r.json",
+            ])
+            .output()
+            .unwrap();
+        let e = stderr(&o);
+        assert!(o.status.success(), "{e}");
+        let report: Report =
+            serde_json::from_str(&std::fs::read_to_string(s.path("r.json")).unwrap()).unwrap();
+        assert_eq!((report.summary.succeeded, report.summary.failed), (60, 0));
+        let n: u64 = e
+            .lines()
+            .find_map(|l| l.strip_prefix("credentials: refreshed "))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no refresh count in:\n{e}"));
+        assert!(n >= 2, "{n} refreshes:\n{e}");
+        assert!(emu.h().sts_issued().1 >= 3);
+    }
+
+    #[test]
+    fn a_static_sts_token_that_expires_mid_run_halts_resumably() {
+        let us = updates(60);
+        let emu = Emu::start(Some(2), &us);
+        let token = emu.assume_role();
+        let s = Scratch::new();
+        write_manifest(&s.path("m.yaml"), &us);
+        let run = |c: &mut Command, extra: &[&str]| {
+            c.args([
+                "apply",
+                "m.yaml",
+                "--yes",
+                "--endpoint",
+                &emu.url(),
+                "--qps",
+                "10",
+                "--journal",
+                "j.jsonl",
+                "--report",
+                "r.json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+        };
+        let mut c = s.cmd();
+        c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", &token.access_key_id)
+            .env(
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                token.access_key_secret.expose(),
+            )
+            .env(
+                "ALIBABA_CLOUD_SECURITY_TOKEN",
+                token.security_token.as_ref().unwrap().expose(),
+            );
+        let o = run(&mut c, &[]);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        let report: Report =
+            serde_json::from_str(&std::fs::read_to_string(s.path("r.json")).unwrap()).unwrap();
+        assert!(report.summary.succeeded < 60, "the token outlived the run");
+        let halted = serde_json::to_string(&report.summary.halt_reason).unwrap();
+        assert!(halted.contains("InvalidSecurityToken.Expired"), "{halted}");
+
+        // Renewed credentials: --resume sends the rest.
+        let mut c = s.cmd();
+        c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET);
+        let o = run(&mut c, &["--resume"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let updated = emu
+            .h()
+            .tasks()
+            .iter()
+            .filter(|t| {
+                t.callback_url
+                    .starts_with("https://hooks.example.com/cred/")
+            })
+            .count();
+        assert_eq!(updated, 60);
+    }
+}
+
+#[test]
+fn cli_sts_token_with_a_known_expiry_is_static_and_says_when() {
+    let home = Home::new().with_cli(
+        r#"{"current": "s", "profiles": [{"name": "s", "mode": "StsToken", "access_key_id": "STS.x",
+            "access_key_secret": "hidden-secret", "sts_token": "hidden-token", "sts_expiration": 1893456000}]}"#,
+    );
+    let l = ok(&home.env(&[]), None);
+    let Spec::Static { expiration, .. } = &l.spec else {
+        panic!("{:?}", l.spec)
+    };
+    assert_eq!(expiration.map(|t| t.timestamp()), Some(1893456000));
+    let d = l.spec.describe();
+    assert!(
+        d.contains("2030-01-01T00:00:00Z") && d.contains("cannot be refreshed"),
+        "{d}"
+    );
+    assert!(!d.contains("hidden") && !l.spec.refreshable());
+}
+
+#[test]
+fn ini_ram_role_arn_and_cli_ram_role_modes_assume_roles() {
+    let home = Home::new().with_ini(
+        "[default]\ntype = ram_role_arn\naccess_key_id = LTAIini\naccess_key_secret = s\n\
+             role_arn = acs:ram::1:role/ini\nrole_session_name = ini-session\n",
+    );
+    let l = ok(&home.env(&[]), None);
+    assert!(
+        matches!(&l.spec, Spec::RamRole { role_arn, session_name: Some(n), .. }
+            if role_arn == "acs:ram::1:role/ini" && n == "ini-session"),
+        "{:?}",
+        l.spec
+    );
+    let home = Home::new().with_cli(
+        r#"{"current": "r", "profiles": [
+            {"name": "r", "mode": "RamRoleArn", "access_key_id": "A", "access_key_secret": "B",
+             "ram_role_arn": "acs:ram::1:role/cli", "ram_session_name": "cli", "expired_seconds": 1800},
+            {"name": "loop", "mode": "ChainableRamRoleArn", "source_profile": "loop", "ram_role_arn": "acs:ram::1:role/x"}]}"#,
+    );
+    let l = ok(&home.env(&[]), None);
+    assert!(
+        matches!(
+            &l.spec,
+            Spec::RamRole {
+                duration_secs: Some(1800),
+                ..
+            }
+        ),
+        "{:?}",
+        l.spec
+    );
+    let m = load(&home.env(&[]), Some("loop")).unwrap_err().to_string();
+    assert!(m.contains("source_profile loops"), "{m}");
 }

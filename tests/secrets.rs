@@ -208,12 +208,15 @@ impl Source {
             Source::Oidc => {
                 let token = home.join("oidc-token");
                 std::fs::write(&token, OIDC_TOKEN).unwrap();
-                cmd.env("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1234567890123456:role/ci")
-                    .env(
-                        "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
-                        "acs:ram::1234567890123456:oidc-provider/github",
-                    )
-                    .env("ALIBABA_CLOUD_OIDC_TOKEN_FILE", &token);
+                cmd.env(
+                    "ALIBABA_CLOUD_ROLE_ARN",
+                    "acs:ram::1234567890123456:role/ci",
+                )
+                .env(
+                    "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+                    "acs:ram::1234567890123456:oidc-provider/github",
+                )
+                .env("ALIBABA_CLOUD_OIDC_TOKEN_FILE", &token);
             }
             Source::External => {
                 let script = home.join("creds.sh");
