@@ -279,6 +279,8 @@ fn malformed(action: &str, why: &str) -> ApiError {
     }
 }
 
+// `ApiError` by value, as everywhere (see `interpret_response`): one per STS round trip.
+#[allow(clippy::result_large_err)]
 fn decode<T: serde::de::DeserializeOwned>(
     action: &str,
     v: serde_json::Value,
@@ -306,6 +308,17 @@ mod tests {
         assert_eq!(t.timestamp(), 1767323045);
         assert_eq!(parse_expiration("2026-01-02T03:04:05+00:00"), Some(t));
         assert_eq!(parse_expiration("tomorrow"), None);
+    }
+
+    #[test]
+    fn sts_goes_where_the_live_endpoint_goes() {
+        let official = Endpoint::parse("https://live.aliyuncs.com").unwrap();
+        assert_eq!(
+            sts_endpoint_for(&official).unwrap().host_header(),
+            "sts.aliyuncs.com"
+        );
+        let local = Endpoint::parse("http://127.0.0.1:8787").unwrap();
+        assert_eq!(sts_endpoint_for(&local).unwrap(), local);
     }
 
     #[test]

@@ -436,6 +436,22 @@ mod tests {
     }
 
     #[test]
+    fn key_flags_parse_without_quoting_secrets() {
+        let k = KeyPair::parse("ak-1:s3cret:1234567890123456").unwrap();
+        assert_eq!(
+            (k.access_key_id.as_str(), k.account_id.as_str()),
+            ("ak-1", "1234567890123456")
+        );
+        assert_eq!(k.secret.expose(), "s3cret");
+        let k = KeyPair::parse("ak-2:s3cret").unwrap();
+        assert_eq!(k.account_id, account_for_key("ak-2"));
+        for bad in ["ak-3", ":s", "ak-4:", "ak-5:hidden-secret:bad account"] {
+            let e = KeyPair::parse(bad).unwrap_err();
+            assert!(!e.contains("hidden-secret"), "{e}");
+        }
+    }
+
+    #[test]
     fn identities_of_an_account_and_its_users() {
         let keys = vec![
             KeyPair::with_account("main", "s", "1111"),
