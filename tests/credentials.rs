@@ -1289,6 +1289,11 @@ mod binary {
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no refresh count in:\n{e}"));
         assert!(n >= 2, "{n} refreshes:\n{e}");
+        assert_eq!(
+            report.credential_refreshes,
+            Some(n),
+            "the JSON report says it too"
+        );
         assert!(emu.h().sts_issued().1 >= 3);
     }
 

@@ -69,6 +69,7 @@ fn sample() -> Report {
             item("t-later", ItemStatus::NotAttempted, None, None),
         ],
         verify: None,
+        credential_refreshes: None,
     }
 }
 

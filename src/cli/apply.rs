@@ -316,8 +316,17 @@ async fn run_async(
         }
     }
     if let Some(client) = client {
-        let run = drive(items, &previous, &opts, Arc::new(client.clone()), g).await;
+        let mut run = drive(items, &previous, &opts, Arc::new(client.clone()), g).await;
         let provider = client.credential_provider().clone();
+        // The refresh count joins the reports (issue 14); --verify rewrites them again after.
+        if provider.refreshable()
+            && let Some(rep) = run.report.as_mut()
+        {
+            rep.credential_refreshes = Some(provider.refreshes());
+            if let Err(e) = report::write_all(rep, &opts.reports) {
+                eprintln!("error: {e}");
+            }
+        }
         let code = finish(run, args.verify, &opts, client, args.qps, g).await;
         if provider.refreshable() && !g.quiet {
             eprintln!(

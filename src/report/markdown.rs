@@ -96,6 +96,9 @@ pub fn render(r: &Report) -> String {
         ms(s.latency_ms.p95),
         ms(s.latency_ms.p99)
     );
+    if let Some(n) = r.credential_refreshes {
+        let _ = writeln!(m, "Credentials refreshed {n} time(s) during the run.\n");
+    }
     let failed: Vec<_> = r
         .items
         .iter()

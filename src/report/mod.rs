@@ -88,6 +88,10 @@ pub struct Report {
     /// Present when the run was made with `--verify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<Verification>,
+    /// How many times the credentials were refreshed during the run (present when they can be:
+    /// STS role sessions, OIDC, External, URI, ECS; absent for static keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_refreshes: Option<u64>,
 }
 
 fn round1(v: f64) -> f64 {
@@ -145,6 +149,7 @@ impl Report {
                 })
                 .collect(),
             verify: None,
+            credential_refreshes: None,
         }
     }
 }
