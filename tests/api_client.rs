@@ -652,3 +652,43 @@ fn client_debug_shows_no_secret() {
     assert!(shown.contains("LTAIshown"));
     assert!(!shown.contains("hidden-secret-value") && !shown.contains("hidden-token-value"));
 }
+
+#[tokio::test]
+async fn caller_identity_is_a_signed_sts_call_on_the_same_endpoint() {
+    let server = TestServer::start(SECRET, |r: &api_support::Recorded| {
+        Reply::json(
+            200,
+            json!({"RequestId": "r-1", "AccountId": "1234567890123456", "UserId": "2",
+                   "Arn": "acs:ram::1234567890123456:user/ci", "IdentityType": "RAMUser",
+                   "PrincipalId": "2", "Echo": r.action()}),
+        )
+    });
+    let id = client_for(&server.url()).caller_identity().await.unwrap();
+    assert_eq!(id.account_id, "1234567890123456");
+    assert_eq!(id.identity_type, "RAMUser");
+    server.assert_all_signed();
+    let recs = server.recorded();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].action(), "GetCallerIdentity");
+    assert_eq!(recs[0].header("x-acs-version"), Some("2015-04-01"));
+}
+
+#[tokio::test]
+async fn a_static_token_refused_as_expired_is_not_resent() {
+    // Static credentials cannot be refreshed: the expiry reaches the caller, once.
+    let server = TestServer::start(SECRET, |_: &api_support::Recorded| {
+        Reply::error(
+            400,
+            "InvalidSecurityToken.Expired",
+            "Specified SecurityToken is expired.",
+        )
+    });
+    let mut creds = Credentials::new("STS.x", SECRET);
+    creds.security_token = Some(Secret::new("token"));
+    let c = client_with(&server.url(), creds, Duration::from_secs(10));
+    let e = c.describe("t", Region::CnShanghai).await.unwrap_err();
+    assert_eq!(e.code(), "InvalidSecurityToken.Expired");
+    assert_eq!(e.class(), ErrorClass::Systemic);
+    assert_eq!(server.recorded().len(), 1);
+    assert_eq!(c.credential_refreshes(), 0);
+}

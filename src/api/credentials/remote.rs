@@ -81,28 +81,61 @@ pub fn parse_external(stdout: &[u8]) -> Result<(Credentials, Option<DateTime<Utc
     ))
 }
 
-/// Runs `command` (split on whitespace, no shell, like credentials-go) and parses its output.
-/// Its stderr is not shown: a credential helper may print anything there.
+/// How long a credential process may run. The aliyun CLI's helpers (SSO, vault agents) answer in
+/// seconds; one that hangs must not hang the run with it.
+pub const EXTERNAL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `command` (split on whitespace, no shell, like credentials-go) and parses its output;
+/// kills it after [`EXTERNAL_TIMEOUT`]. Its stderr is not shown: a credential helper may print
+/// anything there.
 pub fn run_external(command: &str) -> Result<(Credentials, Option<DateTime<Utc>>), String> {
+    use std::io::Read;
     let mut args = command.split_whitespace();
     let Some(program) = args.next() else {
         return Err("process_command is empty".into());
     };
-    let out = std::process::Command::new(program)
+    let mut child = std::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .map_err(|e| format!("cannot run `{program}`: {e}"))?;
-    if !out.status.success() {
+    // Read stdout on a thread (a full pipe would block the child), bounded.
+    let mut stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(out) = stdout.as_mut() {
+            let _ = out.take(MAX_ANSWER as u64 + 1).read_to_end(&mut buf);
+        }
+        buf
+    });
+    let deadline = std::time::Instant::now() + EXTERNAL_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "`{program}` did not finish within {} s and was stopped",
+                    EXTERNAL_TIMEOUT.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for `{program}`: {e}")),
+        }
+    };
+    let stdout = reader.join().unwrap_or_default();
+    if !status.success() {
         return Err(format!(
-            "`{program}` failed ({}); its output is not shown, since it may hold secrets",
-            out.status
+            "`{program}` failed ({status}); its output is not shown, since it may hold secrets"
         ));
     }
-    if out.stdout.len() > MAX_ANSWER {
+    if stdout.len() > MAX_ANSWER {
         return Err(format!("`{program}` printed more than {MAX_ANSWER} bytes"));
     }
-    parse_external(&out.stdout).map_err(|m| format!("`{program}` ran, but {m}"))
+    parse_external(&stdout).map_err(|m| format!("`{program}` ran, but {m}"))
 }
 
 /// What a credentials URI and the ECS metadata service answer.
@@ -330,6 +363,24 @@ mod tests {
         assert!(m.contains("sts_token") && !m.contains("hidden-secret"));
         let m = parse_external(b"hidden-secret not json").unwrap_err();
         assert!(!m.contains("hidden-secret"));
+    }
+
+    #[test]
+    fn external_processes_that_fail_say_so_without_their_output() {
+        let e = run_external("sh -c exit_7_is_not_a_command").unwrap_err();
+        assert!(e.contains("`sh` failed"), "{e}");
+        let e = run_external("/nonexistent/helper --flag").unwrap_err();
+        assert!(e.contains("cannot run `/nonexistent/helper`"), "{e}");
+        let e = run_external("echo hidden-secret").unwrap_err();
+        assert!(
+            e.contains("`echo` ran, but") && !e.contains("hidden-secret"),
+            "{e}"
+        );
+        let (c, _) = run_external(
+            "echo {\"mode\":\"AK\",\"access_key_id\":\"a\",\"access_key_secret\":\"s\"}",
+        )
+        .unwrap();
+        assert_eq!(c.access_key_id, "a");
     }
 
     #[test]
