@@ -155,6 +155,12 @@ fn commands() -> Vec<Vec<&'static str>> {
             "{server}",
         ],
         vec!["emulator", "--help"],
+        // A malformed --key must be refused without echoing it (it holds a secret).
+        vec![
+            "emulator",
+            "--key",
+            "ak:SeCrEt-from-env-4f1a9c:not an account",
+        ],
         vec!["--help"],
     ]
 }

@@ -42,8 +42,9 @@ pub struct Args {
     /// More key pairs, repeatable: ID:SECRET, or ID:SECRET:ACCOUNT so that keys of one account
     /// share its quota (an account and its RAM users). The first key of an account is the
     /// account itself in GetCallerIdentity, later ones its RAM users.
-    #[arg(long = "key", value_name = "ID:SECRET[:ACCOUNT]", value_parser = KeyPair::parse)]
-    pub keys: Vec<KeyPair>,
+    /// (Parsed after clap, whose own errors would echo the value, secret included.)
+    #[arg(long = "key", value_name = "ID:SECRET[:ACCOUNT]")]
+    pub keys: Vec<String>,
     /// Lifetime of temporary credentials issued by STS AssumeRole / AssumeRoleWithOIDC, in
     /// seconds (default: the DurationSeconds asked for). Short lifetimes exercise refreshes.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
@@ -180,12 +181,22 @@ async fn serve(args: Args, g: &Global) -> u8 {
         .access_key_secret
         .clone()
         .unwrap_or_else(|| DEFAULT_ACCESS_KEY_SECRET.to_string());
+    let mut extra = Vec::new();
+    for (i, spec) in args.keys.iter().enumerate() {
+        match KeyPair::parse(spec) {
+            Ok(k) => extra.push(k),
+            Err(e) => {
+                eprintln!("error: --key (number {}): {e}", i + 1);
+                return exit::USAGE;
+            }
+        }
+    }
     let mut keys = vec![KeyPair::new(args.access_key_id.clone(), secret)];
-    if !args.keys.is_empty() && args.access_key_secret.is_none() {
+    if !extra.is_empty() && args.access_key_secret.is_none() {
         // --key replaces the public default key unless --access-key-secret names one.
         keys.clear();
     }
-    keys.extend(args.keys.iter().cloned());
+    keys.extend(extra.iter().cloned());
     let cfg = EmulatorConfig {
         listen: args.listen,
         keys,
@@ -232,7 +243,7 @@ async fn serve(args: Args, g: &Global) -> u8 {
                 shown.push(args.access_key_id.clone());
             }
             shown.extend(
-                args.keys
+                extra
                     .iter()
                     .map(|k| format!("{} (account {})", k.access_key_id, k.account_id)),
             );
