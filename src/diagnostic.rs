@@ -105,14 +105,27 @@ impl Diagnostic {
         if let Some(f) = self.field {
             let _ = write!(out, "[{f}]");
         }
-        let _ = write!(out, ": {}", self.message);
+        let _ = write!(out, ": {}", crate::text::escape(&self.message));
         if let Some(rel) = &self.related {
             let _ = write!(out, "\n  note: first seen at {rel}");
         }
         if let Some(snip) = &self.snippet {
             let line_no = self.location.line.to_string();
             let pad = " ".repeat(line_no.len());
-            let chars: Vec<char> = snip.text.trim_end().chars().collect();
+            // Hidden characters show as one replacement character each, so the caret still lines
+            // up; tabs stay tabs for the same reason.
+            let chars: Vec<char> = snip
+                .text
+                .trim_end()
+                .chars()
+                .map(|c| {
+                    if c != '\t' && crate::text::is_hidden(c) {
+                        '\u{FFFD}'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
             let col = self.location.column.map(|c| (c as usize).saturating_sub(1));
             // Long lines are cut to a window around the column.
             let from = col.map_or(0, |c| c.saturating_sub(SNIPPET_BEFORE));

@@ -15,4 +15,5 @@ pub mod model;
 pub mod plan;
 pub mod report;
 pub mod rules;
+pub mod text;
 pub mod validate;

@@ -375,9 +375,10 @@ pub fn check_source(source_type: Option<SourceType>, src: &str) -> Option<String
     if src.trim().is_empty() {
         return Some("a source URL is empty".into());
     }
-    if src.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if has_hidden_or_space(src) {
         return Some(format!(
-            "{src:?} contains white space or control characters"
+            "{:?} contains white space, control or invisible characters",
+            crate::text::escape(src)
         ));
     }
     let parsed = url::Url::parse(src).ok();
@@ -418,7 +419,24 @@ pub fn check_source(source_type: Option<SourceType>, src: &str) -> Option<String
     }
 }
 
+/// White space, a control character or an invisible format character (see
+/// [`crate::text::is_hidden`]): none belongs in a URL or an identifier, and each can make what a
+/// reviewer reads differ from what is sent (a CR hides the start of a line; URL parsers drop tabs
+/// and line ends silently).
+pub fn has_hidden_or_space(s: &str) -> bool {
+    s.chars().any(|c| c.is_whitespace() || crate::text::is_hidden(c))
+}
+
 pub fn check_callback_url(s: &str) -> Option<Violation> {
+    if has_hidden_or_space(s) {
+        return Some(Violation::invalid(
+            Field::CallbackUrl,
+            format!(
+                "{:?} contains white space, control or invisible characters; a URL has none (percent-encode them, e.g. %20)",
+                crate::text::escape(s)
+            ),
+        ));
+    }
     let len = s.chars().count();
     if len > CALLBACK_URL_MAX_LEN {
         return Some(Violation::invalid(
@@ -531,6 +549,17 @@ fn no_change(u: &Update) -> Violation {
 fn check_offline_inner(u: &Update, now: ApiTime, check_callback: bool) -> Vec<Violation> {
     let mut out = Vec::new();
     out.extend(check_task_id(&u.task_id));
+    if let Some(r) = &u.region_id
+        && has_hidden_or_space(r)
+    {
+        out.push(Violation::invalid(
+            Field::RegionId,
+            format!(
+                "{:?} contains white space, control or invisible characters; a RegionId such as cn-shanghai has none",
+                crate::text::escape(r)
+            ),
+        ));
+    }
     check_times(
         u.start_time,
         u.end_time,
@@ -730,6 +759,32 @@ mod tests {
         assert!(check_source(Some(Vod), "https://x/y.mp4").is_some());
         assert!(check_source(None, "anything-goes").is_none());
         assert!(check_source(None, "has space").is_some());
+        assert!(check_source(None, "rtmp://h/a\u{202E}b").is_some());
+    }
+
+    #[test]
+    fn text_fields_refuse_hidden_characters() {
+        assert!(check_callback_url("https://h/x").is_none());
+        for bad in [
+            "https://h/x\rhttps://evil/",
+            "https://h/x\n",
+            "https://h/\tx",
+            "https://h/x y",
+            "https://h/\u{1b}[2Kx",
+            "https://h/\u{202E}x",
+            "https://h/\u{200B}x",
+        ] {
+            let v = check_callback_url(bad).expect(bad);
+            assert!(v.message.contains("white space, control"), "{}", v.message);
+            assert!(!v.message.contains('\r') && !v.message.contains('\u{1b}'));
+        }
+        let mut u = Update::new("t1", Region::CnShanghai);
+        u.callback_url = Some("https://h/x".into());
+        u.region_id = Some("cn-shanghai\r".into());
+        assert_eq!(
+            codes(&check_offline(&u, now())),
+            vec![(Field::RegionId, code::INVALID_PARAMETER)]
+        );
     }
 
     #[test]

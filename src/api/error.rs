@@ -104,7 +104,13 @@ pub enum TransportKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     /// The service answered with an error body (or `RetCode != 0`).
-    #[error("{code}: {message} (HTTP {http_status}, RequestId {request_id})")]
+    /// Shown with the server's text escaped ([`crate::text::escape`]): it is not ours to trust.
+    #[error(
+        "{}: {} (HTTP {http_status}, RequestId {})",
+        crate::text::escape(code),
+        crate::text::escape(message),
+        crate::text::escape(request_id)
+    )]
     Service {
         http_status: u16,
         code: String,
@@ -116,7 +122,7 @@ pub enum ApiError {
         retry_after: Option<Duration>,
     },
     /// No usable response: connection refused, timeout, reset, or an unreadable body.
-    #[error("{kind:?} error: {message}")]
+    #[error("{kind:?} error: {}", crate::text::escape(message))]
     Transport {
         kind: TransportKind,
         message: String,

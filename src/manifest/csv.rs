@@ -212,28 +212,66 @@ fn line_of(row: &::csv::ByteRecord) -> u32 {
 }
 
 fn csv_error(file: &Arc<str>, e: &::csv::Error, line: u64) -> Diagnostic {
-    let line = u32::try_from(line).unwrap_or(u32::MAX).max(1);
-    match e.kind() {
-        ::csv::ErrorKind::Io(io) if io.kind() == io::ErrorKind::InvalidData => Diagnostic::error(
-            Location::line(file, line),
+    let at = |line: u64| Location::line(file, u32::try_from(line).unwrap_or(u32::MAX).max(1));
+    let scan = match e.kind() {
+        ::csv::ErrorKind::Io(io) => io.get_ref().and_then(|x| x.downcast_ref::<ScanError>()),
+        _ => None,
+    };
+    match scan {
+        Some(ScanError::RowTooLong { line }) => Diagnostic::error(
+            at(*line),
             code::LINE_TOO_LONG,
             format!(
-                "a line at or after line {line} is longer than {MAX_LINE_BYTES} bytes; no manifest field needs that much (is this the right file?)"
+                "the row starting here is longer than {MAX_LINE_BYTES} bytes (a quoted cell counts whole, across lines); no manifest field needs that much (is this the right file?)"
             ),
         ),
-        _ => Diagnostic::error(
-            Location::line(file, line),
+        Some(ScanError::UnclosedQuote { line }) => Diagnostic::error(
+            at(*line),
+            code::SYNTAX,
+            "this quoted cell is never closed: the file ends inside it, so every later row would be read as part of it; add the closing \" (write \"\" for a quote inside a quoted cell)",
+        ),
+        None => Diagnostic::error(
+            at(line),
             code::IO,
             format!("cannot read the CSV: {e}"),
         ),
     }
 }
 
-/// Fails a read once a physical line exceeds [`MAX_LINE_BYTES`], so memory stays bounded; and turns
-/// CRLF line ends into LF, because the CSV reader numbers lines of CRLF files one short.
+/// Where the CSV scanner stands, as `csv_core` reads the same bytes: a `"` opens a quoted cell only
+/// at the start of a cell, `""` inside one is an escaped quote, and a line end inside one is data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    CellStart,
+    Unquoted,
+    Quoted,
+    /// A `"` inside a quoted cell: the cell's end, or the first half of `""`.
+    QuoteInQuoted,
+}
+
+/// Why [`LineLimit`] stopped the read; carried inside the `io::Error` so [`csv_error`] can name
+/// the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    #[error("the row starting at line {line} is longer than {MAX_LINE_BYTES} bytes")]
+    RowTooLong { line: u64 },
+    #[error("the quote opened at line {line} is never closed")]
+    UnclosedQuote { line: u64 },
+}
+
+/// Bounds each CSV *row* to [`MAX_LINE_BYTES`] (a quoted cell spanning lines counts whole, so a
+/// corrupt file cannot make one row grow without bound), fails when the input ends inside a quoted
+/// cell (the CSV reader would otherwise swallow every later row into that cell), and turns CRLF
+/// line ends into LF, because the CSV reader numbers lines of CRLF files one short.
 pub struct LineLimit<R> {
     inner: R,
+    /// Bytes of the current row so far.
     current: usize,
+    quote: Quote,
+    /// Physical line (1-based) of the next byte, of the current row's start, of the open quote.
+    line: u64,
+    row_line: u64,
+    quote_line: u64,
     pending_cr: bool,
     buf: Box<[u8]>,
     pos: usize,
@@ -245,6 +283,10 @@ impl<R> LineLimit<R> {
         LineLimit {
             inner,
             current: 0,
+            quote: Quote::CellStart,
+            line: 1,
+            row_line: 1,
+            quote_line: 0,
             pending_cr: false,
             buf: vec![0; 128 << 10].into_boxed_slice(),
             pos: 0,
@@ -252,21 +294,68 @@ impl<R> LineLimit<R> {
         }
     }
 
+    /// Runs the quote state machine over the next `upto` bytes of the buffer.
     fn account(&mut self, upto: usize) -> io::Result<()> {
-        let chunk = &self.buf[..upto];
-        let too_long = || io::Error::new(io::ErrorKind::InvalidData, "line too long");
-        match chunk.iter().rposition(|&b| b == b'\n') {
-            Some(last) => {
-                let first = chunk.iter().position(|&b| b == b'\n').unwrap_or(last);
-                if self.current + first > MAX_LINE_BYTES {
-                    return Err(too_long());
+        let mut q = self.quote;
+        let mut current = self.current;
+        let mut line = self.line;
+        for &b in &self.buf[..upto] {
+            current += 1;
+            let row_end = match (q, b) {
+                (Quote::Quoted, b'"') => {
+                    q = Quote::QuoteInQuoted;
+                    false
                 }
-                self.current = chunk.len() - last - 1;
+                (Quote::Quoted, _) => false,
+                (Quote::CellStart, b'"') => {
+                    q = Quote::Quoted;
+                    self.quote_line = line;
+                    false
+                }
+                (Quote::QuoteInQuoted, b'"') => {
+                    q = Quote::Quoted;
+                    false
+                }
+                (_, b',') => {
+                    q = Quote::CellStart;
+                    false
+                }
+                (_, b'\n' | b'\r') => true,
+                _ => {
+                    q = Quote::Unquoted;
+                    false
+                }
+            };
+            if b == b'\n' {
+                line += 1;
             }
-            None => self.current += chunk.len(),
+            if row_end {
+                q = Quote::CellStart;
+                current = 0;
+                self.row_line = line;
+            } else if current > MAX_LINE_BYTES {
+                let line = self.row_line;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    ScanError::RowTooLong { line },
+                ));
+            }
         }
-        if self.current > MAX_LINE_BYTES {
-            return Err(too_long());
+        self.quote = q;
+        self.current = current;
+        self.line = line;
+        Ok(())
+    }
+
+    /// At the end of the input: an error if a quoted cell is still open.
+    fn finish(&self) -> io::Result<()> {
+        if self.quote == Quote::Quoted {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                ScanError::UnclosedQuote {
+                    line: self.quote_line,
+                },
+            ));
         }
         Ok(())
     }
@@ -286,7 +375,12 @@ impl<R: Read> LineLimit<R> {
             if n == 0 {
                 self.pos = 0;
                 self.end = total;
-                return Ok(total > 0);
+                if total > 0 {
+                    self.account(total)?;
+                    return Ok(true);
+                }
+                self.finish()?;
+                return Ok(false);
             }
             let mut w = total;
             if self.buf[..total].contains(&b'\r') {
@@ -366,5 +460,50 @@ mod tests {
         let mut out = Vec::new();
         let err = LineLimit::new(&data[..]).read_to_end(&mut out).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    fn scan_err(data: &[u8]) -> Option<ScanError> {
+        let mut out = Vec::new();
+        let err = LineLimit::new(data).read_to_end(&mut out).err()?;
+        err.get_ref()
+            .and_then(|e| e.downcast_ref::<ScanError>())
+            .copied()
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_named_at_its_line() {
+        let data = b"TaskId,x-note\nt1,\"oops\nt2,fine\nt3,fine\n";
+        assert_eq!(scan_err(data), Some(ScanError::UnclosedQuote { line: 2 }));
+        // Closed quotes, escaped quotes, quotes inside unquoted cells and CRLF are all fine.
+        for ok in [
+            &b"a,b\n\"x\ny\",\"he said \"\"hi\"\"\"\n"[..],
+            b"a,b\nsay \"hi,2\n",
+            b"a,b\r\n\"x\r\ny\",2\r\n",
+            b"a,\"\"\n",
+        ] {
+            assert_eq!(scan_err(ok), None, "{}", String::from_utf8_lossy(ok));
+        }
+        assert_eq!(
+            scan_err(b"a,b\n1,2\n3,\"x\"\"\n"),
+            Some(ScanError::UnclosedQuote { line: 3 })
+        );
+    }
+
+    #[test]
+    fn a_quoted_cell_spanning_lines_counts_whole() {
+        let mut data = b"a,b\n1,\"".to_vec();
+        for _ in 0..(MAX_LINE_BYTES / 100 + 10) {
+            data.extend_from_slice(&[b'x'; 99]);
+            data.push(b'\n');
+        }
+        data.extend_from_slice(b"\"\n");
+        assert_eq!(scan_err(&data), Some(ScanError::RowTooLong { line: 2 }));
+        // Rows just under the limit pass, however many there are.
+        let mut ok = Vec::new();
+        for _ in 0..3 {
+            ok.extend_from_slice(&vec![b'y'; MAX_LINE_BYTES - 1]);
+            ok.push(b'\n');
+        }
+        assert_eq!(scan_err(&ok), None);
     }
 }

@@ -129,7 +129,7 @@ impl Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
+        f.write_str(&crate::text::escape(&self.file))?;
         if self.line > 0 {
             write!(f, ":{}", self.line)?;
             if let Some(c) = self.column {
@@ -137,7 +137,7 @@ impl fmt::Display for Location {
             }
         }
         if let Some(name) = &self.column_name {
-            write!(f, " (column {name})")?;
+            write!(f, " (column {})", crate::text::escape(name))?;
         }
         Ok(())
     }

@@ -20,15 +20,17 @@ pub fn render(r: &Report) -> Vec<u8> {
     for i in &r.items {
         let attempts = i.attempts.to_string();
         let latency = i.latency_ms.map(|v| v.to_string()).unwrap_or_default();
+        // Text cells came from a manifest or the server: escaped, formulas neutralised.
+        let cell = |s: Option<&str>| crate::text::csv_cell(s.unwrap_or("")).into_owned();
         let _ = w.write_record([
-            i.task_id.as_str(),
-            i.status.as_str(),
-            attempts.as_str(),
-            i.error_code.as_deref().unwrap_or(""),
-            i.error_message.as_deref().unwrap_or(""),
-            i.request_id.as_deref().unwrap_or(""),
-            i.source.as_str(),
-            latency.as_str(),
+            cell(Some(&i.task_id)),
+            i.status.as_str().to_string(),
+            attempts,
+            cell(i.error_code.as_deref()),
+            cell(i.error_message.as_deref()),
+            cell(i.request_id.as_deref()),
+            cell(Some(&i.source)),
+            latency,
         ]);
     }
     // Writing to a Vec cannot fail.
