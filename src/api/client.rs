@@ -413,6 +413,12 @@ impl Transport {
         if !pooled {
             builder = builder.pool_max_idle_per_host(0);
         }
+        // A loopback endpoint (the sandbox, the emulator) is plain http on this machine: through an
+        // HTTP_PROXY/HTTPS_PROXY/ALL_PROXY it would carry signed requests in clear text to
+        // another host. Other endpoints keep reqwest's reading of those variables and NO_PROXY.
+        if endpoint.is_loopback() {
+            builder = builder.no_proxy();
+        }
         let http = builder
             .connect_timeout(connect_timeout)
             .read_timeout(read_timeout)

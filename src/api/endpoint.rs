@@ -114,6 +114,12 @@ impl Endpoint {
         &self.host_header
     }
 
+    /// The host is this machine (127.0.0.0/8, ::1 or `localhost`): such an endpoint is never
+    /// reached through a proxy.
+    pub fn is_loopback(&self) -> bool {
+        self.url.host().is_some_and(|h| is_loopback(&h))
+    }
+
     pub fn is_default(&self) -> bool {
         self.url.as_str().trim_end_matches('/') == DEFAULT_ENDPOINT
     }
@@ -134,14 +140,16 @@ impl fmt::Display for Endpoint {
     }
 }
 
-fn redact_userinfo(s: &str) -> String {
-    match url::Url::parse(s.trim()) {
-        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        _ => s.to_string(),
+/// The URL as errors may show it: anything before the last `@` of what follows `scheme://` (or of
+/// the whole text, when there is no `://`) is a user and password, and becomes `***`. Done on the
+/// text rather than on a parsed URL, so that a URL which does not parse (a port out of range, a
+/// bad host, no scheme) is redacted too. An endpoint never has a legitimate `@` after its host,
+/// so cutting at the last one also covers a password holding `/`, `?` or `#`.
+pub fn redact_userinfo(s: &str) -> String {
+    let start = s.find("://").map_or(0, |i| i + 3);
+    match s[start..].rfind('@') {
+        Some(at) => format!("{}***{}", &s[..start], &s[start + at..]),
+        None => s.to_string(),
     }
 }
 
@@ -177,7 +185,8 @@ mod tests {
             "https://example.com",
             "https://live.ap-southeast-1.aliyuncs.com",
         ] {
-            assert!(Endpoint::parse(ok).is_ok(), "{ok}");
+            let e = Endpoint::parse(ok).unwrap();
+            assert_eq!(e.is_loopback(), ok.starts_with("http:"), "{ok}");
         }
         for bad in [
             "http://live.aliyuncs.com",
@@ -219,6 +228,31 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_password_is_never_shown_whatever_the_shape() {
+        for raw in [
+            "https://u:SECRET@127.0.0.1:99999",
+            "https://u:SECRET@h",
+            "https://u:SECRET@h/path",
+            "http://u:SECRET@10.0.0.1",
+            "ftp://u:SECRET@h",
+            "u:SECRET@h",
+            "https://u:SEC/RET@h",
+            "https://u:SEC@RET@h:1",
+            "https://:SECRET@[::1",
+            " https://u:SECRET@h ",
+        ] {
+            let e = Endpoint::parse(raw).unwrap_err().to_string();
+            assert!(!e.contains("SECRET") && !e.contains("RET"), "{raw}: {e}");
+            assert!(e.contains("***"), "{raw}: {e}");
+        }
+        assert_eq!(redact_userinfo("https://h:1"), "https://h:1");
+        assert_eq!(
+            redact_userinfo("https://u:p@h:99999"),
+            "https://***@h:99999"
+        );
     }
 
     #[test]
