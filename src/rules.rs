@@ -275,12 +275,21 @@ pub const NEEDS_STOPPED: [Field; 3] = [Field::SourceUrls, Field::Offset, Field::
 // ---------------------------------------------------------------------------------------------
 // Parsers: a field's text → its typed value. Shared so that a manifest and a request are read alike.
 
+/// `did you mean X? ` when `s` is a plausible typo of one of `names`, else nothing.
+fn did_you_mean<'a>(s: &str, names: impl Iterator<Item = &'a str>) -> String {
+    crate::manifest::closest(s.trim(), names)
+        .map(|c| format!("did you mean {c}? "))
+        .unwrap_or_default()
+}
+
 pub fn parse_region(s: &str) -> Result<Region, Violation> {
     s.parse().map_err(|_| {
         Violation::invalid(
             Field::Region,
             format!(
-                "{s:?} is not a Region; {}",
+                "{:?} is not a Region; {}{}",
+                crate::text::escape(s),
+                did_you_mean(s, Region::ALL.iter().map(|r| r.as_str())),
                 field_rule(Field::Region).allowed
             ),
         )
@@ -291,7 +300,11 @@ pub fn parse_source_type(s: &str) -> Result<SourceType, Violation> {
     s.parse().map_err(|_| {
         Violation::invalid(
             Field::SourceType,
-            format!("{s:?} is not a SourceType; expected live, vod or url"),
+            format!(
+                "{:?} is not a SourceType; {}expected live, vod or url",
+                crate::text::escape(s),
+                did_you_mean(s, SourceType::ALL.iter().map(|t| t.as_str()))
+            ),
         )
     })
 }
@@ -734,6 +747,26 @@ mod tests {
         }
         let e = parse_int(Field::Offset, "2147483648").unwrap_err();
         assert!(e.message.contains("out of range"));
+    }
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        for (typo, want) in [
+            ("cn-shanghia", "did you mean cn-shanghai? "),
+            ("CN-Beijing", "did you mean cn-beijing? "),
+            ("ap-southeast1", "did you mean ap-southeast-1? "),
+            ("vdo", "did you mean vod? "),
+        ] {
+            let m = if typo == "vdo" {
+                parse_source_type(typo).unwrap_err()
+            } else {
+                parse_region(typo).unwrap_err()
+            };
+            assert!(m.message.contains(want), "{typo}: {}", m.message);
+        }
+        let m = parse_region("us-east-1").unwrap_err().message;
+        assert!(!m.contains("did you mean"), "{m}");
+        assert!(m.contains("one of ap-southeast-1"), "{m}");
     }
 
     #[test]

@@ -109,13 +109,20 @@ pub fn visit_batch(inputs: &[Input], now: ApiTime, on_entry: &mut dyn FnMut(Entr
         }
     }
     let mut diagnostics = std::mem::take(&mut v.diags);
+    // Each file's line starts, found once: a scan per diagnostic was quadratic when a file has
+    // tens of thousands of problems.
+    let mut lines: HashMap<Arc<str>, LineIndex> = HashMap::new();
     for d in &mut diagnostics {
         if d.location.line == 0 {
             continue;
         }
-        if let Some(t) = texts.get(&d.location.file)
-            && let Some(line) = manifest::yaml::source_line(t, d.location.line)
-        {
+        let Some(t) = texts.get(&d.location.file) else {
+            continue;
+        };
+        let index = lines
+            .entry(d.location.file.clone())
+            .or_insert_with(|| LineIndex::new(t.clone()));
+        if let Some(line) = index.line(d.location.line) {
             d.snippet = Some(Snippet {
                 text: line.to_string(),
             });
@@ -127,6 +134,33 @@ pub fn visit_batch(inputs: &[Input], now: ApiTime, on_entry: &mut dyn FnMut(Entr
         files,
         records: v.records,
         valid: v.valid,
+    }
+}
+
+/// The start of every line of a text, for snippets by line number.
+struct LineIndex {
+    text: Arc<str>,
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: Arc<str>) -> LineIndex {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { text, starts }
+    }
+
+    /// Line `n` (1-based) without its line end, as [`str::lines`] would give it.
+    fn line(&self, n: u32) -> Option<&str> {
+        let i = (n as usize).checked_sub(1)?;
+        let start = *self.starts.get(i)?;
+        let end = self.starts.get(i + 1).map_or(self.text.len(), |e| e - 1);
+        if start >= self.text.len() {
+            return None;
+        }
+        let l = &self.text[start..end];
+        Some(l.strip_suffix('\r').unwrap_or(l))
     }
 }
 
@@ -277,11 +311,19 @@ impl Validator {
             failed = true;
         }
 
-        for v in self.checker.check(&u, self.now) {
+        let violations = self.checker.check(&u, self.now);
+        // A warning on a record that is already wrong is noise ("the update of  changes nothing"
+        // under "TaskId is empty"): the errors say what to fix first.
+        let has_error = parse_failed
+            || failed
+            || violations
+                .iter()
+                .any(|v| v.severity == Severity::Error && (has_task_id || v.field != Field::TaskId));
+        for v in violations {
             if v.field == Field::TaskId && !has_task_id {
                 continue;
             }
-            if v.severity == Severity::Warning && parse_failed {
+            if v.severity == Severity::Warning && has_error {
                 continue;
             }
             if v.severity == Severity::Error {
@@ -410,5 +452,27 @@ impl Hasher for FastHasher {
 
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineIndex;
+    use std::sync::Arc;
+
+    #[test]
+    fn line_index_agrees_with_lines() {
+        for text in ["", "a", "a\n", "a\nb", "a\r\nb\r\n\nc", "\n\n", "x\ny\n"] {
+            let idx = LineIndex::new(Arc::from(text));
+            let want: Vec<&str> = text.lines().collect();
+            for n in 1..=want.len() + 2 {
+                assert_eq!(
+                    idx.line(n as u32),
+                    want.get(n - 1).copied(),
+                    "{text:?} line {n}"
+                );
+            }
+            assert_eq!(idx.line(0), None);
+        }
     }
 }

@@ -23,7 +23,9 @@ Examples:
   livebatch emulator --listen 127.0.0.1:8787 --seed tasks.yaml --state emu.json
   livebatch emulator --listen 127.0.0.1:0 --latency-ms 100..300 --fail-rate 0.1 --rng-seed 7
   livebatch emulator --key ak-main:s1:1234567890123456 --key ak-ram:s2:1234567890123456 --sts-ttl 60
-  livebatch plan --endpoint http://127.0.0.1:8787 m.yaml   (with the default key in ALIBABA_CLOUD_*)")]
+  livebatch plan --endpoint http://127.0.0.1:8787 m.yaml   (with the default key in ALIBABA_CLOUD_*)
+
+Exit codes: 0 stopped by Ctrl-C or SIGTERM · 1 cannot listen, or the state file cannot be read or written · 64 usage (a malformed --key too) · 65 invalid --seed file")]
 pub struct Args {
     /// Address to listen on; port 0 picks a free port (printed on the first line).
     #[arg(long, default_value = "127.0.0.1:8787", value_name = "HOST:PORT")]

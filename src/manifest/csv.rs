@@ -4,11 +4,12 @@
 //! capped at [`MAX_LINE_BYTES`] by [`LineLimit`] so a corrupt file cannot make a row grow without
 //! bound. Cells are checked for UTF-8 one by one so the error names the row and column.
 
+use std::collections::HashSet;
 use std::io::{self, Read};
 use std::sync::Arc;
 
 use super::{
-    ANNOTATION_PREFIX, Key, Location, MAX_LINE_BYTES, RawField, RawRecord, RawValue, classify_key,
+    ANNOTATION_PREFIX, Key, Location, MAX_ANNOTATIONS, MAX_LINE_BYTES, RawField, RawRecord, RawValue, classify_key,
     unknown_field_message,
 };
 use crate::diagnostic::{Diagnostic, code};
@@ -56,6 +57,9 @@ pub fn read(
     let header_line = line_of(&row);
     let mut names: Vec<Arc<str>> = Vec::with_capacity(row.len());
     let mut cols: Vec<Col> = Vec::with_capacity(row.len());
+    // Names seen so far: a set, since a header may be long (a scan per column was quadratic).
+    let mut seen: HashSet<Arc<str>> = HashSet::with_capacity(row.len().min(64));
+    let mut annotation_cols = 0usize;
     let mut header_ok = true;
     for (i, cell) in row.iter().enumerate() {
         let name: Arc<str> = match std::str::from_utf8(cell) {
@@ -76,7 +80,7 @@ pub fn read(
             }
         };
         let at = Location::cell(file, header_line, &name);
-        let col = if names.contains(&name) {
+        let col = if !seen.insert(name.clone()) {
             diags.push(Diagnostic::error(
                 at,
                 code::DUPLICATE_FIELD,
@@ -87,7 +91,10 @@ pub fn read(
         } else {
             match classify_key(&name) {
                 Key::Field(f) => Col::Field(f),
-                Key::Annotation => Col::Annotation(name.clone()),
+                Key::Annotation => {
+                    annotation_cols += 1;
+                    Col::Annotation(name.clone())
+                }
                 Key::Unknown(s) => {
                     let msg = if name.is_empty() {
                         format!(
@@ -108,6 +115,17 @@ pub fn read(
     }
     debug_assert!(ANNOTATION_PREFIX == "x-");
     let mut missing = false;
+    if annotation_cols > MAX_ANNOTATIONS {
+        diags.push(Diagnostic::error(
+            Location::line(file, header_line),
+            code::SHAPE,
+            format!(
+                "{} ({annotation_cols} found); the rows were not read",
+                super::too_many_annotations("the header")
+            ),
+        ));
+        missing = true;
+    }
     for req in [Field::TaskId, Field::Region] {
         if !cols.iter().any(|c| matches!(c, Col::Field(f) if *f == req)) {
             diags.push(
@@ -238,6 +256,11 @@ fn csv_error(file: &Arc<str>, e: &::csv::Error, line: u64) -> Diagnostic {
     }
 }
 
+/// Line feeds in `b` (a loop the compiler vectorises).
+fn count_lf(b: &[u8]) -> u64 {
+    b.iter().filter(|&&c| c == b'\n').count() as u64
+}
+
 /// Where the CSV scanner stands, as `csv_core` reads the same bytes: a `"` opens a quoted cell only
 /// at the start of a cell, `""` inside one is an escaped quote, and a line end inside one is data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,56 +317,87 @@ impl<R> LineLimit<R> {
         }
     }
 
-    /// Runs the quote state machine over the next `upto` bytes of the buffer.
+    /// Runs the quote state machine over the next `upto` bytes of the buffer. Spans between quotes
+    /// are handled with slice searches rather than byte by byte (this runs over every byte of a
+    /// million-row file): outside a quoted cell only row ends and a quote at a cell's start
+    /// matter, inside one only the next quote.
     fn account(&mut self, upto: usize) -> io::Result<()> {
-        let mut q = self.quote;
-        let mut current = self.current;
-        let mut line = self.line;
-        for &b in &self.buf[..upto] {
-            current += 1;
-            let row_end = match (q, b) {
-                (Quote::Quoted, b'"') => {
-                    q = Quote::QuoteInQuoted;
-                    false
+        let too_long = |line: u64| {
+            io::Error::new(io::ErrorKind::InvalidData, ScanError::RowTooLong { line })
+        };
+        let buf = &self.buf[..upto];
+        let mut i = 0;
+        while i < buf.len() {
+            let rest = &buf[i..];
+            match self.quote {
+                Quote::Quoted => {
+                    let (span, found) = match rest.iter().position(|&b| b == b'"') {
+                        Some(p) => (&rest[..p], true),
+                        None => (rest, false),
+                    };
+                    self.line += count_lf(span);
+                    self.current += span.len() + usize::from(found);
+                    i += span.len() + usize::from(found);
+                    if found {
+                        self.quote = Quote::QuoteInQuoted;
+                    }
                 }
-                (Quote::Quoted, _) => false,
-                (Quote::CellStart, b'"') => {
-                    q = Quote::Quoted;
-                    self.quote_line = line;
-                    false
+                Quote::QuoteInQuoted => {
+                    i += 1;
+                    self.current += 1;
+                    self.quote = match rest[0] {
+                        b'"' => Quote::Quoted,
+                        b',' => Quote::CellStart,
+                        b'\n' | b'\r' => {
+                            self.line += u64::from(rest[0] == b'\n');
+                            self.current = 0;
+                            self.row_line = self.line;
+                            Quote::CellStart
+                        }
+                        _ => Quote::Unquoted,
+                    };
                 }
-                (Quote::QuoteInQuoted, b'"') => {
-                    q = Quote::Quoted;
-                    false
+                Quote::CellStart | Quote::Unquoted => {
+                    let quote_at = rest.iter().position(|&b| b == b'"');
+                    let span = &rest[..quote_at.unwrap_or(rest.len())];
+                    let is_end = |b: &u8| *b == b'\n' || *b == b'\r';
+                    if let Some(first) = span.iter().position(is_end) {
+                        if self.current + first > MAX_LINE_BYTES {
+                            return Err(too_long(self.row_line));
+                        }
+                        // Rows wholly inside the span are shorter than the buffer, so below the
+                        // limit; only the row the span ends in carries on.
+                        let last = span.iter().rposition(is_end).unwrap_or(first);
+                        self.row_line = self.line + count_lf(&span[..=last]);
+                        self.current = span.len() - last - 1;
+                    } else {
+                        self.current += span.len();
+                    }
+                    self.line += count_lf(span);
+                    if let Some(&b) = span.last() {
+                        self.quote = if b == b',' || is_end(&b) {
+                            Quote::CellStart
+                        } else {
+                            Quote::Unquoted
+                        };
+                    }
+                    i += span.len();
+                    if quote_at.is_some() {
+                        i += 1;
+                        self.current += 1;
+                        if self.quote == Quote::CellStart {
+                            self.quote = Quote::Quoted;
+                            self.quote_line = self.line;
+                        } else {
+                            self.quote = Quote::Unquoted;
+                        }
+                    }
                 }
-                (_, b',') => {
-                    q = Quote::CellStart;
-                    false
-                }
-                (_, b'\n' | b'\r') => true,
-                _ => {
-                    q = Quote::Unquoted;
-                    false
-                }
-            };
-            if b == b'\n' {
-                line += 1;
             }
-            if row_end {
-                q = Quote::CellStart;
-                current = 0;
-                self.row_line = line;
-            } else if current > MAX_LINE_BYTES {
-                let line = self.row_line;
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    ScanError::RowTooLong { line },
-                ));
+            if self.current > MAX_LINE_BYTES {
+                return Err(too_long(self.row_line));
             }
         }
-        self.quote = q;
-        self.current = current;
-        self.line = line;
         Ok(())
     }
 
@@ -505,5 +559,52 @@ mod tests {
             ok.push(b'\n');
         }
         assert_eq!(scan_err(&ok), None);
+    }
+
+    /// The quote rules byte by byte, as `csv_core` applies them: the reference for `account`.
+    fn reference(data: &[u8]) -> Option<ScanError> {
+        let (mut q, mut line, mut open_line) = (Quote::CellStart, 1u64, 0u64);
+        for &b in data {
+            q = match (q, b) {
+                (Quote::Quoted, b'"') => Quote::QuoteInQuoted,
+                (Quote::Quoted, _) => Quote::Quoted,
+                (Quote::CellStart, b'"') => {
+                    open_line = line;
+                    Quote::Quoted
+                }
+                (Quote::QuoteInQuoted, b'"') => Quote::Quoted,
+                (_, b',' | b'\n' | b'\r') => Quote::CellStart,
+                _ => Quote::Unquoted,
+            };
+            line += u64::from(b == b'\n');
+        }
+        (q == Quote::Quoted).then_some(ScanError::UnclosedQuote { line: open_line })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_span_scanner_agrees_with_the_byte_rules(
+            data in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b',', b'"', b'\n', b'\r']), 0..60),
+            chunk in 1usize..9,
+        ) {
+            struct Chunky<'a>(&'a [u8], usize);
+            impl Read for Chunky<'_> {
+                fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                    let n = self.0.len().min(self.1).min(buf.len());
+                    buf[..n].copy_from_slice(&self.0[..n]);
+                    self.0 = &self.0[n..];
+                    Ok(n)
+                }
+            }
+            // The scanner sees CRLF as LF, as the CSV reader does after it.
+            let lf: Vec<u8> = String::from_utf8(data.clone()).unwrap().replace("\r\n", "\n").into_bytes();
+            let mut out = Vec::new();
+            let got = LineLimit::new(Chunky(&data, chunk))
+                .read_to_end(&mut out)
+                .err()
+                .and_then(|e| e.get_ref().and_then(|x| x.downcast_ref::<ScanError>()).copied());
+            proptest::prop_assert_eq!(got, reference(&lf));
+        }
     }
 }

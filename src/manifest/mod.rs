@@ -12,6 +12,8 @@
 //! - A line longer than [`MAX_LINE_BYTES`] is an error: no field needs that much, and refusing it
 //!   keeps memory bounded on a corrupt or wrong file.
 //! - YAML files are read whole (at most [`MAX_YAML_BYTES`]); CSV files are streamed row by row.
+//! - At most [`MAX_ANNOTATIONS`] `x-` annotations per mapping or CSV header, so that work stays
+//!   linear in the file's size (defaults are copied into every update).
 
 use std::fmt;
 use std::fs::File;
@@ -33,6 +35,17 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 pub const MAX_YAML_BYTES: u64 = 256 << 20;
 /// Prefix of annotation keys/columns: kept as text on the record, never validated, never sent.
 pub const ANNOTATION_PREFIX: &str = "x-";
+/// Most `x-` annotations in one mapping (an update, or `defaults:`) or one CSV header. An export
+/// writes about ten; every update carries its own copy of the defaults' annotations, so without a
+/// bound 5,000 default annotations over 5,000 updates make 25 million strings.
+pub const MAX_ANNOTATIONS: usize = 100;
+
+/// The message for a mapping or header with more than [`MAX_ANNOTATIONS`] annotations.
+pub fn too_many_annotations(what: &str) -> String {
+    format!(
+        "{what} has more than {MAX_ANNOTATIONS} x- annotations; at most {MAX_ANNOTATIONS} are allowed (they are notes, never sent; keep bulk data elsewhere)"
+    )
+}
 
 /// One manifest to read: a file, or standard input (`-`).
 #[derive(Debug, Clone, PartialEq, Eq)]

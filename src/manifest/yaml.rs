@@ -8,6 +8,7 @@
 //! serde-saphyr's budgets bound alias expansion, nesting and event counts; a breach is a located
 //! error like any other.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -197,10 +198,11 @@ impl Ctx<'_> {
             annotations: Vec::new(),
             invalid: false,
         };
-        let mut seen: Vec<&str> = Vec::with_capacity(entries.len());
+        let mut seen: HashSet<&str> = HashSet::with_capacity(entries.len().min(64));
+        let mut annotations_capped = false;
         for (k, v) in entries {
             let name = k.value.as_str();
-            if seen.contains(&name) {
+            if !seen.insert(name) {
                 self.error(
                     k,
                     code::DUPLICATE_FIELD,
@@ -209,7 +211,6 @@ impl Ctx<'_> {
                 rec.invalid = true;
                 continue;
             }
-            seen.push(name);
             match classify_key(name) {
                 Key::Field(f) => {
                     if in_defaults && f == Field::TaskId {
@@ -231,6 +232,18 @@ impl Ctx<'_> {
                         location: self.loc(v),
                         from_defaults: false,
                     });
+                }
+                Key::Annotation if rec.annotations.len() >= super::MAX_ANNOTATIONS => {
+                    if !annotations_capped {
+                        annotations_capped = true;
+                        let what = if in_defaults {
+                            "`defaults:`"
+                        } else {
+                            "this update"
+                        };
+                        self.error(k, code::SHAPE, super::too_many_annotations(what));
+                    }
+                    rec.invalid = true;
                 }
                 Key::Annotation => match self.scalar(v, name) {
                     Some(Some(s)) => rec.annotations.push((name.to_string(), s)),
@@ -413,9 +426,15 @@ fn apply_defaults(rec: &mut RawRecord, defaults: &RawRecord) {
             rec.fields.push(f);
         }
     }
-    for (k, v) in &defaults.annotations {
-        if !rec.annotations.iter().any(|(rk, _)| rk == k) {
-            rec.annotations.push((k.clone(), v.clone()));
+    if rec.annotations.is_empty() {
+        rec.annotations.clone_from(&defaults.annotations);
+    } else if !defaults.annotations.is_empty() {
+        // A set, not a scan per default: both lists may hold up to MAX_ANNOTATIONS.
+        let own: HashSet<String> = rec.annotations.iter().map(|(k, _)| k.clone()).collect();
+        for (k, v) in &defaults.annotations {
+            if !own.contains(k) {
+                rec.annotations.push((k.clone(), v.clone()));
+            }
         }
     }
     if defaults.invalid {
@@ -475,9 +494,4 @@ fn long_line(bytes: &[u8]) -> Option<u32> {
         .split(|&b| b == b'\n')
         .position(|l| l.len() > MAX_LINE_BYTES)
         .map(|i| u32::try_from(i + 1).unwrap_or(u32::MAX))
-}
-
-/// The source line `line` (1-based) of `text`, for snippets.
-pub fn source_line(text: &str, line: u32) -> Option<&str> {
-    text.lines().nth((line as usize).checked_sub(1)?)
 }
