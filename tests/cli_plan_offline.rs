@@ -27,7 +27,7 @@ fn text_plan_shows_exact_parameters_and_summary() {
     assert!(text.contains("    RepeatNumber=2\n"));
     let last = text.lines().last().unwrap();
     assert!(
-        last.starts_with("offline plan: 30 UpdateLivePullToPush calls (StartTime 4, EndTime 17"),
+        last.starts_with("offline plan: 30 UpdateLivePullToPush calls (SourceUrls 14, RepeatNumber 10"),
         "{last}"
     );
     assert!(last.ends_with("nothing was sent"), "{last}");
@@ -129,11 +129,47 @@ fn end_time_is_judged_against_now() {
         "--offline",
         "--now",
         "2028-01-01T00:00:00Z",
-        "examples/migration.yaml",
+        "examples/reschedule.yaml",
     ])
     .assert()
     .code(65)
     .stderr(predicate::str::contains(
         "is not after the current time 2028-01-01T00:00:00Z",
+    ));
+}
+
+/// The README's first command and the bundled migrations depend on no date: they validate (and
+/// so rehearse) the same in any year. Dated changes live in `examples/reschedule.yaml`, which is
+/// rehearsed as of its change window with `--now` (see `tests/hostile_input.rs`).
+#[test]
+fn the_bundled_migrations_are_valid_on_any_date() {
+    for now in [
+        "2026-01-01T00:00:00Z",
+        "2027-11-01T00:00:00Z",
+        "2031-06-15T12:00:00Z",
+        "2099-12-31T23:59:59Z",
+    ] {
+        lb().args([
+            "validate",
+            "--now",
+            now,
+            "examples/migration.yaml",
+            "examples/migration.csv",
+        ])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("valid: 66 updates in 2 files, 0 warnings"));
+    }
+    lb().args([
+        "plan",
+        "--offline",
+        "--now",
+        "2027-12-01T00:00:00Z",
+        "examples/reschedule.yaml",
+    ])
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains(
+        "offline plan: 6 UpdateLivePullToPush calls (StartTime 2, EndTime 6",
     ));
 }

@@ -409,3 +409,77 @@ fn the_annotation_limit_is_inclusive_and_defaults_merge_with_an_updates_own() {
     let (out, _) = timed_validate(dir.path(), "dup.csv", &c, 65);
     assert!(out.contains("\"x-c3\" appears twice"), "{out}");
 }
+
+// ---- item 12: dates, help, suggestions --------------------------------------------------------------
+
+/// The sandbox rehearses on `--now`: a manifest dated years ago still rehearses as of its own
+/// window (the emulator's clock is shifted there too), and is refused on the real clock.
+#[test]
+fn the_sandbox_rehearses_on_the_now_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(
+        dir.path(),
+        "old.yaml",
+        b"updates:\n  - TaskId: o1\n    Region: cn-shanghai\n    EndTime: 2020-01-02T00:00:00Z\n  - TaskId: o2\n    Region: cn-beijing\n    StartTime: 2020-01-03T00:00:00Z\n    EndTime: 2020-01-04T00:00:00Z\n",
+    );
+    let a = clean(dir.path())
+        .args(["apply", "--sandbox", "--yes", "--now", "2020-01-01T00:00:00Z"])
+        .arg(&m)
+        .assert()
+        .code(0);
+    let out = output(&a);
+    assert!(out.contains("(clock 2020-01-01T00:00:0"), "{out}");
+    assert!(out.contains("2 succeeded"), "{out}");
+    clean(dir.path())
+        .args(["apply", "--sandbox", "--yes"])
+        .arg(&m)
+        .assert()
+        .code(65);
+}
+
+/// The bundled dated example, rehearsed as its comment says, works whatever today's date.
+#[test]
+fn the_reschedule_example_rehearses_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let a = clean(dir.path())
+        .args(["apply", "--sandbox", "--yes", "--now", "2027-12-01T00:00:00Z"])
+        .arg(format!("{root}/examples/reschedule.yaml"))
+        .arg("--journal")
+        .arg(dir.path().join("j.jsonl"))
+        .assert()
+        .code(0);
+    assert!(output(&a).contains("6 succeeded"), "{}", output(&a));
+}
+
+#[test]
+fn a_region_typo_gets_a_suggestion_and_a_missing_task_id_no_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(
+        dir.path(),
+        "t.yaml",
+        b"updates:\n  - TaskId: a\n    Region: cn-shanghia\n  - Region: cn-beijing\n  - TaskId: \"\"\n    Region: cn-beijing\n",
+    );
+    let a = lb()
+        .args(["validate", "--now", NOW])
+        .arg(&m)
+        .assert()
+        .code(65);
+    let out = output(&a);
+    assert!(
+        out.contains("\"cn-shanghia\" is not a Region; did you mean cn-shanghai?"),
+        "{out}"
+    );
+    assert!(out.contains("TaskId is missing"), "{out}");
+    assert!(out.contains("TaskId is empty"), "{out}");
+    assert!(!out.contains("changes nothing"), "{out}");
+}
+
+#[test]
+fn every_subcommand_help_lists_its_exit_codes() {
+    for cmd in ["validate", "plan", "apply", "diff", "export", "emulator"] {
+        let a = lb().args([cmd, "--help"]).assert().code(0);
+        let out = output(&a);
+        assert!(out.contains("Exit codes: 0 "), "{cmd} --help: {out}");
+    }
+}

@@ -351,8 +351,10 @@ async fn run_async(
     };
     if !g.quiet {
         eprintln!(
-            "sandbox: emulator at {} with {} task(s) seeded from the manifest, quota {} calls/s, {}..{} ms latency{}",
+            "sandbox: emulator at {} (clock {}{}) with {} task(s) seeded from the manifest, quota {} calls/s, {}..{} ms latency{}",
             emulator.url(),
+            emulator.clock().now(),
+            if args.now.is_some() { ", --now" } else { "" },
             emulator.tasks().len(),
             emulator_qps(args.qps),
             SANDBOX_LATENCY_MS.0,
@@ -387,8 +389,16 @@ async fn start_sandbox(
     items: &[WorkItem],
     args: &Args,
 ) -> Result<(EmulatorHandle, Client), String> {
-    let seed = sandbox::seed_tasks(items.iter().map(|i| &i.update), validate::clock_now());
+    // The sandbox rehearses on the clock validation used: `--now` when given (so a dated manifest
+    // rehearses as of its change window, on any day), else the real one. Requests are still
+    // signed with the real date, so the allowed skew grows by the shift.
+    let real = validate::clock_now();
+    let now = args.now.unwrap_or(real);
+    let shift = now.unix() - real.unix();
+    let seed = sandbox::seed_tasks(items.iter().map(|i| &i.update), now);
     let emulator = Emulator::start(EmulatorConfig {
+        clock: crate::emulator::Clock::offset(shift),
+        max_skew_secs: crate::emulator::MAX_CLOCK_SKEW_SECS.saturating_add(shift.saturating_abs()),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         keys: vec![KeyPair::default()],
         qps: emulator_qps(args.qps),

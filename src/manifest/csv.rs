@@ -256,9 +256,9 @@ fn csv_error(file: &Arc<str>, e: &::csv::Error, line: u64) -> Diagnostic {
     }
 }
 
-/// Line feeds in `b` (a loop the compiler vectorises).
+/// Line feeds in `b`.
 fn count_lf(b: &[u8]) -> u64 {
-    b.iter().filter(|&&c| c == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', b).count() as u64
 }
 
 /// Where the CSV scanner stands, as `csv_core` reads the same bytes: a `"` opens a quoted cell only
@@ -331,7 +331,7 @@ impl<R> LineLimit<R> {
             let rest = &buf[i..];
             match self.quote {
                 Quote::Quoted => {
-                    let (span, found) = match rest.iter().position(|&b| b == b'"') {
+                    let (span, found) = match memchr::memchr(b'"', rest) {
                         Some(p) => (&rest[..p], true),
                         None => (rest, false),
                     };
@@ -358,16 +358,16 @@ impl<R> LineLimit<R> {
                     };
                 }
                 Quote::CellStart | Quote::Unquoted => {
-                    let quote_at = rest.iter().position(|&b| b == b'"');
+                    let quote_at = memchr::memchr(b'"', rest);
                     let span = &rest[..quote_at.unwrap_or(rest.len())];
                     let is_end = |b: &u8| *b == b'\n' || *b == b'\r';
-                    if let Some(first) = span.iter().position(is_end) {
+                    if let Some(first) = memchr::memchr2(b'\n', b'\r', span) {
                         if self.current + first > MAX_LINE_BYTES {
                             return Err(too_long(self.row_line));
                         }
                         // Rows wholly inside the span are shorter than the buffer, so below the
                         // limit; only the row the span ends in carries on.
-                        let last = span.iter().rposition(is_end).unwrap_or(first);
+                        let last = memchr::memrchr2(b'\n', b'\r', span).unwrap_or(first);
                         self.row_line = self.line + count_lf(&span[..=last]);
                         self.current = span.len() - last - 1;
                     } else {
