@@ -82,7 +82,8 @@ pub struct Args {
     /// Stop dispatching once more than N updates (or P% of them) failed; the rest are not attempted.
     #[arg(long, value_name = "N|P%")]
     pub max_failures: Option<HaltPolicy>,
-    /// Write a report; the extension picks the format (.json, .csv, .xml JUnit, .md). Repeatable.
+    /// Write a report; the extension picks the format (.json, .csv, .xml JUnit, .md), or a prefix
+    /// names it (json:, csv:, junit:, md:PATH, e.g. md:$GITHUB_STEP_SUMMARY). Repeatable.
     #[arg(long = "report", value_name = "PATH")]
     pub reports: Vec<PathBuf>,
     /// Journal file [default: <first manifest>.journal.jsonl].

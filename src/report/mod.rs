@@ -165,13 +165,16 @@ pub enum Format {
 
 /// The extensions `--report` accepts, for messages.
 pub const EXTENSIONS: &str = ".json, .csv, .xml (JUnit), .md";
+/// Prefixes that name a report's format explicitly (`md:$GITHUB_STEP_SUMMARY`), for messages.
+pub const PREFIXES: &str = "json:, csv:, junit:, md:";
 
 /// A report could not be chosen or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error(
-        "--report {0}: unknown report format; the extension must be one of {EXTENSIONS}",
-        EXTENSIONS = EXTENSIONS
+        "--report {0}: unknown report format; the extension must be one of {EXTENSIONS}, or name the format as a prefix ({PREFIXES} e.g. md:$GITHUB_STEP_SUMMARY)",
+        EXTENSIONS = EXTENSIONS,
+        PREFIXES = PREFIXES
     )]
     UnknownExtension(PathBuf),
     #[error("cannot write report {path}: {source}")]
@@ -197,6 +200,27 @@ impl Format {
         }
     }
 
+    /// A `--report` value: `FORMAT:PATH` names the format explicitly (for a path without a
+    /// telling extension, such as `$GITHUB_STEP_SUMMARY`); anything else is a path whose
+    /// extension picks the format. A one-letter prefix is never a format, so `C:\r.md` is a path.
+    pub fn from_spec(spec: &Path) -> Result<(PathBuf, Format), ReportError> {
+        if let Some((prefix, path)) = spec.to_str().and_then(|s| s.split_once(':')) {
+            let format = match prefix.to_ascii_lowercase().as_str() {
+                "json" => Some(Format::Json),
+                "csv" => Some(Format::Csv),
+                "junit" | "xml" => Some(Format::Junit),
+                "md" | "markdown" => Some(Format::Markdown),
+                _ => None,
+            };
+            if let Some(f) = format
+                && !path.is_empty()
+            {
+                return Ok((PathBuf::from(path), f));
+            }
+        }
+        Format::from_path(spec).map(|f| (spec.to_path_buf(), f))
+    }
+
     pub fn render(self, r: &Report) -> Vec<u8> {
         match self {
             Format::Json => json::render(r),
@@ -209,10 +233,7 @@ impl Format {
 
 /// Checks every path's format before the run, so a typo fails before anything is sent.
 pub fn check_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Format)>, ReportError> {
-    paths
-        .iter()
-        .map(|p| Format::from_path(p).map(|f| (p.clone(), f)))
-        .collect()
+    paths.iter().map(|p| Format::from_spec(p)).collect()
 }
 
 /// Writes each report whole or not at all (temporary file, fsync, rename).
@@ -255,5 +276,22 @@ mod tests {
             "{e}"
         );
         assert!(Format::from_path(Path::new("report")).is_err());
+    }
+
+    #[test]
+    fn a_prefix_names_the_format_explicitly() {
+        let spec = |s: &str| Format::from_spec(Path::new(s));
+        assert_eq!(
+            spec("md:/runner/_temp/step_summary_1a2b").unwrap(),
+            (PathBuf::from("/runner/_temp/step_summary_1a2b"), Format::Markdown)
+        );
+        assert_eq!(spec("junit:out/r").unwrap().1, Format::Junit);
+        assert_eq!(spec("JSON:r.txt").unwrap(), (PathBuf::from("r.txt"), Format::Json));
+        assert_eq!(spec("r.csv").unwrap(), (PathBuf::from("r.csv"), Format::Csv));
+        assert_eq!(spec("C:r.md").unwrap(), (PathBuf::from("C:r.md"), Format::Markdown));
+        assert!(spec("md:").is_err());
+        assert!(spec("html:r").is_err());
+        let e = spec("summary").unwrap_err().to_string();
+        assert!(e.contains("md:$GITHUB_STEP_SUMMARY"), "{e}");
     }
 }
