@@ -160,6 +160,20 @@ fn a_password_in_an_unparsable_endpoint_is_not_printed() {
     }
 }
 
+#[test]
+fn help_never_shows_the_endpoint_variable_s_value() {
+    for cmd in ["plan", "apply", "diff", "export"] {
+        let a = lb()
+            .env("LIVEBATCH_ENDPOINT", "https://u:SECRET@127.0.0.1:1")
+            .args([cmd, "--help"])
+            .assert()
+            .code(0);
+        let out = output(&a);
+        assert!(out.contains("LIVEBATCH_ENDPOINT"), "{cmd}: {out}");
+        assert!(!out.contains("SECRET"), "{cmd}: {out}");
+    }
+}
+
 // ---- item 6: proxies -------------------------------------------------------------------------------
 
 /// A stand-in HTTP proxy on 127.0.0.1:0 that records the first line of every connection (e.g.
