@@ -437,7 +437,8 @@ pub fn check_source(source_type: Option<SourceType>, src: &str) -> Option<String
 /// reviewer reads differ from what is sent (a CR hides the start of a line; URL parsers drop tabs
 /// and line ends silently).
 pub fn has_hidden_or_space(s: &str) -> bool {
-    s.chars().any(|c| c.is_whitespace() || crate::text::is_hidden(c))
+    s.chars()
+        .any(|c| c.is_whitespace() || crate::text::is_hidden(c))
 }
 
 pub fn check_callback_url(s: &str) -> Option<Violation> {

@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn hidden_characters_become_visible() {
         assert_eq!(escape("a\rb\x1b[2Kc\td\n"), "a\\rb\\u{1b}[2Kc\\td\\n");
-        assert_eq!(escape("x\u{202E}y\u{200B}z\u{85}"), "x\\u{202e}y\\u{200b}z\\u{85}");
+        assert_eq!(
+            escape("x\u{202E}y\u{200B}z\u{85}"),
+            "x\\u{202e}y\\u{200b}z\\u{85}"
+        );
         assert_eq!(escape("ünïcödé 名前"), "ünïcödé 名前");
     }
 

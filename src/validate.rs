@@ -316,9 +316,9 @@ impl Validator {
         // under "TaskId is empty"): the errors say what to fix first.
         let has_error = parse_failed
             || failed
-            || violations
-                .iter()
-                .any(|v| v.severity == Severity::Error && (has_task_id || v.field != Field::TaskId));
+            || violations.iter().any(|v| {
+                v.severity == Severity::Error && (has_task_id || v.field != Field::TaskId)
+            });
         for v in violations {
             if v.field == Field::TaskId && !has_task_id {
                 continue;

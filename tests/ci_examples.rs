@@ -25,7 +25,10 @@ fn scripts(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
             for (k, x) in m {
-                if matches!(k.as_str(), "run" | "script" | "before_script" | "after_script") {
+                if matches!(
+                    k.as_str(),
+                    "run" | "script" | "before_script" | "after_script"
+                ) {
                     strings(x, out);
                 } else {
                     scripts(x, out);
@@ -46,7 +49,7 @@ fn commands(script: &str) -> Vec<Vec<String>> {
     let mut skip_next = false;
     let mut chars = script.chars().peekable();
     let mut quote: Option<char> = None;
-    let mut end_word = |cmd: &mut Vec<String>, word: &mut Option<String>, skip: &mut bool| {
+    let end_word = |cmd: &mut Vec<String>, word: &mut Option<String>, skip: &mut bool| {
         if let Some(w) = word.take() {
             if *skip {
                 *skip = false;
@@ -78,7 +81,10 @@ fn commands(script: &str) -> Vec<Vec<String>> {
             }
             '>' | '<' => {
                 // `2>` / `>>`: the descriptor digit is not a word; the target is skipped.
-                if word.as_deref().is_some_and(|w| w.chars().all(|d| d.is_ascii_digit())) {
+                if word
+                    .as_deref()
+                    .is_some_and(|w| w.chars().all(|d| d.is_ascii_digit()))
+                {
                     word = None;
                 }
                 end_word(&mut cmd, &mut word, &mut skip_next);
@@ -116,7 +122,10 @@ fn livebatch_commands(file: &str) -> Vec<Vec<String>> {
 fn check(file: &str) -> Vec<Vec<String>> {
     let cmds = livebatch_commands(file);
     for c in &cmds {
-        assert!(!c.iter().any(|w| w.contains('$')), "{file}: unexpanded variable in {c:?}");
+        assert!(
+            !c.iter().any(|w| w.contains('$')),
+            "{file}: unexpanded variable in {c:?}"
+        );
         let cli = Cli::try_parse_from(c).unwrap_or_else(|e| panic!("{file}: {c:?}:\n{e}"));
         if let livebatch::cli::Command::Apply(a) = &cli.command {
             livebatch::report::check_paths(&a.reports)
@@ -134,7 +143,9 @@ fn has(cmds: &[Vec<String>], words: &[&str]) -> bool {
 #[test]
 fn the_command_splitter_reads_shell_as_a_shell_does() {
     assert_eq!(
-        commands("set +e\nlivebatch plan --out 'a b.json' m.yaml > plan.txt 2>&1; echo \"livebatch x\" | tee y"),
+        commands(
+            "set +e\nlivebatch plan --out 'a b.json' m.yaml > plan.txt 2>&1; echo \"livebatch x\" | tee y"
+        ),
         vec![
             vec!["set", "+e"],
             vec!["livebatch", "plan", "--out", "a b.json", "m.yaml"],
@@ -162,7 +173,16 @@ fn github_actions_example_parses_and_uses_real_commands() {
     assert!(has(&cmds, &["plan", "--detailed-exitcode"]), "{cmds:?}");
     assert!(has(&cmds, &["plan", "--out"]), "{cmds:?}");
     assert!(
-        has(&cmds, &["apply", "--plan", "--yes", "--journal", "md:/runner/_temp/step_summary_x"]),
+        has(
+            &cmds,
+            &[
+                "apply",
+                "--plan",
+                "--yes",
+                "--journal",
+                "md:/runner/_temp/step_summary_x"
+            ]
+        ),
         "{cmds:?}"
     );
     assert!(has(&cmds, &["apply", "livebatch-report.xml"]), "{cmds:?}");
@@ -181,8 +201,14 @@ fn gitlab_ci_example_parses_and_uses_real_commands() {
     let cmds = check("gitlab-ci.yml");
     assert!(has(&cmds, &["validate"]), "{cmds:?}");
     assert!(has(&cmds, &["plan", "--detailed-exitcode"]), "{cmds:?}");
-    assert!(has(&cmds, &["apply", "--plan", "--yes", "--journal"]), "{cmds:?}");
+    assert!(
+        has(&cmds, &["apply", "--plan", "--yes", "--journal"]),
+        "{cmds:?}"
+    );
     let ci = load("gitlab-ci.yml");
     assert_eq!(ci["rollout"]["resource_group"], "livebatch-rollout");
-    assert_eq!(ci["rollout"]["artifacts"]["reports"]["junit"], "livebatch-report.xml");
+    assert_eq!(
+        ci["rollout"]["artifacts"]["reports"]["junit"],
+        "livebatch-report.xml"
+    );
 }

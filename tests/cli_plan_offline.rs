@@ -27,7 +27,9 @@ fn text_plan_shows_exact_parameters_and_summary() {
     assert!(text.contains("    RepeatNumber=2\n"));
     let last = text.lines().last().unwrap();
     assert!(
-        last.starts_with("offline plan: 30 UpdateLivePullToPush calls (SourceUrls 14, RepeatNumber 10"),
+        last.starts_with(
+            "offline plan: 30 UpdateLivePullToPush calls (SourceUrls 14, RepeatNumber 10"
+        ),
         "{last}"
     );
     assert!(last.ends_with("nothing was sent"), "{last}");
@@ -158,7 +160,9 @@ fn the_bundled_migrations_are_valid_on_any_date() {
         ])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("valid: 66 updates in 2 files, 0 warnings"));
+        .stdout(predicate::str::contains(
+            "valid: 66 updates in 2 files, 0 warnings",
+        ));
     }
     lb().args([
         "plan",

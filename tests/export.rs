@@ -22,7 +22,7 @@ fn tasks() -> Vec<livebatch::api::models::TaskState> {
     let mut v: Vec<_> = (0..130).map(|i| task(i, i as i32 % 4)).collect();
     v[3].task_status = -1; // exited: skipped
     v[5].task_info.end_time = "2020-01-01T00:00:00Z".into(); // ended: skipped
-    v[7].task_info.callback_url = "https://hooks.example.com/notify?x=1 y*ü".into();
+    v[7].task_info.callback_url = "https://hooks.example.com/notify?x=1:y*ü&q='a'#f".into();
     v[8].task_info.source_type = "live".into();
     v[8].task_info.source_urls = vec!["rtmp://src.example.com/app/s".into()];
     v[8].task_info.source_protocol = "rtmp".into();
@@ -74,7 +74,7 @@ fn exports_yaml_that_parses_back_with_every_task_and_annotation() {
         .unwrap();
     assert_eq!(
         t7.callback_url.as_deref(),
-        Some("https://hooks.example.com/notify?x=1 y*ü")
+        Some("https://hooks.example.com/notify?x=1:y*ü&q='a'#f")
     );
     let t8 = doc
         .updates

@@ -63,7 +63,10 @@ fn an_unclosed_csv_quote_is_an_error_at_its_line_and_nothing_is_sent() {
         .code(65);
     let out = output(&a);
     assert!(out.contains("u.csv:2"), "{out}");
-    assert!(!out.contains("sandbox: emulator at"), "nothing may start: {out}");
+    assert!(
+        !out.contains("sandbox: emulator at"),
+        "nothing may start: {out}"
+    );
 }
 
 #[test]
@@ -101,7 +104,10 @@ fn a_carriage_return_in_a_callback_url_is_refused_and_shown_escaped() {
     let out = output(&a);
     assert!(out.contains("cr.yaml:4:18: error[CallbackUrl]"), "{out}");
     assert!(out.contains(r"x\rhttps://good"), "{out}");
-    assert!(!out.contains('\r'), "a raw CR reached the terminal: {out:?}");
+    assert!(
+        !out.contains('\r'),
+        "a raw CR reached the terminal: {out:?}"
+    );
 
     let csv = "TaskId,Region,CallbackUrl,RegionId\nt1,cn-shanghai,https://h/a\u{202E}b,cn-shanghai\nt2,cn-shanghai,https://h/x,cn-shanghai\u{1b}[2K\n";
     let m = write(dir.path(), "bidi.csv", csv.as_bytes());
@@ -113,7 +119,10 @@ fn a_carriage_return_in_a_callback_url_is_refused_and_shown_escaped() {
     let out = output(&a);
     assert!(out.contains("bidi.csv:2 (column CallbackUrl)"), "{out}");
     assert!(out.contains("bidi.csv:3 (column RegionId)"), "{out}");
-    assert!(!out.contains('\u{202E}') && !out.contains('\u{1b}'), "{out:?}");
+    assert!(
+        !out.contains('\u{202E}') && !out.contains('\u{1b}'),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -365,7 +374,8 @@ fn thousands_of_annotations_are_refused_early_and_fast() {
     assert_eq!(out.matches(": error").count(), 1, "reported once: {out}");
     assert!(took < GENEROUS, "{took:?}");
 
-    let mut y = String::from("updates:\n  - TaskId: t1\n    Region: cn-shanghai\n    RepeatNumber: 2\n");
+    let mut y =
+        String::from("updates:\n  - TaskId: t1\n    Region: cn-shanghai\n    RepeatNumber: 2\n");
     for i in 0..100_000 {
         y.push_str(&format!("    x-k{i}: v\n"));
     }
@@ -395,7 +405,9 @@ fn the_annotation_limit_is_inclusive_and_defaults_merge_with_an_updates_own() {
     }
     y.push_str("updates:\n");
     for i in 0..2000 {
-        y.push_str(&format!("  - {{TaskId: t{i}, RepeatNumber: 2, x-k0: own, x-mine: m}}\n"));
+        y.push_str(&format!(
+            "  - {{TaskId: t{i}, RepeatNumber: 2, x-k0: own, x-mine: m}}\n"
+        ));
     }
     let (out, _) = timed_validate(dir.path(), "ok.yaml", &y, 0);
     assert!(out.contains("valid: 2000 updates"), "{out}");
@@ -437,7 +449,13 @@ fn the_sandbox_rehearses_on_the_now_it_is_given() {
         b"updates:\n  - TaskId: o1\n    Region: cn-shanghai\n    EndTime: 2020-01-02T00:00:00Z\n  - TaskId: o2\n    Region: cn-beijing\n    StartTime: 2020-01-03T00:00:00Z\n    EndTime: 2020-01-04T00:00:00Z\n",
     );
     let a = clean(dir.path())
-        .args(["apply", "--sandbox", "--yes", "--now", "2020-01-01T00:00:00Z"])
+        .args([
+            "apply",
+            "--sandbox",
+            "--yes",
+            "--now",
+            "2020-01-01T00:00:00Z",
+        ])
         .arg(&m)
         .assert()
         .code(0);
@@ -457,7 +475,13 @@ fn the_reschedule_example_rehearses_as_documented() {
     let dir = tempfile::tempdir().unwrap();
     let root = env!("CARGO_MANIFEST_DIR");
     let a = clean(dir.path())
-        .args(["apply", "--sandbox", "--yes", "--now", "2027-12-01T00:00:00Z"])
+        .args([
+            "apply",
+            "--sandbox",
+            "--yes",
+            "--now",
+            "2027-12-01T00:00:00Z",
+        ])
         .arg(format!("{root}/examples/reschedule.yaml"))
         .arg("--journal")
         .arg(dir.path().join("j.jsonl"))

@@ -51,7 +51,12 @@ pub struct Global {
 pub struct ApiArgs {
     /// API endpoint (default https://live.aliyuncs.com). Plain http:// only for loopback hosts.
     // --help never shows the variable's value: it may hold a user and password.
-    #[arg(long, env = "LIVEBATCH_ENDPOINT", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "LIVEBATCH_ENDPOINT",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub endpoint: Option<String>,
     /// Profile in ~/.aliyun/config.json or ~/.alibabacloud/credentials
     /// (default: $ALIBABA_CLOUD_PROFILE, else the file's current profile).

@@ -9,8 +9,8 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use super::{
-    ANNOTATION_PREFIX, Key, Location, MAX_ANNOTATIONS, MAX_LINE_BYTES, RawField, RawRecord, RawValue, classify_key,
-    unknown_field_message,
+    ANNOTATION_PREFIX, Key, Location, MAX_ANNOTATIONS, MAX_LINE_BYTES, RawField, RawRecord,
+    RawValue, classify_key, unknown_field_message,
 };
 use crate::diagnostic::{Diagnostic, code};
 use crate::model::Field;
@@ -248,11 +248,7 @@ fn csv_error(file: &Arc<str>, e: &::csv::Error, line: u64) -> Diagnostic {
             code::SYNTAX,
             "this quoted cell is never closed: the file ends inside it, so every later row would be read as part of it; add the closing \" (write \"\" for a quote inside a quoted cell)",
         ),
-        None => Diagnostic::error(
-            at(line),
-            code::IO,
-            format!("cannot read the CSV: {e}"),
-        ),
+        None => Diagnostic::error(at(line), code::IO, format!("cannot read the CSV: {e}")),
     }
 }
 
@@ -269,7 +265,7 @@ enum Quote {
     Unquoted,
     Quoted,
     /// A `"` inside a quoted cell: the cell's end, or the first half of `""`.
-    QuoteInQuoted,
+    ClosingOrEscaped,
 }
 
 /// Why [`LineLimit`] stopped the read; carried inside the `io::Error` so [`csv_error`] can name
@@ -322,9 +318,8 @@ impl<R> LineLimit<R> {
     /// million-row file): outside a quoted cell only row ends and a quote at a cell's start
     /// matter, inside one only the next quote.
     fn account(&mut self, upto: usize) -> io::Result<()> {
-        let too_long = |line: u64| {
-            io::Error::new(io::ErrorKind::InvalidData, ScanError::RowTooLong { line })
-        };
+        let too_long =
+            |line: u64| io::Error::new(io::ErrorKind::InvalidData, ScanError::RowTooLong { line });
         let buf = &self.buf[..upto];
         let mut i = 0;
         while i < buf.len() {
@@ -339,10 +334,10 @@ impl<R> LineLimit<R> {
                     self.current += span.len() + usize::from(found);
                     i += span.len() + usize::from(found);
                     if found {
-                        self.quote = Quote::QuoteInQuoted;
+                        self.quote = Quote::ClosingOrEscaped;
                     }
                 }
-                Quote::QuoteInQuoted => {
+                Quote::ClosingOrEscaped => {
                     i += 1;
                     self.current += 1;
                     self.quote = match rest[0] {
@@ -566,13 +561,13 @@ mod tests {
         let (mut q, mut line, mut open_line) = (Quote::CellStart, 1u64, 0u64);
         for &b in data {
             q = match (q, b) {
-                (Quote::Quoted, b'"') => Quote::QuoteInQuoted,
+                (Quote::Quoted, b'"') => Quote::ClosingOrEscaped,
                 (Quote::Quoted, _) => Quote::Quoted,
                 (Quote::CellStart, b'"') => {
                     open_line = line;
                     Quote::Quoted
                 }
-                (Quote::QuoteInQuoted, b'"') => Quote::Quoted,
+                (Quote::ClosingOrEscaped, b'"') => Quote::Quoted,
                 (_, b',' | b'\n' | b'\r') => Quote::CellStart,
                 _ => Quote::Unquoted,
             };

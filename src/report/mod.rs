@@ -283,12 +283,24 @@ mod tests {
         let spec = |s: &str| Format::from_spec(Path::new(s));
         assert_eq!(
             spec("md:/runner/_temp/step_summary_1a2b").unwrap(),
-            (PathBuf::from("/runner/_temp/step_summary_1a2b"), Format::Markdown)
+            (
+                PathBuf::from("/runner/_temp/step_summary_1a2b"),
+                Format::Markdown
+            )
         );
         assert_eq!(spec("junit:out/r").unwrap().1, Format::Junit);
-        assert_eq!(spec("JSON:r.txt").unwrap(), (PathBuf::from("r.txt"), Format::Json));
-        assert_eq!(spec("r.csv").unwrap(), (PathBuf::from("r.csv"), Format::Csv));
-        assert_eq!(spec("C:r.md").unwrap(), (PathBuf::from("C:r.md"), Format::Markdown));
+        assert_eq!(
+            spec("JSON:r.txt").unwrap(),
+            (PathBuf::from("r.txt"), Format::Json)
+        );
+        assert_eq!(
+            spec("r.csv").unwrap(),
+            (PathBuf::from("r.csv"), Format::Csv)
+        );
+        assert_eq!(
+            spec("C:r.md").unwrap(),
+            (PathBuf::from("C:r.md"), Format::Markdown)
+        );
         assert!(spec("md:").is_err());
         assert!(spec("html:r").is_err());
         let e = spec("summary").unwrap_err().to_string();
