@@ -521,3 +521,33 @@ fn every_subcommand_help_lists_its_exit_codes() {
         assert!(out.contains("Exit codes: 0 "), "{cmd} --help: {out}");
     }
 }
+
+/// A manifest's name reaches every report (each item's source); a right-to-left override in it
+/// must show as an escape, never reorder what a reader sees.
+#[test]
+fn invisible_characters_from_a_file_name_are_escaped_in_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "gnp.\u{202E}yaml";
+    write(
+        dir.path(),
+        name,
+        b"updates:\n  - TaskId: b1\n    Region: cn-shanghai\n    RepeatNumber: 2\n",
+    );
+    clean(dir.path())
+        .current_dir(dir.path())
+        .args(["apply", "--sandbox", "--yes", "--now", NOW, name])
+        .args(["--report", "r.md", "--report", "r.xml", "--report", "r.csv"])
+        .args(["--report", "r.json"])
+        .assert()
+        .code(0);
+    for r in ["r.md", "r.xml", "r.csv"] {
+        let text = std::fs::read_to_string(dir.path().join(r)).unwrap();
+        assert!(!text.contains('\u{202E}'), "{r}: {text}");
+        // (The Markdown report lists failed items only; this run has none.)
+        assert!(r == "r.md" || text.contains("\\u{202e}"), "{r}: {text}");
+    }
+    // JSON is data for tools: the name is kept exactly (a JSON reader decodes it as written).
+    let json = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["items"][0]["source"].as_str().unwrap().starts_with(name));
+}

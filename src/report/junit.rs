@@ -21,6 +21,9 @@ pub fn escape(s: &str) -> String {
             '\r' => out.push_str("&#13;"),
             '\t' => out.push_str("&#9;"),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c if crate::text::is_hidden(c) => {
+                out.push_str(&crate::text::escape(c.encode_utf8(&mut [0; 4])))
+            }
             c => out.push(c),
         }
     }

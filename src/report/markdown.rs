@@ -21,6 +21,9 @@ fn cell(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '`' => out.push('\''),
             c if c.is_control() => {}
+            c if crate::text::is_hidden(c) => {
+                out.push_str(&crate::text::escape(c.encode_utf8(&mut [0; 4])))
+            }
             c => out.push(c),
         }
     }
