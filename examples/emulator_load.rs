@@ -38,6 +38,7 @@ fn seed_task() -> SeedTask {
         task_status: TaskStatus::NotStarted,
         task_exit_reason: None,
         task_exit_time: None,
+        restarted_at: None,
     }
 }
 

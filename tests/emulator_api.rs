@@ -327,6 +327,7 @@ async fn list_pages_and_fuzzy_filters() {
             task_status: TaskStatus::NotStarted,
             task_exit_reason: None,
             task_exit_time: None,
+            restarted_at: None,
         })
         .collect();
     emu.seed(seeds).unwrap();

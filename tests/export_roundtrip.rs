@@ -128,7 +128,9 @@ fn export_output_validates_unchanged_and_seeds_the_emulator() {
     // Every format of the export seeds a fresh emulator with the same tasks and statuses.
     for format in ["yaml", "json", "csv"] {
         let path = dir.path().join(format!("tasks.{format}"));
-        let tasks = livebatch::cli::emulator::load_seed_file(&path).unwrap();
+        let tasks = livebatch::emulator::seed::from_files(&[path], emu.clock().now())
+            .unwrap()
+            .tasks;
         let mut ids: Vec<_> = tasks
             .iter()
             .map(|t| (t.task_id.clone(), t.task_status))

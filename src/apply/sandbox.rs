@@ -10,111 +10,13 @@
 //! Pure: `now` is passed in, so the choice is tested against the rules without a server.
 
 use crate::emulator::SeedTask;
-use crate::model::{ApiTime, SourceType, TaskStatus, Update};
-use crate::rules;
+use crate::model::{ApiTime, Update};
 
-const HOUR: i64 = 3600;
-const DAY: i64 = 24 * HOUR;
-
-fn at(secs: i64) -> ApiTime {
-    ApiTime::from_unix(secs).unwrap_or(ApiTime(chrono::DateTime::UNIX_EPOCH))
-}
-
-/// The source type a task must have for this update to be valid: the stated one, else the first
-/// type every given source and number field fits (live takes one source and no RepeatNumber/Offset).
-fn source_type_for(u: &Update) -> SourceType {
-    if let Some(t) = u.source_type {
-        return t;
-    }
-    let vod_url_only = u.repeat_number.is_some() || u.offset.is_some();
-    let candidates: &[SourceType] = if vod_url_only {
-        &[SourceType::Url, SourceType::Vod]
-    } else {
-        &[SourceType::Live, SourceType::Url, SourceType::Vod]
-    };
-    match &u.source_urls {
-        None => candidates[0],
-        Some(urls) => candidates
-            .iter()
-            .copied()
-            .find(|&t| {
-                (t != SourceType::Live || urls.len() == 1)
-                    && urls
-                        .iter()
-                        .all(|s| rules::check_source(Some(t), s).is_none())
-            })
-            .unwrap_or(candidates[0]),
-    }
-}
-
-/// Sources the task has before the update: the update's own when it sets them (already valid for
-/// the type), else placeholders of the right kind, enough for the update's `FileIndex`.
-fn seed_sources(u: &Update, t: SourceType) -> Vec<String> {
-    if let Some(urls) = &u.source_urls {
-        return urls.clone();
-    }
-    let id = &u.task_id;
-    let n = match t {
-        SourceType::Live => 1,
-        _ => (u.file_index.unwrap_or(0).max(0) as usize + 1).min(rules::SOURCE_URLS_MAX),
-    };
-    (0..n)
-        .map(|i| match t {
-            SourceType::Live => format!("rtmp://sandbox.invalid/live/{id}"),
-            SourceType::Url => format!("https://sandbox.invalid/{id}/part{i}.mp4"),
-            SourceType::Vod => format!("sandbox{i}"),
-        })
-        .collect()
-}
-
-/// The sandbox task for one update, at `now` (the emulator's clock when the run starts).
+/// The sandbox task for one update, at `now` (the emulator's clock when the run starts): the
+/// task as it is before the update, in a state that accepts it — the same choice `livebatch
+/// emulator --seed` makes for a manifest record ([`crate::emulator::seed::task_before`]).
 pub fn seed_task(u: &Update, now: ApiTime) -> SeedTask {
-    let n = now.unix();
-    let source_type = source_type_for(u);
-    let (status, start, end) = match (u.start_time, u.end_time) {
-        // Moving StartTime needs a task that has not started: start it a day from now at the
-        // earliest (a run does not cross it), and end it within 7 days of the new start.
-        (Some(s), e) => {
-            let start = s.unix().max(n + DAY);
-            let end = match e {
-                Some(e) => e.unix().max(start + HOUR),
-                None => (s.unix() + DAY).max(start + HOUR),
-            };
-            (TaskStatus::NotStarted, start, end)
-        }
-        // A new EndTime must be within 7 days of the (unchanged) start: start a day before it, or
-        // an hour ago when that is earlier, so that the task is a plausible stopped one.
-        (None, Some(e)) => {
-            let start = (e.unix() - DAY)
-                .min(n - HOUR)
-                .max(e.unix() - rules::MAX_SPAN_SECS + HOUR);
-            (TaskStatus::Stopped, start, n.max(start) + DAY)
-        }
-        (None, None) => (TaskStatus::Stopped, n - HOUR, n + DAY),
-    };
-    SeedTask {
-        task_id: u.task_id.clone(),
-        region: u.region,
-        task_name: format!("sandbox {}", u.task_id),
-        source_type,
-        source_protocol: match source_type {
-            SourceType::Live => "rtmp".into(),
-            _ => String::new(),
-        },
-        source_urls: seed_sources(u, source_type),
-        dst_url: format!("rtmp://sandbox.invalid/push/{}", u.task_id),
-        start_time: at(start),
-        end_time: at(end),
-        callback_url: String::new(),
-        repeat_number: 0,
-        offset: 0,
-        file_index: 0,
-        retry_count: rules::RETRY_COUNT_DEFAULT,
-        retry_interval: rules::RETRY_INTERVAL_DEFAULT,
-        task_status: status,
-        task_exit_reason: None,
-        task_exit_time: None,
-    }
+    crate::emulator::seed::task_before(u, now)
 }
 
 /// One task per distinct `TaskId` (validation already refused duplicates; the first one wins).
@@ -135,6 +37,8 @@ mod tests {
     use super::*;
     use crate::manifest::Input;
     use crate::model::Region;
+    use crate::model::{SourceType, TaskStatus};
+    use crate::rules;
     use crate::rules::LiveTask;
 
     fn t(s: &str) -> ApiTime {

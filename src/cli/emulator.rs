@@ -1,27 +1,34 @@
 //! `livebatch emulator`: run the local pull-to-push API emulator until Ctrl-C.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::Global;
 use crate::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, FaultConfig,
-    KeyPair, SeedTask, StateFile,
+    KeyPair, SeedTask, seed,
 };
 use crate::exit;
+use crate::model::{ApiTime, TaskStatus};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 The default key pair (id livebatch-emulator, secret livebatch-emulator-secret) is a public test
 key: it protects nothing; --key replaces it. The same port answers STS (2015-04-01):
-GetCallerIdentity, AssumeRole and AssumeRoleWithOIDC. The first line printed is `listening on http://HOST:PORT`.
+GetCallerIdentity, AssumeRole and AssumeRoleWithOIDC. The first line printed is `listening on http://HOST:PORT`;
+the next (on stderr) says what it holds, e.g. `holding 36 tasks: 24 stopped, 12 not started`.
 GET /_emulator/stats (unsigned, loopback only) returns counts and the busiest one-second window.
 
+Seeds: any manifest `livebatch validate` accepts (YAML, JSON, CSV). A record with x-TaskStatus
+(as `livebatch export` writes) is the task as it is; a record without it is a change, and the
+task is held as it is before that change, so planning the manifest shows every update.
+
 Examples:
-  livebatch emulator --listen 127.0.0.1:8787 --seed tasks.yaml --state emu.json
-  livebatch emulator --listen 127.0.0.1:0 --latency-ms 100..300 --fail-rate 0.1 --rng-seed 7
+  livebatch emulator --seed examples/migration.yaml --state emu.json
+  livebatch emulator --tasks 500 --rng-seed 1 --abnormal-rate 0.1
+  livebatch emulator --listen 127.0.0.1:0 --latency-ms 100..300 --drop-after-apply-rate 0.2 --rng-seed 7
   livebatch emulator --key ak-main:s1:1234567890123456 --key ak-ram:s2:1234567890123456 --sts-ttl 60
   livebatch plan --endpoint http://127.0.0.1:8787 m.yaml   (with the default key in ALIBABA_CLOUD_*)
 
@@ -51,15 +58,19 @@ pub struct Args {
     /// seconds (default: the DurationSeconds asked for). Short lifetimes exercise refreshes.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub sts_ttl: Option<u64>,
-    /// Tasks to start with: what `livebatch export` writes (YAML, JSON or CSV, with x-TaskStatus,
-    /// x-TaskName, x-DstUrl, x-SourceProtocol), or an emulator state file (the --state format).
+    /// Tasks to start with (repeatable): any manifest `validate` accepts, what `livebatch export`
+    /// writes, or an emulator state file. Not used when the --state file already exists.
     #[arg(long, value_name = "FILE")]
-    pub seed: Option<PathBuf>,
-    /// Keep tasks here across restarts (written atomically after changes). When it exists it is
-    /// loaded and --seed is ignored.
+    pub seed: Vec<PathBuf>,
+    /// Also start with N synthetic tasks: a mix of statuses, source types and regions
+    /// (reproducible with --rng-seed).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub tasks: usize,
+    /// Keep tasks here across restarts. Every acknowledged change is on disk (fsync'd) before
+    /// its answer is sent. When the file exists it is loaded and --seed/--tasks are not used.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
-    /// Accepted calls per key and operation in any sliding one-second window (0: unlimited).
+    /// Accepted calls per account and operation in any sliding one-second window (0: unlimited).
     #[arg(long, default_value_t = crate::emulator::DEFAULT_QPS, value_name = "N")]
     pub qps: u32,
     /// Delay each admitted request by MIN ms, or uniformly MIN..MAX ms.
@@ -71,66 +82,24 @@ pub struct Args {
     /// Fraction of admitted requests answered with 500 InternalError or 503 ServiceUnavailable.
     #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_rate)]
     pub fail_rate: f64,
-    /// Fraction of admitted requests whose connection is dropped without an answer.
+    /// Fraction of admitted requests whose connection is dropped without an answer (the
+    /// operation is not performed).
     #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_rate)]
     pub reset_rate: f64,
-    /// Seed for the fault injection's random draws (reproducible runs).
+    /// Fraction of admitted requests that are performed (and made durable) and then answered
+    /// by dropping the connection: "applied but never acknowledged".
+    #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_rate)]
+    pub drop_after_apply_rate: f64,
+    /// Fraction of running tasks that turn abnormal (TaskStatus 2, retrying) a while after they
+    /// start or restart.
+    #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_rate)]
+    pub abnormal_rate: f64,
+    /// Close a keep-alive connection after this many seconds without a request (0: never).
+    #[arg(long, default_value_t = crate::emulator::DEFAULT_IDLE_TIMEOUT_SECS, value_name = "SECS")]
+    pub idle_timeout: u64,
+    /// Seed for every random draw: faults, abnormal tasks and --tasks (reproducible runs).
     #[arg(long, value_name = "N")]
     pub rng_seed: Option<u64>,
-}
-
-/// Seed tasks from an emulator state file, or from what `livebatch export` writes (YAML or
-/// JSON, with its `x-` annotations).
-pub fn load_seed(text: &str) -> Result<Vec<SeedTask>, String> {
-    if let Ok(f) = StateFile::parse(text) {
-        return Ok(f.tasks);
-    }
-    let doc = crate::export::read_export(text).map_err(|e| {
-        format!("neither an emulator state file nor a `livebatch export` manifest: {e}")
-    })?;
-    doc.updates
-        .iter()
-        .map(|r| {
-            let mut ann = BTreeMap::new();
-            ann.insert("x-TaskStatus".to_string(), r.task_status.to_string());
-            ann.insert("x-TaskName".to_string(), r.task_name.clone());
-            ann.insert("x-DstUrl".to_string(), r.dst_url.clone());
-            ann.insert("x-SourceProtocol".to_string(), r.source_protocol.clone());
-            SeedTask::from_manifest_entry(&r.to_update(), &ann).map_err(|e| e.to_string())
-        })
-        .collect()
-}
-
-/// Reads a seed file: a CSV export goes through the manifest parser and validator (as `validate`
-/// would read it, located diagnostics and all); anything else through [`load_seed`].
-pub fn load_seed_file(path: &std::path::Path) -> Result<Vec<SeedTask>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
-    let is_csv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-        || crate::manifest::sniff(text.as_bytes()) == crate::manifest::Format::Csv;
-    if !is_csv {
-        return load_seed(&text);
-    }
-    let input = crate::manifest::Input::path(path);
-    let batch = crate::validate::load_batch(&[input], super::validate::clock_now());
-    if batch.has_errors() {
-        let shown: Vec<String> = batch
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.render())
-            .collect();
-        return Err(format!("not a valid CSV export:\n{}", shown.join("\n")));
-    }
-    batch
-        .entries
-        .iter()
-        .map(|e| {
-            SeedTask::from_manifest_entry(&e.update, &e.annotations)
-                .map_err(|err| format!("{}:{}: {err}", e.origin.file, e.origin.line))
-        })
-        .collect()
 }
 
 /// `MIN` or `MIN..MAX`, milliseconds.
@@ -159,7 +128,6 @@ fn parse_rate(s: &str) -> Result<f64, String> {
         _ => Err(format!("{s:?} is not a fraction from 0 to 1 (e.g. 0.05)")),
     }
 }
-
 pub fn run(args: Args, g: &Global) -> u8 {
     let rt = match super::runtime() {
         Ok(rt) => rt,
@@ -168,16 +136,81 @@ pub fn run(args: Args, g: &Global) -> u8 {
     rt.block_on(serve(args, g))
 }
 
+/// What the emulator starts with, and the phrase that says where it came from.
+fn initial_tasks(args: &Args, now: ApiTime) -> Result<(Vec<SeedTask>, String), String> {
+    if let Some(state) = args.state.as_ref().filter(|p| p.exists()) {
+        let mut note = format!("from state file {}", state.display());
+        let unused: Vec<String> = args
+            .seed
+            .iter()
+            .map(|p| format!("--seed {}", p.display()))
+            .chain((args.tasks > 0).then(|| format!("--tasks {}", args.tasks)))
+            .collect();
+        if !unused.is_empty() {
+            note.push_str(&format!(
+                "; {} not used (the state file exists; remove it to start from the seed)",
+                unused.join(", ")
+            ));
+        }
+        // The server loads the state file itself.
+        return Ok((Vec::new(), note));
+    }
+    let seeded = seed::from_files(&args.seed, now).map_err(|e| e.to_string())?;
+    let mut parts: Vec<String> = args.seed.iter().map(|p| p.display().to_string()).collect();
+    let mut how = Vec::new();
+    if seeded.snapshots > 0 {
+        how.push(format!("{} as exported", seeded.snapshots));
+    }
+    if seeded.before_change > 0 {
+        how.push(format!(
+            "{} as before the manifest's changes",
+            seeded.before_change
+        ));
+    }
+    if seeded.from_state > 0 {
+        how.push(format!("{} from a state file", seeded.from_state));
+    }
+    let mut tasks = seeded.tasks;
+    if args.tasks > 0 {
+        parts.push(format!("--tasks {}", args.tasks));
+        how.push(format!("{} synthetic", args.tasks));
+        tasks.extend(seed::synthetic(args.tasks, args.rng_seed, now));
+    }
+    let mut note = if parts.is_empty() {
+        "nothing seeded (no --seed, --tasks or existing --state): every task is missing until created"
+            .to_string()
+    } else {
+        format!("from {}", parts.join(" and "))
+    };
+    if !how.is_empty() {
+        note.push_str(&format!(" ({})", how.join(", ")));
+    }
+    Ok((tasks, note))
+}
+
+/// `holding 36 tasks: 12 running, 20 stopped, 4 not started`.
+pub fn holding_line(counts: &[(TaskStatus, usize)]) -> String {
+    let total: usize = counts.iter().map(|c| c.1).sum();
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|c| c.1 > 0)
+        .map(|(s, n)| format!("{n} {}", s.name()))
+        .collect();
+    let s = if total == 1 { "" } else { "s" };
+    if parts.is_empty() {
+        format!("holding {total} task{s}")
+    } else {
+        format!("holding {total} task{s}: {}", parts.join(", "))
+    }
+}
+
 async fn serve(args: Args, g: &Global) -> u8 {
-    let seed = match &args.seed {
-        None => Vec::new(),
-        Some(p) => match load_seed_file(p) {
-            Ok(tasks) => tasks,
-            Err(e) => {
-                eprintln!("error: seed file {}: {e}", p.display());
-                return exit::INVALID_MANIFEST;
-            }
-        },
+    let (seed, origin) = match initial_tasks(&args, super::validate::clock_now()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID_MANIFEST;
+        }
     };
     let secret = args
         .access_key_secret
@@ -209,10 +242,13 @@ async fn serve(args: Args, g: &Global) -> u8 {
             jitter_ms: args.jitter_ms,
             fail_rate: args.fail_rate,
             reset_rate: args.reset_rate,
+            drop_after_apply_rate: args.drop_after_apply_rate,
+            abnormal_rate: args.abnormal_rate,
             rng_seed: args.rng_seed,
         },
         state_file: args.state.clone(),
         seed,
+        idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
         ..EmulatorConfig::default()
     };
     let handle = match Emulator::start(cfg).await {
@@ -228,6 +264,16 @@ async fn serve(args: Args, g: &Global) -> u8 {
         let _ = out.flush();
     }
     if !g.quiet {
+        eprintln!(
+            "emulator: {}, {origin}",
+            holding_line(&handle.status_counts())
+        );
+        if let Some(p) = &args.state {
+            eprintln!(
+                "emulator: state kept in {} (each acknowledged change is on disk before its answer)",
+                p.display()
+            );
+        }
         if args.keys.is_empty() {
             eprintln!(
                 "emulator: access key id {} ({}), quota {} calls/s per account and operation; Ctrl-C stops",
@@ -292,14 +338,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seeds_from_an_export() {
-        let yaml = "updates:\n- TaskId: t-1\n  Region: cn-shanghai\n  SourceType: live\n  SourceUrls: [\"rtmp://pull.example.com/app/s\"]\n  StartTime: 2026-03-01T00:00:00Z\n  EndTime: 2026-03-02T00:00:00Z\n  x-TaskStatus: 3\n  x-TaskName: show\n  x-DstUrl: rtmp://push.example.com/app/s\n  x-SourceProtocol: rtmp\n";
-        let tasks = load_seed(yaml).unwrap();
-        assert_eq!(tasks.len(), 1);
-        assert_eq!(tasks[0].task_status, crate::model::TaskStatus::Stopped);
-        assert_eq!(tasks[0].dst_url, "rtmp://push.example.com/app/s");
-        assert_eq!(tasks[0].task_name, "show");
-        assert!(load_seed("hello: 1").is_err());
+    fn the_holding_line_names_each_status_present() {
+        let c = [
+            (TaskStatus::Running, 12),
+            (TaskStatus::RunningAbnormal, 0),
+            (TaskStatus::Stopped, 20),
+            (TaskStatus::NotStarted, 4),
+        ];
+        assert_eq!(
+            holding_line(&c),
+            "holding 36 tasks: 12 running, 20 stopped, 4 not started"
+        );
+        assert_eq!(holding_line(&[]), "holding 0 tasks");
     }
 
     #[test]

@@ -186,7 +186,8 @@ fn verify_v3(
         access_key_id: key.access_key_id.clone(),
         version: SigVersion::V3,
         nonce: header(req.headers, "x-acs-signature-nonce")
-            .unwrap_or_default()
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| ApiFault::missing("x-acs-signature-nonce"))?
             .to_string(),
         action: header(req.headers, "x-acs-action").map(str::to_string),
         api_version: header(req.headers, "x-acs-version").map(str::to_string),
@@ -212,7 +213,7 @@ fn verify_v2(
         return Err(incomplete("SignatureVersion must be 1.0."));
     }
     let nonce = param(p, "SignatureNonce")
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| ApiFault::missing("SignatureNonce"))?;
     let sts = sign::v2_string_to_sign(req.method, p);
     let expected = sign::v2_signature(key.secret.expose(), &sts);

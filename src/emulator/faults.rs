@@ -19,6 +19,12 @@ pub struct FaultConfig {
     /// Fraction of admitted requests whose connection is dropped without an answer (the
     /// operation is not performed).
     pub reset_rate: f64,
+    /// Fraction of admitted requests that are performed — durably — and then answered by
+    /// dropping the connection: the client cannot know the call took effect.
+    pub drop_after_apply_rate: f64,
+    /// Fraction of running tasks that turn abnormal (status 2) on the clock; see
+    /// [`super::state::Abnormal`].
+    pub abnormal_rate: f64,
     /// Seed for every random draw; `None` seeds from the OS.
     pub rng_seed: Option<u64>,
 }
@@ -31,6 +37,8 @@ pub enum Outcome {
     Fail(u16),
     /// Drop the connection without an answer.
     Reset,
+    /// Perform the operation, make it durable, then drop the connection without an answer.
+    DropAfterApply,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +65,10 @@ pub fn draw(cfg: &FaultConfig, rng: &mut impl Rng) -> Draw {
     let mut outcome = Outcome::Normal;
     if cfg.reset_rate > 0.0 && rng.random_bool(cfg.reset_rate.clamp(0.0, 1.0)) {
         outcome = Outcome::Reset;
+    } else if cfg.drop_after_apply_rate > 0.0
+        && rng.random_bool(cfg.drop_after_apply_rate.clamp(0.0, 1.0))
+    {
+        outcome = Outcome::DropAfterApply;
     } else if cfg.fail_rate > 0.0 && rng.random_bool(cfg.fail_rate.clamp(0.0, 1.0)) {
         outcome = Outcome::Fail(if rng.random_bool(0.5) { 500 } else { 503 });
     }
@@ -91,6 +103,7 @@ impl Faults {
             && self.cfg.jitter_ms == 0
             && self.cfg.fail_rate <= 0.0
             && self.cfg.reset_rate <= 0.0
+            && self.cfg.drop_after_apply_rate <= 0.0
     }
 
     pub fn draw(&self) -> Draw {
@@ -137,6 +150,21 @@ mod tests {
                 .all(|d| (5..=10).contains(&(d.latency.as_millis() as u64)))
         );
         assert!(a.iter().any(|d| d.outcome == Outcome::Fail(503)));
+        assert!(!a.iter().any(|d| d.outcome == Outcome::DropAfterApply));
+    }
+
+    #[test]
+    fn drop_after_apply_is_drawn_at_its_rate() {
+        let f = Faults::new(FaultConfig {
+            drop_after_apply_rate: 0.2,
+            rng_seed: Some(3),
+            ..Default::default()
+        });
+        assert!(!f.is_off());
+        let n = (0..1000)
+            .filter(|_| f.draw().outcome == Outcome::DropAfterApply)
+            .count();
+        assert!((130..270).contains(&n), "{n}");
     }
 
     #[test]

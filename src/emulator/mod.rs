@@ -20,10 +20,12 @@
 pub mod auth;
 pub mod faults;
 pub mod quota;
+pub mod seed;
 pub mod server;
 pub mod state;
 pub mod stats;
 pub mod sts;
+pub mod wal;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +48,11 @@ pub const DEFAULT_ACCESS_KEY_SECRET: &str = "livebatch-emulator-secret";
 pub const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
 /// The documented quota: calls per second per account and operation.
 pub const DEFAULT_QPS: u32 = 10;
+/// A keep-alive connection with no request for this long is closed, as load balancers in front
+/// of the service do. 60 s, below the 90 s that reqwest and urllib3 pools keep idle connections,
+/// would make clients race the close; the client retries a request that meets a closed pooled
+/// connection (it is a transport error), which is also what it must do against the service.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
 
 /// One access key the emulator accepts, and the account it belongs to. Keys of one account
 /// share that account's quota per operation, as the service counts an account and its RAM users
@@ -197,13 +204,16 @@ pub struct EmulatorConfig {
     pub sts_ttl_secs: Option<u64>,
     pub faults: FaultConfig,
     pub clock: Clock,
-    /// Tasks survive restarts here (JSON, written atomically after mutations). When the file
-    /// exists at start, its tasks are loaded and `seed` is ignored.
+    /// Tasks survive restarts here: a snapshot (JSON, written atomically) plus a write-ahead log
+    /// beside it (`<file>.wal`) to which every change is appended and fsync'd before it is
+    /// answered. When the file exists at start, its tasks are loaded and `seed` is ignored.
     pub state_file: Option<PathBuf>,
     /// Tasks present at start (when no state file supplies them).
     pub seed: Vec<SeedTask>,
     /// Largest accepted distance between the request's date and the clock.
     pub max_skew_secs: i64,
+    /// Close keep-alive connections idle this long; `None` keeps them open.
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl Default for EmulatorConfig {
@@ -218,6 +228,7 @@ impl Default for EmulatorConfig {
             state_file: None,
             seed: Vec::new(),
             max_skew_secs: MAX_CLOCK_SKEW_SECS,
+            idle_timeout: Some(std::time::Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS)),
         }
     }
 }

@@ -2,8 +2,11 @@
 //! the query and/or a form body).
 //!
 //! Order of a request: jitter hold → signature and date → replay → operation known → quota
-//! (counted here) → latency → injected failure or reset → the operation. Throttled calls are not
-//! counted; failed and reset calls were admitted and are.
+//! (counted here) → latency → injected failure or reset → the operation → durable (with a state
+//! file) → the answer, or a dropped connection (`--drop-after-apply-rate`). Throttled calls are
+//! not counted; failed and reset calls were admitted and are. Everything after admission runs as
+//! its own task, so an admitted request takes effect even if its client disconnects meanwhile,
+//! as on a real server.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -19,15 +22,16 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use rand::Rng;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::auth::{self, NonceCache, SignedRequest};
 use super::faults::{Faults, Outcome};
 use super::quota::Limiter;
-use super::state::{Params, SeedTask, StateFile, Store};
+use super::state::{Abnormal, Params, SeedTask, Store};
 use super::stats::{Stats, StatsSnapshot};
 use super::sts::{self as emu_sts, StsStore};
+use super::wal::{self, Committer, Record};
 use super::{ApiFault, Clock, EmulatorConfig, EmulatorError, KeyPair};
 use crate::api::models::{API_VERSION, ErrorBody, action};
 use crate::api::sign;
@@ -42,7 +46,7 @@ struct Shared {
     keys: Vec<KeyPair>,
     clock: Clock,
     max_skew: i64,
-    store: Mutex<Store>,
+    store: Arc<Mutex<Store>>,
     nonces: Mutex<NonceCache>,
     limiter: Limiter,
     /// Temporary keys issued by STS calls, and `--sts-ttl`.
@@ -50,8 +54,9 @@ struct Shared {
     sts_ttl: Option<u64>,
     faults: Faults,
     stats: Stats,
-    /// Wakes the state writer after a mutation (when a state file is configured).
-    dirty: Option<Arc<Notify>>,
+    /// Makes changes durable before they are answered (when a state file is configured).
+    wal: Option<Committer>,
+    idle_timeout: Option<Duration>,
 }
 
 impl Shared {
@@ -70,7 +75,7 @@ pub struct EmulatorHandle {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
-    writer: Option<(tokio::task::JoinHandle<()>, std::path::PathBuf)>,
+    state_file: Option<std::path::PathBuf>,
 }
 
 /// A dropped connection: hyper closes the connection when the service fails.
@@ -88,7 +93,12 @@ impl std::error::Error for InjectedReset {}
 impl Emulator {
     /// Binds, loads the state file (or the seed), and serves until [`EmulatorHandle::shutdown`].
     pub async fn start(cfg: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
-        for r in [cfg.faults.fail_rate, cfg.faults.reset_rate] {
+        for r in [
+            cfg.faults.fail_rate,
+            cfg.faults.reset_rate,
+            cfg.faults.drop_after_apply_rate,
+            cfg.faults.abnormal_rate,
+        ] {
             if !(0.0..=1.0).contains(&r) {
                 return Err(EmulatorError::Config(format!(
                     "a fault rate of {r} is outside 0 to 1"
@@ -96,20 +106,31 @@ impl Emulator {
             }
         }
         let mut store = Store::new();
-        let from_state = match &cfg.state_file {
-            Some(p) if p.exists() => {
-                let f = StateFile::load(p).map_err(|message| EmulatorError::State {
-                    path: p.clone(),
-                    message,
-                })?;
-                store.seed(f.tasks)?;
-                true
-            }
-            _ => false,
+        store.set_abnormal(Some(Abnormal {
+            rate: cfg.faults.abnormal_rate,
+            seed: cfg.faults.rng_seed.unwrap_or_else(rand::random),
+        }));
+        let state_err = |p: &std::path::Path, message: String| EmulatorError::State {
+            path: p.to_path_buf(),
+            message,
         };
-        if !from_state {
-            store.seed(cfg.seed.clone())?;
+        match &cfg.state_file {
+            Some(p) if p.exists() => {
+                wal::recover(p, &mut store).map_err(|m| state_err(p, m))?;
+            }
+            _ => store.seed(cfg.seed.clone())?,
         }
+        if let Some(p) = &cfg.state_file {
+            wal::checkpoint(p, &store).map_err(|e| state_err(p, format!("cannot write: {e}")))?;
+        }
+        let store = Arc::new(Mutex::new(store));
+        let committer = match &cfg.state_file {
+            Some(p) => Some(
+                Committer::start(p, store.clone())
+                    .map_err(|e| state_err(p, format!("cannot open its log: {e}")))?,
+            ),
+            None => None,
+        };
         let listener =
             TcpListener::bind(cfg.listen)
                 .await
@@ -128,44 +149,28 @@ impl Emulator {
         } else {
             cfg.keys.clone()
         };
-        let dirty = cfg.state_file.as_ref().map(|_| Arc::new(Notify::new()));
         let shared = Arc::new(Shared {
             keys,
             clock: cfg.clock.clone(),
             max_skew: cfg.max_skew_secs,
-            store: Mutex::new(store),
+            store,
             nonces: Mutex::new(NonceCache::default()),
             limiter: Limiter::new(cfg.qps),
             sts: Mutex::new(StsStore::default()),
             sts_ttl: cfg.sts_ttl_secs,
             faults: Faults::new(cfg.faults.clone()),
             stats: Stats::new(cfg.qps),
-            dirty: dirty.clone(),
+            wal: committer,
+            idle_timeout: cfg.idle_timeout.filter(|d| !d.is_zero()),
         });
         let (stop, stop_rx) = watch::channel(false);
-        let writer = match (&cfg.state_file, dirty) {
-            (Some(path), Some(notify)) => {
-                save(&shared, path).map_err(|message| EmulatorError::State {
-                    path: path.clone(),
-                    message,
-                })?;
-                let task = tokio::spawn(state_writer(
-                    shared.clone(),
-                    path.clone(),
-                    notify,
-                    stop_rx.clone(),
-                ));
-                Some((task, path.clone()))
-            }
-            _ => None,
-        };
         let server = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
         Ok(EmulatorHandle {
             addr,
             shared,
             stop,
             server,
-            writer,
+            state_file: cfg.state_file.clone(),
         })
     }
 }
@@ -196,13 +201,25 @@ impl EmulatorHandle {
         (s.assume_role_count, s.oidc_count)
     }
 
-    /// Adds tasks while running; an ID already present is an error and nothing is added.
+    /// Adds tasks while running; an ID already present is an error and nothing is added. With
+    /// a state file they are logged (durable shortly after; this does not wait).
     pub fn seed(&self, tasks: Vec<SeedTask>) -> Result<(), EmulatorError> {
-        self.shared.store().seed(tasks)?;
-        if let Some(n) = &self.shared.dirty {
-            n.notify_one();
+        let ids: Vec<String> = tasks.iter().map(|t| t.task_id.clone()).collect();
+        let mut store = self.shared.store();
+        store.seed(tasks)?;
+        if let Some(w) = &self.shared.wal {
+            for id in ids {
+                let seq = store.next_seq();
+                let _ = w.submit(Record::of(seq, &store, &id).encode());
+            }
         }
         Ok(())
+    }
+
+    /// How many tasks are in each status now (abnormal ones included), for the start-up line.
+    pub fn status_counts(&self) -> Vec<(crate::model::TaskStatus, usize)> {
+        let now = self.shared.clock.now();
+        self.shared.store().status_counts(now)
     }
 
     /// Every task as it is now, in creation order (with its recorded status).
@@ -210,43 +227,38 @@ impl EmulatorHandle {
         self.shared.store().tasks().to_vec()
     }
 
-    /// Stops accepting, lets open connections finish their request, and writes the state file.
+    /// Stops accepting, lets open connections finish their request, and writes the state file
+    /// (a snapshot with the log folded in).
     pub async fn shutdown(self) -> Result<(), EmulatorError> {
         let _ = self.stop.send(true);
         let _ = self.server.await;
-        if let Some((task, path)) = self.writer {
-            let _ = task.await;
-            save(&self.shared, &path).map_err(|message| EmulatorError::State { path, message })?;
+        if let Some(path) = self.state_file {
+            let shared = self.shared.clone();
+            let p = path.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                if let Some(w) = &shared.wal {
+                    w.stop();
+                }
+                wal::checkpoint(&p, &shared.store())
+            })
+            .await;
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    return Err(EmulatorError::State {
+                        path,
+                        message: format!("cannot write: {e}"),
+                    });
+                }
+                Err(e) => {
+                    return Err(EmulatorError::State {
+                        path,
+                        message: format!("the final write did not finish: {e}"),
+                    });
+                }
+            }
         }
         Ok(())
-    }
-}
-
-fn save(shared: &Shared, path: &std::path::Path) -> Result<(), String> {
-    let snapshot = StateFile::new(shared.store().tasks().to_vec());
-    snapshot
-        .save_atomic(path)
-        .map_err(|e| format!("cannot write: {e}"))
-}
-
-/// Writes the state file after mutations, at most every 50 ms (one write covers a burst).
-async fn state_writer(
-    shared: Arc<Shared>,
-    path: std::path::PathBuf,
-    notify: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = notify.notified() => {}
-            _ = stop.changed() => return,
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let (s, p) = (shared.clone(), path.clone());
-        let r = tokio::task::spawn_blocking(move || save(&s, &p)).await;
-        if let Ok(Err(e)) = r {
-            eprintln!("emulator: state file {}: {e}", path.display());
-        }
     }
 }
 
@@ -269,16 +281,39 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
         let shared = shared.clone();
         let mut stop = stop.clone();
         conns.spawn(async move {
-            let svc = service_fn(move |req| handle(shared.clone(), peer, req));
+            let idle = shared.idle_timeout;
+            let activity = Arc::new(Activity::new());
+            let act = activity.clone();
+            let svc = service_fn(move |req| {
+                let busy = act.begin();
+                let fut = handle(shared.clone(), peer, req);
+                async move {
+                    let r = fut.await;
+                    drop(busy);
+                    r
+                }
+            });
             let conn = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+            loop {
+                let wait = idle.map(|d| activity.idle_left(d));
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    _ = stop.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+                        break;
+                    }
+                    _ = tokio::time::sleep(wait.flatten().unwrap_or(Duration::ZERO)), if wait.is_some() => {
+                        if wait.flatten().is_none() {
+                            // Idle too long: close it (a request half-sent gets 5 s more).
+                            conn.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+                            break;
+                        }
+                    }
                 }
             }
         });
@@ -290,6 +325,54 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
     })
     .await;
     conns.abort_all();
+}
+
+/// When a connection last finished a request, and whether one is in progress: what the idle
+/// timeout reads.
+struct Activity {
+    inflight: std::sync::atomic::AtomicUsize,
+    last: Mutex<std::time::Instant>,
+}
+
+/// Marks a request in progress until dropped (also when the request's future is dropped).
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+        self.0
+            .inflight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            inflight: std::sync::atomic::AtomicUsize::new(0),
+            last: Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.inflight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Busy(self.clone())
+    }
+
+    /// Time left before the connection counts as idle for `limit`: `limit` while a request is in
+    /// progress, `None` when it is idle already.
+    fn idle_left(&self, limit: Duration) -> Option<Duration> {
+        if self.inflight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            return Some(limit);
+        }
+        let since = self
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
+        limit.checked_sub(since).filter(|d| !d.is_zero())
+    }
 }
 
 fn request_id() -> String {
@@ -549,6 +632,21 @@ async fn handle(
         return Ok(error_response(&f, &rid));
     }
     shared.stats.accepted(&verified.access_key_id, act);
+    // From here the request is admitted: it runs to the end even if the client goes away.
+    let act = act.to_string();
+    let run = tokio::spawn(perform(shared, act, params, rid, draw));
+    run.await.unwrap_or(Err(InjectedReset))
+}
+
+/// An admitted request: latency, injected outcome, the operation, durability, the answer.
+async fn perform(
+    shared: Arc<Shared>,
+    act: String,
+    params: Params,
+    rid: String,
+    draw: super::faults::Draw,
+) -> Result<Resp, InjectedReset> {
+    let act = act.as_str();
     if !draw.latency.is_zero() {
         tokio::time::sleep(draw.latency).await;
     }
@@ -574,15 +672,58 @@ async fn handle(
             shared.stats.outcome(act, &f.code);
             return Ok(error_response(&f, &rid));
         }
-        Outcome::Normal => {}
+        Outcome::Normal | Outcome::DropAfterApply => {}
     }
     let now = shared.clock.now();
-    let result = shared.store().execute(act, &params, now, &rid, task_id);
-    match result {
-        Ok((body, changed)) => {
-            if changed && let Some(n) = &shared.dirty {
-                n.notify_one();
+    let mut created = None;
+    let (result, durable) = {
+        let mut store = shared.store();
+        let result = store.execute(act, &params, now, &rid, || {
+            let id = task_id();
+            created = Some(id.clone());
+            id
+        });
+        let mut durable = None;
+        if let (Ok((_, true)), Some(w)) = (&result, &shared.wal) {
+            let id = created
+                .clone()
+                .or_else(|| params.get("TaskId").map(str::to_string))
+                .unwrap_or_default();
+            let seq = store.next_seq();
+            durable = Some(w.submit(Record::of(seq, &store, &id).encode()));
+        }
+        (result, durable)
+    };
+    // An answer is sent only once its change is on disk.
+    match durable {
+        None => {}
+        Some(Some(rx)) => {
+            if let Ok(Err(e)) | Err(e) = rx.await.map_err(|e| e.to_string()) {
+                let f = ApiFault::new(
+                    500,
+                    "InternalError",
+                    format!("The change could not be made durable: {e}"),
+                );
+                shared.stats.outcome(act, &f.code);
+                return Ok(error_response(&f, &rid));
             }
+        }
+        Some(None) => {
+            let f = ApiFault::new(
+                503,
+                "ServiceUnavailable",
+                "The emulator is stopping; the change is in its final snapshot.",
+            );
+            shared.stats.outcome(act, &f.code);
+            return Ok(error_response(&f, &rid));
+        }
+    }
+    if draw.outcome == Outcome::DropAfterApply {
+        shared.stats.outcome(act, "dropped after apply");
+        return Err(InjectedReset);
+    }
+    match result {
+        Ok((body, _)) => {
             shared.stats.outcome(act, "ok");
             Ok(json_response(200, &body, &rid))
         }

@@ -2,7 +2,7 @@
 //! (store, parameters, now). No I/O and no clock reads here: the server passes `now`, which is what
 //! lets lifecycle tests run without sleeping.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,9 @@ pub struct SeedTask {
     pub task_exit_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_exit_time: Option<i64>,
+    /// When the last Restart (re)started it, unix seconds: an abnormal task recovers then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<i64>,
 }
 
 fn default_retry_count() -> i32 {
@@ -86,75 +89,6 @@ pub enum SeedError {
 }
 
 impl SeedTask {
-    /// Rebuilds a task from one manifest entry as `livebatch export` writes it: the plain update
-    /// plus its `x-` annotations (`x-TaskStatus`, `x-TaskName`, `x-DstUrl`, `x-SourceProtocol`).
-    /// `StartTime`, `EndTime` and `SourceUrls` are required; a missing `SourceType` is inferred
-    /// from the first source (rtmp/srt/rtsp → live, http(s) → url, otherwise vod); a missing
-    /// `x-DstUrl` becomes `rtmp://emulator.invalid/live/<TaskId>`.
-    pub fn from_manifest_entry(
-        update: &Update,
-        annotations: &BTreeMap<String, String>,
-    ) -> Result<SeedTask, SeedError> {
-        let id = &update.task_id;
-        let missing = |field| SeedError::Missing {
-            task_id: id.clone(),
-            field,
-        };
-        let start_time = update.start_time.ok_or_else(|| missing("StartTime"))?;
-        let end_time = update.end_time.ok_or_else(|| missing("EndTime"))?;
-        let source_urls = update
-            .source_urls
-            .clone()
-            .ok_or_else(|| missing("SourceUrls"))?;
-        let source_type = update
-            .source_type
-            .unwrap_or_else(|| infer_source_type(source_urls.first().map(String::as_str)));
-        let ann = |k: &str| annotations.get(k).map(|s| s.trim().to_string());
-        let task_status = match ann("x-TaskStatus") {
-            None => TaskStatus::NotStarted,
-            Some(s) => s
-                .parse::<i32>()
-                .ok()
-                .and_then(TaskStatus::from_code)
-                .ok_or_else(|| SeedError::Invalid {
-                    task_id: id.clone(),
-                    field: "x-TaskStatus",
-                    value: s.clone(),
-                    expected: "one of 0, 1, 2, 3, -1",
-                })?,
-        };
-        let source_protocol = match ann("x-SourceProtocol") {
-            Some(p) if !p.is_empty() => p,
-            _ if source_type == SourceType::Live => {
-                infer_protocol(source_urls.first().map(String::as_str))
-            }
-            _ => String::new(),
-        };
-        Ok(SeedTask {
-            task_id: id.clone(),
-            region: update.region,
-            task_name: ann("x-TaskName").unwrap_or_default(),
-            source_type,
-            source_protocol,
-            source_urls,
-            dst_url: ann("x-DstUrl")
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| format!("rtmp://emulator.invalid/live/{id}")),
-            start_time,
-            end_time,
-            callback_url: update.callback_url.clone().unwrap_or_default(),
-            repeat_number: update.repeat_number.unwrap_or(0),
-            offset: update.offset.unwrap_or(0),
-            file_index: update.file_index.unwrap_or(0),
-            retry_count: rules::RETRY_COUNT_DEFAULT,
-            retry_interval: rules::RETRY_INTERVAL_DEFAULT,
-            task_status,
-            task_exit_reason: (task_status == TaskStatus::Exited)
-                .then(|| "TriggerByUser".to_string()),
-            task_exit_time: None,
-        })
-    }
-
     /// The status the task shows at `now`, with the exit reason and time when it has exited.
     pub fn status_at(&self, now: ApiTime) -> (TaskStatus, Option<(String, i64)>) {
         match self.task_status {
@@ -178,16 +112,37 @@ impl SeedTask {
         }
     }
 
+    /// The status at `now` with injected abnormality: a running task that `abnormal` picks is
+    /// shown as running abnormally (2) once its delay has passed.
+    pub fn status_with(
+        &self,
+        now: ApiTime,
+        abnormal: Option<&Abnormal>,
+    ) -> (TaskStatus, Option<(String, i64)>) {
+        let (status, exit) = self.status_at(now);
+        if status == TaskStatus::Running && abnormal.is_some_and(|a| a.is_abnormal(self, now)) {
+            return (TaskStatus::RunningAbnormal, None);
+        }
+        (status, exit)
+    }
+
     /// What Describe and DescribeList report for this task at `now`.
     pub fn to_state(&self, now: ApiTime) -> TaskState {
-        let (status, exit) = self.status_at(now);
+        self.to_state_with(now, None)
+    }
+
+    /// [`SeedTask::to_state`] with injected abnormality. A task running abnormally reports
+    /// `TaskInvalidReason` `PullStreamFailed` (why it is retrying; the service documents the
+    /// reasons for stopped tasks only, so this is the emulator's choice).
+    pub fn to_state_with(&self, now: ApiTime, abnormal: Option<&Abnormal>) -> TaskState {
+        let (status, exit) = self.status_with(now, abnormal);
         TaskState {
             task_id: self.task_id.clone(),
             task_status: status.code(),
-            task_invalid_reason: if status == TaskStatus::Stopped {
-                "UnknownError".into()
-            } else {
-                String::new()
+            task_invalid_reason: match status {
+                TaskStatus::Stopped => "UnknownError".into(),
+                TaskStatus::RunningAbnormal => "PullStreamFailed".into(),
+                _ => String::new(),
             },
             task_exit_reason: exit.as_ref().map(|e| e.0.clone()).unwrap_or_default(),
             task_exit_time: exit.map(|e| e.1),
@@ -213,23 +168,41 @@ impl SeedTask {
     }
 }
 
-fn infer_source_type(first: Option<&str>) -> SourceType {
-    let scheme = first
-        .and_then(|u| u.split_once("://"))
-        .map(|(s, _)| s.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("rtmp" | "srt" | "rtsp") => SourceType::Live,
-        Some(_) => SourceType::Url,
-        None => SourceType::Vod,
-    }
+/// `--abnormal-rate`: which running tasks run abnormally, and from when. Pure: the choice is a
+/// hash of the task ID and the run's seed, so it is the same on every read and after restarts.
+///
+/// A picked task turns abnormal (status 2, "running abnormally / retrying") a delay of 0–10
+/// minutes (also from the hash) after it started or was last restarted, and stays so until it is
+/// stopped or restarted. The service says updates in that state follow the running rules (only
+/// `CallbackUrl` and `RepeatNumber`); Stop stops it; Restart starts it afresh.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Abnormal {
+    pub rate: f64,
+    pub seed: u64,
 }
 
-fn infer_protocol(first: Option<&str>) -> String {
-    match first.and_then(|u| u.split_once("://")).map(|(s, _)| s) {
-        Some("srt") => "srt".into(),
-        Some("rtsp") => "rtsp".into(),
-        Some("http" | "https") => "http-flv".into(),
-        _ => "rtmp".into(),
+/// Longest delay before a picked task turns abnormal.
+const ABNORMAL_MAX_DELAY_SECS: u64 = 600;
+
+impl Abnormal {
+    fn hash(&self, id: &str) -> u64 {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.seed.to_le_bytes());
+        h.update(id.as_bytes());
+        let d = h.finalize();
+        u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    }
+
+    /// Whether `t` (running, by its recorded status and the clock) is abnormal at `now`.
+    pub fn is_abnormal(&self, t: &SeedTask, now: ApiTime) -> bool {
+        let h = self.hash(&t.task_id);
+        if (h >> 11) as f64 / (1u64 << 53) as f64 >= self.rate {
+            return false;
+        }
+        let since = t.start_time.unix().max(t.restarted_at.unwrap_or(i64::MIN));
+        let delay = (h % (ABNORMAL_MAX_DELAY_SECS + 1)) as i64;
+        now.unix() >= since + delay
     }
 }
 
@@ -239,6 +212,10 @@ pub struct StateFile {
     /// Always `livebatch-emulator-state`, so that a wrong file is recognised as such.
     pub format: String,
     pub version: u32,
+    /// The last write-ahead-log sequence number this snapshot includes; log records up to it
+    /// are already here and are skipped when the log is replayed.
+    #[serde(default)]
+    pub seq: u64,
     pub tasks: Vec<SeedTask>,
 }
 
@@ -249,6 +226,7 @@ impl StateFile {
         StateFile {
             format: STATE_FORMAT.into(),
             version: 1,
+            seq: 0,
             tasks,
         }
     }
@@ -333,6 +311,9 @@ fn opt_time(p: &Params, field: Field) -> Result<Option<ApiTime>, ApiFault> {
 pub struct Store {
     tasks: Vec<SeedTask>,
     index: HashMap<String, usize>,
+    /// Sequence number of the last change (see [`super::wal`]).
+    seq: u64,
+    abnormal: Option<Abnormal>,
 }
 
 fn ok_ret(request_id: &str) -> Value {
@@ -357,6 +338,68 @@ fn not_exist(id: &str) -> ApiFault {
 impl Store {
     pub fn new() -> Store {
         Store::default()
+    }
+
+    /// Makes `abnormal` pick running tasks to run abnormally (`None`: none do).
+    pub fn set_abnormal(&mut self, abnormal: Option<Abnormal>) {
+        self.abnormal = abnormal.filter(|a| a.rate > 0.0);
+    }
+
+    /// A task's status at `now`, abnormality included: what every operation sees.
+    pub fn status_of(&self, t: &SeedTask, now: ApiTime) -> TaskStatus {
+        t.status_with(now, self.abnormal.as_ref()).0
+    }
+
+    /// How many tasks are in each status at `now`, in the order running, running abnormally,
+    /// stopped, not started, exited.
+    pub fn status_counts(&self, now: ApiTime) -> Vec<(TaskStatus, usize)> {
+        let order = [
+            TaskStatus::Running,
+            TaskStatus::RunningAbnormal,
+            TaskStatus::Stopped,
+            TaskStatus::NotStarted,
+            TaskStatus::Exited,
+        ];
+        let mut n = [0usize; 5];
+        for t in &self.tasks {
+            let s = self.status_of(t, now);
+            if let Some(i) = order.iter().position(|&o| o == s) {
+                n[i] += 1;
+            }
+        }
+        order.into_iter().zip(n).collect()
+    }
+
+    /// The sequence number of the last change.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Numbers the next change.
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Continues numbering after `seq` (a loaded snapshot's and log's).
+    pub fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
+    /// Puts a task as it is (replacing one with the same ID, or adding it): replaying the log.
+    pub fn put(&mut self, t: SeedTask) {
+        match self.index.get(&t.task_id) {
+            Some(&i) => self.tasks[i] = t,
+            None => {
+                self.index.insert(t.task_id.clone(), self.tasks.len());
+                self.tasks.push(t);
+            }
+        }
+    }
+
+    /// Removes a task if present: replaying the log.
+    pub fn forget(&mut self, id: &str) {
+        self.remove(id);
     }
 
     pub fn len(&self) -> usize {
@@ -502,6 +545,7 @@ impl Store {
             task_status: TaskStatus::NotStarted,
             task_exit_reason: None,
             task_exit_time: None,
+            restarted_at: None,
         };
         self.seed(vec![task])
             .map_err(|e| ApiFault::new(500, "InternalError", e.to_string()))?;
@@ -531,10 +575,13 @@ impl Store {
     fn update(&mut self, p: &Params, now: ApiTime, request_id: &str) -> Result<Value, ApiFault> {
         let u = Store::parse_update(p)?;
         first_error(rules::check_offline(&u, now))?;
+        let status = {
+            let t = self.get(&u.task_id).ok_or_else(|| not_exist(&u.task_id))?;
+            self.status_of(t, now)
+        };
         let task = self
             .get_mut(&u.task_id)
             .ok_or_else(|| not_exist(&u.task_id))?;
-        let (status, _) = task.status_at(now);
         if u.region != task.region
             && let Some(v) = rules::blocked_in_state(Field::Region, status)
         {
@@ -586,7 +633,7 @@ impl Store {
             request_id: request_id.into(),
             ret_code: 0,
             description: "OK".into(),
-            task: t.to_state(now),
+            task: t.to_state_with(now, self.abnormal.as_ref()),
         }))
     }
 
@@ -640,7 +687,7 @@ impl Store {
                 .into_iter()
                 .skip(skip)
                 .take(page_size as usize)
-                .map(|t| t.to_state(now))
+                .map(|t| t.to_state_with(now, self.abnormal.as_ref()))
                 .collect(),
         }))
     }
@@ -662,8 +709,12 @@ impl Store {
         request_id: &str,
     ) -> Result<(Value, bool), ApiFault> {
         let (id, _) = Store::target(p)?;
+        let status = {
+            let t = self.get(&id).ok_or_else(|| not_exist(&id))?;
+            self.status_of(t, now)
+        };
         let t = self.get_mut(&id).ok_or_else(|| not_exist(&id))?;
-        let changed = t.status_at(now).0.is_running();
+        let changed = status.is_running();
         if changed {
             t.task_status = TaskStatus::Stopped;
         }
@@ -679,8 +730,12 @@ impl Store {
         request_id: &str,
     ) -> Result<(Value, bool), ApiFault> {
         let (id, _) = Store::target(p)?;
+        let status = {
+            let t = self.get(&id).ok_or_else(|| not_exist(&id))?;
+            self.status_of(t, now)
+        };
         let t = self.get_mut(&id).ok_or_else(|| not_exist(&id))?;
-        let changed = match t.status_at(now).0 {
+        let changed = match status {
             TaskStatus::Exited => {
                 return Err(ApiFault::bad(
                     code::INVALID_PARAMETER,
@@ -690,6 +745,7 @@ impl Store {
             TaskStatus::NotStarted => false,
             _ => {
                 t.task_status = TaskStatus::Running;
+                t.restarted_at = Some(now.unix());
                 true
             }
         };
@@ -700,6 +756,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn t(s: &str) -> ApiTime {
         ApiTime::parse(s).unwrap()
@@ -723,48 +780,10 @@ mod tests {
     }
 
     #[test]
-    fn seed_from_a_manifest_entry() {
-        let (u, ann) = entry();
-        let s = SeedTask::from_manifest_entry(&u, &ann).unwrap();
-        assert_eq!(s.task_status, TaskStatus::Stopped);
-        assert_eq!(s.task_name, "night show");
-        assert_eq!(s.dst_url, "rtmp://push.example.com/app/a");
-        assert_eq!(s.source_type, SourceType::Live, "inferred from srt://");
-        assert_eq!(s.source_protocol, "srt");
-        assert_eq!(s.callback_url, "https://hooks.example.com/x");
-        assert_eq!(
-            s.status_at(t("2026-03-01T12:00:00Z")).0,
-            TaskStatus::Stopped
-        );
-
-        let mut ann2 = ann.clone();
-        ann2.insert("x-TaskStatus".into(), "7".into());
-        assert!(matches!(
-            SeedTask::from_manifest_entry(&u, &ann2),
-            Err(SeedError::Invalid {
-                field: "x-TaskStatus",
-                ..
-            })
-        ));
-        let mut u2 = u.clone();
-        u2.end_time = None;
-        let e = SeedTask::from_manifest_entry(&u2, &ann).unwrap_err();
-        assert!(e.to_string().contains("EndTime is required"), "{e}");
-        let mut u3 = u.clone();
-        u3.source_urls = Some(vec!["3f8e1c2b9a7d".into()]);
-        let s = SeedTask::from_manifest_entry(&u3, &BTreeMap::new()).unwrap();
-        assert_eq!(
-            (s.source_type, s.task_status),
-            (SourceType::Vod, TaskStatus::NotStarted)
-        );
-        assert!(s.dst_url.ends_with("/task-1"));
-    }
-
-    #[test]
     fn lifecycle_follows_the_clock() {
         let (u, mut ann) = entry();
-        ann.remove("x-TaskStatus");
-        let mut s = SeedTask::from_manifest_entry(&u, &ann).unwrap();
+        ann.insert("x-TaskStatus".into(), "0".into());
+        let mut s = super::super::seed::from_entry(&u, &ann, t("2026-02-01T00:00:00Z")).unwrap();
         assert_eq!(
             s.status_at(t("2026-02-28T23:59:59Z")).0,
             TaskStatus::NotStarted
@@ -787,7 +806,9 @@ mod tests {
     #[test]
     fn state_file_round_trips_and_rejects_strangers() {
         let (u, ann) = entry();
-        let f = StateFile::new(vec![SeedTask::from_manifest_entry(&u, &ann).unwrap()]);
+        let f = StateFile::new(vec![
+            super::super::seed::from_entry(&u, &ann, t("2026-02-01T00:00:00Z")).unwrap(),
+        ]);
         let text = serde_json::to_string(&f).unwrap();
         assert_eq!(StateFile::parse(&text).unwrap(), f);
         assert!(StateFile::parse(r#"{"format":"other","version":1,"tasks":[]}"#).is_err());

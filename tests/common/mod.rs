@@ -220,5 +220,6 @@ pub fn seed_task(
         task_status: status,
         task_exit_reason: None,
         task_exit_time: None,
+        restarted_at: None,
     }
 }
