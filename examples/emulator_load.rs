@@ -1,11 +1,13 @@
 //! Load benchmark of the emulator: pre-signed V3 requests over many keep-alive connections.
 //!
-//! cargo run --release --example emulator_load -- [REQUESTS] [CONCURRENCY] [URL]
+//! cargo run --release --example emulator_load -- [REQUESTS] [CONCURRENCY] [URL] [--update] [--state FILE]
 //!
 //! Without URL it starts an emulator in-process (quota raised out of the way, no faults) with one
-//! seeded task; with URL it targets a running `livebatch emulator --qps 1000000` that already
-//! holds task `bench-task` in cn-shanghai. Signing happens before the clock starts, so the figure
-//! is the emulator's (plus the HTTP client's), not the signer's.
+//! seeded task — with `--state FILE`, durable (every change fsync'd before its answer); with URL
+//! it targets a running `livebatch emulator --qps 1000000` that already holds task `bench-task`
+//! in cn-shanghai. `--update` sends `UpdateLivePullToPush` (a write: each one is logged and, with
+//! a state file, made durable) instead of `DescribeLivePullToPush`. Signing happens before the
+//! clock starts, so the figure is the emulator's (plus the HTTP client's), not the signer's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,21 +49,35 @@ struct Signed {
     headers: Vec<(String, String)>,
 }
 
-fn presign(base: &str, n: usize) -> Vec<Signed> {
+fn presign(base: &str, n: usize, update: bool) -> Vec<Signed> {
     let host = base.trim_start_matches("http://").to_string();
     let date = ApiTime::from_unix(chrono::Utc::now().timestamp())
         .unwrap()
         .to_string();
-    let query: Vec<(String, String)> = vec![
+    let mut query: Vec<(String, String)> = vec![
         ("Region".into(), "cn-shanghai".into()),
         ("TaskId".into(), "bench-task".into()),
     ];
+    if update {
+        query.insert(
+            0,
+            (
+                "CallbackUrl".into(),
+                "https://hooks.example.com/bench".into(),
+            ),
+        );
+    }
+    let action = if update {
+        "UpdateLivePullToPush"
+    } else {
+        "DescribeLivePullToPush"
+    };
     let q = sign::canonical_query(&query);
     (0..n)
         .map(|i| {
             let headers = vec![
                 ("host".to_string(), host.clone()),
-                ("x-acs-action".into(), "DescribeLivePullToPush".into()),
+                ("x-acs-action".into(), action.into()),
                 ("x-acs-version".into(), "2016-11-01".into()),
                 ("x-acs-date".into(), date.clone()),
                 (
@@ -91,15 +107,31 @@ fn presign(base: &str, n: usize) -> Vec<Signed> {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(40_000);
-    let conc: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
-    let (emu, base) = match args.get(3) {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let update = all.iter().any(|a| a == "--update");
+    let state = all
+        .iter()
+        .position(|a| a == "--state")
+        .and_then(|i| all.get(i + 1))
+        .map(std::path::PathBuf::from);
+    let args: Vec<&String> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || all[i - 1] != "--state"))
+        .map(|(_, a)| a)
+        .collect();
+    let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(40_000);
+    let conc: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(32);
+    let (emu, base) = match args.get(2) {
         Some(u) => (None, u.trim_end_matches('/').to_string()),
         None => {
+            if let Some(p) = &state {
+                let _ = std::fs::remove_file(p);
+            }
             let e = Emulator::start(EmulatorConfig {
                 qps: 1_000_000,
                 seed: vec![seed_task()],
+                state_file: state.clone(),
                 ..EmulatorConfig::default()
             })
             .await
@@ -108,7 +140,7 @@ async fn main() {
             (Some(e), u)
         }
     };
-    let reqs = Arc::new(presign(&base, n));
+    let reqs = Arc::new(presign(&base, n, update));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(conc)
         .build()
@@ -141,7 +173,8 @@ async fn main() {
     let secs = started.elapsed().as_secs_f64();
     let ok = ok.load(Ordering::Relaxed);
     println!(
-        "emulator_load: {n} requests, {conc} connections, {ok} ok, {secs:.2} s, {:.0} requests/s",
+        "emulator_load: {n} {} requests, {conc} connections, {ok} ok, {secs:.2} s, {:.0} requests/s",
+        if update { "Update" } else { "Describe" },
         n as f64 / secs
     );
     if let Some(e) = emu {
@@ -149,7 +182,14 @@ async fn main() {
         println!(
             "emulator stats: requests {}, ok {}, max accepted in any 1 s window {}",
             st.requests,
-            st.count("DescribeLivePullToPush", "ok"),
+            st.count(
+                if update {
+                    "UpdateLivePullToPush"
+                } else {
+                    "DescribeLivePullToPush"
+                },
+                "ok"
+            ),
             st.max_accepted_in_any_window
         );
         e.shutdown().await.expect("shutdown");
