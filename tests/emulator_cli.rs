@@ -40,3 +40,100 @@ fn rejects_bad_rates() {
         .code(64)
         .stderr(predicates::str::contains("fraction from 0 to 1"));
 }
+
+/// Starts the binary, returns (child, url, the stderr line saying what it holds).
+fn start(args: &[&str]) -> (std::process::Child, String, String) {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("livebatch"))
+        .args(["emulator", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut holding = String::new();
+    err.read_line(&mut holding).unwrap();
+    // Keep draining stderr: a closed pipe would end the emulator at its next message.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    (child, url, holding.trim().to_string())
+}
+
+#[test]
+fn seeds_from_the_bundled_manifests_so_that_plan_finds_every_task_to_change() {
+    for (file, n) in [
+        ("examples/migration.yaml", 36),
+        ("examples/migration.csv", 30),
+    ] {
+        let (mut child, url, holding) = start(&["--seed", file]);
+        assert!(
+            holding.starts_with(&format!("emulator: holding {n} tasks: ")),
+            "{holding}"
+        );
+        assert!(holding.contains(&format!("from {file}")), "{holding}");
+        let dir = tempfile::tempdir().unwrap();
+        let out = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin!("livebatch"))
+            .args(["plan", "--endpoint", &url, file])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("HOME", dir.path())
+            .env(
+                "ALIBABA_CLOUD_ACCESS_KEY_ID",
+                livebatch::emulator::DEFAULT_ACCESS_KEY_ID,
+            )
+            .env(
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                livebatch::emulator::DEFAULT_ACCESS_KEY_SECRET,
+            )
+            .env_remove("ALIBABA_CLOUD_SECURITY_TOKEN")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            text.contains(&format!("{n} to change")) && text.contains(" 0 missing"),
+            "{file}: {text}"
+        );
+    }
+}
+
+#[test]
+fn synthetic_tasks_are_counted_and_reproducible() {
+    let (mut a, _, ha) = start(&["--tasks", "36", "--rng-seed", "1"]);
+    let (mut b, _, hb) = start(&["--tasks", "36", "--rng-seed", "1"]);
+    for c in [&mut a, &mut b] {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    assert!(ha.starts_with("emulator: holding 36 tasks: "), "{ha}");
+    assert!(ha.contains("running") && ha.contains("stopped"), "{ha}");
+    assert_eq!(ha, hb);
+}
+
+#[test]
+fn an_invalid_seed_is_refused_with_its_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("seed.yaml");
+    std::fs::write(
+        &p,
+        "defaults:\n  Region: cn-shanghai\nupdates:\n  - TaskId: a\n    EndTime: tomorrow\n",
+    )
+    .unwrap();
+    assert_cmd::Command::new(assert_cmd::cargo::cargo_bin!("livebatch"))
+        .args(["emulator", "--listen", "127.0.0.1:0", "--seed"])
+        .arg(&p)
+        .assert()
+        .code(65)
+        .stderr(predicates::str::contains("seed.yaml:5:"))
+        .stderr(predicates::str::contains("EndTime"));
+}
