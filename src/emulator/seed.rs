@@ -210,12 +210,15 @@ fn snapshot(u: &Update, status: TaskStatus, now: ApiTime) -> SeedTask {
 }
 
 /// The source type a task must have for this update to be valid: the stated one, else the first
-/// type every given source and number field fits (live takes one source and no RepeatNumber/Offset).
+/// type every given source and number field fits (live takes one source, so no FileIndex past 0, and
+/// no RepeatNumber/Offset).
 pub fn source_type_for(u: &Update) -> SourceType {
     if let Some(t) = u.source_type {
         return t;
     }
-    let vod_url_only = u.repeat_number.is_some() || u.offset.is_some();
+    // A live task has one source, so a FileIndex past 0 needs a playlist too.
+    let vod_url_only =
+        u.repeat_number.is_some() || u.offset.is_some() || u.file_index.unwrap_or(0) > 0;
     let candidates: &[SourceType] = if vod_url_only {
         &[SourceType::Url, SourceType::Vod]
     } else {
@@ -575,6 +578,82 @@ mod tests {
                 assert_eq!(rules::check_source(Some(s.source_type), u), None, "{u}");
             }
             assert!(rules::check_task_id(&s.task_id).is_none());
+        }
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn update() -> impl Strategy<Value = Update> {
+            let ty = prop_oneof![
+                Just(None),
+                Just(Some(SourceType::Live)),
+                Just(Some(SourceType::Url)),
+                Just(Some(SourceType::Vod)),
+            ];
+            (
+                ty,
+                proptest::option::of(HOUR..20 * DAY),
+                proptest::option::of(HOUR..7 * DAY),
+                proptest::option::of(-1i32..5),
+                proptest::option::of(1i32..100),
+                proptest::option::of(0i32..4),
+                any::<bool>(),
+                proptest::option::of(1usize..5),
+            )
+                .prop_map(|(ty, start, span, repeat, offset, index, cb, urls)| {
+                    let now = 1_795_000_000i64;
+                    let mut u = Update::new("prop-task", Region::CnShanghai);
+                    u.source_type = ty;
+                    u.start_time = start.map(|s| at(now + s));
+                    u.end_time = span.map(|d| at(now + start.unwrap_or(0).max(0) + d));
+                    u.repeat_number = repeat;
+                    u.offset = offset;
+                    u.file_index = index;
+                    u.callback_url = cb.then(|| "https://hooks.example.com/cb".to_string());
+                    u.source_urls = urls.map(|n| match ty {
+                        Some(SourceType::Live) | None => {
+                            vec!["rtmp://pull.example.com/app/s".to_string()]
+                        }
+                        Some(SourceType::Url) => (0..n)
+                            .map(|i| format!("https://media.example.com/{i}.mp4"))
+                            .collect(),
+                        Some(SourceType::Vod) => (0..n).map(|i| format!("media{i}")).collect(),
+                    });
+                    u
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { max_global_rejects: 100_000, ..ProptestConfig::default() })]
+            /// Whatever valid change a manifest makes, the task seeded before it accepts it.
+            #[test]
+            fn the_task_before_a_valid_change_accepts_it(u in update()) {
+                let now = at(1_795_000_000);
+                // Valid for a task of some source type (the stated one when stated).
+                let valid_as = |t: Option<SourceType>| {
+                    let mut typed = u.clone();
+                    typed.source_type = t.or(u.source_type);
+                    rules::check_offline(&typed, now)
+                        .iter()
+                        .all(|v| v.severity != rules::Severity::Error)
+                };
+                prop_assume!(
+                    [SourceType::Live, SourceType::Url, SourceType::Vod]
+                        .into_iter()
+                        .any(|t| valid_as(Some(t)))
+                        && valid_as(None)
+                );
+                // A stated live type (kept as stated) has one source: no FileIndex past 0 fits.
+                prop_assume!(!(u.source_type == Some(SourceType::Live) && u.file_index.unwrap_or(0) > 0));
+                let s = task_before(&u, now);
+                let v = rules::check_against_live(&u, &live(&s, now), now);
+                let errors: Vec<_> = v.iter().filter(|v| v.severity == rules::Severity::Error).collect();
+                prop_assert!(errors.is_empty(), "{:?} -> {:?}: {:?}", u, s, errors);
+                prop_assert!(s.end_time > s.start_time);
+                prop_assert!(s.end_time.unix() - s.start_time.unix() <= rules::MAX_SPAN_SECS);
+            }
         }
     }
 }
