@@ -134,8 +134,16 @@ pub fn recover(path: &Path, store: &mut Store) -> Result<Recovered, String> {
 
 /// Writes a snapshot of `store` and then empties the log (in that order: see the module docs).
 pub fn checkpoint(path: &Path, store: &Store) -> std::io::Result<()> {
+    write_checkpoint(path, &snapshot_of(store))
+}
+
+fn snapshot_of(store: &Store) -> StateFile {
     let mut snap = StateFile::new(store.tasks().to_vec());
     snap.seq = store.seq();
+    snap
+}
+
+fn write_checkpoint(path: &Path, snap: &StateFile) -> std::io::Result<()> {
     snap.save_atomic(path)?;
     let log = OpenOptions::new()
         .create(true)
@@ -160,6 +168,15 @@ impl Committer {
     /// Opens the log of `path` for appending and starts the thread. `store` is read (under its
     /// lock) only to write a snapshot when the log has grown past [`COMPACT_BYTES`].
     pub fn start(path: &Path, store: Arc<Mutex<Store>>) -> std::io::Result<Committer> {
+        Committer::start_compacting_at(path, store, COMPACT_BYTES)
+    }
+
+    /// [`Committer::start`] with another log size for a new snapshot (tests use a small one).
+    pub fn start_compacting_at(
+        path: &Path,
+        store: Arc<Mutex<Store>>,
+        compact_bytes: u64,
+    ) -> std::io::Result<Committer> {
         let mut log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -187,9 +204,13 @@ impl Committer {
                     for p in group {
                         let _ = p.done.send(res.clone());
                     }
-                    if size > COMPACT_BYTES {
-                        let s = store.lock().unwrap_or_else(|e| e.into_inner());
-                        if checkpoint(&path, &s).is_ok() {
+                    if size > compact_bytes {
+                        // Copy under the lock, write outside it: requests wait for the copy only.
+                        let snap = {
+                            let s = store.lock().unwrap_or_else(|e| e.into_inner());
+                            snapshot_of(&s)
+                        };
+                        if write_checkpoint(&path, &snap).is_ok() {
                             size = 0;
                         }
                     }
@@ -311,5 +332,36 @@ mod tests {
         assert_eq!(back.tasks(), &tasks[..]);
         c.stop();
         assert!(c.submit(b"x\n".to_vec()).is_none());
+    }
+
+    #[test]
+    fn snapshots_taken_while_running_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emu.json");
+        let store = Arc::new(Mutex::new(Store::new()));
+        let tasks = synthetic(5, Some(3), now());
+        store.lock().unwrap().seed(tasks.clone()).unwrap();
+        checkpoint(&path, &store.lock().unwrap()).unwrap();
+        // A snapshot after every ~2 records.
+        let c = Committer::start_compacting_at(&path, store.clone(), 1500).unwrap();
+        let mut waits = Vec::new();
+        for k in 0..200 {
+            let mut s = store.lock().unwrap();
+            let mut t = tasks[k % 5].clone();
+            t.callback_url = format!("https://hooks.example.com/{k}");
+            s.put(t.clone());
+            let seq = s.next_seq();
+            waits.push(c.submit(Record::of(seq, &s, &t.task_id).encode()).unwrap());
+        }
+        for w in waits {
+            w.blocking_recv().unwrap().unwrap();
+        }
+        let snap = StateFile::load(&path).unwrap();
+        assert!(snap.seq > 0, "snapshots were written while running");
+        let mut back = Store::new();
+        recover(&path, &mut back).unwrap();
+        assert_eq!(back.tasks(), store.lock().unwrap().tasks());
+        assert_eq!(back.seq(), 200);
+        c.stop();
     }
 }
