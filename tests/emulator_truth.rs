@@ -199,5 +199,17 @@ async fn idle_connections_are_closed() {
     .await
     .unwrap();
     assert!(closed, "the server closed the idle connection");
+    // A pooling client whose idle connection was closed simply opens another one.
+    let s = Signer::new(&emu.url(), Clock::system());
+    let list = [("Region", "cn-shanghai")];
+    assert_eq!(
+        s.call("DescribeLivePullToPushList", &list).await.status,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        s.call("DescribeLivePullToPushList", &list).await.status,
+        200
+    );
     emu.shutdown().await.unwrap();
 }
