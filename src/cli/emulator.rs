@@ -17,8 +17,9 @@ use crate::model::{ApiTime, TaskStatus};
 #[command(after_help = "\
 The default key pair (id livebatch-emulator, secret livebatch-emulator-secret) is a public test
 key: it protects nothing; --key replaces it. The same port answers STS (2015-04-01):
-GetCallerIdentity, AssumeRole and AssumeRoleWithOIDC. The first line printed is `listening on http://HOST:PORT`;
-the next (on stderr) says what it holds, e.g. `holding 36 tasks: 24 stopped, 12 not started`.
+GetCallerIdentity, AssumeRole and AssumeRoleWithOIDC.
+The first line printed is `listening on http://HOST:PORT`; the next (on stderr) says what it
+holds, e.g. `holding 36 tasks: 30 stopped, 6 not started, from examples/migration.yaml (…)`.
 GET /_emulator/stats (unsigned, loopback only) returns counts and the busiest one-second window.
 
 Seeds: any manifest `livebatch validate` accepts (YAML, JSON, CSV). A record with x-TaskStatus
@@ -28,7 +29,7 @@ task is held as it is before that change, so planning the manifest shows every u
 Examples:
   livebatch emulator --seed examples/migration.yaml --state emu.json
   livebatch emulator --tasks 500 --rng-seed 1 --abnormal-rate 0.1
-  livebatch emulator --listen 127.0.0.1:0 --latency-ms 100..300 --drop-after-apply-rate 0.2 --rng-seed 7
+  livebatch emulator --latency-ms 100..300 --drop-after-apply-rate 0.2 --rng-seed 7
   livebatch emulator --key ak-main:s1:1234567890123456 --key ak-ram:s2:1234567890123456 --sts-ttl 60
   livebatch plan --endpoint http://127.0.0.1:8787 m.yaml   (with the default key in ALIBABA_CLOUD_*)
 
