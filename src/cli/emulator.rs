@@ -19,7 +19,7 @@ The default key pair (id livebatch-emulator, secret livebatch-emulator-secret) i
 key: it protects nothing; --key replaces it. The same port answers STS (2015-04-01):
 GetCallerIdentity, AssumeRole and AssumeRoleWithOIDC.
 The first line printed is `listening on http://HOST:PORT`; the next (on stderr) says what it
-holds, e.g. `holding 36 tasks: 30 stopped, 6 not started, from examples/migration.yaml (…)`.
+holds, e.g. `holding 36 tasks: 12 running, 20 stopped, 4 not started, from FILE (…)`.
 GET /_emulator/stats (unsigned, loopback only) returns counts and the busiest one-second window.
 
 Seeds: any manifest `livebatch validate` accepts (YAML, JSON, CSV). A record with x-TaskStatus
