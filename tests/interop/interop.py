@@ -117,11 +117,11 @@ def main():
     def update_running():
         r = c.update_live_pull_to_push(live.UpdateLivePullToPushRequest(
             task_id=state["id"], region=REGION, repeat_number=-1,
-            callback_url="https://hooks.example.com/new?a=1 b*"))
+            callback_url="https://hooks.example.com/new?a=1&b=*(x)'~"))
         assert r.body.ret_code == 0
         b = describe(1)
         assert b.task_info.repeat_number == -1
-        assert b.task_info.callback_url == "https://hooks.example.com/new?a=1 b*"
+        assert b.task_info.callback_url == "https://hooks.example.com/new?a=1&b=*(x)'~"
 
     def update_sources_while_running_refused():
         try:
