@@ -18,9 +18,19 @@ fn bin() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin!("livebatch"))
 }
 
+/// A child process killed when dropped, so a failing test leaves no emulator behind.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `livebatch emulator ARGS` on a free port; returns the child, its URL and its stderr
 /// lines (read in the background).
-fn emulator(args: &[&str]) -> (Child, String, Arc<std::sync::Mutex<String>>) {
+fn emulator(args: &[&str]) -> (Killed, String, Arc<std::sync::Mutex<String>>) {
     let mut child = bin()
         .args(["emulator", "--listen", "127.0.0.1:0"])
         .args(args)
@@ -46,7 +56,7 @@ fn emulator(args: &[&str]) -> (Child, String, Arc<std::sync::Mutex<String>>) {
             e.push('\n');
         }
     });
-    (child, url, err)
+    (Killed(child), url, err)
 }
 
 /// A manifest moving the callback of `n` tasks `crash-NN` in cn-shanghai.
@@ -143,8 +153,8 @@ async fn killing_the_emulator_loses_no_acknowledged_write() {
     while total.load(Ordering::SeqCst) < 200 && started.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     stop.store(true, Ordering::SeqCst);
     while workers.join_next().await.is_some() {}
     assert!(
@@ -152,7 +162,7 @@ async fn killing_the_emulator_loses_no_acknowledged_write() {
         "updates were answered before the kill"
     );
 
-    let (mut child, url, err) = emulator(&[
+    let (child, url, err) = emulator(&[
         "--seed",
         m.to_str().unwrap(),
         "--state",
@@ -166,8 +176,7 @@ async fn killing_the_emulator_loses_no_acknowledged_write() {
         let ok = [k, k + 1].map(|k| format!("https://hooks.example.com/{i}/{k}"));
         assert!(ok.contains(&got), "task {i}: acknowledged {k}, found {got}");
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     let err = err.lock().unwrap().clone();
     assert!(err.contains("from state file"), "{err}");
     assert!(err.contains("not used"), "the seed was not used: {err}");
@@ -180,7 +189,7 @@ async fn apply_killed_while_answers_are_dropped_resumes_to_every_update() {
     let m = manifest(dir.path(), TASKS);
     let journal = dir.path().join("j.jsonl");
     let report = dir.path().join("r.json");
-    let (mut emu, url, _) = emulator(&[
+    let (emu, url, _) = emulator(&[
         "--seed",
         m.to_str().unwrap(),
         "--drop-after-apply-rate",
@@ -219,13 +228,13 @@ async fn apply_killed_while_answers_are_dropped_resumes_to_every_update() {
             .collect()
     };
 
-    let mut first = apply(&[]).spawn().unwrap();
+    let mut first = Killed(apply(&[]).spawn().unwrap());
     let started = Instant::now();
     while succeeded_in_journal().len() < 8 && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    first.kill().unwrap(); // SIGKILL, mid-run
-    let status = first.wait().unwrap();
+    first.0.kill().unwrap(); // SIGKILL, mid-run
+    let status = first.0.wait().unwrap();
     assert!(!status.success(), "killed before the end");
     let done = succeeded_in_journal();
     assert!(
@@ -276,6 +285,5 @@ async fn apply_killed_while_answers_are_dropped_resumes_to_every_update() {
         text.contains("dropped after apply"),
         "some answers were dropped after the update applied: {text}"
     );
-    emu.kill().unwrap();
-    emu.wait().unwrap();
+    drop(emu);
 }
