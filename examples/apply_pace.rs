@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use livebatch::api::error::ApiError;
-use livebatch::apply::executor::{ExecConfig, Sent, UpdateSender, WorkItem, run};
+use livebatch::api::models::{ListResponse, TaskState};
+use livebatch::apply::executor::{Engine, ExecConfig, PACE_HEADROOM, Sent, TaskOps, WorkItem, run};
 use livebatch::apply::journal::{Journal, JournalState, JournalWriter, RunHeader};
-use livebatch::apply::limiter::GovernorPacer;
+use livebatch::apply::limiter::Pacers;
 use livebatch::apply::progress::Silent;
 use livebatch::model::{Region, Update};
 use rand::Rng;
@@ -21,8 +22,20 @@ struct Fake {
     sent: Mutex<Vec<Instant>>,
 }
 
-impl UpdateSender for Fake {
-    async fn send(&self, _u: &Update) -> Result<Sent, ApiError> {
+impl TaskOps for Fake {
+    async fn stop(&self, _: &str, _: Region) -> Result<Sent, ApiError> {
+        unreachable!("this benchmark only updates")
+    }
+    async fn restart(&self, _: &str, _: Region) -> Result<Sent, ApiError> {
+        unreachable!("this benchmark only updates")
+    }
+    async fn describe(&self, _: &str, _: Region) -> Result<Option<TaskState>, ApiError> {
+        unreachable!("this benchmark only updates")
+    }
+    async fn list_page(&self, _: Region, _: u32, _: u32) -> Result<ListResponse, ApiError> {
+        unreachable!("this benchmark only updates")
+    }
+    async fn update(&self, _u: &Update) -> Result<Sent, ApiError> {
         self.sent.lock().unwrap().push(Instant::now());
         let ms = rand::rng().random_range(100..=300);
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -39,7 +52,9 @@ async fn main() {
     let qps: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10.0);
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("bench.journal.jsonl");
-    let journal = Journal::new(JournalWriter::open(&path, &RunHeader::now(&[])).expect("journal"));
+    let journal = Journal::with_group_commit(
+        JournalWriter::open(&path, &RunHeader::now(&[])).expect("journal"),
+    );
     let items: Vec<WorkItem> = (0..n)
         .map(|i| {
             let mut u = Update::new(format!("task-{i:05}"), Region::CnShanghai);
@@ -50,15 +65,14 @@ async fn main() {
     let fake = Arc::new(Fake {
         sent: Mutex::new(Vec::new()),
     });
+    let config = ExecConfig::new(qps);
+    let pacers = Pacers::governed(qps, PACE_HEADROOM).expect("qps");
     let r = run(
         items,
-        fake.clone(),
-        Arc::new(
-            GovernorPacer::new(qps * livebatch::apply::executor::PACE_HEADROOM, qps).expect("qps"),
-        ),
+        Arc::new(Engine::new(fake.clone(), pacers, &config)),
         &journal,
         &JournalState::default(),
-        &ExecConfig::new(qps),
+        &config,
         CancellationToken::new(),
         &Silent,
     )
@@ -74,15 +88,15 @@ async fn main() {
         })
         .max()
         .unwrap_or(0);
-    let tt = &r.totals;
+    let tt = &r.summary;
     println!(
         "items {n} qps {qps}: succeeded {} in {:.2} s = {:.2} updates/s ({:.1}% of quota); busiest 1-s window {busiest} calls; latency p50 {:.0} ms p95 {:.0} ms p99 {:.0} ms",
         tt.succeeded,
         tt.elapsed_seconds,
         tt.updates_per_second,
         tt.updates_per_second / qps * 100.0,
-        tt.latency_ms_p50.unwrap_or(0.0),
-        tt.latency_ms_p95.unwrap_or(0.0),
-        tt.latency_ms_p99.unwrap_or(0.0),
+        tt.latency_ms.p50.unwrap_or(0.0),
+        tt.latency_ms.p95.unwrap_or(0.0),
+        tt.latency_ms.p99.unwrap_or(0.0),
     );
 }

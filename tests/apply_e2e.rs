@@ -203,10 +203,10 @@ fn read_journal(p: &Path) -> Vec<Record> {
         .collect()
 }
 
-fn item_records(rs: &[Record]) -> Vec<&livebatch::apply::journal::ItemRecord> {
+fn item_records(rs: &[Record]) -> Vec<&livebatch::apply::outcome::ItemResult> {
     rs.iter()
         .filter_map(|r| match r {
-            Record::Item(i) => Some(i),
+            Record::Item(i) => Some(&i.item),
             _ => None,
         })
         .collect()
@@ -253,7 +253,10 @@ fn pacing_keeps_every_one_second_window_within_the_quota() {
         .assert()
         .code(0);
     let st = emu.stats();
-    assert_eq!(st.requests, 30);
+    // The plan's read (one list page) and the 30 updates, each operation within its quota.
+    assert_eq!(st.count("UpdateLivePullToPush", "ok"), 30);
+    assert_eq!(st.count("DescribeLivePullToPushList", "ok"), 1);
+    assert_eq!(st.requests, 31);
     assert!(
         st.max_accepted_in_any_window <= 10,
         "a one-second window saw {} calls",
@@ -350,11 +353,13 @@ fn permanent_errors_are_reported_once_and_not_retried() {
     let emu = Emu::start(50, latency(), seeds);
     let s = Scratch::new();
     let m = s.manifest(&us);
+    // Blind sends (no plan to keep them from being sent), so the service's refusals are seen.
     s.apply(
         &emu,
         &[
             m.to_str().unwrap(),
             "--yes",
+            "--no-refresh",
             "--qps",
             "30",
             "--quota-raised",
@@ -398,9 +403,25 @@ fn a_wrong_secret_halts_at_once_with_exit_77() {
     let emu = Emu::start(10, latency(), seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
+    // Planning reads first: the first read is refused, nothing is sent, exit 77.
+    s.apply_with_secret(&emu, &[m.to_str().unwrap(), "--yes"], "not-the-secret")
+        .assert()
+        .code(77)
+        .stderr(predicates::str::contains("nothing was sent"))
+        .stderr(predicates::str::contains("not-the-secret").not());
+    assert_eq!(emu.stats().count("UpdateLivePullToPush", "ok"), 0);
+    assert!(emu.stats().requests <= 10);
+    // Blind sends: the engine halts at the first refusal.
+    let emu = Emu::start(10, latency(), seed(&us));
     s.apply_with_secret(
         &emu,
-        &[m.to_str().unwrap(), "--yes", "--report", "r.json"],
+        &[
+            m.to_str().unwrap(),
+            "--yes",
+            "--no-refresh",
+            "--report",
+            "r.json",
+        ],
         "not-the-secret",
     )
     .assert()
@@ -414,7 +435,7 @@ fn a_wrong_secret_halts_at_once_with_exit_77() {
     );
     assert_eq!(emu.ok_updates(), 0);
     let r = s.report("r.json");
-    assert_eq!(r.summary.outcome, "halted");
+    assert_eq!(r.summary.outcome.name(), "halted");
     assert!(r.summary.not_attempted >= 20, "{:?}", r.summary);
 }
 
@@ -431,6 +452,7 @@ fn max_failures_stops_dispatching_and_marks_the_rest_not_attempted() {
         &[
             m.to_str().unwrap(),
             "--yes",
+            "--no-refresh",
             "--max-failures",
             "3",
             "--report",
@@ -440,7 +462,7 @@ fn max_failures_stops_dispatching_and_marks_the_rest_not_attempted() {
     .assert()
     .code(3);
     let r = s.report("r.json");
-    assert_eq!(r.summary.outcome, "halted");
+    assert_eq!(r.summary.outcome.name(), "halted");
     assert!(r.summary.failed >= 4, "{:?}", r.summary);
     assert!(r.summary.not_attempted > 0, "{:?}", r.summary);
     assert_eq!(
@@ -474,7 +496,7 @@ fn ctrl_c_stops_dispatching_and_leaves_journal_and_reports_consistent() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(3));
     let r = s.report("r.json");
-    assert_eq!(r.summary.outcome, "interrupted");
+    assert_eq!(r.summary.outcome.name(), "interrupted");
     assert!(r.summary.not_attempted > 0, "{:?}", r.summary);
     assert_eq!(r.summary.succeeded + r.summary.not_attempted, 40);
     // The journal agrees with the report and with what the emulator accepted.
@@ -529,18 +551,57 @@ fn kill_9_then_resume_applies_every_update_and_none_twice_beyond_those_in_flight
     .code(0);
     assert_all_updated(&emu, &us);
     let r = s.report("r.json");
-    assert_eq!(r.summary.skipped, before);
-    assert_eq!(r.summary.succeeded, 40 - before);
-    // Each update was applied once, except those in flight at the kill (applied again, harmlessly).
-    assert_eq!(emu.ok_updates(), 40 + in_flight);
+    // The re-run plans against live state: what the killed run applied (journaled or still in
+    // flight at the kill) is already up to date and not sent again.
+    assert_eq!(r.summary.noop, accepted_before);
+    assert_eq!(r.summary.succeeded, 40 - accepted_before);
+    assert_eq!(emu.ok_updates(), 40, "no update was applied twice");
     let mut ok_per_task: HashMap<String, usize> = HashMap::new();
     for i in item_records(&s.journal()) {
         if i.status == ItemStatus::Succeeded {
             *ok_per_task.entry(i.task_id.clone()).or_default() += 1;
         }
     }
-    assert_eq!(ok_per_task.len(), 40);
+    assert_eq!(ok_per_task.len() as u64, 40 - in_flight);
     assert!(ok_per_task.values().all(|&n| n == 1), "{ok_per_task:?}");
+}
+
+#[test]
+fn kill_9_then_blind_resume_skips_what_the_journal_says_succeeded() {
+    let us = updates("blind", 40);
+    let emu = Emu::start(10, latency(), seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    let mut child = s.spawn(&emu, &[m.to_str().unwrap(), "--yes", "--no-refresh"]);
+    wait_for("10 journal records", || {
+        item_records(&s.journal()).len() >= 10
+    });
+    signal(&child, "KILL");
+    let _ = child.wait();
+    let before = item_records(&s.journal())
+        .iter()
+        .filter(|i| i.status == ItemStatus::Succeeded)
+        .count() as u64;
+    let in_flight = emu.ok_updates() - before;
+    s.apply(
+        &emu,
+        &[
+            m.to_str().unwrap(),
+            "--yes",
+            "--no-refresh",
+            "--resume",
+            "--report",
+            "r.json",
+        ],
+    )
+    .assert()
+    .code(0);
+    assert_all_updated(&emu, &us);
+    let r = s.report("r.json");
+    assert_eq!(r.summary.skipped, before);
+    assert_eq!(r.summary.succeeded, 40 - before);
+    // Without live reads, those in flight at the kill are sent again (harmlessly).
+    assert_eq!(emu.ok_updates(), 40 + in_flight);
 }
 
 #[test]
@@ -555,7 +616,7 @@ fn retry_failed_sends_only_what_failed_last_time() {
             .filter(|t| t.task_id != "rf-002" && t.task_id != "rf-006")
             .collect();
         let emu = Emu::start(0, latency(), seeds);
-        s.apply(&emu, &[m.to_str().unwrap(), "--yes"])
+        s.apply(&emu, &[m.to_str().unwrap(), "--yes", "--no-refresh"])
             .assert()
             .code(1);
     }
@@ -566,6 +627,7 @@ fn retry_failed_sends_only_what_failed_last_time() {
         &[
             m.to_str().unwrap(),
             "--yes",
+            "--no-refresh",
             "--retry-failed",
             "--report",
             "r.json",
@@ -616,7 +678,7 @@ fn every_report_format_written_by_a_real_run_parses_back() {
     .assert()
     .code(1);
     let r = s.report("r.json");
-    assert_eq!((r.summary.total, r.summary.failed), (6, 1));
+    assert_eq!((r.summary.total, r.summary.missing), (6, 1));
 
     let mut rd = csv::Reader::from_path(s.path("r.csv")).unwrap();
     let headers = rd.headers().unwrap().clone();
@@ -624,7 +686,7 @@ fn every_report_format_written_by_a_real_run_parses_back() {
     let (id, status, code) = (col("task_id"), col("status"), col("error_code"));
     let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 6);
-    let failed: Vec<_> = rows.iter().filter(|r| &r[status] == "failed").collect();
+    let failed: Vec<_> = rows.iter().filter(|r| &r[status] == "missing").collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(
         (&failed[0][id], &failed[0][code]),
@@ -650,7 +712,8 @@ fn every_report_format_written_by_a_real_run_parses_back() {
     assert_eq!((cases, failures), (6, 1));
 
     let md = std::fs::read_to_string(s.path("r.md")).unwrap();
-    assert!(md.contains("| 6 | 5 | 1 |"), "{md}");
+    assert!(md.contains("| 6 | 5 | 0 |"), "{md}");
+    assert!(md.contains("0 blocked, 1 missing"), "{md}");
     assert!(
         md.contains("rep-004") && md.contains("CodeTaskNotExist"),
         "{md}"
@@ -685,8 +748,11 @@ fn without_yes_and_no_terminal_it_refuses_with_64_and_sends_nothing() {
         .write_stdin("y\n")
         .assert()
         .code(64)
-        .stderr(predicates::str::contains("--yes"));
-    assert_eq!(emu.stats().requests, 0);
+        .stderr(predicates::str::contains("--yes"))
+        .stderr(predicates::str::contains("Plan: 5 to change"));
+    // The plan was read (and shown); no update was sent.
+    assert_eq!(emu.stats().count("UpdateLivePullToPush", "ok"), 0);
+    assert!(!emu.stats().operations.contains_key("UpdateLivePullToPush"));
 }
 
 #[test]

@@ -9,13 +9,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use livebatch::api::error::{ApiError, TransportKind};
+use livebatch::api::models::{ListResponse, TaskState};
 use livebatch::apply::executor::{
-    ExecConfig, HaltPolicy, HaltReason, Outcome, RunResult, Sent, UpdateSender, WorkItem, run,
+    Engine, ExecConfig, HaltPolicy, HaltReason, Outcome, PACE_HEADROOM, RunResult, Sent, TaskOps,
+    WorkItem, run,
 };
 use livebatch::apply::journal::{
     ItemStatus, Journal, JournalState, JournalWriter, Record, ResumeMode, RunHeader,
 };
-use livebatch::apply::limiter::ClockPacer;
+use livebatch::apply::limiter::Pacers;
+use livebatch::apply::outcome::Accept;
 use livebatch::apply::progress::Silent;
 use livebatch::apply::retry::{GiveUp, RetryBudget};
 use livebatch::model::{Region, Update};
@@ -63,8 +66,20 @@ impl Fake {
     }
 }
 
-impl UpdateSender for Fake {
-    async fn send(&self, u: &Update) -> Result<Sent, ApiError> {
+impl TaskOps for Fake {
+    async fn stop(&self, _: &str, _: Region) -> Result<Sent, ApiError> {
+        unreachable!("manifest items only update")
+    }
+    async fn restart(&self, _: &str, _: Region) -> Result<Sent, ApiError> {
+        unreachable!("manifest items only update")
+    }
+    async fn describe(&self, _: &str, _: Region) -> Result<Option<TaskState>, ApiError> {
+        unreachable!("manifest items are not re-read")
+    }
+    async fn list_page(&self, _: Region, _: u32, _: u32) -> Result<ListResponse, ApiError> {
+        unreachable!("manifest items are not re-read")
+    }
+    async fn update(&self, u: &Update) -> Result<Sent, ApiError> {
         let now = Instant::now();
         let over_quota = {
             let mut calls = self.calls.lock().unwrap();
@@ -124,12 +139,18 @@ fn journal(dir: &Path) -> (Journal, PathBuf) {
     (Journal::new(w), path)
 }
 
-/// Exactly `qps` (no headroom), so expected counts are round numbers.
+/// Seeded jitter; pacing at exactly 10 calls/s (no headroom, see [`go`]), so expected counts are
+/// round numbers.
 fn cfg(qps: f64) -> ExecConfig {
     ExecConfig {
         seed: Some(7),
-        ..ExecConfig::with_cap(qps)
+        ..ExecConfig::new(qps)
     }
+}
+
+/// An engine over `fake`, every operation paced at exactly `cap` calls/s on tokio's clock.
+fn engine(fake: &Arc<Fake>, cap: f64, config: &ExecConfig) -> Arc<Engine<Fake>> {
+    Arc::new(Engine::new(fake.clone(), Pacers::clock(cap), config))
 }
 
 async fn go(
@@ -140,12 +161,22 @@ async fn go(
     previous: &JournalState,
     cancel: CancellationToken,
 ) -> RunResult {
+    go_at(10.0, items, fake, dir, config, previous, cancel).await
+}
+
+async fn go_at(
+    cap: f64,
+    items: Vec<WorkItem>,
+    fake: &Arc<Fake>,
+    dir: &Path,
+    config: &ExecConfig,
+    previous: &JournalState,
+    cancel: CancellationToken,
+) -> RunResult {
     let (j, _) = journal(dir);
-    let cap = config.adaptive.cap;
     run(
         items,
-        fake.clone(),
-        Arc::new(ClockPacer::new(cap)),
+        engine(fake, cap, config),
         &j,
         previous,
         config,
@@ -186,18 +217,18 @@ async fn paces_at_the_cap_with_no_second_over_it() {
         CancellationToken::new(),
     )
     .await;
-    assert_eq!(r.outcome, Outcome::Completed);
-    assert_eq!(r.totals.succeeded, 60);
-    assert_eq!(r.exit_code(), 0);
+    assert_eq!(r.summary.outcome, Outcome::Completed);
+    assert_eq!(r.summary.succeeded, 60);
+    assert_eq!(r.exit_code(Accept::default()), 0);
     assert_eq!(max_in_any_second(&fake.times()), 10);
     // 60 evenly spaced calls at 10/s: the last leaves at 5.9 s; latency does not slow the run.
     assert!(
-        r.totals.elapsed_seconds < 6.3,
+        r.summary.elapsed_seconds < 6.3,
         "{}",
-        r.totals.elapsed_seconds
+        r.summary.elapsed_seconds
     );
-    assert!(r.totals.calls_per_second > 9.5);
-    assert_eq!(r.totals.latency_ms_p50, Some(300.0));
+    assert!(r.summary.calls_per_second > 9.5);
+    assert_eq!(r.summary.latency_ms.p50, Some(300.0));
     assert_eq!(r.items[0].request_id.as_deref(), Some("req-t0000"));
     assert_eq!(r.items[0].source, "m.yaml:3");
 }
@@ -210,7 +241,9 @@ async fn default_pace_keeps_headroom_under_the_quota() {
         seed: Some(1),
         ..ExecConfig::new(10.0)
     };
-    let r = go(
+    // What real runs pace each operation at: PACE_HEADROOM of the quota.
+    let r = go_at(
+        10.0 * PACE_HEADROOM,
         items(41),
         &fake,
         dir.path(),
@@ -226,9 +259,9 @@ async fn default_pace_keeps_headroom_under_the_quota() {
         assert!(w[9].duration_since(w[0]) >= Duration::from_millis(920));
     }
     assert!(
-        r.totals.updates_per_second >= 9.5,
+        r.summary.updates_per_second >= 9.5,
         "{}",
-        r.totals.updates_per_second
+        r.summary.updates_per_second
     );
 }
 
@@ -249,12 +282,12 @@ async fn low_concurrency_bounds_calls_in_flight() {
         CancellationToken::new(),
     )
     .await;
-    assert_eq!(r.totals.succeeded, 6);
+    assert_eq!(r.summary.succeeded, 6);
     // Two at a time, one second each: three rounds.
     assert!(
-        r.totals.elapsed_seconds >= 3.0,
+        r.summary.elapsed_seconds >= 3.0,
         "{}",
-        r.totals.elapsed_seconds
+        r.summary.elapsed_seconds
     );
 }
 
@@ -325,12 +358,12 @@ async fn each_error_class_is_handled_by_its_rule() {
         .map(|c| c.1)
         .collect();
     assert!(t4[1].duration_since(t4[0]) >= Duration::from_millis(2550));
-    assert_eq!(r.totals.throttled, 2);
-    assert_eq!(r.totals.retries, 2 + 1 + 2 + 1);
-    assert_eq!(r.outcome, Outcome::Completed);
-    assert_eq!(r.exit_code(), 1, "some failed");
+    assert_eq!(r.summary.throttled, 2);
+    assert_eq!(r.summary.retries, 2 + 1 + 2 + 1);
+    assert_eq!(r.summary.outcome, Outcome::Completed);
+    assert_eq!(r.exit_code(Accept::default()), 1, "some failed");
     // Throttling lowered the rate; samples show it.
-    assert!(r.totals.rate_samples.iter().any(|s| s.rate < 10.0));
+    assert!(r.summary.rate_samples.iter().any(|s| s.rate < 10.0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -359,9 +392,9 @@ async fn retry_budget_exhaustion_stops_retrying_across_the_run() {
         CancellationToken::new(),
     )
     .await;
-    assert_eq!(r.totals.failed, 10);
-    assert_eq!(r.totals.retries, 4, "20 tokens / 5 per retry");
-    assert_eq!(r.totals.calls, 14);
+    assert_eq!(r.summary.failed, 10);
+    assert_eq!(r.summary.retries, 4, "20 tokens / 5 per retry");
+    assert_eq!(r.summary.calls, 14);
     assert!(
         r.items
             .iter()
@@ -387,10 +420,10 @@ async fn systemic_error_halts_at_once() {
     )
     .await;
     assert!(matches!(
-        &r.outcome,
-        Outcome::Halted { reason: HaltReason::Systemic { code, .. } } if code == "SignatureDoesNotMatch"
+        &r.summary.outcome,
+        Outcome::Halted { halt_reason: HaltReason::Systemic { code, .. } } if code == "SignatureDoesNotMatch"
     ));
-    assert_eq!(r.exit_code(), 77);
+    assert_eq!(r.exit_code(Accept::default()), 77);
     assert_eq!(status_of(&r, "t0005"), ItemStatus::Failed);
     assert_eq!(
         fake.calls_for("t0005"),
@@ -400,10 +433,10 @@ async fn systemic_error_halts_at_once() {
     // Calls already on the wire (sent within the 100 ms latency) finish; nothing after.
     assert!(fake.times().len() <= 7, "{}", fake.times().len());
     assert_eq!(
-        r.totals.not_attempted,
-        200 - r.totals.succeeded - r.totals.failed
+        r.summary.not_attempted,
+        200 - r.summary.succeeded - r.summary.failed
     );
-    assert!(r.totals.not_attempted >= 193);
+    assert!(r.summary.not_attempted >= 193);
 }
 
 #[tokio::test(start_paused = true)]
@@ -433,20 +466,20 @@ async fn halt_policy_stops_dispatching_once_exceeded() {
     )
     .await;
     assert!(matches!(
-        r.outcome,
+        r.summary.outcome,
         Outcome::Halted {
-            reason: HaltReason::MaxFailures { failed: 4, .. }
+            halt_reason: HaltReason::MaxFailures { failed: 4, .. }
         }
     ));
-    assert_eq!(r.exit_code(), 3);
+    assert_eq!(r.exit_code(Accept::default()), 3);
     // The 4th failure is item 6; item 7 was on the wire then (100 ms latency, 100 ms spacing)
     // and was recorded; nothing later was sent.
-    assert_eq!(r.totals.failed, 4);
+    assert_eq!(r.summary.failed, 4);
     assert_eq!(
-        r.totals.succeeded + r.totals.failed,
+        r.summary.succeeded + r.summary.failed,
         fake.times().len() as u64
     );
-    assert!(r.totals.not_attempted >= 40);
+    assert!(r.summary.not_attempted >= 40);
     assert_eq!(status_of(&r, "t0049"), ItemStatus::NotAttempted);
 }
 
@@ -463,8 +496,7 @@ async fn cancellation_finishes_in_flight_calls_and_journals_them() {
     let (j, path) = journal(dir.path());
     let r = run(
         items(100),
-        fake.clone(),
-        Arc::new(ClockPacer::new(10.0)),
+        engine(&fake, 10.0, &cfg(10.0)),
         &j,
         &JournalState::default(),
         &cfg(10.0),
@@ -472,12 +504,12 @@ async fn cancellation_finishes_in_flight_calls_and_journals_them() {
         &Silent,
     )
     .await;
-    assert_eq!(r.outcome, Outcome::Interrupted);
-    assert_eq!(r.exit_code(), 3);
+    assert_eq!(r.summary.outcome, Outcome::Interrupted);
+    assert_eq!(r.exit_code(Accept::default()), 3);
     let sent = fake.times().len() as u64;
     assert_eq!(sent, 11, "calls at 0..=1000 ms");
-    assert_eq!(r.totals.succeeded, sent, "in-flight calls finished");
-    assert_eq!(r.totals.not_attempted, 100 - sent);
+    assert_eq!(r.summary.succeeded, sent, "in-flight calls finished");
+    assert_eq!(r.summary.not_attempted, 100 - sent);
     // Every outcome is in the journal, followed by the run-end record.
     let text = std::fs::read_to_string(&path).unwrap();
     let recs: Vec<Record> = text
@@ -512,7 +544,7 @@ async fn resume_skips_identical_successes_resends_changed_and_survives_reorderin
         cancel,
     )
     .await;
-    assert_eq!(r1.outcome, Outcome::Interrupted);
+    assert_eq!(r1.summary.outcome, Outcome::Interrupted);
     let done1: Vec<String> = r1
         .items
         .iter()
@@ -544,7 +576,7 @@ async fn resume_skips_identical_successes_resends_changed_and_survives_reorderin
         CancellationToken::new(),
     )
     .await;
-    assert_eq!(r2.outcome, Outcome::Completed);
+    assert_eq!(r2.summary.outcome, Outcome::Completed);
     for t in &done1 {
         let expect = if t == "t0001" {
             ItemStatus::Succeeded
@@ -556,8 +588,8 @@ async fn resume_skips_identical_successes_resends_changed_and_survives_reorderin
     assert_eq!(fake2.calls_for("t0001"), 1, "changed update re-sent");
     assert_eq!(fake2.calls_for("t0000"), 0);
     assert_eq!(fake2.calls_for("t0002"), 1, "failed update re-sent");
-    assert_eq!(r2.totals.skipped, 4);
-    assert_eq!(r2.totals.succeeded, 16);
+    assert_eq!(r2.summary.skipped, 4);
+    assert_eq!(r2.summary.succeeded, 16);
     // Run 3: --retry-failed after a fully successful run sends nothing.
     let st = JournalState::read(&path).unwrap();
     let fake3 = Arc::new(Fake::new(100));
@@ -575,7 +607,7 @@ async fn resume_skips_identical_successes_resends_changed_and_survives_reorderin
     )
     .await;
     assert_eq!(fake3.times().len(), 0, "nothing failed last time");
-    assert_eq!(r3.totals.skipped, 20);
+    assert_eq!(r3.summary.skipped, 20);
 }
 
 #[tokio::test(start_paused = true)]
@@ -596,7 +628,7 @@ async fn retry_failed_sends_only_what_failed() {
         CancellationToken::new(),
     )
     .await;
-    assert_eq!(r1.totals.failed, 2);
+    assert_eq!(r1.summary.failed, 2);
     let st = JournalState::read(&path).unwrap();
     let fake2 = Arc::new(Fake::new(50));
     let config = ExecConfig {
@@ -615,8 +647,8 @@ async fn retry_failed_sends_only_what_failed() {
     assert_eq!(fake2.times().len(), 2);
     assert_eq!(fake2.calls_for("t0003"), 1);
     assert_eq!(fake2.calls_for("t0007"), 1);
-    assert_eq!(r2.totals.skipped, 8);
-    assert_eq!(r2.exit_code(), 0);
+    assert_eq!(r2.summary.skipped, 8);
+    assert_eq!(r2.exit_code(Accept::default()), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -636,15 +668,15 @@ async fn adaptive_rate_converges_on_a_shared_quota() {
         CancellationToken::new(),
     )
     .await;
-    assert_eq!(r.totals.succeeded, 300, "throttled calls were retried");
+    assert_eq!(r.summary.succeeded, 300, "throttled calls were retried");
     let min_rate = r
-        .totals
+        .summary
         .rate_samples
         .iter()
         .map(|s| s.rate)
         .fold(f64::MAX, f64::min);
     assert!(min_rate <= 6.0, "slowed down to what is left: {min_rate}");
     // Without adaptation every 10-call second would throttle 4 calls (40 %).
-    let share = r.totals.throttled as f64 / r.totals.calls as f64;
+    let share = r.summary.throttled as f64 / r.summary.calls as f64;
     assert!(share < 0.15, "throttled share {share}");
 }

@@ -1337,7 +1337,7 @@ mod binary {
         let report: Report =
             serde_json::from_str(&std::fs::read_to_string(s.path("r.json")).unwrap()).unwrap();
         assert!(report.summary.succeeded < 60, "the token outlived the run");
-        let halted = serde_json::to_string(&report.summary.halt_reason).unwrap();
+        let halted = serde_json::to_string(&report.summary.outcome.halt_reason()).unwrap();
         assert!(halted.contains("InvalidSecurityToken.Expired"), "{halted}");
 
         // Renewed credentials: --resume sends the rest.

@@ -10,13 +10,12 @@ use std::time::Duration;
 use livebatch::api::client::{Client, ClientConfig};
 use livebatch::api::credentials::Credentials;
 use livebatch::api::endpoint::Endpoint;
-use livebatch::apply::executor::{ExecConfig, RunResult, WorkItem, run};
+use livebatch::apply::executor::{Engine, ExecConfig, RunResult, WorkItem, run};
 use livebatch::apply::journal::{ItemStatus, Journal, JournalState, JournalWriter, RunHeader};
-use livebatch::apply::limiter::ClockPacer;
+use livebatch::apply::limiter::Pacers;
+use livebatch::apply::outcome::Accept;
 use livebatch::apply::planned::work_items;
 use livebatch::apply::progress::Silent;
-use livebatch::apply::reader::PacedReader;
-use livebatch::apply::retry::RetryPolicy;
 use livebatch::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
     SeedTask,
@@ -65,21 +64,20 @@ fn journal(dir: &tempfile::TempDir) -> (Journal, PathBuf) {
     (Journal::new(w), path)
 }
 
-/// A reader paced well under the emulator's raised quota.
-fn reader(client: &Client) -> PacedReader<ClockPacer> {
-    PacedReader::new(
-        client.clone(),
-        Arc::new(ClockPacer::new(100.0)),
-        RetryPolicy::default(),
-    )
+/// The engine for reads and writes, every operation paced well under the emulator's raised quota.
+fn engine(client: &Client) -> Arc<Engine<Client>> {
+    Arc::new(Engine::new(
+        Arc::new(client.clone()),
+        Pacers::clock(100.0),
+        &ExecConfig::new(100.0),
+    ))
 }
 
 /// Runs `items` through the executor against `client`, journaling to `j`.
 async fn apply(items: Vec<WorkItem>, client: &Client, j: &Journal) -> RunResult {
     run(
         items,
-        Arc::new(client.clone()),
-        Arc::new(ClockPacer::new(100.0)),
+        engine(client),
         j,
         &JournalState::default(),
         &ExecConfig::new(100.0),
@@ -102,7 +100,7 @@ async fn planned_restart_runs_in_order_and_stale_items_are_refused() {
         task("stop-1", TaskStatus::Stopped),
     ])
     .await;
-    let reader = reader(&client);
+    let reader = engine(&client);
     let mut cb = Update::new("stop-1", Region::CnShanghai);
     cb.callback_url = Some("https://hooks.new.example.com/cb".into());
     let updates = vec![
@@ -110,7 +108,7 @@ async fn planned_restart_runs_in_order_and_stale_items_are_refused() {
         (cb, "m.yaml:5".to_string()),
     ];
     let items = plan_updates(
-        &reader,
+        reader.as_ref(),
         &updates,
         at(0),
         PlanOptions {
@@ -128,12 +126,9 @@ async fn planned_restart_runs_in_order_and_stale_items_are_refused() {
         items,
     );
     let work = work_items(&plan);
-    assert!(work.not_sent.is_empty());
-    assert_eq!(
-        work.items[0].steps,
-        vec![Step::Stop, Step::Update, Step::Restart]
-    );
-    assert_eq!(work.items[1].steps, vec![Step::Update]);
+    assert!(work.iter().all(|w| w.unsent.is_none()));
+    assert_eq!(work[0].steps, vec![Step::Stop, Step::Update, Step::Restart]);
+    assert_eq!(work[1].steps, vec![Step::Update]);
 
     // Someone else changes stop-1 after the plan was reviewed.
     let mut other = Update::new("stop-1", Region::CnShanghai);
@@ -142,7 +137,7 @@ async fn planned_restart_runs_in_order_and_stale_items_are_refused() {
 
     let dir = tempfile::tempdir().unwrap();
     let (j, jpath) = journal(&dir);
-    let result = apply(work.items, &client, &j).await;
+    let result = apply(work, &client, &j).await;
     assert_eq!(
         result.items[0].status,
         ItemStatus::Succeeded,
@@ -159,8 +154,8 @@ async fn planned_restart_runs_in_order_and_stale_items_are_refused() {
         msg.contains("CallbackUrl") && msg.contains("hooks.someone-else"),
         "{msg}"
     );
-    assert_eq!(result.totals.stale, 1);
-    assert_eq!(result.exit_code(), exit::STALE_PLAN);
+    assert_eq!(result.summary.stale, 1);
+    assert_eq!(result.exit_code(Accept::default()), exit::STALE_PLAN);
 
     let run1 = emu
         .tasks()
@@ -219,6 +214,7 @@ async fn failed_update_after_stop_restarts_the_task_with_its_old_configuration()
         source: "m.yaml:9".into(),
         steps: vec![Step::Stop, Step::Update, Step::Restart],
         expect: None,
+        unsent: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let (j, jpath) = journal(&dir);
@@ -261,7 +257,7 @@ async fn verify_reads_back_what_was_sent_and_names_what_differs() {
         task("v-2", TaskStatus::Stopped),
     ])
     .await;
-    let reader = reader(&client);
+    let reader = engine(&client);
     let mut a = Update::new("v-1", Region::CnShanghai);
     a.callback_url = Some("https://hooks.new.example.com/cb".into());
     let mut b = a.clone();
@@ -272,7 +268,7 @@ async fn verify_reads_back_what_was_sent_and_names_what_differs() {
     client.update(&b).await.unwrap();
     let sent = vec![a.clone(), b.clone()];
     assert!(
-        livebatch::apply::verify::verify(&reader, &sent)
+        livebatch::apply::verify::verify(reader.as_ref(), &sent)
             .await
             .unwrap()
             .is_empty()
@@ -282,7 +278,7 @@ async fn verify_reads_back_what_was_sent_and_names_what_differs() {
     let mut back = b.clone();
     back.callback_url = Some("https://hooks.old.example.com/cb".into());
     client.update(&back).await.unwrap();
-    let m = livebatch::apply::verify::verify(&reader, &[a, b, gone])
+    let m = livebatch::apply::verify::verify(reader.as_ref(), &[a, b, gone])
         .await
         .unwrap();
     assert_eq!(m.len(), 2);
@@ -291,5 +287,79 @@ async fn verify_reads_back_what_was_sent_and_names_what_differs() {
     assert!(m[1].missing);
     let text = livebatch::apply::verify::render(&m);
     assert!(text.contains("verify: v-2 (cn-shanghai): CallbackUrl is \"https://hooks.old.example.com/cb\", but \"https://hooks.new.example.com/cb\" was sent"), "{text}");
+    emu.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_applying_an_applied_plan_reports_already_applied_and_sends_nothing() {
+    let (emu, client) = setup(vec![
+        task("again-run", TaskStatus::Running),
+        task("again-stop", TaskStatus::Stopped),
+        task("again-moved", TaskStatus::Stopped),
+    ])
+    .await;
+    let eng = engine(&client);
+    let mut cb = Update::new("again-stop", Region::CnShanghai);
+    cb.callback_url = Some("https://hooks.new.example.com/cb".into());
+    let mut moved = cb.clone();
+    moved.task_id = "again-moved".into();
+    let updates = vec![
+        (new_sources("again-run"), "m.yaml:2".to_string()),
+        (cb, "m.yaml:5".to_string()),
+        (moved, "m.yaml:8".to_string()),
+    ];
+    let opts = PlanOptions {
+        restart_running: true,
+    };
+    let items = plan_updates(eng.as_ref(), &updates, at(0), opts)
+        .await
+        .unwrap();
+    let plan = PlanFile::new(opts, at(0), vec![], items);
+    let dir = tempfile::tempdir().unwrap();
+    let (j, _) = journal(&dir);
+    let first = apply(work_items(&plan), &client, &j).await;
+    assert_eq!(first.summary.succeeded, 3, "{:?}", first.items);
+
+    // Someone else moves one task elsewhere after the plan went through.
+    let mut other = Update::new("again-moved", Region::CnShanghai);
+    other.callback_url = Some("https://hooks.someone-else.example.com/cb".into());
+    client.update(&other).await.unwrap();
+    let writes_before = emu.stats().requests;
+
+    let (j2, jpath2) = journal(&dir);
+    let second = apply(work_items(&plan), &client, &j2).await;
+    let status: Vec<ItemStatus> = second.items.iter().map(|i| i.status).collect();
+    assert_eq!(
+        status,
+        [
+            ItemStatus::AlreadyApplied,
+            ItemStatus::AlreadyApplied,
+            ItemStatus::Stale
+        ],
+        "{:?}",
+        second.items
+    );
+    assert_eq!(second.summary.already_applied, 2);
+    assert_eq!(
+        emu.stats().requests - writes_before,
+        3,
+        "one Describe per item and nothing else"
+    );
+    assert_eq!(
+        second.summary.by_operation.keys().collect::<Vec<_>>(),
+        ["DescribeLivePullToPush"]
+    );
+    // Only the task that moved elsewhere makes the run fail (stale).
+    assert_eq!(second.exit_code(Accept::default()), exit::STALE_PLAN);
+    let lines = std::fs::read_to_string(&jpath2).unwrap();
+    assert_eq!(lines.matches("\"status\":\"already_applied\"").count(), 2);
+
+    // A plan whose every item went through re-applies as a success.
+    let done: Vec<_> = plan.items[..2].to_vec();
+    let plan2 = PlanFile::new(opts, at(0), vec![], done);
+    let (j3, _) = journal(&dir);
+    let third = apply(work_items(&plan2), &client, &j3).await;
+    assert_eq!(third.exit_code(Accept::default()), exit::SUCCESS);
+    assert_eq!(third.summary.succeeded + third.summary.already_applied, 2);
     emu.shutdown().await.unwrap();
 }

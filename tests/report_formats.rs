@@ -1,17 +1,20 @@
 //! Every report format is written and parsed back; hostile error text cannot break any of them.
 
 use livebatch::apply::adaptive::RateSample;
-use livebatch::apply::executor::HaltReason;
-use livebatch::apply::journal::ItemStatus;
-use livebatch::report::{Latency, Report, ReportItem, SCHEMA, Summary, check_paths, write_all};
+use livebatch::apply::outcome::{HaltReason, ItemStatus, Outcome};
+use livebatch::report::{ItemResult, Latency, Report, SCHEMA, Summary, check_paths, write_all};
 use quick_xml::events::Event;
 
 const NASTY: &str = "bad <value> & \"quotes\" 'x' | pipe, comma\nnewline \u{1} ctl";
 
-fn item(task: &str, status: ItemStatus, code: Option<&str>, msg: Option<&str>) -> ReportItem {
-    ReportItem {
+fn item(task: &str, status: ItemStatus, code: Option<&str>, msg: Option<&str>) -> ItemResult {
+    ItemResult {
         task_id: task.into(),
+        hash: format!("sha256:{task}"),
         status,
+        error_class: None,
+        gave_up: None,
+        skip_reason: None,
         attempts: if status == ItemStatus::NotAttempted {
             0
         } else {
@@ -30,17 +33,22 @@ fn sample() -> Report {
         schema: SCHEMA.into(),
         tool_version: "0.1.0".into(),
         summary: Summary {
-            outcome: "halted".into(),
-            halt_reason: Some(HaltReason::MaxFailures {
-                failed: 2,
-                policy: "1".into(),
-            }),
+            outcome: Outcome::Halted {
+                halt_reason: HaltReason::MaxFailures {
+                    failed: 2,
+                    policy: "1".into(),
+                },
+            },
             total: 4,
             succeeded: 1,
             failed: 2,
             skipped: 0,
             stale: 0,
             not_attempted: 1,
+            noop: 0,
+            blocked: 0,
+            missing: 0,
+            already_applied: 0,
             calls: 5,
             retries: 2,
             throttled: 1,
@@ -56,6 +64,7 @@ fn sample() -> Report {
                 RateSample { t: 0.0, rate: 10.0 },
                 RateSample { t: 0.3, rate: 7.0 },
             ],
+            by_operation: Default::default(),
         },
         items: vec![
             item("t-ok", ItemStatus::Succeeded, None, None),

@@ -5,5 +5,6 @@ pub mod credentials;
 pub mod endpoint;
 pub mod error;
 pub mod models;
+pub mod operation;
 pub mod sign;
 pub mod sts;

@@ -1,19 +1,30 @@
-//! The apply engine: dispatch every update through the pacer, retry, adapt, journal, count.
+//! The engine: every call of a run — planning reads, staleness checks, stops, updates, restarts,
+//! `--verify` read-backs — goes through one retrying call path ([`Engine::call`]), paced by the
+//! pacer of its own operation, and every item's outcome is journaled before it is counted.
 //!
-//! One coordinator loop owns the counts and the journal; each item runs as its own tokio task
-//! (pace → send → decide → maybe back off and go again). The coordinator writes an item's outcome
-//! to the journal before counting it, so what the report and the progress bar say has always been
-//! made durable first.
+//! - **One call path.** [`Engine::call`] takes the operation's slot from its pacer, makes the
+//!   call, classifies a failure, and retries throttled and transient ones with full-jitter backoff
+//!   within a run-wide budget. A throttled answer slows only its own operation's adaptive rate.
+//!   The engine is also the [`LiveSource`] planning and verification read through, so reads and
+//!   writes share one set of rules.
+//! - **One pacer per operation.** The service's quota is per operation, so a Describe never
+//!   waits for an Update's slot: the staleness check of one item runs on the Describe quota while
+//!   another item's update runs on the Update quota.
+//! - **The run.** One coordinator loop dispatches items (bounded concurrency) and counts their
+//!   outcomes; each item runs as its own tokio task (check live state → steps in order), and
+//!   writes its outcome to the group-commit journal before handing it back, so what the report and
+//!   the progress bar say has always been made durable first.
 //!
 //! Stopping: a halt (systemic error, `--max-failures` exceeded, journal write failure) or the
 //! caller's cancellation token (first Ctrl-C) stops dispatching; calls already on the wire finish
 //! and are recorded; items still waiting for their turn are `not_attempted`; an item waiting to
 //! retry is recorded `failed` with its last error (it was sent, and may be resumed).
 //!
-//! The executor is generic over [`UpdateSender`] (one call) and [`Pacer`] (the clock), so the whole
-//! run is tested with in-test fakes under tokio's paused time and wired to the real client as is.
+//! The engine is generic over [`TaskOps`] (the calls) and takes its pacers as [`Pacers`] (any
+//! [`super::limiter::Pacer`] per operation), so whole runs are tested with in-test fakes under
+//! tokio's paused time and wired to the real client as is.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,75 +33,30 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::adaptive::{AdaptiveConfig, AdaptiveRate, RateEvent, RateRecorder, RateSample};
+use super::adaptive::{AdaptiveConfig, AdaptiveRate, RateEvent, RateRecorder};
 use super::journal::{
-    ItemRecord, ItemStatus, Journal, JournalState, Record, ResumeMode, RunEnd, SkipReason,
-    StepRecord, update_hash,
+    ItemRecord, Journal, JournalState, Record, ResumeMode, RunEnd, StepRecord, update_hash,
 };
-use super::limiter::Pacer;
+use super::limiter::Pacers;
+pub use super::ops::{Sent, TaskOps};
+pub use super::outcome::{
+    HaltReason, ItemResult, ItemStatus, Latency, OperationCalls, Outcome, RunResult, Summary,
+    percentile,
+};
+use super::outcome::{round1, round3};
 use super::progress::{Progress, Snapshot};
 use super::retry::{Decision, GiveUp, RetryBudget, RetryPolicy, decide};
 use crate::api::error::{ApiError, ErrorClass, TransportKind};
-use crate::api::models::TaskState;
-use crate::exit;
+use crate::api::models::{ListResponse, TaskState};
+use crate::api::operation::Operation;
 use crate::model::{Region, Update};
-use crate::plan::diff::{Step, drift, fingerprint};
-
-/// What a successful call returned that the report keeps.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Sent {
-    pub request_id: String,
-}
-
-/// Sends one update. Implemented by the real API client and by the sandbox; tests use fakes.
-/// Each call must be signed afresh (new date and nonce): the executor calls it again to retry.
-///
-/// Items from a saved plan also stop and restart tasks and re-read them before acting; senders
-/// that only ever apply manifests need not implement those calls.
-pub trait UpdateSender: Send + Sync + 'static {
-    fn send(&self, update: &Update) -> impl Future<Output = Result<Sent, ApiError>> + Send;
-
-    fn stop(
-        &self,
-        task_id: &str,
-        region: Region,
-    ) -> impl Future<Output = Result<Sent, ApiError>> + Send {
-        let _ = (task_id, region);
-        async { Err(unsupported("StopLivePullToPush")) }
-    }
-
-    fn restart(
-        &self,
-        task_id: &str,
-        region: Region,
-    ) -> impl Future<Output = Result<Sent, ApiError>> + Send {
-        let _ = (task_id, region);
-        async { Err(unsupported("RestartLivePullToPush")) }
-    }
-
-    /// The task's live state, `None` when it does not exist.
-    fn describe(
-        &self,
-        task_id: &str,
-        region: Region,
-    ) -> impl Future<Output = Result<Option<TaskState>, ApiError>> + Send {
-        let _ = (task_id, region);
-        async { Err(unsupported("DescribeLivePullToPush")) }
-    }
-}
-
-fn unsupported(action: &str) -> ApiError {
-    ApiError::Transport {
-        kind: TransportKind::Other,
-        message: format!("this sender cannot call {action}"),
-    }
-}
+use crate::plan::diff::{Step, already_applied, drift, fingerprint};
+use crate::plan::fetch::LiveSource;
 
 /// What a saved plan expects of a task before touching it: the fingerprint of the live state it
 /// was planned against, and that state, to say what moved.
@@ -100,9 +66,19 @@ pub struct Expect {
     pub planned: TaskState,
 }
 
+/// An item decided before the run and never sent: a no-op, a blocked or a missing task. It is
+/// reported in its place with the reason (and the code the service would answer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsent {
+    pub status: ItemStatus,
+    pub error_code: Option<String>,
+    pub message: Option<String>,
+}
+
 /// One update to apply, with where it came from (for reports and journal).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkItem {
+    /// Exactly what `UpdateLivePullToPush` gets (narrowed to the differing fields when planned).
     pub update: Update,
     /// `file:line` of the update in its manifest.
     pub source: String,
@@ -111,6 +87,8 @@ pub struct WorkItem {
     pub steps: Vec<Step>,
     /// From a saved plan: refuse the item (status `stale`) when the task moved since planning.
     pub expect: Option<Box<Expect>>,
+    /// Decided from live state not to send (no-op, blocked, missing).
+    pub unsent: Option<Box<Unsent>>,
 }
 
 impl WorkItem {
@@ -121,6 +99,16 @@ impl WorkItem {
             source: source.into(),
             steps: vec![Step::Update],
             expect: None,
+            unsent: None,
+        }
+    }
+
+    /// The operations this item calls, in order (a staleness check first when it has one).
+    pub fn calls(&self) -> usize {
+        if self.unsent.is_some() {
+            0
+        } else {
+            self.steps.len() + usize::from(self.expect.is_some())
         }
     }
 }
@@ -197,17 +185,13 @@ pub fn default_concurrency(qps: f64) -> usize {
 /// at 10 calls/s (10 gaps of 103 ms span 1.03 s) for a 3 % cost in throughput.
 pub const PACE_HEADROOM: f64 = 0.97;
 
-/// How one run behaves.
+/// How one run behaves. The pace of each operation is its pacer's (see [`Pacers`]).
 #[derive(Debug, Clone)]
 pub struct ExecConfig {
-    /// The account's quota (calls/s): the hard ceiling. The pace is `adaptive.cap`, at or below it.
-    pub quota: f64,
-    /// Calls in flight at most (including those waiting for a slot or a retry).
+    /// Items in flight at most (including those waiting for a slot or a retry).
     pub concurrency: usize,
     pub retry: RetryPolicy,
     pub budget: RetryBudget,
-    /// Cap, floor and recovery of the send rate; the pacer is kept at its current rate.
-    pub adaptive: AdaptiveConfig,
     pub halt: HaltPolicy,
     pub resume: ResumeMode,
     /// Seed for retry jitter (tests); `None` seeds from the OS.
@@ -219,22 +203,12 @@ pub struct ExecConfig {
 }
 
 impl ExecConfig {
-    /// Defaults for a quota of `qps` calls/s, paced at [`PACE_HEADROOM`] of it.
+    /// Defaults for a quota of `qps` calls/s per operation.
     pub fn new(qps: f64) -> ExecConfig {
         ExecConfig {
-            quota: qps,
-            ..ExecConfig::with_cap(qps * PACE_HEADROOM)
-        }
-    }
-
-    /// Defaults for pacing at exactly `cap` calls/s (no headroom).
-    pub fn with_cap(qps: f64) -> ExecConfig {
-        ExecConfig {
-            quota: qps,
             concurrency: default_concurrency(qps),
             retry: RetryPolicy::default(),
             budget: RetryBudget::default(),
-            adaptive: AdaptiveConfig::for_cap(qps),
             halt: HaltPolicy::Never,
             resume: ResumeMode::Fresh,
             seed: None,
@@ -242,325 +216,348 @@ impl ExecConfig {
             progress_every: Duration::from_millis(250),
         }
     }
+
+    /// Concurrency for items of up to `calls` calls each: each call of an item takes its own
+    /// round trip, so keeping every operation's pace needs that many more items in flight.
+    pub fn scaled_for(mut self, calls: usize) -> ExecConfig {
+        self.concurrency = self.concurrency.saturating_mul(calls.max(1));
+        self
+    }
 }
 
-/// One item's outcome, for reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ItemResult {
-    pub task_id: String,
-    pub source: String,
-    pub hash: String,
-    pub status: ItemStatus,
-    /// Calls made for this item (0 when skipped or not attempted).
-    pub attempts: u32,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub error_class: Option<ErrorClass>,
-    /// Why retrying stopped, for failed items.
-    pub gave_up: Option<GiveUp>,
-    pub skip_reason: Option<SkipReason>,
-    pub request_id: Option<String>,
-    /// Latency of the item's last call, in milliseconds.
-    pub latency_ms: Option<f64>,
+/// Why a call (with its retries) did not succeed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The run is stopping: no further attempt was made (`last` is the previous attempt's error).
+    Stopped { last: Option<ApiError> },
+    /// A permanent error, or retries ran out.
+    GaveUp { error: ApiError, why: GiveUp },
+    /// The service refused the account or key: the run must halt.
+    Systemic { error: ApiError },
 }
 
-/// Why a run stopped before sending everything.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum HaltReason {
-    /// The service refused the account or key: every call would fail the same way.
-    Systemic { code: String, message: String },
-    /// `--max-failures` was exceeded.
-    MaxFailures { failed: u64, policy: String },
-    /// The journal could not be written, so outcomes could no longer be made durable.
-    Journal { message: String },
-}
-
-/// How the run ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    Completed,
-    Halted {
-        reason: HaltReason,
-    },
-    /// The caller's cancellation token (Ctrl-C) fired.
-    Interrupted,
-}
-
-impl Outcome {
-    pub fn name(&self) -> &'static str {
+impl Failure {
+    /// The error to show, if any call was made.
+    pub fn into_error(self) -> Option<ApiError> {
         match self {
-            Outcome::Completed => "completed",
-            Outcome::Halted { .. } => "halted",
-            Outcome::Interrupted => "interrupted",
+            Failure::Stopped { last } => last,
+            Failure::GaveUp { error, .. } | Failure::Systemic { error } => Some(error),
         }
     }
 }
 
-/// Run totals, for the summary of every report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Totals {
-    pub total: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub skipped: u64,
-    /// Refused: a saved plan's task moved since planning (`apply --plan`).
-    #[serde(default)]
-    pub stale: u64,
-    pub not_attempted: u64,
-    /// Calls sent, retries included.
-    pub calls: u64,
+/// Calls made so far, per operation, and the run-wide retry figures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallCounts {
+    pub by_op: [OperationCalls; 7],
     pub retries: u64,
-    /// Responses classified as throttled.
-    pub throttled: u64,
-    pub elapsed_seconds: f64,
-    pub calls_per_second: f64,
-    /// Successful updates per second of the run.
-    pub updates_per_second: f64,
-    /// Percentiles over every call's latency, in milliseconds (`None` when no call was made).
-    pub latency_ms_p50: Option<f64>,
-    pub latency_ms_p95: Option<f64>,
-    pub latency_ms_p99: Option<f64>,
-    pub rate_samples: Vec<RateSample>,
 }
 
-/// Everything a run produced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunResult {
-    pub outcome: Outcome,
-    pub items: Vec<ItemResult>,
-    pub totals: Totals,
-}
-
-impl RunResult {
-    /// The process exit code: 0 all done, 1 some failed (or the journal failed), 3 halted or
-    /// interrupted with work left, 77 the service refused the credentials.
-    pub fn exit_code(&self) -> u8 {
-        match &self.outcome {
-            Outcome::Completed if self.totals.stale > 0 => exit::STALE_PLAN,
-            Outcome::Completed if self.totals.failed == 0 => exit::SUCCESS,
-            Outcome::Completed => exit::FAILURE,
-            Outcome::Interrupted => exit::INTERRUPTED,
-            // An expired STS token that could not be refreshed: the work left is fine; renew
-            // the token and --resume (the hook of issue 14, see api::error::is_credential_expiry).
-            Outcome::Halted {
-                reason: HaltReason::Systemic { code, .. },
-            } if crate::api::error::is_credential_expiry(code) => exit::INTERRUPTED,
-            Outcome::Halted {
-                reason: HaltReason::Systemic { .. },
-            } => exit::CREDENTIALS,
-            Outcome::Halted {
-                reason: HaltReason::Journal { .. },
-            } => exit::FAILURE,
-            Outcome::Halted { .. } => exit::INTERRUPTED,
+impl CallCounts {
+    pub fn calls(&self) -> u64 {
+        self.by_op.iter().map(|c| c.calls).sum()
+    }
+    pub fn throttled(&self) -> u64 {
+        self.by_op.iter().map(|c| c.throttled).sum()
+    }
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &CallCounts) -> CallCounts {
+        let mut d = self.clone();
+        for (a, b) in d.by_op.iter_mut().zip(&earlier.by_op) {
+            a.calls -= b.calls;
+            a.throttled -= b.throttled;
         }
+        d.retries -= earlier.retries;
+        d
     }
-}
-
-/// Nearest-rank percentile of sorted values.
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-/// State shared by the coordinator and the item tasks.
-struct Shared<S, P> {
-    sender: Arc<S>,
-    /// Step records of multi-call items are written by the item tasks themselves, as they happen.
-    journal: Journal,
-    run_id: String,
-    pacer: Arc<P>,
-    config: ExecConfig,
-    start: Instant,
-    /// Stops item tasks: set on halt or cancellation.
-    stop: CancellationToken,
-    adaptive: Mutex<AdaptiveRate>,
-    recorder: Mutex<RateRecorder>,
-    budget: Mutex<RetryBudget>,
-    rng: Mutex<StdRng>,
-    latencies: Mutex<Vec<f64>>,
-    calls: AtomicU64,
-    retries: AtomicU64,
-    throttled: AtomicU64,
-    retrying: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl<S: UpdateSender, P: Pacer> Shared<S, P> {
+/// The one call path: pacing per operation, retries, adaptive rates, counts. Shared by planning,
+/// the run and verification (see the module docs).
+pub struct Engine<S> {
+    ops: Arc<S>,
+    pacers: Pacers,
+    retry: RetryPolicy,
+    start: Instant,
+    adaptive: [Mutex<AdaptiveRate>; 7],
+    /// The Update pace over time, for the reports.
+    recorder: Mutex<RateRecorder>,
+    budget: Mutex<RetryBudget>,
+    rng: Mutex<StdRng>,
+    latencies: Mutex<Vec<f64>>,
+    calls: [AtomicU64; 7],
+    throttled: [AtomicU64; 7],
+    retries: AtomicU64,
+    retrying: AtomicU64,
+}
+
+impl<S> std::fmt::Debug for Engine<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("pacers", &self.pacers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: TaskOps> Engine<S> {
+    /// An engine over `ops`, each operation paced by its pacer in `pacers` (whose pace at this
+    /// moment is also the ceiling its adaptive rate recovers to).
+    pub fn new(ops: Arc<S>, pacers: Pacers, config: &ExecConfig) -> Engine<S> {
+        let rng = match config.seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => StdRng::from_rng(&mut rand::rng()),
+        };
+        let adaptive = Operation::ALL
+            .map(|op| Mutex::new(AdaptiveRate::new(AdaptiveConfig::for_cap(pacers.rate(op)))));
+        Engine {
+            ops,
+            pacers,
+            retry: config.retry,
+            start: Instant::now(),
+            adaptive,
+            recorder: Mutex::new(RateRecorder::new(config.sample_every)),
+            budget: Mutex::new(config.budget),
+            rng: Mutex::new(rng),
+            latencies: Mutex::new(Vec::new()),
+            calls: Default::default(),
+            throttled: Default::default(),
+            retries: AtomicU64::new(0),
+            retrying: AtomicU64::new(0),
+        }
+    }
+
+    pub fn ops(&self) -> &Arc<S> {
+        &self.ops
+    }
+
+    pub fn pacers(&self) -> &Pacers {
+        &self.pacers
+    }
+
+    /// Calls so far, per operation.
+    pub fn counts(&self) -> CallCounts {
+        let mut c = CallCounts::default();
+        for op in Operation::ALL {
+            c.by_op[op.index()] = OperationCalls {
+                calls: self.calls[op.index()].load(Ordering::Relaxed),
+                throttled: self.throttled[op.index()].load(Ordering::Relaxed),
+            };
+        }
+        c.retries = self.retries.load(Ordering::Relaxed);
+        c
+    }
+
     fn now(&self) -> Duration {
         self.start.elapsed()
     }
 
-    /// Brings the pacer to the adaptive rate in force now, and samples it.
-    fn refresh_rate(&self) -> f64 {
+    /// Brings `op`'s pacer to its adaptive rate in force now (and samples Update's).
+    fn refresh_rate(&self, op: Operation) -> f64 {
         let now = self.now();
-        let rate = lock(&self.adaptive).rate_at(now);
-        self.pacer.set_rate(rate);
-        lock(&self.recorder).observe(now, rate);
+        let rate = lock(&self.adaptive[op.index()]).rate_at(now);
+        self.pacers.set_rate(op, rate);
+        if op == Operation::Update {
+            lock(&self.recorder).observe(now, rate);
+        }
         rate
     }
 
-    fn on_throttled(&self) {
+    fn on_throttled(&self, op: Operation) {
         let now = self.now();
-        let mut a = lock(&self.adaptive);
+        let mut a = lock(&self.adaptive[op.index()]);
         *a = a.on_event(RateEvent::Throttled, now);
         let rate = a.rate_at(now);
         drop(a);
-        self.pacer.set_rate(rate);
-        lock(&self.recorder).observe(now, rate);
+        self.pacers.set_rate(op, rate);
+        if op == Operation::Update {
+            lock(&self.recorder).observe(now, rate);
+        }
+    }
+
+    /// Makes one call of `op` (`f` makes it; it is called again to retry): take the slot from
+    /// `op`'s pacer, send, and on failure decide — retry after a backoff, give up, or report a
+    /// systemic error. `attempts` counts every call of an item across its steps; `latency_ms` is
+    /// the last call's. When `stop` fires, no further attempt is made.
+    pub async fn call<T, F, Fut>(
+        &self,
+        op: Operation,
+        stop: &CancellationToken,
+        attempts: &mut u32,
+        latency_ms: &mut Option<f64>,
+        f: F,
+    ) -> Result<T, Failure>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let mut last: Option<ApiError> = None;
+        let mut tries = 0u32;
+        loop {
+            self.refresh_rate(op);
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return Err(Failure::Stopped { last }),
+                _ = self.pacers.acquire(op) => {}
+            }
+            if stop.is_cancelled() {
+                return Err(Failure::Stopped { last });
+            }
+            *attempts += 1;
+            tries += 1;
+            self.calls[op.index()].fetch_add(1, Ordering::Relaxed);
+            let t0 = Instant::now();
+            let result = f().await;
+            let ms = round1(t0.elapsed().as_secs_f64() * 1000.0);
+            *latency_ms = Some(ms);
+            lock(&self.latencies).push(ms);
+            let err = match result {
+                Ok(v) => {
+                    lock(&self.budget).on_success(tries - 1);
+                    return Ok(v);
+                }
+                Err(e) => e,
+            };
+            let class = err.class();
+            if class == ErrorClass::Throttled {
+                self.throttled[op.index()].fetch_add(1, Ordering::Relaxed);
+                self.on_throttled(op);
+            }
+            let unit: f64 = lock(&self.rng).random();
+            let decision = {
+                let mut budget = lock(&self.budget);
+                decide(
+                    &self.retry,
+                    &mut budget,
+                    class,
+                    tries,
+                    err.retry_after(),
+                    unit,
+                )
+            };
+            match decision {
+                Decision::Retry { after } => {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    last = Some(err);
+                    self.retrying.fetch_add(1, Ordering::Relaxed);
+                    let stopped_early = tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => true,
+                        _ = tokio::time::sleep(after) => false,
+                    };
+                    self.retrying.fetch_sub(1, Ordering::Relaxed);
+                    if stopped_early {
+                        return Err(Failure::Stopped { last });
+                    }
+                }
+                Decision::GiveUp(why) => return Err(Failure::GaveUp { error: err, why }),
+                Decision::Halt => return Err(Failure::Systemic { error: err }),
+            }
+        }
+    }
+
+    /// A read outside any run (planning, verification): never stopped, the error as it came.
+    async fn read<T, F, Fut>(&self, op: Operation, f: F) -> Result<T, ApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let (mut attempts, mut latency) = (0, None);
+        let never = CancellationToken::new();
+        self.call(op, &never, &mut attempts, &mut latency, f)
+            .await
+            .map_err(|f| {
+                f.into_error().unwrap_or_else(|| ApiError::Transport {
+                    kind: TransportKind::Other,
+                    message: "the read was cancelled".into(),
+                })
+            })
     }
 }
 
-/// What an item task hands back.
+/// Planning and verification read live state through the engine: paced on the read
+/// operations' own quotas, retried by the same rules as the updates.
+impl<S: TaskOps> LiveSource for Engine<S> {
+    async fn list_page(
+        &self,
+        region: Region,
+        page_number: u32,
+        page_size: u32,
+    ) -> Result<ListResponse, ApiError> {
+        self.read(Operation::DescribeList, || {
+            self.ops.list_page(region, page_number, page_size)
+        })
+        .await
+    }
+
+    async fn describe(&self, task_id: &str, region: Region) -> Result<Option<TaskState>, ApiError> {
+        self.read(Operation::Describe, || self.ops.describe(task_id, region))
+            .await
+    }
+}
+
+/// What an item task hands back: its outcome (already journaled), and what the run must do.
 #[derive(Debug)]
 struct Done {
+    result: ItemResult,
+    /// The run must halt: this item hit a systemic error.
+    systemic: bool,
+    /// The outcome could not be journaled: the run must halt.
+    journal_error: Option<String>,
+}
+
+/// An item's outcome while it runs.
+#[derive(Debug)]
+struct Ended {
     status: ItemStatus,
     attempts: u32,
     error: Option<ApiError>,
     gave_up: Option<GiveUp>,
     request_id: Option<String>,
     latency_ms: Option<f64>,
-    /// The run must halt: this item hit a systemic error.
     systemic: bool,
     /// What else the report should say (what moved for a stale item; a rollback).
     note: Option<String>,
 }
 
-/// One call of an item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Describe,
-    Step(Step),
+impl Ended {
+    fn from_failure(f: Failure, attempts: u32, latency_ms: Option<f64>) -> Ended {
+        let (status, error, gave_up, systemic) = match f {
+            // Stopped before its first call: never sent.
+            Failure::Stopped { last: None } if attempts == 0 => {
+                (ItemStatus::NotAttempted, None, None, false)
+            }
+            Failure::Stopped { last } => (ItemStatus::Failed, last, None, false),
+            Failure::GaveUp { error, why } => (ItemStatus::Failed, Some(error), Some(why), false),
+            Failure::Systemic { error } => (ItemStatus::Failed, Some(error), None, true),
+        };
+        Ended {
+            status,
+            attempts,
+            request_id: error
+                .as_ref()
+                .and_then(|e| e.request_id().map(str::to_string)),
+            error,
+            gave_up,
+            latency_ms: if status == ItemStatus::NotAttempted {
+                None
+            } else {
+                latency_ms
+            },
+            systemic,
+            note: None,
+        }
+    }
 }
 
-/// What a successful call brought back.
-enum Got {
-    Sent(Sent),
-    State(Option<Box<TaskState>>),
-}
-
-/// Makes one call of an item: pace, send, and on failure decide (retry after a backoff, give up,
-/// or halt the run). `attempts` counts every call the item makes, across its steps.
-async fn call<S: UpdateSender, P: Pacer>(
-    sh: &Shared<S, P>,
-    update: &Update,
-    op: Op,
-    attempts: &mut u32,
-    latency_ms: &mut Option<f64>,
-    must_finish: bool,
-) -> Result<Got, Done> {
-    let mut last_err: Option<ApiError> = None;
-    let mut tries = 0u32;
-    // A task already stopped for this item is finished even when the run is stopping: leaving a
-    // task stopped that was running is worse than a few more calls.
-    let stop = if must_finish {
-        CancellationToken::new()
-    } else {
-        sh.stop.clone()
-    };
-    loop {
-        sh.refresh_rate();
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => {
-                return Err(stopped(*attempts, last_err, *latency_ms));
-            }
-            _ = sh.pacer.acquire() => {}
-        }
-        if stop.is_cancelled() {
-            return Err(stopped(*attempts, last_err, *latency_ms));
-        }
-        *attempts += 1;
-        tries += 1;
-        sh.calls.fetch_add(1, Ordering::Relaxed);
-        let t0 = Instant::now();
-        let (id, region) = (update.task_id.as_str(), update.region);
-        let result = match op {
-            Op::Step(Step::Update) => sh.sender.send(update).await.map(Got::Sent),
-            Op::Step(Step::Stop) => sh.sender.stop(id, region).await.map(Got::Sent),
-            Op::Step(Step::Restart) => sh.sender.restart(id, region).await.map(Got::Sent),
-            Op::Describe => sh
-                .sender
-                .describe(id, region)
-                .await
-                .map(|s| Got::State(s.map(Box::new))),
-        };
-        let ms = t0.elapsed().as_secs_f64() * 1000.0;
-        *latency_ms = Some(ms);
-        lock(&sh.latencies).push(ms);
-        let err = match result {
-            Ok(got) => {
-                lock(&sh.budget).on_success(tries - 1);
-                return Ok(got);
-            }
-            Err(e) => e,
-        };
-        let class = err.class();
-        if class == ErrorClass::Throttled {
-            sh.throttled.fetch_add(1, Ordering::Relaxed);
-            sh.on_throttled();
-        }
-        let unit: f64 = lock(&sh.rng).random();
-        let decision = {
-            let mut budget = lock(&sh.budget);
-            decide(
-                &sh.config.retry,
-                &mut budget,
-                class,
-                tries,
-                err.retry_after(),
-                unit,
-            )
-        };
-        match decision {
-            Decision::Retry { after } => {
-                sh.retries.fetch_add(1, Ordering::Relaxed);
-                last_err = Some(err);
-                sh.retrying.fetch_add(1, Ordering::Relaxed);
-                let stopped_early = tokio::select! {
-                    biased;
-                    _ = stop.cancelled() => true,
-                    _ = tokio::time::sleep(after) => false,
-                };
-                sh.retrying.fetch_sub(1, Ordering::Relaxed);
-                if stopped_early {
-                    return Err(stopped(*attempts, last_err, *latency_ms));
-                }
-            }
-            Decision::GiveUp(why) => {
-                return Err(Done {
-                    status: ItemStatus::Failed,
-                    attempts: *attempts,
-                    request_id: err.request_id().map(str::to_string),
-                    error: Some(err),
-                    gave_up: Some(why),
-                    latency_ms: *latency_ms,
-                    systemic: false,
-                    note: None,
-                });
-            }
-            Decision::Halt => {
-                // Stop the other items now, not when the coordinator gets to this outcome.
-                sh.stop.cancel();
-                return Err(Done {
-                    status: ItemStatus::Failed,
-                    attempts: *attempts,
-                    request_id: err.request_id().map(str::to_string),
-                    error: Some(err),
-                    gave_up: None,
-                    latency_ms: *latency_ms,
-                    systemic: true,
-                    note: None,
-                });
-            }
-        }
+fn step_op(step: Step) -> Operation {
+    match step {
+        Step::Stop => Operation::Stop,
+        Step::Update => Operation::Update,
+        Step::Restart => Operation::Restart,
     }
 }
 
@@ -572,10 +569,42 @@ fn step_name(step: Step) -> &'static str {
     }
 }
 
-impl<S: UpdateSender, P: Pacer> Shared<S, P> {
+/// What one run shares with its item tasks.
+struct Run<S> {
+    engine: Arc<Engine<S>>,
+    journal: Journal,
+    run_id: String,
+    /// Stops item tasks: set on halt or cancellation.
+    stop: CancellationToken,
+}
+
+impl<S: TaskOps> Run<S> {
+    /// One call of a step of `update`'s task.
+    async fn step(
+        &self,
+        step: Step,
+        update: &Update,
+        stop: &CancellationToken,
+        attempts: &mut u32,
+        latency_ms: &mut Option<f64>,
+    ) -> Result<Sent, Failure> {
+        let ops = &self.engine.ops;
+        let (id, region) = (update.task_id.as_str(), update.region);
+        let f = || async move {
+            match step {
+                Step::Update => ops.update(update).await,
+                Step::Stop => ops.stop(id, region).await,
+                Step::Restart => ops.restart(id, region).await,
+            }
+        };
+        self.engine
+            .call(step_op(step), stop, attempts, latency_ms, f)
+            .await
+    }
+
     /// Records one step of a multi-call item, so a crash between a stop and its restart leaves
     /// the journal saying which tasks were left stopped.
-    fn journal_step(
+    async fn journal_step(
         &self,
         task_id: &str,
         step: &str,
@@ -583,192 +612,234 @@ impl<S: UpdateSender, P: Pacer> Shared<S, P> {
         error_code: Option<String>,
         request_id: Option<String>,
     ) {
-        let _ = self.journal.append(&Record::Step(StepRecord {
-            run_id: self.run_id.clone(),
-            task_id: task_id.to_string(),
-            step: step.to_string(),
-            ok,
-            error_code,
-            request_id,
-            at: now_rfc3339(),
-        }));
+        let _ = self
+            .journal
+            .record(&Record::Step(StepRecord {
+                run_id: self.run_id.clone(),
+                task_id: task_id.to_string(),
+                step: step.to_string(),
+                ok,
+                error_code,
+                request_id,
+                at: now_rfc3339(),
+            }))
+            .await;
     }
-}
 
-/// Runs one item: for a planned item, first check that the task has not moved since planning;
-/// then each step in order. If the update fails after the task was stopped for it, the task is
-/// restarted with its old configuration (the update did not take) and the item is failed.
-async fn run_item<S: UpdateSender, P: Pacer>(sh: Arc<Shared<S, P>>, item: WorkItem) -> Done {
-    let mut attempts = 0u32;
-    let mut latency_ms = None;
-    let update = &item.update;
-    if let Some(expect) = &item.expect {
-        let state = match call(
-            &sh,
-            update,
-            Op::Describe,
-            &mut attempts,
-            &mut latency_ms,
-            false,
-        )
-        .await
-        {
-            Ok(Got::State(s)) => s,
-            Ok(Got::Sent(_)) => None,
-            Err(done) => return done,
+    /// Runs one item and makes its outcome durable.
+    async fn item(&self, item: WorkItem, hash: String) -> Done {
+        let ended = self.run_item(&item).await;
+        let mut r = ItemResult::pending(item.update.task_id, item.source, hash);
+        r.status = ended.status;
+        r.attempts = ended.attempts;
+        r.error_class = ended.error.as_ref().map(ApiError::class);
+        r.error_code = ended.error.as_ref().map(ApiError::code);
+        r.error_message = match (ended.error.as_ref().map(ApiError::message), ended.note) {
+            (Some(m), Some(n)) => Some(format!("{m}; {n}")),
+            (m, n) => m.or(n),
         };
-        let moved = match &state {
-            None => Some("the task no longer exists".to_string()),
-            Some(now) if fingerprint(now.as_ref()) != expect.fingerprint => {
-                let what: Vec<String> = drift(&expect.planned, now)
-                    .into_iter()
-                    .map(|d| format!("{}: {:?} → {:?}", d.what, d.then, d.now))
-                    .collect();
-                Some(format!(
-                    "live state changed since planning ({})",
-                    what.join("; ")
-                ))
+        if ended.status == ItemStatus::Stale {
+            r.error_code = Some(STALE_CODE.to_string());
+        }
+        r.gave_up = ended.gave_up;
+        r.request_id = ended.request_id;
+        r.latency_ms = ended.latency_ms;
+        let mut journal_error = None;
+        if matches!(
+            r.status,
+            ItemStatus::Succeeded
+                | ItemStatus::Failed
+                | ItemStatus::Stale
+                | ItemStatus::AlreadyApplied
+        ) {
+            let rec = Record::Item(ItemRecord {
+                run_id: self.run_id.clone(),
+                item: r,
+                at: now_rfc3339(),
+            });
+            if let Err(e) = self.journal.record(&rec).await {
+                journal_error = Some(e.to_string());
             }
-            Some(_) => None,
-        };
-        if let Some(why) = moved {
-            return Done {
-                status: ItemStatus::Stale,
-                attempts,
-                error: None,
-                gave_up: None,
-                request_id: None,
-                latency_ms,
-                systemic: false,
-                note: Some(format!(
-                    "{why}; re-run `livebatch plan` and review it again"
-                )),
+            let Record::Item(ItemRecord { item, .. }) = rec else {
+                unreachable!("built as an item record just above")
             };
+            r = item;
+        }
+        Done {
+            result: r,
+            systemic: ended.systemic,
+            journal_error,
         }
     }
-    let multi = item.steps.len() > 1;
-    let mut stopped_task = false;
-    let mut last = Sent::default();
-    for &step in &item.steps {
-        match call(
-            &sh,
-            update,
-            Op::Step(step),
-            &mut attempts,
-            &mut latency_ms,
-            stopped_task,
-        )
-        .await
-        {
-            Ok(got) => {
-                let sent = match got {
-                    Got::Sent(s) => s,
-                    Got::State(_) => Sent::default(),
+
+    /// For a planned item, first check that the task has not moved since planning (or is already
+    /// where the plan takes it); then each step in order. If the update fails after the task was
+    /// stopped for it, the task is restarted with its old configuration (the update did not take)
+    /// and the item is failed.
+    async fn run_item(&self, item: &WorkItem) -> Ended {
+        let mut attempts = 0u32;
+        let mut latency_ms = None;
+        let update = &item.update;
+        if let Some(expect) = &item.expect {
+            let (id, region) = (update.task_id.as_str(), update.region);
+            let ops = &self.engine.ops;
+            let state = match self
+                .engine
+                .call(
+                    Operation::Describe,
+                    &self.stop,
+                    &mut attempts,
+                    &mut latency_ms,
+                    || ops.describe(id, region),
+                )
+                .await
+            {
+                Ok(s) => s,
+                Err(f) => return Ended::from_failure(f, attempts, latency_ms),
+            };
+            let moved = match &state {
+                None => Some("the task no longer exists".to_string()),
+                Some(now) if fingerprint(now) != expect.fingerprint => {
+                    if already_applied(&expect.planned, update, &item.steps, now) {
+                        return Ended {
+                            status: ItemStatus::AlreadyApplied,
+                            attempts,
+                            error: None,
+                            gave_up: None,
+                            request_id: None,
+                            latency_ms,
+                            systemic: false,
+                            note: Some(
+                                "the task is already in the state this plan item leads to; nothing sent"
+                                    .into(),
+                            ),
+                        };
+                    }
+                    let what: Vec<String> = drift(&expect.planned, now)
+                        .into_iter()
+                        .map(|d| format!("{}: {:?} → {:?}", d.what, d.then, d.now))
+                        .collect();
+                    Some(format!(
+                        "live state changed since planning ({})",
+                        what.join("; ")
+                    ))
+                }
+                Some(_) => None,
+            };
+            if let Some(why) = moved {
+                return Ended {
+                    status: ItemStatus::Stale,
+                    attempts,
+                    error: None,
+                    gave_up: None,
+                    request_id: None,
+                    latency_ms,
+                    systemic: false,
+                    note: Some(format!(
+                        "{why}; re-run `livebatch plan` and review it again"
+                    )),
                 };
-                if multi {
-                    let rid = Some(sent.request_id.clone()).filter(|r| !r.is_empty());
-                    sh.journal_step(&update.task_id, step_name(step), true, None, rid);
-                }
-                stopped_task |= step == Step::Stop;
-                last = sent;
-            }
-            Err(mut done) => {
-                if multi {
-                    let code = done.error.as_ref().map(ApiError::code);
-                    sh.journal_step(
-                        &update.task_id,
-                        step_name(step),
-                        false,
-                        code,
-                        done.request_id.clone(),
-                    );
-                }
-                if stopped_task && step == Step::Update {
-                    done.note = Some(rollback(&sh, update, &mut attempts, &mut latency_ms).await);
-                    done.attempts = attempts;
-                } else if stopped_task && step == Step::Restart {
-                    done.note = Some(
-                        "the update was applied, but restarting the task failed: it is left STOPPED; \
-                         restart it once the cause is fixed"
-                            .into(),
-                    );
-                }
-                return done;
             }
         }
-    }
-    Done {
-        status: ItemStatus::Succeeded,
-        attempts,
-        error: None,
-        gave_up: None,
-        request_id: Some(last.request_id).filter(|r| !r.is_empty()),
-        latency_ms,
-        systemic: false,
-        note: None,
-    }
-}
-
-/// Restarts a task whose update failed after it was stopped (retried like any call, and even when
-/// the run is stopping: leaving a task stopped that was running is worse than one more call).
-/// Returns what the report should add.
-async fn rollback<S: UpdateSender, P: Pacer>(
-    sh: &Shared<S, P>,
-    update: &Update,
-    attempts: &mut u32,
-    latency_ms: &mut Option<f64>,
-) -> String {
-    let restart = Op::Step(Step::Restart);
-    match call(sh, update, restart, attempts, latency_ms, true).await {
-        Ok(_) => {
-            sh.journal_step(&update.task_id, "rollback-restart", true, None, None);
-            "the update failed after the task was stopped; it was restarted with its old configuration".into()
+        let multi = item.steps.len() > 1;
+        let mut stopped_task = false;
+        let mut last = Sent::default();
+        // A task already stopped for this item is finished even when the run is stopping: leaving
+        // a task stopped that was running is worse than a few more calls.
+        let never = CancellationToken::new();
+        for &step in &item.steps {
+            let stop = if stopped_task { &never } else { &self.stop };
+            match self
+                .step(step, update, stop, &mut attempts, &mut latency_ms)
+                .await
+            {
+                Ok(sent) => {
+                    if multi {
+                        let rid = Some(sent.request_id.clone()).filter(|r| !r.is_empty());
+                        self.journal_step(&update.task_id, step_name(step), true, None, rid)
+                            .await;
+                    }
+                    stopped_task |= step == Step::Stop;
+                    last = sent;
+                }
+                Err(f) => {
+                    let mut ended = Ended::from_failure(f, attempts, latency_ms);
+                    if multi && ended.status != ItemStatus::NotAttempted {
+                        let code = ended.error.as_ref().map(ApiError::code);
+                        self.journal_step(
+                            &update.task_id,
+                            step_name(step),
+                            false,
+                            code,
+                            ended.request_id.clone(),
+                        )
+                        .await;
+                    }
+                    if ended.systemic {
+                        // Stop the other items now, not when the coordinator gets to this outcome.
+                        self.stop.cancel();
+                    }
+                    if stopped_task && step == Step::Update {
+                        ended.note =
+                            Some(self.rollback(update, &mut attempts, &mut latency_ms).await);
+                        ended.attempts = attempts;
+                    } else if stopped_task && step == Step::Restart {
+                        ended.note = Some(
+                            "the update was applied, but restarting the task failed: it is left STOPPED; \
+                             restart it once the cause is fixed"
+                                .into(),
+                        );
+                    }
+                    return ended;
+                }
+            }
         }
-        Err(done) => {
-            let code = done.error.as_ref().map(ApiError::code);
-            sh.journal_step(
-                &update.task_id,
-                "rollback-restart",
-                false,
-                code,
-                done.request_id.clone(),
-            );
-            let why = done
-                .error
-                .map(|e| format!("{}: {}", e.code(), e.message()))
-                .unwrap_or_default();
-            format!(
-                "the update failed after the task was stopped, and restarting it failed too ({why}): the task is left STOPPED"
-            )
-        }
-    }
-}
-
-/// The outcome of an item whose run was stopped before its next call.
-fn stopped(attempts: u32, last_err: Option<ApiError>, latency_ms: Option<f64>) -> Done {
-    if attempts == 0 {
-        return Done {
-            status: ItemStatus::NotAttempted,
+        Ended {
+            status: ItemStatus::Succeeded,
             attempts,
             error: None,
             gave_up: None,
-            request_id: None,
-            latency_ms: None,
+            request_id: Some(last.request_id).filter(|r| !r.is_empty()),
+            latency_ms,
             systemic: false,
             note: None,
-        };
+        }
     }
-    Done {
-        status: ItemStatus::Failed,
-        attempts,
-        request_id: last_err
-            .as_ref()
-            .and_then(|e| e.request_id().map(str::to_string)),
-        error: last_err,
-        gave_up: None,
-        latency_ms,
-        systemic: false,
-        note: None,
+
+    /// Restarts a task whose update failed after it was stopped (retried like any call, and even
+    /// when the run is stopping). Returns what the report should add.
+    async fn rollback(
+        &self,
+        update: &Update,
+        attempts: &mut u32,
+        latency_ms: &mut Option<f64>,
+    ) -> String {
+        let never = CancellationToken::new();
+        match self
+            .step(Step::Restart, update, &never, attempts, latency_ms)
+            .await
+        {
+            Ok(_) => {
+                self.journal_step(&update.task_id, "rollback-restart", true, None, None)
+                    .await;
+                "the update failed after the task was stopped; it was restarted with its old configuration".into()
+            }
+            Err(f) => {
+                let error = f.into_error();
+                let code = error.as_ref().map(ApiError::code);
+                let rid = error
+                    .as_ref()
+                    .and_then(|e| e.request_id().map(str::to_string));
+                self.journal_step(&update.task_id, "rollback-restart", false, code, rid)
+                    .await;
+                let why = error
+                    .map(|e| format!("{}: {}", e.code(), e.message()))
+                    .unwrap_or_default();
+                format!(
+                    "the update failed after the task was stopped, and restarting it failed too ({why}): the task is left STOPPED"
+                )
+            }
+        }
     }
 }
 
@@ -776,7 +847,46 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Applies `items`.
+#[derive(Debug, Default)]
+struct Counts {
+    succeeded: u64,
+    failed: u64,
+    skipped: u64,
+    stale: u64,
+    noop: u64,
+    blocked: u64,
+    missing: u64,
+    already_applied: u64,
+}
+
+impl Counts {
+    fn add(&mut self, s: ItemStatus) {
+        match s {
+            ItemStatus::Succeeded => self.succeeded += 1,
+            ItemStatus::Failed => self.failed += 1,
+            ItemStatus::Skipped => self.skipped += 1,
+            ItemStatus::Stale => self.stale += 1,
+            ItemStatus::NoOp => self.noop += 1,
+            ItemStatus::Blocked => self.blocked += 1,
+            ItemStatus::Missing => self.missing += 1,
+            ItemStatus::AlreadyApplied => self.already_applied += 1,
+            ItemStatus::NotAttempted => {}
+        }
+    }
+
+    fn done(&self) -> u64 {
+        self.succeeded
+            + self.failed
+            + self.skipped
+            + self.stale
+            + self.noop
+            + self.blocked
+            + self.missing
+            + self.already_applied
+    }
+}
+
+/// Applies `items` through `engine`.
 ///
 /// - `journal` has already been opened (with its run header); every sent item's outcome is
 ///   appended to it before being counted, and a run-end record is appended at the end.
@@ -785,12 +895,11 @@ fn now_rfc3339() -> String {
 /// - `cancel` is the caller's stop request (the CLI fires it on the first Ctrl-C).
 /// - `progress` receives a snapshot on every outcome and every `config.progress_every`.
 ///
+/// Items decided before the run ([`WorkItem::unsent`]) are reported in place and never sent.
 /// Items come back in input order, whatever order they completed in.
-#[allow(clippy::too_many_arguments)]
-pub async fn run<S: UpdateSender, P: Pacer>(
+pub async fn run<S: TaskOps>(
     items: Vec<WorkItem>,
-    sender: Arc<S>,
-    pacer: Arc<P>,
+    engine: Arc<Engine<S>>,
     journal: &Journal,
     previous: &JournalState,
     config: &ExecConfig,
@@ -798,74 +907,50 @@ pub async fn run<S: UpdateSender, P: Pacer>(
     progress: &dyn Progress,
 ) -> RunResult {
     let start = Instant::now();
-    let rng = match config.seed {
-        Some(s) => StdRng::seed_from_u64(s),
-        None => StdRng::from_rng(&mut rand::rng()),
-    };
-    let sh = Arc::new(Shared {
-        sender,
-        journal: journal.clone(),
-        run_id: journal.run_id(),
-        pacer,
-        config: config.clone(),
-        start,
-        stop: cancel.child_token(),
-        adaptive: Mutex::new(AdaptiveRate::new(config.adaptive)),
-        recorder: Mutex::new(RateRecorder::new(config.sample_every)),
-        budget: Mutex::new(config.budget),
-        rng: Mutex::new(rng),
-        latencies: Mutex::new(Vec::new()),
-        calls: AtomicU64::new(0),
-        retries: AtomicU64::new(0),
-        throttled: AtomicU64::new(0),
-        retrying: AtomicU64::new(0),
-    });
+    let before = engine.counts();
+    let latencies_before = lock(&engine.latencies).len();
     let run_id = journal.run_id();
+    let sh = Arc::new(Run {
+        engine: engine.clone(),
+        journal: journal.clone(),
+        run_id: run_id.clone(),
+        stop: cancel.child_token(),
+    });
 
     // Decide what to send.
-    let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
-    let mut queue: VecDeque<usize> = VecDeque::new();
-    let mut counts = Counts::default();
-    for (i, it) in items.iter().enumerate() {
-        let hash = update_hash(&it.update);
-        let skip = previous.skip(config.resume, &it.update.task_id, &hash);
-        if skip.is_some() {
-            counts.skipped += 1;
-        } else {
-            queue.push_back(i);
-        }
-        results.push(ItemResult {
-            task_id: it.update.task_id.clone(),
-            source: it.source.clone(),
-            hash,
-            status: if skip.is_some() {
-                ItemStatus::Skipped
-            } else {
-                ItemStatus::NotAttempted
-            },
-            attempts: 0,
-            error_code: None,
-            error_message: skip.map(|s| s.message().to_string()),
-            error_class: None,
-            gave_up: None,
-            skip_reason: skip,
-            request_id: None,
-            latency_ms: None,
-        });
-    }
     let total = items.len() as u64;
+    let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
+    let mut queue: VecDeque<(usize, WorkItem, String)> = VecDeque::new();
+    let mut counts = Counts::default();
+    for (i, it) in items.into_iter().enumerate() {
+        let hash = update_hash(&it.update);
+        let mut r = ItemResult::pending(it.update.task_id.clone(), it.source.clone(), hash.clone());
+        if let Some(u) = &it.unsent {
+            r.status = u.status;
+            r.error_code = u.error_code.clone();
+            r.error_message = u.message.clone();
+        } else if let Some(skip) = previous.skip(config.resume, &it.update.task_id, &hash) {
+            r.status = ItemStatus::Skipped;
+            r.error_message = Some(skip.message().to_string());
+            r.skip_reason = Some(skip);
+        } else {
+            queue.push_back((i, it, hash));
+        }
+        counts.add(r.status);
+        results.push(r);
+    }
     let to_send = queue.len() as u64;
-    let snapshot = |counts: &Counts, sh: &Shared<S, P>| Snapshot {
+    let snapshot = |counts: &Counts| Snapshot {
         total,
-        done: counts.succeeded + counts.failed + counts.skipped + counts.stale,
-        succeeded: counts.succeeded,
+        done: counts.done(),
+        succeeded: counts.succeeded + counts.already_applied,
         failed: counts.failed,
-        skipped: counts.skipped,
-        retrying: sh.retrying.load(Ordering::Relaxed),
-        rate: sh.pacer.rate(),
-        elapsed: sh.start.elapsed(),
+        skipped: counts.skipped + counts.noop + counts.blocked + counts.missing,
+        retrying: engine.retrying.load(Ordering::Relaxed),
+        rate: engine.pacers.rate(Operation::Update),
+        elapsed: start.elapsed(),
     };
-    progress.start(&snapshot(&counts, &sh));
+    progress.start(&snapshot(&counts));
 
     let sem = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut set: JoinSet<Done> = JoinSet::new();
@@ -873,6 +958,14 @@ pub async fn run<S: UpdateSender, P: Pacer>(
     let mut outcome: Option<Outcome> = None;
     let mut tick = tokio::time::interval(config.progress_every.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let halt = |outcome: &mut Option<Outcome>, reason: HaltReason, sh: &Run<S>| {
+        if outcome.is_none() {
+            *outcome = Some(Outcome::Halted {
+                halt_reason: reason,
+            });
+            sh.stop.cancel();
+        }
+    };
 
     loop {
         let can_dispatch = outcome.is_none() && !queue.is_empty();
@@ -887,105 +980,54 @@ pub async fn run<S: UpdateSender, P: Pacer>(
             }
             Some(joined) = set.join_next_with_id(), if !set.is_empty() => {
                 let (id, done) = match joined {
-                    Ok((id, done)) => (id, done),
-                    Err(e) => (e.id(), Done {
-                        status: ItemStatus::Failed,
-                        attempts: 0,
-                        error: Some(ApiError::Transport {
-                            kind: crate::api::error::TransportKind::Other,
-                            message: format!("internal error: the item's task ended abnormally ({e})"),
-                        }),
-                        gave_up: None,
-                        request_id: None,
-                        latency_ms: None,
-                        systemic: false,
-                        note: None,
-                    }),
+                    Ok(x) => x,
+                    Err(e) => {
+                        let Some(idx) = running.remove(&e.id()) else { continue };
+                        let r = &mut results[idx];
+                        r.status = ItemStatus::Failed;
+                        r.error_message = Some(format!("internal error: the item's task ended abnormally ({e})"));
+                        counts.add(r.status);
+                        continue;
+                    }
                 };
                 let Some(idx) = running.remove(&id) else { continue };
-                let systemic = done.systemic;
-                let r = &mut results[idx];
-                r.status = done.status;
-                r.attempts = done.attempts;
-                r.error_class = done.error.as_ref().map(ApiError::class);
-                r.error_code = done.error.as_ref().map(ApiError::code);
-                r.error_message = match (done.error.as_ref().map(ApiError::message), done.note) {
-                    (Some(m), Some(n)) => Some(format!("{m}; {n}")),
-                    (m, n) => m.or(n),
-                };
-                if done.status == ItemStatus::Stale {
-                    r.error_code = Some(STALE_CODE.to_string());
+                let Done { result, systemic, journal_error } = done;
+                results[idx] = result;
+                let r = &results[idx];
+                // The item task made it durable first; counted second.
+                counts.add(r.status);
+                if let Some(message) = journal_error {
+                    halt(&mut outcome, HaltReason::Journal { message }, &sh);
                 }
-                r.gave_up = done.gave_up;
-                r.request_id = done.request_id;
-                r.latency_ms = done.latency_ms;
-                // Durable first, counted second.
-                if matches!(r.status, ItemStatus::Succeeded | ItemStatus::Failed | ItemStatus::Stale) {
-                    let rec = Record::Item(ItemRecord {
-                        run_id: run_id.clone(),
-                        task_id: r.task_id.clone(),
-                        hash: r.hash.clone(),
-                        status: r.status,
-                        attempts: r.attempts,
-                        error_code: r.error_code.clone(),
-                        error_message: r.error_message.clone(),
-                        request_id: r.request_id.clone(),
-                        source: r.source.clone(),
-                        latency_ms: r.latency_ms.map(|v| v.round() as u64),
-                        at: now_rfc3339(),
-                    });
-                    if let Err(e) = journal.append(&rec)
-                        && outcome.is_none()
-                    {
-                        outcome = Some(Outcome::Halted {
-                            reason: HaltReason::Journal { message: e.to_string() },
-                        });
-                        sh.stop.cancel();
-                    }
+                if systemic {
+                    let reason = HaltReason::Systemic {
+                        code: r.error_code.clone().unwrap_or_default(),
+                        message: r.error_message.clone().unwrap_or_default(),
+                    };
+                    halt(&mut outcome, reason, &sh);
+                } else if config.halt.exceeded(counts.failed, to_send) {
+                    let reason = HaltReason::MaxFailures {
+                        failed: counts.failed,
+                        policy: config.halt.to_string(),
+                    };
+                    halt(&mut outcome, reason, &sh);
                 }
-                match r.status {
-                    ItemStatus::Succeeded => counts.succeeded += 1,
-                    ItemStatus::Failed => counts.failed += 1,
-                    ItemStatus::Skipped => counts.skipped += 1,
-                    ItemStatus::Stale => counts.stale += 1,
-                    ItemStatus::NotAttempted => {}
-                }
-                if outcome.is_none() {
-                    if systemic {
-                        outcome = Some(Outcome::Halted {
-                            reason: HaltReason::Systemic {
-                                code: r.error_code.clone().unwrap_or_default(),
-                                message: r.error_message.clone().unwrap_or_default(),
-                            },
-                        });
-                        sh.stop.cancel();
-                    } else if config.halt.exceeded(counts.failed, to_send) {
-                        outcome = Some(Outcome::Halted {
-                            reason: HaltReason::MaxFailures {
-                                failed: counts.failed,
-                                policy: config.halt.to_string(),
-                            },
-                        });
-                        sh.stop.cancel();
-                    }
-                }
-                progress.update(&snapshot(&counts, &sh));
+                progress.update(&snapshot(&counts));
             }
             permit = sem.clone().acquire_owned(), if can_dispatch => {
                 let Ok(permit) = permit else { break };
-                let Some(idx) = queue.pop_front() else { continue };
-                let item = items[idx].clone();
+                let Some((idx, item, hash)) = queue.pop_front() else { continue };
                 let shc = sh.clone();
                 let handle = set.spawn(async move {
-                    let done = run_item(shc, item).await;
+                    let done = shc.item(item, hash).await;
                     drop(permit);
                     done
                 });
                 running.insert(handle.id(), idx);
             }
             _ = tick.tick() => {
-                sh.refresh_rate();
-                progress.update(&snapshot(&counts, &sh));
+                engine.refresh_rate(Operation::Update);
+                progress.update(&snapshot(&counts));
             }
         }
     }
@@ -1001,45 +1043,52 @@ pub async fn run<S: UpdateSender, P: Pacer>(
         .iter()
         .filter(|r| r.status == ItemStatus::NotAttempted)
         .count() as u64;
-    let mut lat = std::mem::take(&mut *lock(&sh.latencies));
+    let mut lat = lock(&engine.latencies).split_off(latencies_before);
     lat.sort_by(f64::total_cmp);
-    let calls = sh.calls.load(Ordering::Relaxed);
+    let c = engine.counts().since(&before);
+    let calls = c.calls();
     let secs = elapsed.as_secs_f64();
     let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-    let final_rate = lock(&sh.adaptive).rate_at(elapsed);
-    let samples = lock(&sh.recorder).clone().finish(elapsed, final_rate);
-    let totals = Totals {
+    let final_rate = lock(&engine.adaptive[Operation::Update.index()]).rate_at(engine.now());
+    let samples = lock(&engine.recorder)
+        .clone()
+        .finish(engine.now(), final_rate);
+    let by_operation: BTreeMap<String, OperationCalls> = Operation::ALL
+        .into_iter()
+        .filter(|op| c.by_op[op.index()].calls > 0)
+        .map(|op| (op.action().to_string(), c.by_op[op.index()].clone()))
+        .collect();
+    let summary = Summary {
+        outcome,
         total,
         succeeded: counts.succeeded,
         failed: counts.failed,
         skipped: counts.skipped,
         stale: counts.stale,
         not_attempted,
+        noop: counts.noop,
+        blocked: counts.blocked,
+        missing: counts.missing,
+        already_applied: counts.already_applied,
         calls,
-        retries: sh.retries.load(Ordering::Relaxed),
-        throttled: sh.throttled.load(Ordering::Relaxed),
-        elapsed_seconds: secs,
-        calls_per_second: per_sec(calls),
-        updates_per_second: per_sec(counts.succeeded),
-        latency_ms_p50: percentile(&lat, 50.0),
-        latency_ms_p95: percentile(&lat, 95.0),
-        latency_ms_p99: percentile(&lat, 99.0),
+        retries: c.retries,
+        throttled: c.throttled(),
+        calls_per_second: round3(per_sec(calls)),
+        updates_per_second: round3(per_sec(counts.succeeded)),
+        elapsed_seconds: round3(secs),
+        latency_ms: Latency {
+            p50: percentile(&lat, 50.0),
+            p95: percentile(&lat, 95.0),
+            p99: percentile(&lat, 99.0),
+        },
         rate_samples: samples,
+        by_operation,
     };
-    progress.finish(&snapshot(&counts, &sh));
+    progress.finish(&snapshot(&counts));
     RunResult {
-        outcome,
+        summary,
         items: results,
-        totals,
     }
-}
-
-#[derive(Debug, Default)]
-struct Counts {
-    succeeded: u64,
-    failed: u64,
-    skipped: u64,
-    stale: u64,
 }
 
 #[cfg(test)]
@@ -1066,18 +1115,23 @@ mod tests {
     }
 
     #[test]
-    fn percentiles_by_nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), Some(50.0));
-        assert_eq!(percentile(&v, 95.0), Some(95.0));
-        assert_eq!(percentile(&v, 99.0), Some(99.0));
-        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
-        assert_eq!(percentile(&[], 50.0), None);
-    }
-
-    #[test]
     fn default_concurrency_covers_one_second_of_latency() {
         assert!(default_concurrency(10.0) >= 20);
         assert!(default_concurrency(0.5) >= 2);
+        assert_eq!(ExecConfig::new(10.0).scaled_for(3).concurrency, 72);
+    }
+
+    #[test]
+    fn call_counts_subtract_per_operation() {
+        let mut a = CallCounts::default();
+        a.by_op[1].calls = 5;
+        a.by_op[1].throttled = 1;
+        a.retries = 2;
+        let mut b = a.clone();
+        b.by_op[1].calls = 9;
+        b.by_op[3].calls = 4;
+        b.retries = 3;
+        let d = b.since(&a);
+        assert_eq!((d.calls(), d.throttled(), d.retries), (8, 0, 1));
     }
 }

@@ -14,10 +14,13 @@
 
 use std::future::Future;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::api::operation::Operation;
 
 /// The spacing between two calls at `rate` calls/s. Rates are clamped to a tiny positive minimum
 /// so a zero or negative rate (a bug elsewhere) cannot stop the run or divide by zero.
@@ -191,6 +194,110 @@ impl Pacer for GovernorPacer {
 
     fn rate(&self) -> f64 {
         self.spacing.rate()
+    }
+}
+
+/// A [`Pacer`] behind a pointer, so that each operation can have a pacer of its own kind (a
+/// shared, cross-process limiter for one operation, a local one for the others). Every [`Pacer`]
+/// is one; only the future is boxed (one small allocation per call).
+///
+/// Its methods are [`Pacer`]'s under other names, so both traits can be in scope at once.
+pub trait DynPacer: Send + Sync + 'static {
+    fn dyn_acquire(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    fn dyn_set_rate(&self, rate: f64);
+    fn dyn_rate(&self) -> f64;
+}
+
+impl<P: Pacer> DynPacer for P {
+    fn dyn_acquire(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(Pacer::acquire(self))
+    }
+    fn dyn_set_rate(&self, rate: f64) {
+        Pacer::set_rate(self, rate)
+    }
+    fn dyn_rate(&self) -> f64 {
+        Pacer::rate(self)
+    }
+}
+
+/// One pacer per operation. The service's quota is per operation, so a Describe waits only on
+/// Describe's pacer and never takes an Update's slot; a throttled Describe slows only Describe.
+#[derive(Clone)]
+pub struct Pacers {
+    by_op: [Arc<dyn DynPacer>; 7],
+    /// Each operation's quota (calls/s): the hard ceiling its adaptive rate recovers to.
+    quotas: [f64; 7],
+}
+
+impl std::fmt::Debug for Pacers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacers")
+            .field("quotas", &self.quotas)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pacers {
+    /// A pacer per operation from `make(operation)`, which says the operation's quota and gives
+    /// its pacer (already at its starting pace).
+    pub fn from_fn(mut make: impl FnMut(Operation) -> (f64, Arc<dyn DynPacer>)) -> Pacers {
+        let made = Operation::ALL.map(&mut make);
+        Pacers {
+            quotas: made.clone().map(|(q, _)| q),
+            by_op: made.map(|(_, p)| p),
+        }
+    }
+
+    /// Every operation at `quota` calls/s, paced at [`crate::apply::executor::PACE_HEADROOM`] of
+    /// it by a [`GovernorPacer`] each (real runs).
+    pub fn governed(quota: f64, headroom: f64) -> Result<Pacers, PacerError> {
+        let mut err = None;
+        let p = Pacers::from_fn(|_| {
+            let pacer: Arc<dyn DynPacer> = match GovernorPacer::new(quota * headroom, quota) {
+                Ok(g) => Arc::new(g),
+                Err(e) => {
+                    err = Some(e);
+                    Arc::new(ClockPacer::new(1.0))
+                }
+            };
+            (quota, pacer)
+        });
+        match err {
+            Some(e) => Err(e),
+            None => Ok(p),
+        }
+    }
+
+    /// Every operation paced at exactly `cap` calls/s on tokio's clock (tests, paused time).
+    pub fn clock(cap: f64) -> Pacers {
+        Pacers::from_fn(|_| (cap, Arc::new(ClockPacer::new(cap)) as Arc<dyn DynPacer>))
+    }
+
+    /// Replaces one operation's pacer (e.g. with a limiter shared between processes).
+    pub fn with(mut self, op: Operation, quota: f64, pacer: Arc<dyn DynPacer>) -> Pacers {
+        self.by_op[op.index()] = pacer;
+        self.quotas[op.index()] = quota;
+        self
+    }
+
+    /// Waits for one call of `op`.
+    pub async fn acquire(&self, op: Operation) {
+        self.by_op[op.index()].dyn_acquire().await
+    }
+
+    /// Changes `op`'s pace (calls/s) from its next grant on.
+    pub fn set_rate(&self, op: Operation, rate: f64) {
+        self.by_op[op.index()].dyn_set_rate(rate)
+    }
+
+    /// `op`'s pace in force.
+    pub fn rate(&self, op: Operation) -> f64 {
+        self.by_op[op.index()].dyn_rate()
+    }
+
+    /// The quota `op` was given.
+    pub fn quota(&self, op: Operation) -> f64 {
+        self.quotas[op.index()]
     }
 }
 

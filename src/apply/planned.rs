@@ -1,40 +1,134 @@
-//! A saved plan as work for the executor: exactly the reviewed calls, each guarded by the
-//! fingerprint of the live state it was planned against.
+//! Plan items as work for the engine: change items become exactly their reviewed calls (each
+//! guarded, for a saved plan, by the fingerprint of the live state it was planned against); no-op,
+//! blocked and missing items are carried along unsent, with their reason, so every report lists
+//! them in place.
 
-use super::executor::{Expect, WorkItem};
+use super::executor::{Expect, Unsent, WorkItem};
+use super::outcome::ItemStatus;
 use crate::plan::diff::Decision;
-use crate::plan::file::PlanFile;
+use crate::plan::file::{PlanFile, PlanItem};
+use crate::rules::code;
 
-/// The plan's items that will be sent, and those that will not (with their class).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FromPlan {
-    pub items: Vec<WorkItem>,
-    /// `(task id, class)` of no-op, blocked and missing items: reviewed, and not sent.
-    pub not_sent: Vec<(String, &'static str)>,
+/// Whether change items re-check live state before acting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// A saved plan: refuse (stale) an item whose task moved since planning.
+    Fingerprint,
+    /// Planned a moment ago by this same run (`apply FILE`): act at once.
+    None,
 }
 
-pub fn work_items(plan: &PlanFile) -> FromPlan {
-    let mut items = Vec::new();
-    let mut not_sent = Vec::new();
-    for it in &plan.items {
-        match &it.decision {
-            Decision::Change { steps, .. } => {
-                let expect = match (&it.fingerprint, &it.live) {
-                    (Some(fp), Some(live)) => Some(Box::new(Expect {
-                        fingerprint: fp.clone(),
-                        planned: live.clone(),
-                    })),
-                    _ => None,
-                };
-                items.push(WorkItem {
-                    update: it.update.clone(),
-                    source: it.origin.clone(),
-                    steps: steps.clone(),
-                    expect,
-                });
+/// One plan item as work.
+pub fn work_item(it: &PlanItem, guard: Guard) -> WorkItem {
+    let mut w = WorkItem::new(it.update.clone(), it.origin.clone());
+    match &it.decision {
+        Decision::Change { steps, .. } => {
+            w.steps = steps.clone();
+            if guard == Guard::Fingerprint
+                && let (Some(fp), Some(live)) = (&it.fingerprint, &it.live)
+            {
+                w.expect = Some(Box::new(Expect {
+                    fingerprint: fp.clone(),
+                    planned: live.clone(),
+                }));
             }
-            other => not_sent.push((it.task_id.clone(), other.name())),
+        }
+        Decision::NoOp => {
+            w.unsent = Some(Box::new(Unsent {
+                status: ItemStatus::NoOp,
+                error_code: None,
+                message: Some("already as the manifest asks; nothing sent".into()),
+            }));
+        }
+        Decision::Blocked { reasons, hint, .. } => {
+            let mut message: Vec<String> = reasons
+                .iter()
+                .map(|r| format!("{}: {}", r.field, r.message))
+                .collect();
+            if let Some(h) = hint {
+                message.push(format!("hint: {h}"));
+            }
+            w.unsent = Some(Box::new(Unsent {
+                status: ItemStatus::Blocked,
+                error_code: reasons
+                    .iter()
+                    .map(|r| r.code.as_str())
+                    .find(|c| !c.is_empty())
+                    .map(str::to_string),
+                message: Some(format!("blocked, not sent: {}", message.join("; "))),
+            }));
+        }
+        Decision::Missing => {
+            w.unsent = Some(Box::new(Unsent {
+                status: ItemStatus::Missing,
+                error_code: Some(code::TASK_NOT_EXIST.to_string()),
+                message: Some(format!("no task {} in {}; not sent", it.task_id, it.region)),
+            }));
         }
     }
-    FromPlan { items, not_sent }
+    w
+}
+
+/// A saved plan as work, every item in its place.
+pub fn work_items(plan: &PlanFile) -> Vec<WorkItem> {
+    plan.items
+        .iter()
+        .map(|it| work_item(it, Guard::Fingerprint))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Field, Region, Update};
+    use crate::plan::diff::{Reason, Step};
+
+    fn item(decision: Decision) -> PlanItem {
+        PlanItem {
+            task_id: "t1".into(),
+            region: Region::CnShanghai,
+            origin: "m.yaml:3".into(),
+            decision,
+            update: Update::new("t1", Region::CnShanghai),
+            live: Some(Default::default()),
+            fingerprint: Some("sha256:x".into()),
+        }
+    }
+
+    #[test]
+    fn each_class_becomes_its_work() {
+        let change = Decision::Change {
+            changes: vec![],
+            steps: vec![Step::Stop, Step::Update, Step::Restart],
+        };
+        let w = work_item(&item(change.clone()), Guard::Fingerprint);
+        assert_eq!(w.steps.len(), 3);
+        assert!(w.expect.is_some() && w.unsent.is_none());
+        assert!(work_item(&item(change), Guard::None).expect.is_none());
+        let blocked = Decision::Blocked {
+            changes: vec![],
+            reasons: vec![Reason {
+                field: Field::StartTime,
+                code: code::TASK_HAS_STARTED.into(),
+                message: "the task has started".into(),
+            }],
+            hint: None,
+        };
+        let u = work_item(&item(blocked), Guard::None).unsent.unwrap();
+        assert_eq!(u.status, ItemStatus::Blocked);
+        assert_eq!(u.error_code.as_deref(), Some(code::TASK_HAS_STARTED));
+        assert!(
+            u.message
+                .unwrap()
+                .contains("StartTime: the task has started")
+        );
+        let u = work_item(&item(Decision::Missing), Guard::None)
+            .unsent
+            .unwrap();
+        assert_eq!(u.error_code.as_deref(), Some(code::TASK_NOT_EXIST));
+        let u = work_item(&item(Decision::NoOp), Guard::None)
+            .unsent
+            .unwrap();
+        assert_eq!(u.status, ItemStatus::NoOp);
+    }
 }

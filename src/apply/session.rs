@@ -1,7 +1,7 @@
 //! One `apply` session after the manifests are loaded: confirm, open the journal, run, report.
 //!
-//! Kept apart from the CLI so it is driven in tests with a fake sender, and shared by `apply` on
-//! manifests and (later) `apply` on a saved plan: both produce [`WorkItem`]s and call [`execute`].
+//! Kept apart from the CLI so it is driven in tests with fake task operations, and shared by
+//! `apply` on manifests and `apply` on a saved plan: both produce [`WorkItem`]s and call [`execute`].
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::executor::{ExecConfig, RunResult, UpdateSender, WorkItem, run};
+use super::executor::{Engine, ExecConfig, TaskOps, WorkItem, run};
 use super::journal::{
     Journal, JournalError, JournalState, JournalWriter, ResumeMode, RunHeader, update_hash,
 };
-use super::limiter::Pacer;
 use super::progress::Progress;
+use crate::api::operation::Operation;
 use crate::report::{self, Format, Report, ReportError};
 
 /// What the session needs besides the items.
@@ -76,15 +76,18 @@ pub fn previous_state(
     }
 }
 
-/// The summary shown before asking (and printed with `--yes` unless quiet).
+/// The summary shown before asking (and printed with `--yes` unless quiet), after the plan's
+/// preview when there is one. `pace` is the Update pace in calls/s.
 pub fn summary_text(
     items: &[WorkItem],
     previous: &JournalState,
     opts: &SessionOptions,
     target: &str,
+    pace: f64,
 ) -> String {
     let c = &opts.config;
-    let skipped = items
+    let sendable: Vec<&WorkItem> = items.iter().filter(|i| i.unsent.is_none()).collect();
+    let skipped = sendable
         .iter()
         .filter(|i| {
             previous
@@ -92,19 +95,22 @@ pub fn summary_text(
                 .is_some()
         })
         .count();
-    let to_send = items.len() - skipped;
-    let secs = to_send as f64 / c.adaptive.cap.max(0.01);
+    let unsent = items.len() - sendable.len();
+    let to_send = sendable.len() - skipped;
+    let secs = to_send as f64 / pace.max(0.01);
     let mut s = format!(
         "{} update(s) from {} manifest(s) to {target}: {to_send} to send",
         items.len(),
         opts.manifests.len()
     );
+    if unsent > 0 {
+        s.push_str(&format!(", {unsent} not sent (see the plan above)"));
+    }
     if skipped > 0 {
         s.push_str(&format!(", {skipped} skipped (journal)"));
     }
     s.push_str(&format!(
-        "\npaced at {} calls/s (concurrency {}, up to {} attempts each, halt on {}): at least {}\njournal: {}",
-        c.adaptive.cap,
+        "\nupdates paced at {pace} calls/s, each operation on its own quota (concurrency {}, up to {} attempts each, halt on {}): at least {}\njournal: {}",
         c.concurrency,
         c.retry.max_attempts,
         c.halt,
@@ -114,28 +120,30 @@ pub fn summary_text(
     s
 }
 
+/// The Update pace of an engine, for [`summary_text`].
+pub fn update_pace<S: TaskOps>(engine: &Engine<S>) -> f64 {
+    engine.pacers().rate(Operation::Update)
+}
+
 /// Opens the journal, runs the items, writes the reports. The caller has confirmed already.
 ///
 /// `on_journal` receives the journal handle before the run starts, so the CLI's second-Ctrl-C
 /// handler can exit between two records.
-#[allow(clippy::too_many_arguments)]
-pub async fn execute<S: UpdateSender, P: Pacer>(
+pub async fn execute<S: TaskOps>(
     items: Vec<WorkItem>,
     previous: &JournalState,
     opts: &SessionOptions,
-    sender: Arc<S>,
-    pacer: Arc<P>,
+    engine: Arc<Engine<S>>,
     cancel: CancellationToken,
     progress: &dyn Progress,
     on_journal: impl FnOnce(&Journal),
-) -> Result<(RunResult, Report), SessionError> {
+) -> Result<Report, SessionError> {
     let header = RunHeader::now(&opts.manifests);
-    let journal = Journal::new(JournalWriter::open(&opts.journal, &header)?);
+    let journal = Journal::with_group_commit(JournalWriter::open(&opts.journal, &header)?);
     on_journal(&journal);
     let result = run(
         items,
-        sender,
-        pacer,
+        engine,
         &journal,
         previous,
         &opts.config,
@@ -143,9 +151,9 @@ pub async fn execute<S: UpdateSender, P: Pacer>(
         progress,
     )
     .await;
-    let rep = Report::from_run(&result);
+    let rep = Report::new(result);
     report::write_all(&rep, &opts.reports)?;
-    Ok((result, rep))
+    Ok(rep)
 }
 
 #[cfg(test)]

@@ -11,20 +11,24 @@ use tokio_util::sync::CancellationToken;
 use super::{ApiArgs, Global, validate};
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::Credentials;
-use crate::apply::executor::{ExecConfig, HaltPolicy, UpdateSender, WorkItem};
-use crate::apply::journal::{self, ItemStatus, JournalError, ResumeMode};
-use crate::apply::limiter::GovernorPacer;
+use crate::apply::executor::{Engine, ExecConfig, HaltPolicy, PACE_HEADROOM, TaskOps, WorkItem};
+use crate::apply::journal::{self, JournalError, ResumeMode};
+use crate::apply::limiter::Pacers;
+use crate::apply::outcome::{Accept, ItemStatus};
+use crate::apply::planned::{self, Guard};
 use crate::apply::progress;
-use crate::apply::reader::PacedReader;
 use crate::apply::session::{self, Confirm, SessionOptions};
-use crate::apply::{planned, sandbox, verify};
+use crate::apply::{sandbox, verify};
 use crate::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
     FaultConfig, KeyPair,
 };
 use crate::exit;
 use crate::model::{ApiTime, Update};
-use crate::plan::file::PlanFile;
+use crate::plan::diff::PlanOptions;
+use crate::plan::file::{PlanFile, PlanItem};
+use crate::plan::live::plan_updates;
+use crate::plan::render;
 use crate::report;
 
 /// The documented per-account quota of every pull-to-push operation.
@@ -33,21 +37,26 @@ pub const DOCUMENTED_QUOTA: f64 = 10.0;
 const EXAMPLES: &str = "\
 Examples:
   livebatch apply --sandbox --yes examples/migration.yaml      rehearse: built-in emulator, no credentials
-  livebatch apply examples/migration.yaml                      show the summary, ask, apply
+  livebatch apply examples/migration.yaml                      plan against live state, show it, ask, apply
+  livebatch apply --restart-running m.yaml                     stop → update → restart running tasks
+  livebatch apply --no-refresh --yes m.yaml                    no read permission: send every manifest field blind
   livebatch apply --yes --report run.json --report run.xml m.yaml   CI: no question, JSON + JUnit reports
   livebatch apply --resume --yes m.yaml                        after a crash or Ctrl-C: only what is left
   livebatch apply --retry-failed --yes m.yaml                  only what failed last time
   livebatch apply --plan plan.json --yes --verify              exactly a reviewed plan, then read back
 
-Exit codes: 0 all succeeded · 1 some failed · 3 halted or interrupted · 4 stale plan
+Exit codes: 0 all succeeded · 1 some failed, or blocked/missing items not accepted · 3 halted or interrupted · 4 stale plan
             64 usage · 65 invalid manifest (nothing sent) · 77 credentials, or a systemic error halted the run";
 
-/// Send the updates, paced at the quota, with retries, a journal and reports.
+/// Plan against live state, then send exactly the changes, paced per operation, with retries, a
+/// journal and reports.
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
     /// Manifests to apply (YAML, JSON or CSV; `-` reads standard input). Validated first, as one
-    /// batch: an invalid batch sends nothing (exit 65).
+    /// batch: an invalid batch sends nothing (exit 65). Then each task's live state is read and
+    /// the update decided exactly as `plan` does: only the fields that differ are sent; tasks
+    /// already as asked are not sent (noop); blocked and missing tasks are never sent.
     #[arg(
         required_unless_present = "plan",
         conflicts_with = "plan",
@@ -59,6 +68,25 @@ pub struct Args {
     /// manifest it was made from changed.
     #[arg(long, value_name = "PLAN", conflicts_with = "sandbox")]
     pub plan: Option<PathBuf>,
+    /// For a running task whose update needs a stopped task (SourceUrls, Offset, FileIndex, ...):
+    /// stop → update → restart it, as `plan --restart-running` plans. Without it such updates are
+    /// blocked.
+    #[arg(long, conflicts_with_all = ["plan", "no_refresh"])]
+    pub restart_running: bool,
+    /// Do not read live state: send every manifest's whole update as written (for keys without
+    /// read permission). Nothing is checked against the task's state first, so an unchanged
+    /// StartTime or SourceUrls sent to a running task is refused by the service
+    /// (CodeTaskHasStarted), and unchanged tasks are updated anyway.
+    #[arg(long, conflicts_with = "plan")]
+    pub no_refresh: bool,
+    /// Exit 0 even though some tasks are blocked (their state forbids the change). They are never
+    /// sent either way; without this flag they make the run exit 1.
+    #[arg(long)]
+    pub allow_blocked: bool,
+    /// Exit 0 even though some tasks do not exist. They are never sent either way; without this
+    /// flag they make the run exit 1.
+    #[arg(long)]
+    pub allow_missing: bool,
     /// After the run, read every updated task back and report any whose live state does not
     /// match what was sent (exit 1 if any).
     #[arg(long)]
@@ -66,14 +94,17 @@ pub struct Args {
     /// Apply without asking. Required when standard input is not a terminal.
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// The account's quota in calls/s (documented: 10). Calls leave evenly spaced at 97% of it, so
-    /// network jitter cannot push a second over the quota.
+    /// The account's quota in calls/s of each operation (documented: 10 for each). Every
+    /// operation (Update, Describe, DescribeList, Stop, Restart) has its own pacer: its calls leave
+    /// evenly spaced at 97% of its quota, so network jitter cannot push a second over it, and reads
+    /// never take an update's slot.
     #[arg(long, default_value_t = DOCUMENTED_QUOTA, value_name = "N")]
     pub qps: f64,
     /// Confirms the account's quota was raised above 10 calls/s (required for --qps above 10).
     #[arg(long)]
     pub quota_raised: bool,
-    /// Calls in flight at most [default: 2 × qps + 4, so latency up to 1 s keeps the pace].
+    /// Items in flight at most [default: (2 × qps + 4) × calls per item, so latency up to 1 s keeps
+    /// every operation's pace].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub concurrency: Option<u32>,
     /// Calls per update at most, the first included (1 = never retry).
@@ -95,9 +126,11 @@ pub struct Args {
     /// Send only the updates that the journal says failed last time.
     #[arg(long)]
     pub retry_failed: bool,
-    /// Rehearse against a built-in emulator seeded with the manifests' tasks (stopped, so every
-    /// valid update can succeed). No credentials, nothing beyond 127.0.0.1. Its journal is
-    /// <manifest>.sandbox.journal.jsonl, so a rehearsal never makes a real --resume skip anything.
+    /// Rehearse the same pipeline (plan, then apply) against a built-in emulator seeded with the
+    /// manifests' tasks: with the status of their x-TaskStatus annotation when they have one (an
+    /// exported manifest rehearses truthfully), else stopped (so every valid update can succeed).
+    /// No credentials, nothing beyond 127.0.0.1. Its journal is <manifest>.sandbox.journal.jsonl,
+    /// so a rehearsal never makes a real --resume skip anything.
     #[arg(long)]
     pub sandbox: bool,
     /// With --sandbox: the fraction of calls (0 to 1) the emulator answers with a transient 500/503,
@@ -164,9 +197,23 @@ pub fn default_journal(first: &str, sandbox: bool) -> PathBuf {
     journal::default_path(&base)
 }
 
+/// One valid manifest entry: the update, where it was written, its annotations.
+struct Entry {
+    update: Update,
+    source: String,
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// What the run applies: manifests (planned against live state, or sent blind) or a saved plan.
+enum Source {
+    Manifests(Vec<Entry>),
+    /// A saved plan's items as work, and its items to preview.
+    Plan(Vec<WorkItem>, Vec<PlanItem>),
+}
+
 /// Validates the manifests as one batch, exactly as `validate` does. Errors: the diagnostics are
 /// printed and `Err(65)` is returned having sent nothing. Warnings are printed unless `-q`.
-fn load_items(files: &[String], now: Option<ApiTime>, g: &Global) -> Result<Vec<WorkItem>, u8> {
+fn load_entries(files: &[String], now: Option<ApiTime>, g: &Global) -> Result<Vec<Entry>, u8> {
     let inputs = validate::inputs(files).map_err(usage)?;
     let now = now.unwrap_or_else(validate::clock_now);
     let batch = crate::validate::load_batch(&inputs, now);
@@ -182,12 +229,16 @@ fn load_items(files: &[String], now: Option<ApiTime>, g: &Global) -> Result<Vec<
     Ok(batch
         .entries
         .into_iter()
-        .map(|e| WorkItem::new(e.update, format!("{}:{}", e.origin.file, e.origin.line)))
+        .map(|e| Entry {
+            source: format!("{}:{}", e.origin.file, e.origin.line),
+            update: e.update,
+            annotations: e.annotations,
+        })
         .collect())
 }
 
 /// Reads a saved plan, refusing it whole when a manifest it was made from changed since.
-fn load_plan(path: &std::path::Path, g: &Global) -> Result<Vec<WorkItem>, u8> {
+fn load_plan(path: &std::path::Path) -> Result<Source, u8> {
     let plan = PlanFile::load(path).map_err(|e| {
         eprintln!("error: {e}");
         exit::USAGE
@@ -196,16 +247,7 @@ fn load_plan(path: &std::path::Path, g: &Global) -> Result<Vec<WorkItem>, u8> {
         eprintln!("error: {e}");
         return Err(exit::STALE_PLAN);
     }
-    let work = planned::work_items(&plan);
-    if !work.not_sent.is_empty() && !g.quiet {
-        let mut by_class: std::collections::BTreeMap<&str, usize> = Default::default();
-        for (_, class) in &work.not_sent {
-            *by_class.entry(class).or_default() += 1;
-        }
-        let parts: Vec<String> = by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
-        eprintln!("note: the plan's {} are not sent", parts.join(", "));
-    }
-    Ok(work.items)
+    Ok(Source::Plan(planned::work_items(&plan), plan.items))
 }
 
 pub fn run(args: Args, g: &Global) -> u8 {
@@ -217,30 +259,38 @@ pub fn run(args: Args, g: &Global) -> u8 {
         Err(e) => return usage(e),
     };
     let loaded = match &args.plan {
-        Some(plan) => load_plan(plan, g),
-        None => load_items(&args.files, args.now, g),
+        Some(plan) => load_plan(plan),
+        None => load_entries(&args.files, args.now, g).map(Source::Manifests),
     };
-    let items = match loaded {
-        Ok(items) => items,
+    let source = match loaded {
+        Ok(s) => s,
         Err(code) => return code,
     };
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    rt.block_on(run_async(args, items, reports, g))
+    rt.block_on(run_async(args, source, reports, g))
+}
+
+/// The engine of a real run: the client's calls, each operation paced at [`PACE_HEADROOM`] of
+/// `qps` by a pacer of its own.
+pub fn engine_for(
+    client: Client,
+    qps: f64,
+    config: &ExecConfig,
+) -> Result<Arc<Engine<Client>>, u8> {
+    let pacers = Pacers::governed(qps, PACE_HEADROOM).map_err(usage)?;
+    Ok(Arc::new(Engine::new(Arc::new(client), pacers, config)))
 }
 
 async fn run_async(
     args: Args,
-    items: Vec<WorkItem>,
+    source: Source,
     reports: Vec<(PathBuf, report::Format)>,
     g: &Global,
 ) -> u8 {
     let mut config = ExecConfig::new(args.qps);
-    if let Some(c) = args.concurrency {
-        config.concurrency = c as usize;
-    }
     config.retry.max_attempts = args.max_attempts;
     config.halt = args.max_failures.unwrap_or_default();
     config.resume = match (args.resume, args.retry_failed) {
@@ -271,6 +321,119 @@ async fn run_async(
             journal_path.display()
         );
     }
+    // Credentials and endpoint before planning and asking, so a confirmed run does not stop on
+    // them. The sandbox reads no credentials at all: it starts the emulator instead.
+    let mut emulator = None;
+    let client = if args.sandbox {
+        if (args.api.endpoint.is_some() || args.api.profile.is_some()) && !g.quiet {
+            eprintln!(
+                "note: --sandbox ignores the endpoint and profile; it sends nothing beyond 127.0.0.1"
+            );
+        }
+        let seeds = match &source {
+            Source::Manifests(entries) => {
+                let now = sandbox_now(&args);
+                let mut seen = std::collections::HashSet::new();
+                entries
+                    .iter()
+                    .filter(|e| seen.insert(e.update.task_id.clone()))
+                    .map(|e| sandbox::seed_entry(&e.update, &e.annotations, now))
+                    .collect()
+            }
+            Source::Plan(..) => vec![],
+        };
+        match start_sandbox(seeds, &args).await {
+            Ok((emu, client)) => {
+                emulator = Some(emu);
+                client
+            }
+            Err(e) => {
+                eprintln!("error: cannot start the sandbox emulator: {e}");
+                return exit::FAILURE;
+            }
+        }
+    } else {
+        match super::export::connect(&args.api, g) {
+            Ok(c) => c,
+            Err(code) => return code,
+        }
+    };
+    let target = match &emulator {
+        Some(_) => "the built-in sandbox emulator (127.0.0.1 only; no credentials)".to_string(),
+        None => format!("{}", client.endpoint()),
+    };
+    if let Some(emu) = &emulator
+        && !g.quiet
+    {
+        let seeded = emu.tasks();
+        let annotated = match &source {
+            Source::Manifests(entries) => entries
+                .iter()
+                .filter(|e| sandbox::annotated_status(&e.annotations).is_some())
+                .count(),
+            Source::Plan(..) => 0,
+        };
+        eprintln!(
+            "sandbox: emulator at {} (clock {}{}) with {} task(s) seeded from the manifest ({annotated} with the status of their x-TaskStatus, the rest stopped), quota {} calls/s per operation, {}..{} ms latency{}",
+            emu.url(),
+            emu.clock().now(),
+            if args.now.is_some() { ", --now" } else { "" },
+            seeded.len(),
+            emulator_qps(args.qps),
+            SANDBOX_LATENCY_MS.0,
+            SANDBOX_LATENCY_MS.1,
+            match args.sandbox_fail_rate {
+                Some(f) if f > 0.0 => format!(", {:.0}% transient failures", f * 100.0),
+                _ => String::new(),
+            }
+        );
+    }
+    let engine = match engine_for(client, args.qps, &config) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    let limit = if g.verbose > 0 {
+        None
+    } else {
+        Some(PREVIEW_ITEMS)
+    };
+    let (items, preview) = match source {
+        Source::Plan(items, plan) => (items, Some(render::preview(&plan, limit))),
+        Source::Manifests(entries) if args.no_refresh => {
+            if !g.quiet {
+                eprintln!(
+                    "note: --no-refresh: live state is not read; every update is sent whole, as written"
+                );
+            }
+            let items = entries
+                .into_iter()
+                .map(|e| WorkItem::new(e.update, e.source))
+                .collect();
+            (items, None)
+        }
+        Source::Manifests(entries) => {
+            let now = args.now.unwrap_or_else(validate::clock_now);
+            let opts = PlanOptions {
+                restart_running: args.restart_running,
+            };
+            let plan = match plan_entries(&engine, entries, now, opts, g).await {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let preview = render::preview(&plan, limit);
+            let items = plan
+                .iter()
+                .map(|it| planned::work_item(it, Guard::None))
+                .collect();
+            (items, Some(preview))
+        }
+    };
+    if args.concurrency.is_none() {
+        let calls = items.iter().map(WorkItem::calls).max().unwrap_or(1);
+        config = config.scaled_for(calls);
+    } else if let Some(c) = args.concurrency {
+        config.concurrency = c as usize;
+    }
     let opts = SessionOptions {
         manifests: match &args.plan {
             Some(p) => vec![p.clone()],
@@ -280,21 +443,14 @@ async fn run_async(
         reports,
         config,
     };
-    // Credentials and endpoint before asking, so a confirmed run does not stop on them. The
-    // sandbox reads no credentials at all.
-    let client = if args.sandbox {
-        None
-    } else {
-        match super::export::connect(&args.api, g) {
-            Ok(c) => Some(c),
-            Err(code) => return code,
-        }
-    };
-    let target = match &client {
-        None => "the built-in sandbox emulator (127.0.0.1 only; no credentials)".to_string(),
-        Some(c) => format!("{}", c.endpoint()),
-    };
-    let summary = session::summary_text(&items, &previous, &opts, &target);
+    let mut summary = preview.unwrap_or_default();
+    summary.push_str(&session::summary_text(
+        &items,
+        &previous,
+        &opts,
+        &target,
+        session::update_pace(&engine),
+    ));
     match session::confirm_mode(args.yes, std::io::stdin().is_terminal()) {
         Confirm::Proceed => {
             if !g.quiet {
@@ -316,67 +472,77 @@ async fn run_async(
             );
         }
     }
-    if let Some(client) = client {
-        let mut run = drive(items, &previous, &opts, Arc::new(client.clone()), g).await;
-        let provider = client.credential_provider().clone();
-        // The refresh count joins the reports (issue 14); --verify rewrites them again after.
-        if provider.refreshable()
-            && let Some(rep) = run.report.as_mut()
-        {
-            rep.credential_refreshes = Some(provider.refreshes());
-            if let Err(e) = report::write_all(rep, &opts.reports) {
-                eprintln!("error: {e}");
-            }
+    let accept = Accept {
+        blocked: args.allow_blocked,
+        missing: args.allow_missing,
+    };
+    let mut run = drive(items, &previous, &opts, engine.clone(), accept, g).await;
+    let provider = engine.ops().credential_provider().clone();
+    // The refresh count joins the reports (issue 14); --verify rewrites them again after.
+    if provider.refreshable()
+        && let Some(rep) = run.report.as_mut()
+    {
+        rep.credential_refreshes = Some(provider.refreshes());
+        if let Err(e) = report::write_all(rep, &opts.reports) {
+            eprintln!("error: {e}");
         }
-        let code = finish(run, args.verify, &opts, client, args.qps, g).await;
-        if provider.refreshable() && !g.quiet {
+    }
+    let code = finish(run, args.verify, &opts, &engine, g).await;
+    if provider.refreshable() && !g.quiet {
+        eprintln!(
+            "credentials: refreshed {} time(s) during the run ({})",
+            provider.refreshes(),
+            provider.describe()
+        );
+    }
+    if let Some(emu) = emulator {
+        let stats = emu.stats();
+        if !g.quiet {
             eprintln!(
-                "credentials: refreshed {} time(s) during the run ({})",
-                provider.refreshes(),
-                provider.describe()
+                "sandbox: the emulator answered {} call(s), {} throttled; busiest one-second window {} of {} allowed",
+                stats.requests, stats.throttled, stats.max_accepted_in_any_window, stats.qps
             );
         }
-        return code;
+        let _ = emu.shutdown().await;
     }
-    if (args.api.endpoint.is_some() || args.api.profile.is_some()) && !g.quiet {
-        eprintln!(
-            "note: --sandbox ignores the endpoint and profile; it sends nothing beyond 127.0.0.1"
-        );
-    }
-    let (emulator, client) = match start_sandbox(&items, &args).await {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: cannot start the sandbox emulator: {e}");
-            return exit::FAILURE;
-        }
-    };
-    if !g.quiet {
-        eprintln!(
-            "sandbox: emulator at {} (clock {}{}) with {} task(s) seeded from the manifest, quota {} calls/s, {}..{} ms latency{}",
-            emulator.url(),
-            emulator.clock().now(),
-            if args.now.is_some() { ", --now" } else { "" },
-            emulator.tasks().len(),
-            emulator_qps(args.qps),
-            SANDBOX_LATENCY_MS.0,
-            SANDBOX_LATENCY_MS.1,
-            match args.sandbox_fail_rate {
-                Some(f) if f > 0.0 => format!(", {:.0}% transient failures", f * 100.0),
-                _ => String::new(),
-            }
-        );
-    }
-    let run = drive(items, &previous, &opts, Arc::new(client.clone()), g).await;
-    let code = finish(run, args.verify, &opts, client, args.qps, g).await;
-    let stats = emulator.stats();
-    if !g.quiet {
-        eprintln!(
-            "sandbox: the emulator answered {} call(s), {} throttled; busiest one-second window {} of {} allowed",
-            stats.requests, stats.throttled, stats.max_accepted_in_any_window, stats.qps
-        );
-    }
-    let _ = emulator.shutdown().await;
     code
+}
+
+/// Changes and blocked items shown before asking, unless `-v` (then all).
+pub const PREVIEW_ITEMS: usize = 20;
+
+/// Plans the entries against live state through the engine (reads on their own quotas), as
+/// `plan` does.
+async fn plan_entries<S: TaskOps>(
+    engine: &Engine<S>,
+    entries: Vec<Entry>,
+    now: ApiTime,
+    opts: PlanOptions,
+    g: &Global,
+) -> Result<Vec<PlanItem>, u8> {
+    let updates: Vec<(Update, String)> =
+        entries.into_iter().map(|e| (e.update, e.source)).collect();
+    let t0 = std::time::Instant::now();
+    let plan = plan_updates(engine, &updates, now, opts)
+        .await
+        .map_err(|e| {
+            eprintln!("error: reading live state failed (nothing was sent): {e}");
+            super::export::exit_code_for(&e)
+        })?;
+    if g.verbose > 0 {
+        eprintln!(
+            "read the live state of {} task(s) in {} call(s), {:.1} s",
+            updates.len(),
+            engine.counts().calls(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    Ok(plan)
+}
+
+/// The sandbox's clock: `--now` when given, else the real one.
+fn sandbox_now(args: &Args) -> ApiTime {
+    args.now.unwrap_or_else(validate::clock_now)
 }
 
 /// The sandbox quota: the documented 10 calls/s, or the raised one the user says they have.
@@ -384,19 +550,16 @@ fn emulator_qps(qps: f64) -> u32 {
     (qps.ceil() as u32).max(crate::emulator::DEFAULT_QPS)
 }
 
-/// Starts the in-process emulator on 127.0.0.1:0 with the manifest's tasks, and a client signed
-/// with the emulator's public test key (no credential source is read).
+/// Starts the in-process emulator on 127.0.0.1:0 with the given tasks, and a client signed with
+/// the emulator's public test key (no credential source is read).
 async fn start_sandbox(
-    items: &[WorkItem],
+    seed: Vec<crate::emulator::SeedTask>,
     args: &Args,
 ) -> Result<(EmulatorHandle, Client), String> {
     // The sandbox rehearses on the clock validation used: `--now` when given (so a dated manifest
     // rehearses as of its change window, on any day), else the real one. Requests are still
     // signed with the real date, so the allowed skew grows by the shift.
-    let real = validate::clock_now();
-    let now = args.now.unwrap_or(real);
-    let shift = now.unix() - real.unix();
-    let seed = sandbox::seed_tasks(items.iter().map(|i| &i.update), now);
+    let shift = sandbox_now(args).unix() - validate::clock_now().unix();
     let emulator = Emulator::start(EmulatorConfig {
         clock: crate::emulator::Clock::offset(shift),
         max_skew_secs: crate::emulator::MAX_CLOCK_SKEW_SECS.saturating_add(shift.saturating_abs()),
@@ -430,26 +593,21 @@ struct Ran {
     report: Option<report::Report>,
 }
 
-/// Ends a run: with `--verify`, reads back every task whose update succeeded (paced and retried
-/// like the updates), reports mismatches on stderr and in the JSON/Markdown reports (rewritten).
+/// Ends a run: with `--verify`, reads back every task whose update succeeded (through the same
+/// engine, on the read operations' quotas), reports mismatches on stderr and in the JSON/Markdown reports (rewritten).
 /// A clean run with mismatches exits 1; any other exit code stands.
-async fn finish(
+async fn finish<S: TaskOps>(
     run: Ran,
     verify: bool,
     opts: &SessionOptions,
-    client: Client,
-    qps: f64,
+    engine: &Engine<S>,
     g: &Global,
 ) -> u8 {
     let Ran { code, sent, report } = run;
     if !verify || sent.is_empty() {
         return code;
     }
-    let reader = match PacedReader::for_quota(client, qps) {
-        Ok(r) => r,
-        Err(e) => return usage(e),
-    };
-    let mismatches = match verify::verify(&reader, &sent).await {
+    let mismatches = match verify::verify(engine, &sent).await {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: verify could not read the tasks back: {e}");
@@ -497,33 +655,28 @@ async fn finish(
 /// updates that succeeded (for `--verify`). Ctrl-C once stops dispatching (in-flight calls
 /// finish, journal and reports are written, exit 3); twice exits at once, between two journal
 /// records.
-async fn drive<S: UpdateSender>(
+async fn drive<S: TaskOps>(
     items: Vec<WorkItem>,
     previous: &journal::JournalState,
     opts: &SessionOptions,
-    sender: Arc<S>,
+    engine: Arc<Engine<S>>,
+    accept: Accept,
     g: &Global,
 ) -> Ran {
-    let failed = |code| Ran {
-        code,
-        sent: vec![],
-        report: None,
-    };
-    let pacer = match GovernorPacer::new(opts.config.adaptive.cap, opts.config.quota) {
-        Ok(p) => Arc::new(p),
-        Err(e) => return failed(usage(e)),
-    };
-    let updates: Vec<Update> = items.iter().map(|i| i.update.clone()).collect();
     let cancel = CancellationToken::new();
     let display = progress::for_this_process(g.quiet);
     let quiet = g.quiet;
     let sig = cancel.clone();
+    // What was sent, for --verify: kept only for the items that will be sent.
+    let sendable: Vec<Option<Update>> = items
+        .iter()
+        .map(|i| i.unsent.is_none().then(|| i.update.clone()))
+        .collect();
     let result = session::execute(
         items,
         previous,
         opts,
-        sender,
-        pacer,
+        engine,
         cancel,
         display.as_ref(),
         move |j| {
@@ -546,17 +699,24 @@ async fn drive<S: UpdateSender>(
     )
     .await;
     match result {
-        Ok((run, rep)) => {
+        Ok(rep) => {
+            let s = &rep.summary;
             if !g.quiet {
-                let s = &rep.summary;
-                let stale = if s.stale > 0 {
-                    format!(", {} stale (re-plan)", s.stale)
-                } else {
-                    String::new()
-                };
+                let mut extra = String::new();
+                for (n, what) in [
+                    (s.stale, "stale (re-plan)"),
+                    (s.already_applied, "already applied"),
+                    (s.noop, "already up to date"),
+                    (s.blocked, "blocked"),
+                    (s.missing, "missing"),
+                ] {
+                    if n > 0 {
+                        extra.push_str(&format!(", {n} {what}"));
+                    }
+                }
                 eprintln!(
-                    "{}: {} succeeded, {} failed{stale}, {} skipped, {} not attempted; {} retries, {} throttled; {:.2} calls/s over {:.1} s; journal {}",
-                    s.outcome,
+                    "{}: {} succeeded, {} failed{extra}, {} skipped, {} not attempted; {} retries, {} throttled; {:.2} calls/s over {:.1} s; journal {}",
+                    s.outcome.name(),
                     s.succeeded,
                     s.failed,
                     s.skipped,
@@ -567,22 +727,41 @@ async fn drive<S: UpdateSender>(
                     s.elapsed_seconds,
                     opts.journal.display()
                 );
-            }
-            let sent = updates
+                let unaccepted: Vec<String> = [
+                    (s.blocked, accept.blocked, "blocked", "--allow-blocked"),
+                    (s.missing, accept.missing, "missing", "--allow-missing"),
+                ]
                 .into_iter()
-                .zip(&run.items)
+                .filter(|(n, ok, _, _)| *n > 0 && !ok)
+                .map(|(n, _, what, flag)| format!("{n} {what} (accept with {flag})"))
+                .collect();
+                if !unaccepted.is_empty() {
+                    eprintln!(
+                        "not sent and not accepted: {}; exit 1",
+                        unaccepted.join(", ")
+                    );
+                }
+            }
+            let code = s.exit_code(accept);
+            let sent = sendable
+                .into_iter()
+                .zip(&rep.items)
                 .filter(|(_, r)| r.status == ItemStatus::Succeeded)
-                .map(|(u, _)| u)
+                .filter_map(|(u, _)| u)
                 .collect();
             Ran {
-                code: run.exit_code(),
+                code,
                 sent,
                 report: Some(rep),
             }
         }
         Err(e) => {
             eprintln!("error: {e}");
-            failed(exit::FAILURE)
+            Ran {
+                code: exit::FAILURE,
+                sent: vec![],
+                report: None,
+            }
         }
     }
 }

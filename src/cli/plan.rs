@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::validate::{ManifestArgs, inputs, print_diagnostics};
 use super::{ApiArgs, Global, OutputFormat};
-use crate::apply::reader::PacedReader;
+use crate::apply::executor::ExecConfig;
 use crate::exit;
 use crate::model::ApiTime;
 use crate::plan::diff::PlanOptions;
@@ -59,7 +59,8 @@ pub struct LiveArgs {
     /// plan stop → update → restart as one item. Without it such updates are blocked.
     #[arg(long)]
     pub restart_running: bool,
-    /// Reads per second at most (they count against the same per-account quota as updates).
+    /// The account's quota in calls/s of each operation: the reads (Describe, DescribeList) are
+    /// paced at 97% of it, each operation on its own.
     #[arg(long, default_value_t = 10.0, value_name = "N")]
     pub qps: f64,
     /// The account's quota was raised above the documented 10 calls/s: allow a larger --qps.
@@ -184,11 +185,8 @@ pub fn plan_live(
     };
     let rt = super::runtime()?;
     rt.block_on(async {
-        let reader = PacedReader::for_quota(client, live.qps).map_err(|e| {
-            eprintln!("error: {e}");
-            exit::USAGE
-        })?;
-        let items = plan_updates(&reader, &updates, now, opts)
+        let engine = super::apply::engine_for(client, live.qps, &ExecConfig::new(live.qps))?;
+        let items = plan_updates(engine.as_ref(), &updates, now, opts)
             .await
             .map_err(|e| {
                 eprintln!("error: reading live state failed: {e}");
@@ -198,7 +196,7 @@ pub fn plan_live(
             eprintln!(
                 "read the live state of {} task(s) in {} call(s)",
                 updates.len(),
-                reader.calls()
+                engine.counts().calls()
             );
         }
         Ok(items)

@@ -313,6 +313,31 @@ pub fn drift(planned: &TaskState, now: &TaskState) -> Vec<Drift> {
         .collect()
 }
 
+/// Whether a saved plan's item is already done: the task now holds every value the item sets,
+/// and nothing else moved since planning (its status included; after stop → update → restart a
+/// running task is expected to be running again). Such an item is reported as already applied,
+/// not stale: re-applying a plan that went through is a success that sends nothing.
+pub fn already_applied(
+    planned: &TaskState,
+    update: &Update,
+    steps: &[Step],
+    now: &TaskState,
+) -> bool {
+    if !changes(update, now).0.is_empty() {
+        return false;
+    }
+    let set: Vec<&str> = update.changed_fields().iter().map(|f| f.name()).collect();
+    let restarted = steps.contains(&Step::Restart);
+    let running = |code: i32| TaskStatus::from_code(code).is_some_and(TaskStatus::is_running);
+    drift(planned, now).iter().all(|d| {
+        if d.what == "TaskStatus" {
+            restarted && running(planned.task_status) && running(now.task_status)
+        } else {
+            set.contains(&d.what.as_str())
+        }
+    })
+}
+
 fn status_text(code: i32) -> String {
     TaskStatus::from_code(code)
         .map_or_else(|| format!("unknown ({code})"), |s| s.name().to_string())
@@ -514,5 +539,31 @@ mod tests {
             ("TaskStatus", "stopped", "running")
         );
         assert_eq!(d[1].what, "CallbackUrl");
+    }
+
+    #[test]
+    fn an_item_already_at_its_end_state_is_applied_not_stale() {
+        let planned = live(TaskStatus::Stopped);
+        let mut u = update();
+        u.callback_url = Some("https://new-hooks/cb".into());
+        let mut now = planned.clone();
+        assert!(!already_applied(&planned, &u, &[Step::Update], &now));
+        now.task_info.callback_url = "https://new-hooks/cb".into();
+        assert!(already_applied(&planned, &u, &[Step::Update], &now));
+        // Something else moved too: stale.
+        let mut other = now.clone();
+        other.task_info.repeat_number = 4;
+        assert!(!already_applied(&planned, &u, &[Step::Update], &other));
+        let mut started = now.clone();
+        started.task_status = TaskStatus::Running.code();
+        assert!(!already_applied(&planned, &u, &[Step::Update], &started));
+        // Stop → update → restart of a running task ends running.
+        let planned = live(TaskStatus::Running);
+        let mut now = planned.clone();
+        now.task_info.callback_url = "https://new-hooks/cb".into();
+        let steps = [Step::Stop, Step::Update, Step::Restart];
+        assert!(already_applied(&planned, &u, &steps, &now));
+        now.task_status = TaskStatus::Stopped.code();
+        assert!(!already_applied(&planned, &u, &steps, &now));
     }
 }

@@ -8,6 +8,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
 use crate::api::error::ApiError;
 use crate::api::models::{ListResponse, TaskState};
 use crate::model::Region;
@@ -55,6 +58,11 @@ pub fn choose_rest(total: u64, still_wanted: usize) -> Rest {
 
 /// Live state of every wanted task that exists, keyed by (region, task id). A task absent from
 /// the result does not exist in that region.
+///
+/// Reads are issued concurrently — regions side by side, and once a region's first page said how
+/// many remain, all its remaining pages (or describes) at once — so they queue on their
+/// operation's pacer and leave as fast as its quota allows, instead of each waiting for the
+/// previous answer (10,000 tasks at 100–300 ms latency: about 11 s at 10 calls/s, not about 20 s).
 pub async fn fetch_live<S: LiveSource>(
     src: &S,
     wanted: &[(Region, String)],
@@ -63,36 +71,53 @@ pub async fn fetch_live<S: LiveSource>(
     for (r, id) in wanted {
         by_region.entry(*r).or_default().insert(id.as_str());
     }
+    let mut regions: FuturesUnordered<_> = by_region
+        .into_iter()
+        .map(|(region, ids)| fetch_region(src, region, ids))
+        .collect();
     let mut found = HashMap::new();
-    for (region, mut ids) in by_region {
-        if ids.len() == 1 {
-            let id = *ids.iter().next().expect("one id");
-            if let Some(state) = src.describe(id, region).await? {
-                found.insert((region, id.to_string()), state);
-            }
-            continue;
+    while let Some(part) = regions.next().await {
+        found.extend(part?);
+    }
+    Ok(found)
+}
+
+/// One region's wanted tasks (see [`fetch_live`]).
+async fn fetch_region<S: LiveSource>(
+    src: &S,
+    region: Region,
+    mut ids: HashSet<&str>,
+) -> Result<HashMap<(Region, String), TaskState>, ApiError> {
+    let mut found = HashMap::new();
+    if ids.len() == 1 {
+        let id = *ids.iter().next().expect("one id");
+        if let Some(state) = src.describe(id, region).await? {
+            found.insert((region, id.to_string()), state);
         }
-        let first = src.list_page(region, 1, PAGE_SIZE).await?;
-        take_wanted(&first, region, &mut ids, &mut found);
-        match choose_rest(first.total, ids.len()) {
-            Rest::Nothing => {}
-            Rest::Pages(n) => {
-                for page in 2..=n + 1 {
-                    let resp = src.list_page(region, page, PAGE_SIZE).await?;
-                    let empty = resp.task_list.is_empty();
-                    take_wanted(&resp, region, &mut ids, &mut found);
-                    if ids.is_empty() || empty {
-                        break;
-                    }
-                }
+        return Ok(found);
+    }
+    let first = src.list_page(region, 1, PAGE_SIZE).await?;
+    take_wanted(&first, region, &mut ids, &mut found);
+    match choose_rest(first.total, ids.len()) {
+        Rest::Nothing => {}
+        Rest::Pages(n) => {
+            let mut pages: FuturesUnordered<_> = (2..=n + 1)
+                .map(|page| src.list_page(region, page, PAGE_SIZE))
+                .collect();
+            while let Some(resp) = pages.next().await {
+                take_wanted(&resp?, region, &mut ids, &mut found);
             }
-            Rest::Describe(_) => {
-                let mut rest: Vec<&str> = ids.iter().copied().collect();
-                rest.sort_unstable();
-                for id in rest {
-                    if let Some(state) = src.describe(id, region).await? {
-                        found.insert((region, id.to_string()), state);
-                    }
+        }
+        Rest::Describe(_) => {
+            let mut rest: Vec<&str> = ids.iter().copied().collect();
+            rest.sort_unstable();
+            let mut reads: FuturesUnordered<_> = rest
+                .into_iter()
+                .map(|id| async move { (id, src.describe(id, region).await) })
+                .collect();
+            while let Some((id, state)) = reads.next().await {
+                if let Some(state) = state? {
+                    found.insert((region, id.to_string()), state);
                 }
             }
         }

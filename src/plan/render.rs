@@ -58,66 +58,96 @@ fn steps_text(steps: &[Step]) -> String {
 pub fn text(items: &[PlanItem], show_no_op: bool) -> String {
     let mut out = String::new();
     for item in items {
-        let status = item
-            .live
-            .as_ref()
-            .and_then(|l| crate::model::TaskStatus::from_code(l.task_status))
-            .map(|s| format!(", {s}"))
-            .unwrap_or_default();
-        let head = format!(
-            "{} ({}{status})  {}",
-            item.task_id, item.region, item.origin
-        );
-        match &item.decision {
-            Decision::Change { changes, steps } => {
-                let how = if steps.len() > 1 {
-                    format!("  [{}]", steps_text(steps))
-                } else {
-                    String::new()
-                };
-                let _ = writeln!(out, "~ {head}{how}");
-                for c in changes {
-                    let _ = writeln!(out, "    {}: {:?} → {:?}", c.field, c.old, c.new);
-                }
-            }
-            Decision::NoOp => {
-                if show_no_op {
-                    let _ = writeln!(out, "= {head}  (already up to date)");
-                }
-            }
-            Decision::Blocked {
-                changes,
-                reasons,
-                hint,
-            } => {
-                let _ = writeln!(out, "! {head}  blocked");
-                for c in changes {
-                    let _ = writeln!(out, "    {}: {:?} → {:?}", c.field, c.old, c.new);
-                }
-                for r in reasons {
-                    let code = if r.code.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" [{}]", r.code)
-                    };
-                    let _ = writeln!(out, "    ✗ {}: {}{code}", r.field, r.message);
-                }
-                if let Some(h) = hint {
-                    let _ = writeln!(out, "    hint: {h}");
-                }
-            }
-            Decision::Missing => {
-                let _ = writeln!(
-                    out,
-                    "? {head}  missing: no task {} in {}",
-                    item.task_id, item.region
-                );
-            }
-        }
+        block(&mut out, item, show_no_op);
     }
     out.push_str(&Summary::of(items).line());
     out.push('\n');
     out
+}
+
+/// What `apply` shows before asking: the first `limit` items that differ (changes, blocked and
+/// missing ones, with their diff and reasons; all of them with `None`), a line saying how many
+/// more there are, and the summary line.
+pub fn preview(items: &[PlanItem], limit: Option<usize>) -> String {
+    let mut out = String::new();
+    let differing: Vec<&PlanItem> = items
+        .iter()
+        .filter(|i| i.decision != Decision::NoOp)
+        .collect();
+    let shown = limit.unwrap_or(usize::MAX).min(differing.len());
+    for item in &differing[..shown] {
+        block(&mut out, item, false);
+    }
+    if shown < differing.len() {
+        let _ = writeln!(
+            out,
+            "... and {} more (-v shows them all)",
+            differing.len() - shown
+        );
+    }
+    out.push_str(&Summary::of(items).line());
+    out.push('\n');
+    out
+}
+
+/// One task's block of the reviewed diff.
+fn block(out: &mut String, item: &PlanItem, show_no_op: bool) {
+    let status = item
+        .live
+        .as_ref()
+        .and_then(|l| crate::model::TaskStatus::from_code(l.task_status))
+        .map(|s| format!(", {s}"))
+        .unwrap_or_default();
+    let head = format!(
+        "{} ({}{status})  {}",
+        item.task_id, item.region, item.origin
+    );
+    match &item.decision {
+        Decision::Change { changes, steps } => {
+            let how = if steps.len() > 1 {
+                format!("  [{}]", steps_text(steps))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "~ {head}{how}");
+            for c in changes {
+                let _ = writeln!(out, "    {}: {:?} → {:?}", c.field, c.old, c.new);
+            }
+        }
+        Decision::NoOp => {
+            if show_no_op {
+                let _ = writeln!(out, "= {head}  (already up to date)");
+            }
+        }
+        Decision::Blocked {
+            changes,
+            reasons,
+            hint,
+        } => {
+            let _ = writeln!(out, "! {head}  blocked");
+            for c in changes {
+                let _ = writeln!(out, "    {}: {:?} → {:?}", c.field, c.old, c.new);
+            }
+            for r in reasons {
+                let code = if r.code.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", r.code)
+                };
+                let _ = writeln!(out, "    ✗ {}: {}{code}", r.field, r.message);
+            }
+            if let Some(h) = hint {
+                let _ = writeln!(out, "    hint: {h}");
+            }
+        }
+        Decision::Missing => {
+            let _ = writeln!(
+                out,
+                "? {head}  missing: no task {} in {}",
+                item.task_id, item.region
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -199,5 +229,18 @@ mod tests {
         let s = Summary::of(&items);
         assert!(s.differs());
         assert!(!Summary::of(&[item("x", Decision::NoOp)]).differs());
+    }
+
+    #[test]
+    fn preview_shows_the_first_differing_items_and_counts_the_rest() {
+        let items: Vec<PlanItem> = (0..5)
+            .map(|i| item(&"x".repeat(i + 1), Decision::Missing))
+            .chain([item("same", Decision::NoOp)])
+            .collect();
+        let p = preview(&items, Some(2));
+        assert_eq!(p.matches("missing: no task").count(), 2);
+        assert!(p.contains("... and 3 more (-v shows them all)"), "{p}");
+        assert!(p.ends_with("Plan: 0 to change, 1 already up to date, 0 blocked, 5 missing.\n"));
+        assert!(!preview(&items, None).contains("more"));
     }
 }

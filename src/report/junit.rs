@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::Report;
-use crate::apply::journal::ItemStatus;
+use crate::apply::outcome::ItemStatus;
 
 /// Escapes text for XML attributes and content. Characters XML 1.0 forbids (most control
 /// characters) become U+FFFD, so a hostile error message cannot make the file unreadable.
@@ -33,7 +33,7 @@ pub fn escape(s: &str) -> String {
 pub fn render(r: &Report) -> Vec<u8> {
     let s = &r.summary;
     let skipped = s.skipped + s.not_attempted;
-    let failures = s.failed + s.stale;
+    let failures = s.failed + s.stale + s.blocked + s.missing;
     let mut x = String::new();
     x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -44,7 +44,7 @@ pub fn render(r: &Report) -> Vec<u8> {
     let _ = writeln!(
         x,
         "  <testsuite name=\"livebatch apply ({})\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">",
-        escape(&s.outcome),
+        escape(s.outcome.name()),
         s.total,
         failures,
         skipped,
@@ -64,8 +64,11 @@ pub fn render(r: &Report) -> Vec<u8> {
         let code = i.error_code.as_deref().unwrap_or("");
         let msg = i.error_message.as_deref().unwrap_or("");
         match i.status {
-            ItemStatus::Succeeded => x.push_str("/>\n"),
-            ItemStatus::Failed | ItemStatus::Stale => {
+            // Nothing left to do for these: the task is as the manifest asks.
+            ItemStatus::Succeeded | ItemStatus::NoOp | ItemStatus::AlreadyApplied => {
+                x.push_str("/>\n")
+            }
+            ItemStatus::Failed | ItemStatus::Stale | ItemStatus::Blocked | ItemStatus::Missing => {
                 let _ = writeln!(
                     x,
                     ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
@@ -83,7 +86,7 @@ pub fn render(r: &Report) -> Vec<u8> {
                 let why = if i.status == ItemStatus::Skipped {
                     format!("skipped: {msg}")
                 } else {
-                    format!("not attempted: the run {} first", s.outcome)
+                    format!("not attempted: the run {} first", s.outcome.name())
                 };
                 let _ = writeln!(
                     x,

@@ -4,8 +4,7 @@
 use std::fmt::Write;
 
 use super::Report;
-use crate::apply::executor::HaltReason;
-use crate::apply::journal::ItemStatus;
+use crate::apply::outcome::{HaltReason, ItemStatus};
 
 /// Failures listed at most; the rest are counted.
 pub const MAX_ROWS: usize = 50;
@@ -37,14 +36,14 @@ fn ms(v: Option<f64>) -> String {
 pub fn render(r: &Report) -> String {
     let s = &r.summary;
     let mut m = String::new();
-    let verdict = match (s.outcome.as_str(), s.failed) {
+    let verdict = match (s.outcome.name(), s.failed) {
         ("completed", 0) => "all updates applied".to_string(),
         ("completed", n) => format!("{n} update(s) failed"),
         ("halted", _) => "halted".to_string(),
         _ => "interrupted".to_string(),
     };
     let _ = writeln!(m, "### livebatch apply: {verdict}\n");
-    if let Some(reason) = &s.halt_reason {
+    if let Some(reason) = s.outcome.halt_reason() {
         let why = match reason {
             HaltReason::Systemic { code, message } => format!(
                 "the service refused the account or key (`{}`: {}); nothing more was sent",
@@ -86,6 +85,13 @@ pub fn render(r: &Report) -> String {
             s.total, s.succeeded, s.failed, s.skipped, s.not_attempted
         );
     }
+    if s.noop + s.blocked + s.missing + s.already_applied > 0 {
+        let _ = writeln!(
+            m,
+            "Not sent: {} already up to date, {} blocked, {} missing, {} already applied.\n",
+            s.noop, s.blocked, s.missing, s.already_applied
+        );
+    }
     let _ = writeln!(
         m,
         "{} calls ({} retries, {} throttled) in {:.1} s: {:.2} calls/s, {:.2} updates/s. Latency p50 {} · p95 {} · p99 {}.\n",
@@ -105,7 +111,12 @@ pub fn render(r: &Report) -> String {
     let failed: Vec<_> = r
         .items
         .iter()
-        .filter(|i| matches!(i.status, ItemStatus::Failed | ItemStatus::Stale))
+        .filter(|i| {
+            matches!(
+                i.status,
+                ItemStatus::Failed | ItemStatus::Stale | ItemStatus::Blocked | ItemStatus::Missing
+            )
+        })
         .collect();
     if !failed.is_empty() {
         let _ = writeln!(

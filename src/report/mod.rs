@@ -1,6 +1,6 @@
 //! Run reports for people and CI, chosen by file extension; any number per run.
 //!
-//! One [`Report`] value (built from the executor's result) is rendered by each writer, so every
+//! One [`Report`] value (the run's own [`Summary`] and [`ItemResult`]s) is rendered by each writer, so every
 //! format says the same thing: `.json` (versioned schema, for tools), `.csv` (one row per item, for
 //! spreadsheets), `.xml` (JUnit, so CI systems show failed updates as failed tests), `.md` (a
 //! summary for a pull-request comment or a CI step summary).
@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::apply::adaptive::RateSample;
-use crate::apply::executor::{HaltReason, RunResult};
-use crate::apply::journal::ItemStatus;
+use crate::apply::outcome::RunResult;
 
 pub mod csv;
 pub mod json;
@@ -21,53 +19,7 @@ pub mod markdown;
 /// The JSON report's schema name; bumped on any incompatible change.
 pub const SCHEMA: &str = "livebatch.report/v1";
 
-/// Latency percentiles over every call, in milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Latency {
-    pub p50: Option<f64>,
-    pub p95: Option<f64>,
-    pub p99: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    /// `completed`, `halted` or `interrupted`.
-    pub outcome: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub halt_reason: Option<HaltReason>,
-    pub total: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub skipped: u64,
-    /// Refused because the task moved since the saved plan was made (`apply --plan`).
-    #[serde(default)]
-    pub stale: u64,
-    pub not_attempted: u64,
-    /// Calls sent, retries included.
-    pub calls: u64,
-    pub retries: u64,
-    /// Responses classified as throttled.
-    pub throttled: u64,
-    pub calls_per_second: f64,
-    pub updates_per_second: f64,
-    pub elapsed_seconds: f64,
-    pub latency_ms: Latency,
-    /// The send rate over time (seconds since start, calls/s).
-    pub rate_samples: Vec<RateSample>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReportItem {
-    pub task_id: String,
-    pub status: ItemStatus,
-    pub attempts: u32,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub request_id: Option<String>,
-    /// `file:line` in the manifest.
-    pub source: String,
-    pub latency_ms: Option<f64>,
-}
+pub use crate::apply::outcome::{ItemResult, Latency, Summary};
 
 /// What `apply --verify` found when it read the updated tasks back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,7 +36,7 @@ pub struct Report {
     pub schema: String,
     pub tool_version: String,
     pub summary: Summary,
-    pub items: Vec<ReportItem>,
+    pub items: Vec<ItemResult>,
     /// Present when the run was made with `--verify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<Verification>,
@@ -94,60 +46,14 @@ pub struct Report {
     pub credential_refreshes: Option<u64>,
 }
 
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
-
-fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
-}
-
 impl Report {
-    pub fn from_run(r: &RunResult) -> Report {
-        let t = &r.totals;
-        let halt_reason = match &r.outcome {
-            crate::apply::executor::Outcome::Halted { reason } => Some(reason.clone()),
-            _ => None,
-        };
+    /// The report of a run: its summary and items as they are (moved, not copied).
+    pub fn new(run: RunResult) -> Report {
         Report {
             schema: SCHEMA.to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            summary: Summary {
-                outcome: r.outcome.name().to_string(),
-                halt_reason,
-                total: t.total,
-                succeeded: t.succeeded,
-                failed: t.failed,
-                skipped: t.skipped,
-                stale: t.stale,
-                not_attempted: t.not_attempted,
-                calls: t.calls,
-                retries: t.retries,
-                throttled: t.throttled,
-                calls_per_second: round3(t.calls_per_second),
-                updates_per_second: round3(t.updates_per_second),
-                elapsed_seconds: round3(t.elapsed_seconds),
-                latency_ms: Latency {
-                    p50: t.latency_ms_p50.map(round1),
-                    p95: t.latency_ms_p95.map(round1),
-                    p99: t.latency_ms_p99.map(round1),
-                },
-                rate_samples: t.rate_samples.clone(),
-            },
-            items: r
-                .items
-                .iter()
-                .map(|i| ReportItem {
-                    task_id: i.task_id.clone(),
-                    status: i.status,
-                    attempts: i.attempts,
-                    error_code: i.error_code.clone(),
-                    error_message: i.error_message.clone(),
-                    request_id: i.request_id.clone(),
-                    source: i.source.clone(),
-                    latency_ms: i.latency_ms.map(round1),
-                })
-                .collect(),
+            summary: run.summary,
+            items: run.items,
             verify: None,
             credential_refreshes: None,
         }

@@ -1,0 +1,369 @@
+//! What a run produced, as one set of types used all the way: the engine fills them, the journal
+//! writes an item as it is (with its run id and time), the reports render them, and the exit code
+//! is mapped from them. Nothing is copied field by field into a look-alike type on the way.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::adaptive::RateSample;
+use super::retry::GiveUp;
+use crate::api::error::ErrorClass;
+use crate::exit;
+
+/// What happened to one item, as the journal and the reports say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    Succeeded,
+    Failed,
+    /// Not sent in this run because the journal says it is not needed (`--resume`,
+    /// `--retry-failed`).
+    Skipped,
+    /// Never sent: the run halted or was interrupted first.
+    NotAttempted,
+    /// Refused: the task's live state moved since the saved plan was made (`apply --plan`).
+    Stale,
+    /// Live state already matches the manifest: nothing sent.
+    #[serde(rename = "noop")]
+    NoOp,
+    /// The task's state forbids the change (the service would refuse it): never sent.
+    Blocked,
+    /// No such task in that region: never sent.
+    Missing,
+    /// A saved plan's item whose task is already in its planned end state: nothing sent.
+    AlreadyApplied,
+}
+
+impl ItemStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Succeeded => "succeeded",
+            ItemStatus::Failed => "failed",
+            ItemStatus::Skipped => "skipped",
+            ItemStatus::NotAttempted => "not_attempted",
+            ItemStatus::Stale => "stale",
+            ItemStatus::NoOp => "noop",
+            ItemStatus::Blocked => "blocked",
+            ItemStatus::Missing => "missing",
+            ItemStatus::AlreadyApplied => "already_applied",
+        }
+    }
+
+    /// Decided before sending (from live state) and never sent.
+    pub fn is_unsent(self) -> bool {
+        matches!(
+            self,
+            ItemStatus::NoOp | ItemStatus::Blocked | ItemStatus::Missing
+        )
+    }
+}
+
+/// Why an item is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// This exact update already succeeded (per the journal).
+    AlreadySucceeded,
+    /// `--retry-failed`, and this update did not fail before.
+    NotFailed,
+}
+
+impl SkipReason {
+    pub fn message(self) -> &'static str {
+        match self {
+            SkipReason::AlreadySucceeded => "identical update already succeeded (journal)",
+            SkipReason::NotFailed => "--retry-failed: this update did not fail before",
+        }
+    }
+}
+
+/// One item's outcome: what the journal records and every report shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemResult {
+    pub task_id: String,
+    /// `file:line` of the update in its manifest.
+    pub source: String,
+    /// `update_hash` of the update that was (or would be) sent.
+    #[serde(default)]
+    pub hash: String,
+    pub status: ItemStatus,
+    /// Calls made for this item (0 when not sent).
+    #[serde(default)]
+    pub attempts: u32,
+    /// The service's error code (or the code the service would answer, for blocked items).
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<ErrorClass>,
+    /// Why retrying stopped, for failed items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gave_up: Option<GiveUp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<SkipReason>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// Latency of the item's last call, in milliseconds (to 0.1 ms).
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
+}
+
+impl ItemResult {
+    /// An item that has not been sent (yet).
+    pub fn pending(task_id: String, source: String, hash: String) -> ItemResult {
+        ItemResult {
+            task_id,
+            source,
+            hash,
+            status: ItemStatus::NotAttempted,
+            attempts: 0,
+            error_code: None,
+            error_message: None,
+            error_class: None,
+            gave_up: None,
+            skip_reason: None,
+            request_id: None,
+            latency_ms: None,
+        }
+    }
+}
+
+/// Why a run stopped before sending everything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HaltReason {
+    /// The service refused the account or key: every call would fail the same way.
+    Systemic { code: String, message: String },
+    /// `--max-failures` was exceeded.
+    MaxFailures { failed: u64, policy: String },
+    /// The journal could not be written, so outcomes could no longer be made durable.
+    Journal { message: String },
+}
+
+/// How the run ended (in reports: `outcome` and, when halted, `halt_reason`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Completed,
+    Halted {
+        halt_reason: HaltReason,
+    },
+    /// The caller's cancellation token (Ctrl-C) fired.
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Halted { .. } => "halted",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn halt_reason(&self) -> Option<&HaltReason> {
+        match self {
+            Outcome::Halted { halt_reason } => Some(halt_reason),
+            _ => None,
+        }
+    }
+}
+
+/// Latency percentiles over every call, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// Calls of one operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationCalls {
+    pub calls: u64,
+    pub throttled: u64,
+}
+
+/// The run's totals: the summary of every report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub total: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    /// Refused because the task moved since the saved plan was made (`apply --plan`).
+    #[serde(default)]
+    pub stale: u64,
+    pub not_attempted: u64,
+    /// Already as the manifest asks: not sent.
+    #[serde(default)]
+    pub noop: u64,
+    /// Forbidden by the task's state: not sent.
+    #[serde(default)]
+    pub blocked: u64,
+    /// No such task: not sent.
+    #[serde(default)]
+    pub missing: u64,
+    /// A saved plan's items already in their planned end state: not sent.
+    #[serde(default)]
+    pub already_applied: u64,
+    /// Calls sent, retries and reads included.
+    pub calls: u64,
+    pub retries: u64,
+    /// Responses classified as throttled.
+    pub throttled: u64,
+    pub calls_per_second: f64,
+    /// Successful updates per second of the run.
+    pub updates_per_second: f64,
+    pub elapsed_seconds: f64,
+    pub latency_ms: Latency,
+    /// The Update pace over time (seconds since start, calls/s).
+    pub rate_samples: Vec<RateSample>,
+    /// Calls and throttled answers per operation (by its `Action` name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_operation: BTreeMap<String, OperationCalls>,
+}
+
+/// Which items that were never sent a run accepts (`--allow-blocked`, `--allow-missing`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accept {
+    pub blocked: bool,
+    pub missing: bool,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub summary: Summary,
+    /// In input order.
+    pub items: Vec<ItemResult>,
+}
+
+impl RunResult {
+    /// The process exit code: see [`Summary::exit_code`].
+    pub fn exit_code(&self, accept: Accept) -> u8 {
+        self.summary.exit_code(accept)
+    }
+}
+
+impl Summary {
+    /// The process exit code: 0 all done, 1 some failed (or the journal failed, or an item was
+    /// blocked or missing and not accepted), 3 halted or interrupted with work left, 4 stale
+    /// plan items, 77 the service refused the credentials.
+    pub fn exit_code(&self, accept: Accept) -> u8 {
+        let s = self;
+        let unaccepted = (!accept.blocked && s.blocked > 0) || (!accept.missing && s.missing > 0);
+        match &s.outcome {
+            Outcome::Completed if s.stale > 0 => exit::STALE_PLAN,
+            Outcome::Completed if s.failed == 0 && !unaccepted => exit::SUCCESS,
+            Outcome::Completed => exit::FAILURE,
+            Outcome::Interrupted => exit::INTERRUPTED,
+            // An expired STS token that could not be refreshed: the work left is fine; renew
+            // the token and --resume (the hook of issue 14, see api::error::is_credential_expiry).
+            Outcome::Halted {
+                halt_reason: HaltReason::Systemic { code, .. },
+            } if crate::api::error::is_credential_expiry(code) => exit::INTERRUPTED,
+            Outcome::Halted {
+                halt_reason: HaltReason::Systemic { .. },
+            } => exit::CREDENTIALS,
+            Outcome::Halted {
+                halt_reason: HaltReason::Journal { .. },
+            } => exit::FAILURE,
+            Outcome::Halted { .. } => exit::INTERRUPTED,
+        }
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// To 0.1 (latencies in reports).
+pub fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// To 0.001 (rates and durations in reports).
+pub fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(outcome: Outcome) -> Summary {
+        Summary {
+            outcome,
+            total: 3,
+            succeeded: 1,
+            failed: 0,
+            skipped: 0,
+            stale: 0,
+            not_attempted: 0,
+            noop: 1,
+            blocked: 1,
+            missing: 0,
+            already_applied: 0,
+            calls: 1,
+            retries: 0,
+            throttled: 0,
+            calls_per_second: 1.0,
+            updates_per_second: 1.0,
+            elapsed_seconds: 1.0,
+            latency_ms: Latency::default(),
+            rate_samples: vec![],
+            by_operation: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50.0));
+        assert_eq!(percentile(&v, 99.0), Some(99.0));
+        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn blocked_items_fail_the_run_unless_accepted() {
+        let r = RunResult {
+            summary: summary(Outcome::Completed),
+            items: vec![],
+        };
+        assert_eq!(r.exit_code(Accept::default()), exit::FAILURE);
+        let ok = Accept {
+            blocked: true,
+            missing: false,
+        };
+        assert_eq!(r.exit_code(ok), exit::SUCCESS);
+    }
+
+    #[test]
+    fn outcome_flattens_to_outcome_and_halt_reason() {
+        let s = summary(Outcome::Halted {
+            halt_reason: HaltReason::MaxFailures {
+                failed: 2,
+                policy: "1".into(),
+            },
+        });
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["outcome"], "halted");
+        assert_eq!(v["halt_reason"]["kind"], "max_failures");
+        let back: Summary = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s);
+        let v = serde_json::to_value(summary(Outcome::Completed)).unwrap();
+        assert_eq!(v["outcome"], "completed");
+        assert!(v.get("halt_reason").is_none());
+    }
+}
