@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use livebatch::api::error::{ApiError, TransportKind};
 use livebatch::api::models::{ListResponse, TaskState};
+use livebatch::api::operation::Operation;
 use livebatch::apply::executor::{
     Engine, ExecConfig, HaltPolicy, HaltReason, Outcome, PACE_HEADROOM, RunResult, Sent, TaskOps,
     WorkItem, run,
@@ -679,4 +680,42 @@ async fn adaptive_rate_converges_on_a_shared_quota() {
     // Without adaptation every 10-call second would throttle 4 calls (40 %).
     let share = r.summary.throttled as f64 / r.summary.calls as f64;
     assert!(share < 0.15, "throttled share {share}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_operation_slows_only_its_own_pacer() {
+    let fake = Arc::new(Fake::new(10));
+    let config = cfg(10.0);
+    let engine = engine(&fake, 10.0, &config);
+    let stop = CancellationToken::new();
+    let (mut attempts, mut latency) = (0, None);
+    let throttles = std::sync::atomic::AtomicU32::new(1);
+    let got = engine
+        .call(
+            Operation::Describe,
+            &stop,
+            &mut attempts,
+            &mut latency,
+            || {
+                let first = throttles.swap(0, std::sync::atomic::Ordering::SeqCst) == 1;
+                async move {
+                    if first {
+                        Err(svc("Throttling.User", 400, None))
+                    } else {
+                        Ok(7)
+                    }
+                }
+            },
+        )
+        .await;
+    assert!(matches!(got, Ok(7)), "retried after the throttle");
+    assert_eq!(attempts, 2);
+    let p = engine.pacers();
+    assert!(p.rate(Operation::Describe) < 10.0, "Describe slowed down");
+    for op in [Operation::Update, Operation::Stop, Operation::Restart] {
+        assert_eq!(p.rate(op), 10.0, "{op} kept its pace");
+    }
+    let c = engine.counts();
+    assert_eq!(c.by_op[Operation::Describe.index()].throttled, 1);
+    assert_eq!(c.by_op[Operation::Update.index()].calls, 0);
 }
