@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark for BENCHMARKS.md `## plan`: plan 10,000 updates against an emulator holding 10,000
-# tasks at the default quota of 10 calls/s, and count the calls it took.
-# Usage: benches/plan.sh [TASKS]
+# tasks at the default quota of 10 calls/s with 100..300 ms latency (issue 9: reads issued
+# concurrently under their pacer, about 11 s), and count the calls it took.
+# Usage: benches/plan.sh [TASKS] [EMULATOR FLAGS...]   (default flags: --latency-ms 100..300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-10000}"
+shift || true
+flags=("$@")
+if [ ${#flags[@]} -eq 0 ]; then flags=(--latency-ms 100..300); fi
 work="$(mktemp -d)"
 trap 'kill "$emu_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 cargo build --release --quiet --bin livebatch
@@ -27,11 +31,12 @@ with open(f"{work}/manifest.csv", "w") as f:
         f.write(f"bench-{i:06d},cn-shanghai,{new_end},https://hooks.new.example.com/cb\n")
 PY
 
-./target/release/livebatch emulator --listen 127.0.0.1:0 --seed "$work/seed.yaml" > "$work/emu.out" &
+./target/release/livebatch emulator --listen 127.0.0.1:0 --seed "$work/seed.yaml" "${flags[@]}" > "$work/emu.out" &
 emu_pid=$!
 for _ in $(seq 100); do grep -q listening "$work/emu.out" 2>/dev/null && break; sleep 0.1; done
 url="$(sed -n 's/^listening on //p' "$work/emu.out" | head -1)"
 export ALIBABA_CLOUD_ACCESS_KEY_ID=livebatch-emulator ALIBABA_CLOUD_ACCESS_KEY_SECRET=livebatch-emulator-secret
+echo "emulator flags: ${flags[*]}"
 /usr/bin/time -f "plan of $n updates: %e s wall, %M KB max RSS" \
   ./target/release/livebatch plan -v --endpoint "$url" --out "$work/plan.json" "$work/manifest.csv" | tail -1
 curl -s "$url/_emulator/stats" | python3 -c '
