@@ -42,4 +42,4 @@ echo "emulator flags: ${flags[*]}"
 curl -s "$url/_emulator/stats" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
-print(json.dumps({k: v for k, v in s.items() if k in ("by_operation", "throttled", "max_accepted_in_any_window")}, indent=1))'
+print(json.dumps({k: v for k, v in s.items() if k in ("operations", "throttled", "max_accepted_in_any_window")}, indent=1))'
