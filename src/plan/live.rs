@@ -9,26 +9,28 @@ use crate::plan::diff::{PlanOptions, decide, fingerprint};
 use crate::plan::fetch::{LiveSource, fetch_live};
 use crate::plan::file::PlanItem;
 
-/// Decides every update against already-fetched live state (pure).
+/// Decides every update against already-fetched live state (pure). Each task's state moves into
+/// its item (not copied: at 10,000s of tasks the live states are most of a plan's memory); a
+/// `TaskId` named twice (validation refuses that) gets the state once, the second is missing.
 pub fn build_items(
     updates: &[(Update, String)],
-    live: &HashMap<(Region, String), TaskState>,
+    mut live: HashMap<(Region, String), TaskState>,
     now: ApiTime,
     opts: PlanOptions,
 ) -> Vec<PlanItem> {
     updates
         .iter()
         .map(|(u, origin)| {
-            let state = live.get(&(u.region, u.task_id.clone()));
-            let (decision, update) = decide(u, state, now, opts);
+            let state = live.remove(&(u.region, u.task_id.clone()));
+            let (decision, update) = decide(u, state.as_ref(), now, opts);
             PlanItem {
                 task_id: u.task_id.clone(),
                 region: u.region,
                 origin: origin.clone(),
                 decision,
                 update,
-                fingerprint: state.map(fingerprint),
-                live: state.cloned(),
+                fingerprint: state.as_ref().map(fingerprint),
+                live: state,
             }
         })
         .collect()
@@ -46,5 +48,5 @@ pub async fn plan_updates<S: LiveSource>(
         .map(|(u, _)| (u.region, u.task_id.clone()))
         .collect();
     let live = fetch_live(src, &wanted).await?;
-    Ok(build_items(updates, &live, now, opts))
+    Ok(build_items(updates, live, now, opts))
 }
