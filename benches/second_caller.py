@@ -49,7 +49,7 @@ def main():
     lock = threading.Lock()
 
     def call(u):
-        params = {"Action": "UpdateLivePullToPush", "TaskId": u["TaskId"], "RegionId": u["Region"],
+        params = {"Action": "UpdateLivePullToPush", "TaskId": u["TaskId"], "Region": u["Region"],
                   "CallbackUrl": u["CallbackUrl"]}
         try:
             urllib.request.urlopen(signed_url(endpoint, params), timeout=30).read()
