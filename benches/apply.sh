@@ -49,6 +49,12 @@ def update(t):
     else:
         u["SourceUrls"] = [f"https://media.example.com/new/{t}.mp4"]
     return u
+with open(f"{work}/{name}.csv", "w") as f:  # streamed: no YAML node budget at 100,000s of rows
+    f.write("TaskId,Region,CallbackUrl\n" if change == "callback" else "TaskId,Region\n")
+    for t in ids:
+        u = update(t)
+        if change == "callback":
+            f.write(f"{t},cn-shanghai,{u['CallbackUrl']}\n")
 with open(f"{work}/{name}.json", "w") as f:
     f.write('{"updates": [\n')
     f.write(",\n".join(json.dumps(update(t)) for t in ids))
@@ -181,7 +187,7 @@ row_raised() {
     for q in 5000 10000; do
         start_emulator "$WORK/raised.seed.json" --qps "$q"
         echo "== apply FILE --qps $q --quota-raised, $n updates, no latency"
-        run_apply "raised$q" --qps "$q" --quota-raised "$WORK/raised.json"
+        run_apply "raised$q" --qps "$q" --quota-raised "$WORK/raised.csv"
         stats; stop_emulator
     done
 }
@@ -191,7 +197,7 @@ row_million() {
     gen million "$n" 3 callback
     start_emulator "$WORK/million.seed.json" --qps 10000
     echo "== apply FILE --qps 10000 --quota-raised, $n updates, no latency"
-    run_apply million --qps 10000 --quota-raised "$WORK/million.json"
+    run_apply million --qps 10000 --quota-raised "$WORK/million.csv"
     stats; stop_emulator
 }
 

@@ -1,15 +1,19 @@
 //! Pacing: at most N calls per second, evenly spaced, with no catch-up burst after a stall.
 //!
-//! Why evenly spaced: the service counts calls per second per account, and a burst (even one that
-//! averages out under the quota) is exactly what trips `Throttling.User`. So a call slot is granted
-//! at `max(now, previous slot + 1/rate)`: after a stall the next slot is "now", never a backlog of
-//! slots that were not used.
+//! Why evenly spaced: the service counts calls per second per account and operation, and a burst
+//! (even one that averages out under the quota) is exactly what trips `Throttling.User`. So call
+//! slots lie on an even grid, `previous slot + 1/rate`; a caller a little late (a timer's wake-up)
+//! still gets its slot on the grid, but after a stall the grid restarts at "now", never a backlog
+//! of slots that were not used.
+//!
+//! The quota is per operation, so a run holds one pacer per operation ([`Pacers`]), each any
+//! [`Pacer`] implementation (a limiter shared between processes can replace one).
 //!
 //! The arithmetic lives in [`Spacing`], a pure model over `Duration`s since the run started, tested
 //! without sleeps. Two [`Pacer`]s use it:
 //! - [`ClockPacer`] sleeps on tokio's clock, so tests drive it with paused time;
-//! - [`GovernorPacer`] adds the `governor` crate as a hard ceiling at the cap (even spacing,
-//!   `allow_burst(1)`) on top of the adaptive spacing. governor sleeps on its own (quanta) clock,
+//! - [`GovernorPacer`] adds the `governor` crate as a hard ceiling at the quota (even spacing, a
+//!   burst of one grid tolerance: 1 call at 10/s) on top of the adaptive spacing. governor sleeps on its own (quanta) clock,
 //!   which tokio's paused time does not control, so it is used only in real runs.
 
 use std::future::Future;

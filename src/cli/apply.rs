@@ -1,5 +1,6 @@
-//! `livebatch apply`: validate, confirm, then send every update paced at the quota, with retries,
-//! a journal and reports. All logic is in [`crate::apply`]; this file maps flags and outcomes.
+//! `livebatch apply`: validate, plan against live state (as `plan` does), confirm, then send exactly
+//! the changes, each operation paced at its own quota, with retries, a journal and reports. All
+//! logic is in [`crate::apply`] and [`crate::plan`]; this file maps flags and outcomes.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -428,12 +429,16 @@ async fn run_async(
             (items, Some(preview))
         }
     };
-    if args.concurrency.is_none() {
-        let calls = items.iter().map(WorkItem::calls).max().unwrap_or(1);
-        config = config.scaled_for(calls);
-    } else if let Some(c) = args.concurrency {
-        config.concurrency = c as usize;
-    }
+    config = match args.concurrency {
+        Some(c) => ExecConfig {
+            concurrency: c as usize,
+            ..config
+        },
+        None => {
+            let calls = items.iter().map(WorkItem::calls).max().unwrap_or(1);
+            config.scaled_for(calls)
+        }
+    };
     let opts = SessionOptions {
         manifests: match &args.plan {
             Some(p) => vec![p.clone()],
