@@ -83,7 +83,7 @@ pub enum Command {
     Validate(validate::Args),
     /// Show what would change: offline (exact requests) or against live state.
     Plan(plan::Args),
-    /// Send the updates, paced at the quota, with retries, a journal and reports.
+    /// Plan against live state, then send exactly the changes, each operation at its own quota.
     Apply(apply::Args),
     /// Read-only drift check: exit 0 when live state matches the manifests, 2 when it differs.
     Diff(diff::Args),
