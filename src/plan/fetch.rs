@@ -147,6 +147,8 @@ mod tests {
         tasks: Vec<TaskState>,
         lists: AtomicUsize,
         describes: AtomicUsize,
+        /// Latency of every call (on tokio's clock).
+        delay: std::time::Duration,
     }
 
     impl Fake {
@@ -162,6 +164,7 @@ mod tests {
                 tasks,
                 lists: AtomicUsize::new(0),
                 describes: AtomicUsize::new(0),
+                delay: std::time::Duration::ZERO,
             }
         }
     }
@@ -174,6 +177,7 @@ mod tests {
             size: u32,
         ) -> Result<ListResponse, ApiError> {
             self.lists.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
             let start = ((page - 1) * size) as usize;
             let list = self
                 .tasks
@@ -193,6 +197,7 @@ mod tests {
 
         async fn describe(&self, id: &str, _r: Region) -> Result<Option<TaskState>, ApiError> {
             self.describes.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
             Ok(self.tasks.iter().find(|t| t.task_id == id).cloned())
         }
     }
@@ -203,6 +208,7 @@ mod tests {
 
     fn run(fake: &Fake, w: &[(Region, String)]) -> HashMap<(Region, String), TaskState> {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap()
             .block_on(fetch_live(fake, w))
@@ -253,5 +259,28 @@ mod tests {
         let found = run(&fake, &wanted(["gone".to_string(), "t00001".into()]));
         assert_eq!(found.len(), 1);
         assert_eq!(fake.lists.load(Ordering::SeqCst), 1);
+    }
+
+    /// After the first page says how many remain, the rest are all asked at once (the pacer, not
+    /// the previous answer, decides when each leaves): 100 pages at 200 ms cost two round trips.
+    #[tokio::test(start_paused = true)]
+    async fn reads_after_the_first_page_are_concurrent() {
+        let fake = Fake {
+            delay: std::time::Duration::from_millis(200),
+            ..Fake::new(10_000)
+        };
+        let w = wanted((0..10_000).map(|i| format!("t{i:05}")));
+        let t0 = tokio::time::Instant::now();
+        let found = fetch_live(&fake, &w).await.unwrap();
+        assert_eq!(found.len(), 10_000);
+        assert_eq!(t0.elapsed(), std::time::Duration::from_millis(400));
+        let few = wanted(["t00001".to_string(), "t09000".into(), "t09500".into()]);
+        let t0 = tokio::time::Instant::now();
+        assert_eq!(fetch_live(&fake, &few).await.unwrap().len(), 3);
+        assert_eq!(
+            t0.elapsed(),
+            std::time::Duration::from_millis(400),
+            "page, then 2 describes at once"
+        );
     }
 }
