@@ -530,7 +530,9 @@ impl Ended {
             Failure::Stopped { last: None } if attempts == 0 => {
                 (ItemStatus::NotAttempted, None, None, false)
             }
-            Failure::Stopped { last } => (ItemStatus::Failed, last, None, false),
+            // Stopped while waiting to retry: the run ended before the next attempt, so the
+            // update is left to do (`--resume`), not failed; the last error says why it waited.
+            Failure::Stopped { last } => (ItemStatus::NotAttempted, last, None, false),
             Failure::GaveUp { error, why } => (ItemStatus::Failed, Some(error), Some(why), false),
             Failure::Systemic { error } => (ItemStatus::Failed, Some(error), None, true),
         };

@@ -142,6 +142,47 @@ pub enum JournalError {
         "journal {0} does not exist: nothing to resume from (run without --resume/--retry-failed, or name the journal with --journal)"
     )]
     Missing(PathBuf),
+    /// Another process holds the journal's lock: two runs on one journal would both send.
+    #[error(
+        "journal {0} is in use by another livebatch run (it holds the file's lock); wait for that run to end, or name another journal with --journal"
+    )]
+    Locked(PathBuf),
+}
+
+/// A journal file opened for appending and locked (an OS advisory lock, released when the process
+/// ends however it ends), before anything is sent: a second run on the same journal is refused
+/// instead of both sending and interleaving records.
+#[derive(Debug)]
+pub struct LockedJournal {
+    path: PathBuf,
+    file: File,
+}
+
+impl LockedJournal {
+    /// Opens (or creates) the journal and takes its exclusive lock without waiting.
+    pub fn lock(path: &Path) -> Result<LockedJournal, JournalError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io(path, "open for appending"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Locked(path.to_path_buf()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(path, "lock")(e)),
+        }
+        Ok(LockedJournal {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 fn io<'a>(
@@ -168,12 +209,13 @@ impl JournalWriter {
     /// was killed mid-write, the torn fragment is closed with a newline first so the header starts
     /// a line of its own.
     pub fn open(path: &Path, header: &RunHeader) -> Result<JournalWriter, JournalError> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(io(path, "open for appending"))?;
+        JournalWriter::start(LockedJournal::lock(path)?, header)
+    }
+
+    /// Writes the run header to a journal locked earlier (see [`LockedJournal`]).
+    pub fn start(locked: LockedJournal, header: &RunHeader) -> Result<JournalWriter, JournalError> {
+        let LockedJournal { path, mut file } = locked;
+        let path = path.as_path();
         let len = file.metadata().map_err(io(path, "inspect"))?.len();
         if len > 0 {
             let mut last = [0u8; 1];
@@ -446,13 +488,14 @@ impl JournalState {
         match mode {
             ResumeMode::Fresh => None,
             ResumeMode::Resume => succeeded.then_some(SkipReason::AlreadySucceeded),
+            // The latest record of this exact update decides: a success in an older run must
+            // not hide a failure of the same content in a later one.
             ResumeMode::RetryFailed => {
-                if succeeded {
-                    return Some(SkipReason::AlreadySucceeded);
+                match self.latest.get(&(task_id.to_string(), hash.to_string())) {
+                    Some(ItemStatus::Failed) => None,
+                    _ if succeeded => Some(SkipReason::AlreadySucceeded),
+                    _ => Some(SkipReason::NotFailed),
                 }
-                let failed = self.latest.get(&(task_id.to_string(), hash.to_string()))
-                    == Some(&ItemStatus::Failed);
-                (!failed).then_some(SkipReason::NotFailed)
             }
         }
     }
@@ -543,6 +586,38 @@ mod tests {
             st.skip(RetryFailed, "b", "other"),
             Some(SkipReason::NotFailed)
         );
+    }
+
+    #[test]
+    fn retry_failed_follows_the_latest_record_of_each_update() {
+        let mut text = String::new();
+        for r in [
+            item("a", "h1", ItemStatus::Succeeded),
+            item("a", "h1", ItemStatus::Failed),
+            item("b", "h2", ItemStatus::Failed),
+            item("b", "h2", ItemStatus::Succeeded),
+        ] {
+            text.push_str(&serde_json::to_string(&r).unwrap());
+            text.push('\n');
+        }
+        let st = JournalState::from_reader(text.as_bytes()).unwrap();
+        assert_eq!(st.skip(ResumeMode::RetryFailed, "a", "h1"), None);
+        assert_eq!(
+            st.skip(ResumeMode::RetryFailed, "b", "h2"),
+            Some(SkipReason::AlreadySucceeded)
+        );
+    }
+
+    #[test]
+    fn a_second_writer_on_one_journal_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let first = LockedJournal::lock(&path).unwrap();
+        let err = LockedJournal::lock(&path).unwrap_err();
+        assert!(matches!(err, JournalError::Locked(_)), "{err}");
+        assert!(err.to_string().contains("in use by another livebatch run"));
+        drop(first);
+        LockedJournal::lock(&path).unwrap();
     }
 
     #[test]

@@ -142,6 +142,31 @@ pub enum HaltReason {
     Journal { message: String },
 }
 
+impl std::fmt::Display for HaltReason {
+    /// One line for the terminal and the reports: what stopped the run, from where.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HaltReason::Systemic { code, message } => write!(
+                f,
+                "the service refused the account or key ({code}: {})",
+                escape(message)
+            ),
+            HaltReason::MaxFailures { failed, policy } => {
+                write!(f, "{failed} update(s) failed, more than --max-failures {policy}")
+            }
+            HaltReason::Journal { message } => write!(
+                f,
+                "outcomes could no longer be recorded: {message}"
+            ),
+        }
+    }
+}
+
+/// Text from the service, escaped for the terminal.
+fn escape(s: &str) -> String {
+    s.chars().flat_map(char::escape_default).collect()
+}
+
 /// How the run ended (in reports: `outcome` and, when halted, `halt_reason`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]

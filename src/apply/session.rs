@@ -11,11 +11,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::executor::{Engine, ExecConfig, TaskOps, WorkItem, run};
 use super::journal::{
-    Journal, JournalError, JournalState, JournalWriter, ResumeMode, RunHeader, update_hash,
+    Journal, JournalError, JournalState, JournalWriter, LockedJournal, ResumeMode, RunHeader,
+    update_hash,
 };
 use super::progress::Progress;
 use crate::api::operation::Operation;
-use crate::report::{self, Format, Report, ReportError};
+use crate::report::{Format, Report, ReportError};
 
 /// What the session needs besides the items.
 #[derive(Debug, Clone)]
@@ -125,7 +126,9 @@ pub fn update_pace<S: TaskOps>(engine: &Engine<S>) -> f64 {
     engine.pacers().rate(Operation::Update)
 }
 
-/// Opens the journal, runs the items, writes the reports. The caller has confirmed already.
+/// Starts the journal (locked by the caller before planning), runs the items, returns the
+/// report. The caller has confirmed already, and writes the reports: a report that cannot be
+/// written must not hide the run's outcome.
 ///
 /// `on_journal` receives the journal handle before the run starts, so the CLI's second-Ctrl-C
 /// handler can exit between two records.
@@ -133,13 +136,14 @@ pub async fn execute<S: TaskOps>(
     items: Vec<WorkItem>,
     previous: &JournalState,
     opts: &SessionOptions,
+    journal: LockedJournal,
     engine: Arc<Engine<S>>,
     cancel: CancellationToken,
     progress: &dyn Progress,
     on_journal: impl FnOnce(&Journal),
 ) -> Result<Report, SessionError> {
     let header = RunHeader::now(&opts.manifests);
-    let journal = Journal::with_group_commit(JournalWriter::open(&opts.journal, &header)?);
+    let journal = Journal::with_group_commit(JournalWriter::start(journal, &header)?);
     on_journal(&journal);
     let result = run(
         items,
@@ -151,9 +155,7 @@ pub async fn execute<S: TaskOps>(
         progress,
     )
     .await;
-    let rep = Report::new(result);
-    report::write_all(&rep, &opts.reports)?;
-    Ok(rep)
+    Ok(Report::new(result))
 }
 
 #[cfg(test)]

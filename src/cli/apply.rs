@@ -13,7 +13,7 @@ use super::{ApiArgs, Global, validate};
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::Credentials;
 use crate::apply::executor::{Engine, ExecConfig, HaltPolicy, PACE_HEADROOM, TaskOps, WorkItem};
-use crate::apply::journal::{self, JournalError, ResumeMode};
+use crate::apply::journal::{self, JournalError, LockedJournal, ResumeMode};
 use crate::apply::limiter::Pacers;
 use crate::apply::outcome::{Accept, ItemStatus};
 use crate::apply::planned::{self, Guard};
@@ -259,6 +259,24 @@ pub fn run(args: Args, g: &Global) -> u8 {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
+    // Every file the run writes, checked before anything is read or sent: none is an input or
+    // another output, and each can be written (a report that fails at the end hides the outcome).
+    let mut outputs = vec![report::outputs::Output::new(
+        "journal",
+        journal_path(&args),
+    )];
+    outputs.extend(
+        reports
+            .iter()
+            .map(|(p, _)| report::outputs::Output::new("--report", p)),
+    );
+    let inputs: Vec<PathBuf> = match &args.plan {
+        Some(p) => vec![p.clone()],
+        None => args.files.iter().map(PathBuf::from).collect(),
+    };
+    if let Err(e) = report::outputs::check(&outputs, &inputs) {
+        return usage(e);
+    }
     let loaded = match &args.plan {
         Some(plan) => load_plan(plan),
         None => load_entries(&args.files, args.now, g).map(Source::Manifests),
@@ -272,6 +290,17 @@ pub fn run(args: Args, g: &Global) -> u8 {
         Err(code) => return code,
     };
     rt.block_on(run_async(args, source, reports, g))
+}
+
+/// The journal this run appends to: `--journal`, or next to the first manifest (or the plan).
+fn journal_path(args: &Args) -> PathBuf {
+    let first = match &args.plan {
+        Some(p) => p.display().to_string(),
+        None => args.files[0].clone(),
+    };
+    args.journal
+        .clone()
+        .unwrap_or_else(|| default_journal(&first, args.sandbox))
 }
 
 /// The engine of a real run: the client's calls, each operation paced at [`PACE_HEADROOM`] of
@@ -299,14 +328,7 @@ async fn run_async(
         (_, true) => ResumeMode::RetryFailed,
         _ => ResumeMode::Fresh,
     };
-    let first = match &args.plan {
-        Some(p) => p.display().to_string(),
-        None => args.files[0].clone(),
-    };
-    let journal_path = args
-        .journal
-        .clone()
-        .unwrap_or_else(|| default_journal(&first, args.sandbox));
+    let journal_path = journal_path(&args);
     let previous = match session::previous_state(config.resume, &journal_path) {
         Ok(p) => p,
         Err(e @ JournalError::Missing(_)) => return usage(e),
@@ -322,6 +344,16 @@ async fn run_async(
             journal_path.display()
         );
     }
+    // Locked until the process ends: a second run on this journal is refused here, before it
+    // reads or sends anything.
+    let locked = match LockedJournal::lock(&journal_path) {
+        Ok(l) => l,
+        Err(e @ JournalError::Locked(_)) => return usage(e),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILURE;
+        }
+    };
     // Credentials and endpoint before planning and asking, so a confirmed run does not stop on
     // them. The sandbox reads no credentials at all: it starts the emulator instead.
     let mut emulator = None;
@@ -481,18 +513,26 @@ async fn run_async(
         blocked: args.allow_blocked,
         missing: args.allow_missing,
     };
-    let mut run = drive(items, &previous, &opts, engine.clone(), accept, g).await;
+    let run = drive(items, &previous, &opts, locked, engine.clone(), g).await;
+    let Ran {
+        mut code,
+        sent,
+        report,
+    } = run;
+    let mut report = report;
     let provider = engine.ops().credential_provider().clone();
-    // The refresh count joins the reports (issue 14); --verify rewrites them again after.
-    if provider.refreshable()
-        && let Some(rep) = run.report.as_mut()
-    {
-        rep.credential_refreshes = Some(provider.refreshes());
+    if let Some(rep) = &mut report {
+        // The refresh count joins the reports (issue 14); --verify rewrites them again after.
+        if provider.refreshable() {
+            rep.credential_refreshes = Some(provider.refreshes());
+        }
+        code = rep.summary.exit_code(accept);
         if let Err(e) = report::write_all(rep, &opts.reports) {
             eprintln!("error: {e}");
+            code = code.max(exit::FAILURE);
         }
     }
-    let code = finish(run, args.verify, &opts, &engine, g).await;
+    code = finish(code, sent, report.as_mut(), args.verify, &opts, &engine, g).await;
     if provider.refreshable() && !g.quiet {
         eprintln!(
             "credentials: refreshed {} time(s) during the run ({})",
@@ -510,7 +550,88 @@ async fn run_async(
         }
         let _ = emu.shutdown().await;
     }
+    if let Some(rep) = &report {
+        let invocation = report::terminal::Invocation {
+            inputs: match &args.plan {
+                Some(p) => format!("--plan {}", p.display()),
+                None => args.files.join(" "),
+            },
+            journal: args
+                .journal
+                .as_ref()
+                .map(|j| format!(" --journal {}", j.display()))
+                .unwrap_or_default(),
+            saved_plan: args.plan.is_some(),
+        };
+        end_of_run(rep, accept, &invocation, &opts, g);
+    }
     code
+}
+
+/// The end of a run on standard error: what needs attention, the next command, and last of all
+/// the outcome line (so it is the line a CI log or a terminal shows at the bottom).
+fn end_of_run(
+    rep: &report::Report,
+    accept: Accept,
+    invocation: &report::terminal::Invocation,
+    opts: &SessionOptions,
+    g: &Global,
+) {
+    let s = &rep.summary;
+    if !g.quiet {
+        eprint!(
+            "{}",
+            report::terminal::attention(rep, report::terminal::LISTED)
+        );
+        if let Some(next) = report::terminal::next_command(rep, invocation) {
+            eprintln!("{next}");
+        }
+        let unaccepted: Vec<String> = [
+            (s.blocked, accept.blocked, "blocked", "--allow-blocked"),
+            (s.missing, accept.missing, "missing", "--allow-missing"),
+        ]
+        .into_iter()
+        .filter(|(n, ok, _, _)| *n > 0 && !ok)
+        .map(|(n, _, what, flag)| format!("{n} {what} (accept with {flag})"))
+        .collect();
+        if !unaccepted.is_empty() {
+            eprintln!(
+                "not sent and not accepted: {}; exit 1",
+                unaccepted.join(", ")
+            );
+        }
+    }
+    let mut extra = String::new();
+    for (n, what) in [
+        (s.stale, "stale (re-plan)"),
+        (s.already_applied, "already applied"),
+        (s.noop, "already up to date"),
+        (s.blocked, "blocked"),
+        (s.missing, "missing"),
+    ] {
+        if n > 0 {
+            extra.push_str(&format!(", {n} {what}"));
+        }
+    }
+    let outcome = match s.outcome.halt_reason() {
+        Some(reason) => format!("halted ({reason})"),
+        None => s.outcome.name().to_string(),
+    };
+    // The outcome line is printed even with -q when the run did not complete: it is the reason.
+    if !g.quiet || s.outcome.halt_reason().is_some() {
+        eprintln!(
+            "{outcome}: {} succeeded, {} failed{extra}, {} skipped, {} not attempted; {} retries, {} throttled; {:.2} calls/s over {:.1} s; journal {}",
+            s.succeeded,
+            s.failed,
+            s.skipped,
+            s.not_attempted,
+            s.retries,
+            s.throttled,
+            s.calls_per_second,
+            s.elapsed_seconds,
+            opts.journal.display()
+        );
+    }
 }
 
 /// Changes and blocked items shown before asking, unless `-v` (then all).
@@ -599,16 +720,17 @@ struct Ran {
 }
 
 /// Ends a run: with `--verify`, reads back every task whose update succeeded (through the same
-/// engine, on the read operations' quotas), reports mismatches on stderr and in the JSON/Markdown reports (rewritten).
-/// A clean run with mismatches exits 1; any other exit code stands.
+/// engine, on the read operations' quotas), reports mismatches on stderr and in the JSON/Markdown
+/// reports (rewritten). A clean run with mismatches exits 1; any other exit code stands.
 async fn finish<S: TaskOps>(
-    run: Ran,
+    code: u8,
+    sent: Vec<Update>,
+    report: Option<&mut report::Report>,
     verify: bool,
     opts: &SessionOptions,
     engine: &Engine<S>,
     g: &Global,
 ) -> u8 {
-    let Ran { code, sent, report } = run;
     if !verify || sent.is_empty() {
         return code;
     }
@@ -639,14 +761,14 @@ async fn finish<S: TaskOps>(
         );
     }
     let failed = !mismatches.is_empty();
-    if let Some(mut rep) = report {
+    if let Some(rep) = report {
         rep.verify = Some(report::Verification {
             checked: sent.len(),
             mismatches,
         });
-        if let Err(e) = report::write_all(&rep, &opts.reports) {
+        if let Err(e) = report::write_all(rep, &opts.reports) {
             eprintln!("error: {e}");
-            return exit::FAILURE;
+            return code.max(exit::FAILURE);
         }
     }
     if failed && code == exit::SUCCESS {
@@ -656,16 +778,35 @@ async fn finish<S: TaskOps>(
     }
 }
 
-/// Runs the session with a ready sender and maps the outcome to an exit code; also returns the
-/// updates that succeeded (for `--verify`). Ctrl-C once stops dispatching (in-flight calls
-/// finish, journal and reports are written, exit 3); twice exits at once, between two journal
-/// records.
+/// Waits for the first stop request: Ctrl-C (SIGINT) or SIGTERM, how CI systems cancel a job.
+async fn stop_requested() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c().await.is_ok();
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            _ = term.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+/// Runs the session with a ready sender; returns its report (not yet written) and the updates
+/// that succeeded (for `--verify`). Ctrl-C or SIGTERM once stops dispatching (in-flight calls
+/// finish and are journaled, reports are written, exit 3); a second one exits at once, between
+/// two journal records.
 async fn drive<S: TaskOps>(
     items: Vec<WorkItem>,
     previous: &journal::JournalState,
     opts: &SessionOptions,
+    locked: LockedJournal,
     engine: Arc<Engine<S>>,
-    accept: Accept,
     g: &Global,
 ) -> Ran {
     let cancel = CancellationToken::new();
@@ -681,13 +822,14 @@ async fn drive<S: TaskOps>(
         items,
         previous,
         opts,
+        locked,
         engine,
         cancel,
         display.as_ref(),
         move |j| {
             let j = j.clone();
             tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_err() {
+                if !stop_requested().await {
                     return;
                 }
                 if !quiet {
@@ -696,7 +838,7 @@ async fn drive<S: TaskOps>(
                     );
                 }
                 sig.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
+                if stop_requested().await {
                     j.exit_now(exit::INTERRUPTED);
                 }
             });
@@ -705,49 +847,6 @@ async fn drive<S: TaskOps>(
     .await;
     match result {
         Ok(rep) => {
-            let s = &rep.summary;
-            if !g.quiet {
-                let mut extra = String::new();
-                for (n, what) in [
-                    (s.stale, "stale (re-plan)"),
-                    (s.already_applied, "already applied"),
-                    (s.noop, "already up to date"),
-                    (s.blocked, "blocked"),
-                    (s.missing, "missing"),
-                ] {
-                    if n > 0 {
-                        extra.push_str(&format!(", {n} {what}"));
-                    }
-                }
-                eprintln!(
-                    "{}: {} succeeded, {} failed{extra}, {} skipped, {} not attempted; {} retries, {} throttled; {:.2} calls/s over {:.1} s; journal {}",
-                    s.outcome.name(),
-                    s.succeeded,
-                    s.failed,
-                    s.skipped,
-                    s.not_attempted,
-                    s.retries,
-                    s.throttled,
-                    s.calls_per_second,
-                    s.elapsed_seconds,
-                    opts.journal.display()
-                );
-                let unaccepted: Vec<String> = [
-                    (s.blocked, accept.blocked, "blocked", "--allow-blocked"),
-                    (s.missing, accept.missing, "missing", "--allow-missing"),
-                ]
-                .into_iter()
-                .filter(|(n, ok, _, _)| *n > 0 && !ok)
-                .map(|(n, _, what, flag)| format!("{n} {what} (accept with {flag})"))
-                .collect();
-                if !unaccepted.is_empty() {
-                    eprintln!(
-                        "not sent and not accepted: {}; exit 1",
-                        unaccepted.join(", ")
-                    );
-                }
-            }
-            let code = s.exit_code(accept);
             let sent = sendable
                 .into_iter()
                 .zip(&rep.items)
@@ -755,7 +854,7 @@ async fn drive<S: TaskOps>(
                 .filter_map(|(u, _)| u)
                 .collect();
             Ran {
-                code,
+                code: exit::SUCCESS,
                 sent,
                 report: Some(rep),
             }

@@ -15,6 +15,8 @@ pub mod csv;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod outputs;
+pub mod terminal;
 
 /// The JSON report's schema name; bumped on any incompatible change.
 pub const SCHEMA: &str = "livebatch.report/v1";

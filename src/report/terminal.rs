@@ -1,0 +1,230 @@
+//! The end of a run on the terminal: which updates need attention, and what to run next.
+//!
+//! Why: a run of thousands of updates that ends "12 failed" sends the operator digging through a
+//! report for which ones and why. The first few are listed where they are already looking, with
+//! the command that picks up from here.
+
+use std::fmt::Write as _;
+
+use super::Report;
+use crate::apply::outcome::{HaltReason, ItemStatus, Outcome};
+
+/// Items listed at most; the rest are counted and left to the report.
+pub const LISTED: usize = 20;
+
+/// Whether an item needs the operator's attention after the run.
+fn needs_attention(s: ItemStatus) -> bool {
+    matches!(
+        s,
+        ItemStatus::Failed | ItemStatus::Blocked | ItemStatus::Missing | ItemStatus::Stale
+    )
+}
+
+/// Text from a file or the service, made safe for the terminal: control characters shown as
+/// escapes, so a message cannot move the cursor or rewrite what is on screen.
+fn safe(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// The updates that failed, were blocked, missing or stale: the first `limit` as
+/// `status task (file:line): code: message`, then how many more. Empty when there are none.
+pub fn attention(r: &Report, limit: usize) -> String {
+    let items: Vec<_> = r
+        .items
+        .iter()
+        .filter(|i| needs_attention(i.status))
+        .collect();
+    if items.is_empty() {
+        return String::new();
+    }
+    let mut s = format!("{} update(s) need attention:\n", items.len());
+    for it in items.iter().take(limit) {
+        let _ = write!(
+            s,
+            "  {:<8} {} ({})",
+            it.status.as_str(),
+            safe(&it.task_id),
+            safe(&it.source)
+        );
+        if let Some(code) = &it.error_code {
+            let _ = write!(s, ": {}", safe(code));
+        }
+        if let Some(m) = &it.error_message {
+            let _ = write!(s, ": {}", safe(m));
+        }
+        s.push('\n');
+    }
+    if items.len() > limit {
+        let _ = writeln!(s, "  and {} more, see the report", items.len() - limit);
+    }
+    s
+}
+
+/// How this run was invoked, for the next command: the manifests (or `--plan PLAN`) and the
+/// journal when it was named.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// `m.yaml other.csv`, or `--plan plan.json`.
+    pub inputs: String,
+    /// ` --journal PATH` when the run named one, else empty.
+    pub journal: String,
+    /// Whether the run applied a saved plan.
+    pub saved_plan: bool,
+}
+
+/// What to run next, if anything: `--resume` after a halt or an interruption with work left,
+/// `--retry-failed` after failures, a new plan after stale items.
+pub fn next_command(r: &Report, inv: &Invocation) -> Option<String> {
+    let s = &r.summary;
+    let apply = |flag: &str| {
+        format!(
+            "livebatch apply {flag} {}{}",
+            inv.inputs, inv.journal
+        )
+    };
+    let credentials = matches!(
+        s.outcome,
+        Outcome::Halted {
+            halt_reason: HaltReason::Systemic { .. }
+        }
+    );
+    if s.not_attempted > 0 && s.outcome != Outcome::Completed {
+        let why = if credentials {
+            "once the account or key is fixed"
+        } else {
+            "to send what is left"
+        };
+        return Some(format!("next: {}   ({why})", apply("--resume")));
+    }
+    if s.failed > 0 {
+        return Some(format!(
+            "next: {}   (once the cause is fixed)",
+            apply("--retry-failed")
+        ));
+    }
+    if s.stale > 0 {
+        let how = if inv.saved_plan {
+            "re-plan: livebatch plan --out PLAN MANIFEST…, review it, then livebatch apply --plan PLAN"
+        } else {
+            "re-run apply: it plans against live state again"
+        };
+        return Some(format!("next: {how}   (tasks changed since the plan)"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::outcome::ItemResult;
+
+    fn report(outcome: Outcome, items: Vec<ItemResult>) -> Report {
+        let json = serde_json::json!({
+            "schema": crate::report::SCHEMA,
+            "tool_version": "0.0.0",
+            "summary": {
+                "outcome": "completed",
+                "total": 0, "succeeded": 0, "failed": 0, "skipped": 0, "not_attempted": 0,
+                "calls": 0, "retries": 0, "throttled": 0, "calls_per_second": 0.0,
+                "updates_per_second": 0.0, "elapsed_seconds": 0.0, "latency_ms": {},
+                "rate_samples": []
+            },
+            "items": []
+        });
+        let mut r: Report = serde_json::from_value(json).unwrap();
+        for it in &items {
+            match it.status {
+                ItemStatus::Failed => r.summary.failed += 1,
+                ItemStatus::Stale => r.summary.stale += 1,
+                ItemStatus::NotAttempted => r.summary.not_attempted += 1,
+                _ => {}
+            }
+        }
+        r.summary.total = items.len() as u64;
+        r.summary.outcome = outcome;
+        r.items = items;
+        r
+    }
+
+    fn item(task: &str, status: ItemStatus, code: Option<&str>, msg: &str) -> ItemResult {
+        let mut it = ItemResult::pending(task.into(), format!("m.yaml:{}", task.len()), "h".into());
+        it.status = status;
+        it.error_code = code.map(str::to_string);
+        it.error_message = Some(msg.to_string()).filter(|m| !m.is_empty());
+        it
+    }
+
+    fn inv() -> Invocation {
+        Invocation {
+            inputs: "m.yaml".into(),
+            journal: String::new(),
+            saved_plan: false,
+        }
+    }
+
+    #[test]
+    fn the_end_of_a_run_lists_what_needs_attention_and_what_to_run_next() {
+        let mut items = vec![
+            item("ok-1", ItemStatus::Succeeded, None, ""),
+            item(
+                "t-failed",
+                ItemStatus::Failed,
+                Some("InvalidParameter"),
+                "CallbackUrl is malformed\r\x1b[2Kall good",
+            ),
+            item(
+                "t-blocked",
+                ItemStatus::Blocked,
+                Some("CodeTaskHasStarted"),
+                "the task is running; add --restart-running",
+            ),
+            item("t-missing", ItemStatus::Missing, Some("TaskNotFound"), "no such task"),
+            item("t-noop", ItemStatus::NoOp, None, ""),
+        ];
+        for i in 0..22 {
+            items.push(item(
+                &format!("bulk-{i:02}"),
+                ItemStatus::Failed,
+                Some("ServiceUnavailable"),
+                "retries ran out",
+            ));
+        }
+        let r = report(Outcome::Completed, items);
+        let mut text = attention(&r, LISTED);
+        text.push_str(&next_command(&r, &inv()).unwrap());
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn the_next_command_follows_the_outcome() {
+        let none = report(Outcome::Completed, vec![item("a", ItemStatus::Succeeded, None, "")]);
+        assert_eq!(attention(&none, LISTED), "");
+        assert_eq!(next_command(&none, &inv()), None);
+        let interrupted = report(
+            Outcome::Interrupted,
+            vec![
+                item("a", ItemStatus::Failed, Some("X"), "x"),
+                item("b", ItemStatus::NotAttempted, None, ""),
+            ],
+        );
+        let mut named = inv();
+        named.journal = " --journal j.jsonl".into();
+        let next = next_command(&interrupted, &named).unwrap();
+        assert!(
+            next.starts_with("next: livebatch apply --resume m.yaml --journal j.jsonl"),
+            "{next}"
+        );
+        let stale = report(Outcome::Completed, vec![item("a", ItemStatus::Stale, None, "")]);
+        let mut plan = inv();
+        plan.saved_plan = true;
+        assert!(next_command(&stale, &plan).unwrap().contains("re-plan"));
+    }
+}
