@@ -152,12 +152,14 @@ impl std::fmt::Display for HaltReason {
                 escape(message)
             ),
             HaltReason::MaxFailures { failed, policy } => {
-                write!(f, "{failed} update(s) failed, more than --max-failures {policy}")
+                write!(
+                    f,
+                    "{failed} update(s) failed, more than --max-failures {policy}"
+                )
             }
-            HaltReason::Journal { message } => write!(
-                f,
-                "outcomes could no longer be recorded: {message}"
-            ),
+            HaltReason::Journal { message } => {
+                write!(f, "outcomes could no longer be recorded: {message}")
+            }
         }
     }
 }

@@ -261,10 +261,7 @@ pub fn run(args: Args, g: &Global) -> u8 {
     };
     // Every file the run writes, checked before anything is read or sent: none is an input or
     // another output, and each can be written (a report that fails at the end hides the outcome).
-    let mut outputs = vec![report::outputs::Output::new(
-        "journal",
-        journal_path(&args),
-    )];
+    let mut outputs = vec![report::outputs::Output::new("journal", journal_path(&args))];
     outputs.extend(
         reports
             .iter()

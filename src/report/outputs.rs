@@ -159,10 +159,7 @@ mod tests {
             &[m.clone()],
         )
         .unwrap_err();
-        assert!(
-            e.to_string().contains("also the journal"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("also the journal"), "{e}");
         check(
             &[
                 Output::new("journal", &j),

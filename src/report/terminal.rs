@@ -84,12 +84,7 @@ pub struct Invocation {
 /// `--retry-failed` after failures, a new plan after stale items.
 pub fn next_command(r: &Report, inv: &Invocation) -> Option<String> {
     let s = &r.summary;
-    let apply = |flag: &str| {
-        format!(
-            "livebatch apply {flag} {}{}",
-            inv.inputs, inv.journal
-        )
-    };
+    let apply = |flag: &str| format!("livebatch apply {flag} {}{}", inv.inputs, inv.journal);
     let credentials = matches!(
         s.outcome,
         Outcome::Halted {
@@ -186,7 +181,12 @@ mod tests {
                 Some("CodeTaskHasStarted"),
                 "the task is running; add --restart-running",
             ),
-            item("t-missing", ItemStatus::Missing, Some("TaskNotFound"), "no such task"),
+            item(
+                "t-missing",
+                ItemStatus::Missing,
+                Some("TaskNotFound"),
+                "no such task",
+            ),
             item("t-noop", ItemStatus::NoOp, None, ""),
         ];
         for i in 0..22 {
@@ -205,7 +205,10 @@ mod tests {
 
     #[test]
     fn the_next_command_follows_the_outcome() {
-        let none = report(Outcome::Completed, vec![item("a", ItemStatus::Succeeded, None, "")]);
+        let none = report(
+            Outcome::Completed,
+            vec![item("a", ItemStatus::Succeeded, None, "")],
+        );
         assert_eq!(attention(&none, LISTED), "");
         assert_eq!(next_command(&none, &inv()), None);
         let interrupted = report(
@@ -222,7 +225,10 @@ mod tests {
             next.starts_with("next: livebatch apply --resume m.yaml --journal j.jsonl"),
             "{next}"
         );
-        let stale = report(Outcome::Completed, vec![item("a", ItemStatus::Stale, None, "")]);
+        let stale = report(
+            Outcome::Completed,
+            vec![item("a", ItemStatus::Stale, None, "")],
+        );
         let mut plan = inv();
         plan.saved_plan = true;
         assert!(next_command(&stale, &plan).unwrap().contains("re-plan"));

@@ -1,0 +1,382 @@
+//! `livebatch apply`'s outputs and its end (issue 10 items 2, 7, 8): outputs that would overwrite
+//! an input or each other, or cannot be written, are refused before anything is sent; one journal
+//! is used by one run at a time; SIGTERM ends a run like Ctrl-C; a journal that cannot be written
+//! halts naming the file and the OS error; the end of a run lists what needs attention, and the
+//! outcome line is the last line on standard error. The real binary against the emulator on
+//! loopback; no timing asserts (a run caught mid-way is found by polling the journal).
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use livebatch::apply::sandbox;
+use livebatch::emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
+    FaultConfig, SeedTask,
+};
+use livebatch::model::{ApiTime, Region, Update};
+use livebatch::report::Report;
+
+/// The journal of every run here; its extension would also make it a JSON report's path.
+const JOURNAL: &str = "j.journal.json";
+
+struct Emu {
+    rt: tokio::runtime::Runtime,
+    handle: Option<EmulatorHandle>,
+}
+
+impl Emu {
+    fn start(seed: Vec<SeedTask>) -> Emu {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = rt
+            .block_on(Emulator::start(EmulatorConfig {
+                qps: 10,
+                faults: FaultConfig {
+                    latency_ms: Some((5, 30)),
+                    ..FaultConfig::default()
+                },
+                seed,
+                ..EmulatorConfig::default()
+            }))
+            .unwrap();
+        Emu {
+            rt,
+            handle: Some(handle),
+        }
+    }
+
+    fn url(&self) -> String {
+        self.handle.as_ref().unwrap().url()
+    }
+
+    fn requests(&self) -> u64 {
+        self.handle.as_ref().unwrap().stats().requests
+    }
+}
+
+impl Drop for Emu {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = self.rt.block_on(h.shutdown());
+        }
+    }
+}
+
+fn updates(prefix: &str, n: usize) -> Vec<Update> {
+    (0..n)
+        .map(|i| {
+            let mut u = Update::new(format!("{prefix}-{i:03}"), Region::CnShanghai);
+            u.callback_url = Some(format!("https://hooks.new.example.com/{prefix}/{i}"));
+            u
+        })
+        .collect()
+}
+
+fn seed(us: &[Update]) -> Vec<SeedTask> {
+    let now = ApiTime::from_unix(chrono::Utc::now().timestamp()).unwrap();
+    sandbox::seed_tasks(us, now)
+}
+
+struct Scratch {
+    dir: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn manifest(&self, us: &[Update]) -> PathBuf {
+        let mut s = String::from("updates:\n");
+        for u in us {
+            s.push_str(&format!(
+                "  - TaskId: {}\n    Region: {}\n    CallbackUrl: {}\n",
+                u.task_id,
+                u.region.as_str(),
+                u.callback_url.as_deref().unwrap_or("")
+            ));
+        }
+        let p = self.path("m.yaml");
+        std::fs::write(&p, s).unwrap();
+        p
+    }
+
+    /// `PROGRAM [PRE…] livebatch apply --endpoint URL --journal JOURNAL ARGS…` with the emulator's key.
+    fn command(
+        &self,
+        emu: &Emu,
+        program: &str,
+        pre: &[&str],
+        args: &[&str],
+    ) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        cmd.env_clear()
+            .env("HOME", self.home.path())
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
+            .env("NO_PROXY", "127.0.0.1")
+            .current_dir(self.dir.path())
+            .args(pre)
+            .arg("apply")
+            .arg("--endpoint")
+            .arg(emu.url())
+            .arg("--journal")
+            .arg(self.path(JOURNAL))
+            .args(args);
+        cmd
+    }
+
+    fn apply(&self, emu: &Emu, args: &[&str]) -> Command {
+        let bin = assert_cmd::cargo::cargo_bin("livebatch");
+        Command::from_std(self.command(emu, bin.to_str().unwrap(), &[], args))
+    }
+
+    fn spawn(&self, emu: &Emu, args: &[&str]) -> Child {
+        let bin = assert_cmd::cargo::cargo_bin("livebatch");
+        self.command(emu, bin.to_str().unwrap(), &[], args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn journal_items(&self) -> usize {
+        std::fs::read_to_string(self.path(JOURNAL))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"type\":\"item\""))
+            .count()
+    }
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn last_line(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_report_over_the_manifest_the_journal_or_another_report_is_refused_before_sending() {
+    let us = updates("out", 3);
+    let emu = Emu::start(seed(&us));
+    let s = Scratch::new();
+    // A JSON manifest, so that a report path ending in .json can name it.
+    let m = s.path("m.json");
+    let entries: Vec<serde_json::Value> = us
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "TaskId": u.task_id,
+                "Region": u.region.as_str(),
+                "CallbackUrl": u.callback_url,
+            })
+        })
+        .collect();
+    std::fs::write(&m, serde_json::json!({ "updates": entries }).to_string()).unwrap();
+    let before = std::fs::read(&m).unwrap();
+    let m_str = m.to_str().unwrap();
+    for (report, says) in [
+        (m_str.to_string(), "also an input"),
+        ("./sub/../m.json".to_string(), "also an input"),
+        (JOURNAL.to_string(), "also the journal"),
+    ] {
+        std::fs::create_dir_all(s.path("sub")).unwrap();
+        let out = s
+            .apply(&emu, &[m_str, "--yes", "--report", &report])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{}", stderr_of(&out));
+        assert!(stderr_of(&out).contains(says), "{}", stderr_of(&out));
+    }
+    let out = s
+        .apply(
+            &emu,
+            &[m_str, "--yes", "--report", "r.json", "--report", "./r.json"],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        stderr_of(&out).contains("each output needs a file of its own"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(std::fs::read(&m).unwrap(), before, "the manifest is intact");
+    assert_eq!(emu.requests(), 0, "nothing was sent");
+}
+
+#[test]
+fn a_report_in_a_missing_directory_is_refused_before_sending() {
+    let us = updates("dir", 3);
+    let emu = Emu::start(seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    let out = s
+        .apply(
+            &emu,
+            &[m.to_str().unwrap(), "--yes", "--report", "nope/r.json"],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("nope"), "{}", stderr_of(&out));
+    assert_eq!(emu.requests(), 0);
+}
+
+#[test]
+fn a_second_run_on_a_journal_in_use_is_refused() {
+    let us = updates("lock", 3);
+    let emu = Emu::start(seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    // Another process (this test) holds the journal's lock, as a running apply does.
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(s.path(JOURNAL))
+        .unwrap();
+    held.try_lock().unwrap();
+    let out = s
+        .apply(&emu, &[m.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("in use by another livebatch run"));
+    assert_eq!(emu.requests(), 0);
+    drop(held);
+    s.apply(&emu, &[m.to_str().unwrap(), "--yes"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn sigterm_ends_the_run_like_ctrl_c_with_the_outcome_line_last() {
+    let us = updates("term", 40);
+    let emu = Emu::start(seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    let child = s.spawn(&emu, &[m.to_str().unwrap(), "--yes", "--report", "r.json"]);
+    wait_for("5 journal records", || s.journal_items() >= 5);
+    let st = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let r: Report =
+        serde_json::from_str(&std::fs::read_to_string(s.path("r.json")).unwrap()).unwrap();
+    assert_eq!(r.summary.outcome.name(), "interrupted");
+    assert!(r.summary.not_attempted > 0);
+    assert_eq!(r.summary.failed, 0, "nothing is failed by an interruption");
+    let text = std::fs::read_to_string(s.path(JOURNAL)).unwrap();
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .contains("\"outcome\":\"interrupted\""),
+        "{text}"
+    );
+    let err = stderr_of(&out);
+    assert!(err.contains("next: livebatch apply --resume"), "{err}");
+    assert!(last_line(&out.stderr).starts_with("interrupted: "), "{err}");
+}
+
+/// A real failing write: the journal is capped by the file-size limit (`ulimit -f`, inherited by
+/// the binary; SIGXFSZ ignored so the write fails with EFBIG instead of killing the process).
+#[test]
+fn a_journal_that_cannot_be_written_halts_naming_the_file_and_the_os_error() {
+    let us = updates("full", 30);
+    let emu = Emu::start(seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    let bin = assert_cmd::cargo::cargo_bin("livebatch");
+    let script = format!("trap '' XFSZ; ulimit -f 2; exec \"$0\" \"$@\"");
+    let out = s
+        .command(
+            &emu,
+            "/bin/sh",
+            &["-c", &script, bin.to_str().unwrap()],
+            &[m.to_str().unwrap(), "--yes"],
+        )
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = last_line(&out.stderr);
+    assert!(
+        last.starts_with("halted (outcomes could no longer be recorded: journal "),
+        "{err}"
+    );
+    assert!(last.contains(JOURNAL) && last.contains("os error"), "{err}");
+    assert!(
+        emu.requests() < 30,
+        "dispatching stopped: {}",
+        emu.requests()
+    );
+}
+
+#[test]
+fn the_end_of_a_run_lists_failed_updates_and_the_next_command() {
+    let us = updates("end", 6);
+    // end-002 and end-004 do not exist: sent blind, they fail.
+    let seeds = seed(&us)
+        .into_iter()
+        .filter(|t| t.task_id != "end-002" && t.task_id != "end-004")
+        .collect();
+    let emu = Emu::start(seeds);
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    let out = s
+        .apply(&emu, &[m.to_str().unwrap(), "--yes", "--no-refresh"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("2 update(s) need attention:"), "{err}");
+    for t in ["end-002", "end-004"] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains("failed") && l.contains(t) && l.contains("m.yaml:")),
+            "{err}"
+        );
+    }
+    assert!(
+        err.contains("next: livebatch apply --retry-failed"),
+        "{err}"
+    );
+    assert!(
+        last_line(&out.stderr).starts_with("completed: 4 succeeded, 2 failed"),
+        "{err}"
+    );
+}
