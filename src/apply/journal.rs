@@ -159,14 +159,24 @@ pub struct LockedJournal {
 }
 
 impl LockedJournal {
-    /// Opens (or creates) the journal and takes its exclusive lock without waiting.
-    pub fn lock(path: &Path) -> Result<LockedJournal, JournalError> {
+    /// Opens (or creates) the journal for appending, without locking it (library callers that
+    /// manage their own runs, such as tests running two sessions on one journal in turn).
+    fn open_unlocked(path: &Path) -> Result<LockedJournal, JournalError> {
         let file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(path)
             .map_err(io(path, "open for appending"))?;
+        Ok(LockedJournal {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// Opens (or creates) the journal and takes its exclusive lock without waiting.
+    pub fn lock(path: &Path) -> Result<LockedJournal, JournalError> {
+        let LockedJournal { file, .. } = LockedJournal::open_unlocked(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -205,11 +215,12 @@ pub struct JournalWriter {
 }
 
 impl JournalWriter {
-    /// Opens (or creates) the journal for appending and writes the run header. If a previous run
+    /// Opens (or creates) the journal for appending, unlocked (the CLI locks it first with
+    /// [`LockedJournal::lock`] and calls [`JournalWriter::start`]), and writes the run header. If a previous run
     /// was killed mid-write, the torn fragment is closed with a newline first so the header starts
     /// a line of its own.
     pub fn open(path: &Path, header: &RunHeader) -> Result<JournalWriter, JournalError> {
-        JournalWriter::start(LockedJournal::lock(path)?, header)
+        JournalWriter::start(LockedJournal::open_unlocked(path)?, header)
     }
 
     /// Writes the run header to a journal locked earlier (see [`LockedJournal`]).
