@@ -174,8 +174,7 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 fn last_line(stderr: &[u8]) -> String {
     String::from_utf8_lossy(stderr)
         .lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or_default()
         .to_string()
 }
@@ -321,12 +320,12 @@ fn a_journal_that_cannot_be_written_halts_naming_the_file_and_the_os_error() {
     let s = Scratch::new();
     let m = s.manifest(&us);
     let bin = assert_cmd::cargo::cargo_bin("livebatch");
-    let script = format!("trap '' XFSZ; ulimit -f 2; exec \"$0\" \"$@\"");
+    let script = "trap '' XFSZ; ulimit -f 2; exec \"$0\" \"$@\"";
     let out = s
         .command(
             &emu,
             "/bin/sh",
-            &["-c", &script, bin.to_str().unwrap()],
+            &["-c", script, bin.to_str().unwrap()],
             &[m.to_str().unwrap(), "--yes"],
         )
         .output()

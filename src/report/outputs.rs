@@ -156,7 +156,7 @@ mod tests {
         let j = dir.path().join("j.jsonl");
         let e = check(
             &[Output::new("journal", &j), Output::new("--report", &j)],
-            &[m.clone()],
+            std::slice::from_ref(&m),
         )
         .unwrap_err();
         assert!(e.to_string().contains("also the journal"), "{e}");
