@@ -379,3 +379,65 @@ fn the_end_of_a_run_lists_failed_updates_and_the_next_command() {
         "{err}"
     );
 }
+
+#[test]
+fn reports_say_what_run_they_describe_and_format_json_prints_it_on_stdout() {
+    let us = updates("info", 4);
+    let emu = Emu::start(seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    let out = s
+        .apply(
+            &emu,
+            &[
+                m.to_str().unwrap(),
+                "--yes",
+                "--format",
+                "json",
+                "--report",
+                "r.md",
+                "--report",
+                "r.json",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    // Standard output is one JSON document: the report, as the JSON report holds it.
+    let printed: Report = serde_json::from_slice(&out.stdout).unwrap();
+    let written: Report =
+        serde_json::from_str(&std::fs::read_to_string(s.path("r.json")).unwrap()).unwrap();
+    assert_eq!(printed, written);
+    let run = printed.run.expect("the report names its run");
+    assert_eq!(run.target, emu.url().to_string());
+    assert!(!run.sandbox);
+    let hash = {
+        use sha2::Digest;
+        format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(std::fs::read(&m).unwrap()))
+        )
+    };
+    assert_eq!(run.inputs.len(), 1);
+    assert_eq!(run.inputs[0].sha256.as_deref(), Some(hash.as_str()));
+    assert!(run.started_at <= run.finished_at);
+    assert_eq!(run.qps, 10.0);
+    assert!(run.concurrency > 0 && run.max_attempts == 5);
+    // Every call of the run is charted by the second it was sent in.
+    assert_eq!(printed.summary.calls, 4);
+    let charted: u64 = printed.summary.per_second.iter().map(|b| b.calls).sum();
+    assert_eq!(charted, 4);
+    // 4 calls in well under a second are 4 calls in that second, not hundreds per second.
+    assert!(
+        printed.summary.calls_per_second <= 4.0,
+        "{:?}",
+        printed.summary
+    );
+    let md = std::fs::read_to_string(s.path("r.md")).unwrap();
+    assert!(
+        md.starts_with("### livebatch apply: completed — 4 update(s) applied"),
+        "{md}"
+    );
+    assert!(md.contains("```mermaid\nxychart-beta"), "{md}");
+    assert!(md.contains(&hash), "{md}");
+}

@@ -65,6 +65,7 @@ fn sample() -> Report {
                 RateSample { t: 0.3, rate: 7.0 },
             ],
             by_operation: Default::default(),
+            per_second: vec![],
         },
         items: vec![
             item("t-ok", ItemStatus::Succeeded, None, None),
@@ -79,6 +80,7 @@ fn sample() -> Report {
         ],
         verify: None,
         credential_refreshes: None,
+        run: None,
     }
 }
 

@@ -44,11 +44,11 @@ use super::journal::{
 };
 use super::limiter::Pacers;
 pub use super::ops::{Sent, TaskOps};
+use super::outcome::{CallPoint, per_second, round1, round3, wall_seconds};
 pub use super::outcome::{
     HaltReason, ItemResult, ItemStatus, Latency, OperationCalls, Outcome, RunResult, Summary,
     percentile,
 };
-use super::outcome::{round1, round3};
 use super::progress::{Progress, Snapshot};
 use super::retry::{Decision, GiveUp, RetryBudget, RetryPolicy, decide};
 use crate::api::error::{ApiError, ErrorClass, TransportKind};
@@ -289,6 +289,8 @@ pub struct Engine<S> {
     budget: Mutex<RetryBudget>,
     rng: Mutex<StdRng>,
     latencies: Mutex<Vec<f64>>,
+    /// Every call's send time, latency and throttling, for the reports' per-second chart.
+    timeline: Mutex<Vec<CallPoint>>,
     calls: [AtomicU64; 7],
     throttled: [AtomicU64; 7],
     retries: AtomicU64,
@@ -323,6 +325,7 @@ impl<S: TaskOps> Engine<S> {
             budget: Mutex::new(config.budget),
             rng: Mutex::new(rng),
             latencies: Mutex::new(Vec::new()),
+            timeline: Mutex::new(Vec::new()),
             calls: Default::default(),
             throttled: Default::default(),
             retries: AtomicU64::new(0),
@@ -410,10 +413,16 @@ impl<S: TaskOps> Engine<S> {
             tries += 1;
             self.calls[op.index()].fetch_add(1, Ordering::Relaxed);
             let t0 = Instant::now();
+            let sent_at = self.now();
             let result = f().await;
             let ms = round1(t0.elapsed().as_secs_f64() * 1000.0);
             *latency_ms = Some(ms);
             lock(&self.latencies).push(ms);
+            lock(&self.timeline).push(CallPoint {
+                at: sent_at,
+                latency_ms: ms,
+                throttled: matches!(&result, Err(e) if e.class() == ErrorClass::Throttled),
+            });
             let err = match result {
                 Ok(v) => {
                     lock(&self.budget).on_success(tries - 1);
@@ -911,6 +920,8 @@ pub async fn run<S: TaskOps>(
     let start = Instant::now();
     let before = engine.counts();
     let latencies_before = lock(&engine.latencies).len();
+    let timeline_before = lock(&engine.timeline).len();
+    let run_started = engine.now();
     let run_id = journal.run_id();
     let sh = Arc::new(Run {
         engine: engine.clone(),
@@ -1050,7 +1061,11 @@ pub async fn run<S: TaskOps>(
     let c = engine.counts().since(&before);
     let calls = c.calls();
     let secs = elapsed.as_secs_f64();
-    let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+    // Over wall-clock seconds begun, as the quota counts them: 7 calls in 0.6 s are 7 calls in
+    // one second, not 11.7 calls/s.
+    let per_sec = |n: u64| n as f64 / wall_seconds(elapsed);
+    let timeline = lock(&engine.timeline).split_off(timeline_before);
+    let per_second = per_second(&timeline, run_started);
     let final_rate = lock(&engine.adaptive[Operation::Update.index()]).rate_at(engine.now());
     let samples = lock(&engine.recorder)
         .clone()
@@ -1085,6 +1100,7 @@ pub async fn run<S: TaskOps>(
         },
         rate_samples: samples,
         by_operation,
+        per_second,
     };
     progress.finish(&snapshot(&counts));
     RunResult {

@@ -253,6 +253,67 @@ pub struct Summary {
     /// Calls and throttled answers per operation (by its `Action` name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_operation: BTreeMap<String, OperationCalls>,
+    /// Each second of the run (from its start): calls sent, throttled answers, p95 latency.
+    #[serde(default)]
+    pub per_second: Vec<SecondStats>,
+}
+
+/// One call as the engine saw it: when it was sent (since the engine started), how long it took,
+/// whether it was throttled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CallPoint {
+    pub at: std::time::Duration,
+    pub latency_ms: f64,
+    pub throttled: bool,
+}
+
+/// One second of a run, for the reports' chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecondStats {
+    /// Seconds since the run started (this second is `[second, second + 1)`).
+    pub second: u64,
+    pub calls: u64,
+    pub throttled: u64,
+    /// Nearest-rank p95 of the latency of the calls sent in this second; `None` without calls.
+    pub p95_ms: Option<f64>,
+}
+
+/// Whole seconds begun by a run of `elapsed` (at least 1): the divisor of a rate counted the way
+/// the quota counts, per wall-clock second.
+pub fn wall_seconds(elapsed: std::time::Duration) -> f64 {
+    elapsed.as_secs_f64().ceil().max(1.0)
+}
+
+/// Buckets calls by the second of the run they were sent in (seconds without calls included, so
+/// a chart's axis is time), counting from `start`; calls before `start` are not this run's.
+pub fn per_second(points: &[CallPoint], start: std::time::Duration) -> Vec<SecondStats> {
+    let mut buckets: Vec<(u64, u64, Vec<f64>)> = Vec::new();
+    for p in points {
+        let Some(since) = p.at.checked_sub(start) else {
+            continue;
+        };
+        let i = since.as_secs() as usize;
+        if buckets.len() <= i {
+            buckets.resize_with(i + 1, || (0, 0, Vec::new()));
+        }
+        let b = &mut buckets[i];
+        b.0 += 1;
+        b.1 += u64::from(p.throttled);
+        b.2.push(p.latency_ms);
+    }
+    buckets
+        .into_iter()
+        .enumerate()
+        .map(|(i, (calls, throttled, mut lat))| {
+            lat.sort_by(f64::total_cmp);
+            SecondStats {
+                second: i as u64,
+                calls,
+                throttled,
+                p95_ms: percentile(&lat, 95.0),
+            }
+        })
+        .collect()
 }
 
 /// Which items that were never sent a run accepts (`--allow-blocked`, `--allow-missing`).
@@ -305,6 +366,54 @@ impl Summary {
     }
 }
 
+#[cfg(test)]
+mod per_second_tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn at(ms: u64, latency_ms: f64, throttled: bool) -> CallPoint {
+        CallPoint {
+            at: Duration::from_millis(ms),
+            latency_ms,
+            throttled,
+        }
+    }
+
+    #[test]
+    fn calls_are_bucketed_by_the_second_they_were_sent_in() {
+        let start = Duration::from_millis(500);
+        let points = [
+            at(100, 1.0, false), // before the run: planning
+            at(500, 10.0, false),
+            at(1400, 30.0, true),
+            at(1499, 20.0, false),
+            at(3600, 40.0, false),
+        ];
+        let s = per_second(&points, start);
+        let rows: Vec<_> = s
+            .iter()
+            .map(|b| (b.second, b.calls, b.throttled, b.p95_ms))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (0, 3, 1, Some(30.0)),
+                (1, 0, 0, None),
+                (2, 0, 0, None),
+                (3, 1, 0, Some(40.0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn rates_count_whole_seconds_begun() {
+        assert_eq!(wall_seconds(Duration::from_millis(20)), 1.0);
+        assert_eq!(wall_seconds(Duration::from_millis(600)), 1.0);
+        assert_eq!(wall_seconds(Duration::from_millis(1001)), 2.0);
+        assert_eq!(wall_seconds(Duration::ZERO), 1.0);
+    }
+}
+
 /// Nearest-rank percentile of sorted values.
 pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -350,6 +459,7 @@ mod tests {
             latency_ms: Latency::default(),
             rate_samples: vec![],
             by_operation: BTreeMap::new(),
+            per_second: vec![],
         }
     }
 

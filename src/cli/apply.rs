@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{ApiArgs, Global, validate};
+use super::{ApiArgs, Global, OutputFormat, validate};
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::Credentials;
 use crate::apply::executor::{Engine, ExecConfig, HaltPolicy, PACE_HEADROOM, TaskOps, WorkItem};
@@ -142,6 +142,10 @@ pub struct Args {
     /// (yyyy-MM-ddTHH:mm:ssZ, UTC), as `validate --now` does.
     #[arg(long, value_name = "TIME", value_parser = ApiTime::parse)]
     pub now: Option<ApiTime>,
+    /// `json`: print the run's report (the JSON report's document: summary, items, run) on
+    /// standard output at the end, for scripts; the terminal text stays on standard error.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -317,6 +321,7 @@ async fn run_async(
     reports: Vec<(PathBuf, report::Format)>,
     g: &Global,
 ) -> u8 {
+    let started_at = now_rfc3339();
     let mut config = ExecConfig::new(args.qps);
     config.retry.max_attempts = args.max_attempts;
     config.halt = args.max_failures.unwrap_or_default();
@@ -523,6 +528,24 @@ async fn run_async(
         if provider.refreshable() {
             rep.credential_refreshes = Some(provider.refreshes());
         }
+        rep.run = Some(report::RunInfo {
+            target: target.clone(),
+            sandbox: args.sandbox,
+            inputs: match &args.plan {
+                Some(p) => vec![report::InputFile::of(&p.display().to_string())],
+                None => args
+                    .files
+                    .iter()
+                    .map(|f| report::InputFile::of(f))
+                    .collect(),
+            },
+            started_at: started_at.clone(),
+            finished_at: now_rfc3339(),
+            qps: args.qps,
+            update_pace: session::update_pace(&engine),
+            concurrency: opts.config.concurrency,
+            max_attempts: opts.config.retry.max_attempts,
+        });
         code = rep.summary.exit_code(accept);
         if let Err(e) = report::write_all(rep, &opts.reports) {
             eprintln!("error: {e}");
@@ -561,8 +584,24 @@ async fn run_async(
             saved_plan: args.plan.is_some(),
         };
         end_of_run(rep, accept, &invocation, &opts, g);
+        if args.format == OutputFormat::Json {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            if out
+                .write_all(&report::Format::Json.render(rep))
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return code.max(exit::FAILURE);
+            }
+        }
     }
     code
+}
+
+/// Now, RFC 3339 in UTC to the millisecond, as the journal writes times.
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The end of a run on standard error: what needs attention, the next command, and last of all

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::Report;
-use crate::apply::outcome::{HaltReason, ItemStatus};
+use crate::apply::outcome::{HaltReason, ItemStatus, Outcome, SecondStats};
 
 /// Failures listed at most; the rest are counted.
 pub const MAX_ROWS: usize = 50;
@@ -33,16 +33,126 @@ fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_string(), |v| format!("{v:.0} ms"))
 }
 
+/// The verdict of a run, in the heading: completed, failed, stale, halted or interrupted.
+pub fn verdict(r: &Report) -> String {
+    let s = &r.summary;
+    match &s.outcome {
+        Outcome::Interrupted => format!(
+            "interrupted — {} succeeded, {} not attempted (--resume sends them)",
+            s.succeeded, s.not_attempted
+        ),
+        Outcome::Halted { .. } => format!(
+            "halted — {} succeeded, {} failed, {} not attempted",
+            s.succeeded, s.failed, s.not_attempted
+        ),
+        Outcome::Completed if s.failed > 0 => {
+            format!("failed — {} of {} update(s) failed", s.failed, s.total)
+        }
+        Outcome::Completed if s.stale > 0 => format!(
+            "stale — {} task(s) changed since the plan; re-plan",
+            s.stale
+        ),
+        Outcome::Completed => format!("completed — {} update(s) applied", s.succeeded),
+    }
+}
+
+/// Seconds shown at most in the chart; longer runs are grouped into spans of whole seconds.
+pub const CHART_POINTS: usize = 120;
+
+/// The run per second as a Mermaid `xychart-beta` (GitHub and GitLab render it): calls and
+/// throttled answers per second, then p95 latency on a chart of its own (another unit). A span
+/// groups seconds when the run is longer than [`CHART_POINTS`]: its busiest second's calls, its
+/// throttled answers summed, its worst p95.
+pub fn chart(per_second: &[SecondStats]) -> String {
+    if per_second.is_empty() {
+        return String::new();
+    }
+    let span = per_second.len().div_ceil(CHART_POINTS).max(1);
+    let groups: Vec<&[SecondStats]> = per_second.chunks(span).collect();
+    let x: Vec<String> = groups.iter().map(|g| g[0].second.to_string()).collect();
+    let calls: Vec<u64> = groups
+        .iter()
+        .map(|g| g.iter().map(|b| b.calls).max().unwrap_or(0))
+        .collect();
+    let throttled: Vec<u64> = groups
+        .iter()
+        .map(|g| g.iter().map(|b| b.throttled).sum())
+        .collect();
+    let p95: Vec<f64> = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .filter_map(|b| b.p95_ms)
+                .fold(0.0, f64::max)
+                .round()
+        })
+        .collect();
+    let join = |v: Vec<String>| v.join(", ");
+    let axis = if span == 1 {
+        "second of the run".to_string()
+    } else {
+        format!("second of the run ({span} s per point)")
+    };
+    let top_calls = calls.iter().copied().max().unwrap_or(0).max(1);
+    let top_ms = p95.iter().copied().fold(1.0, f64::max);
+    let mut m = String::new();
+    let _ = writeln!(m, "```mermaid\nxychart-beta");
+    let _ = writeln!(
+        m,
+        "    title \"Calls (bars) and throttled answers (line) per second\""
+    );
+    let _ = writeln!(m, "    x-axis \"{axis}\" [{}]", x.join(", "));
+    let _ = writeln!(m, "    y-axis \"calls\" 0 --> {top_calls}");
+    let _ = writeln!(
+        m,
+        "    bar [{}]",
+        join(calls.iter().map(u64::to_string).collect())
+    );
+    let _ = writeln!(
+        m,
+        "    line [{}]\n```\n",
+        join(throttled.iter().map(u64::to_string).collect())
+    );
+    let _ = writeln!(m, "```mermaid\nxychart-beta");
+    let _ = writeln!(m, "    title \"p95 latency per second (ms)\"");
+    let _ = writeln!(m, "    x-axis \"{axis}\" [{}]", x.join(", "));
+    let _ = writeln!(m, "    y-axis \"ms\" 0 --> {top_ms}");
+    let _ = writeln!(
+        m,
+        "    line [{}]\n```\n",
+        join(p95.iter().map(|v| format!("{v}")).collect())
+    );
+    m
+}
+
 pub fn render(r: &Report) -> String {
     let s = &r.summary;
     let mut m = String::new();
-    let verdict = match (s.outcome.name(), s.failed) {
-        ("completed", 0) => "all updates applied".to_string(),
-        ("completed", n) => format!("{n} update(s) failed"),
-        ("halted", _) => "halted".to_string(),
-        _ => "interrupted".to_string(),
-    };
-    let _ = writeln!(m, "### livebatch apply: {verdict}\n");
+    let _ = writeln!(m, "### livebatch apply: {}\n", cell(&verdict(r)));
+    if let Some(run) = &r.run {
+        let _ = writeln!(
+            m,
+            "livebatch {} → {}, from {} to {}; updates paced at {} calls/s (quota {} calls/s per operation), concurrency {}, up to {} attempts each.\n",
+            cell(&r.tool_version),
+            cell(&run.target),
+            cell(&run.started_at),
+            cell(&run.finished_at),
+            run.update_pace,
+            run.qps,
+            run.concurrency,
+            run.max_attempts
+        );
+        let _ = writeln!(m, "| input | sha256 |\n|---|---|");
+        for f in &run.inputs {
+            let _ = writeln!(
+                m,
+                "| {} | {} |",
+                cell(&f.path),
+                cell(f.sha256.as_deref().unwrap_or("(standard input)"))
+            );
+        }
+        m.push('\n');
+    }
     if let Some(reason) = s.outcome.halt_reason() {
         let why = match reason {
             HaltReason::Systemic { code, message } => format!(
@@ -108,6 +218,7 @@ pub fn render(r: &Report) -> String {
     if let Some(n) = r.credential_refreshes {
         let _ = writeln!(m, "Credentials refreshed {n} time(s) during the run.\n");
     }
+    m.push_str(&chart(&s.per_second));
     let failed: Vec<_> = r
         .items
         .iter()
@@ -178,4 +289,117 @@ pub fn render(r: &Report) -> String {
         }
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::outcome::{HaltReason, ItemResult};
+    use crate::report::{InputFile, RunInfo};
+
+    fn report(outcome: Outcome, failed: u64, stale: u64) -> Report {
+        let json = serde_json::json!({
+            "schema": crate::report::SCHEMA,
+            "tool_version": "0.1.0",
+            "summary": {
+                "outcome": "completed",
+                "total": 5, "succeeded": 3, "failed": failed, "skipped": 0,
+                "stale": stale, "not_attempted": 0,
+                "calls": 14, "retries": 2, "throttled": 1, "calls_per_second": 4.667,
+                "updates_per_second": 1.0, "elapsed_seconds": 2.4,
+                "latency_ms": {"p50": 40.0, "p95": 180.0, "p99": 240.0},
+                "rate_samples": [],
+                "per_second": [
+                    {"second": 0, "calls": 9, "throttled": 0, "p95_ms": 61.5},
+                    {"second": 1, "calls": 4, "throttled": 1, "p95_ms": 240.0},
+                    {"second": 2, "calls": 1, "throttled": 0, "p95_ms": 35.0}
+                ]
+            },
+            "items": []
+        });
+        let mut r: Report = serde_json::from_value(json).unwrap();
+        r.summary.outcome = outcome;
+        r.run = Some(RunInfo {
+            target: "https://live.aliyuncs.com/".into(),
+            sandbox: false,
+            inputs: vec![
+                InputFile {
+                    path: "manifests/m|x.yaml".into(),
+                    sha256: Some("sha256:0a1b".into()),
+                },
+                InputFile {
+                    path: "-".into(),
+                    sha256: None,
+                },
+            ],
+            started_at: "2026-11-25T16:00:00.000Z".into(),
+            finished_at: "2026-11-25T16:00:03.100Z".into(),
+            qps: 10.0,
+            update_pace: 9.7,
+            concurrency: 24,
+            max_attempts: 5,
+        });
+        if failed > 0 {
+            let mut it = ItemResult::pending("t-bad".into(), "m.yaml:7".into(), "h".into());
+            it.status = ItemStatus::Failed;
+            it.error_code = Some("InvalidParameter".into());
+            it.error_message = Some("CallbackUrl is malformed".into());
+            it.attempts = 1;
+            r.items.push(it);
+        }
+        r
+    }
+
+    #[test]
+    fn the_report_says_what_run_it_describes_with_a_chart_per_second() {
+        insta::assert_snapshot!(render(&report(Outcome::Completed, 1, 0)));
+    }
+
+    #[test]
+    fn the_verdict_tells_every_ending_apart() {
+        let halted = Outcome::Halted {
+            halt_reason: HaltReason::MaxFailures {
+                failed: 3,
+                policy: "2".into(),
+            },
+        };
+        let verdicts: Vec<String> = [
+            report(Outcome::Completed, 0, 0),
+            report(Outcome::Completed, 1, 0),
+            report(Outcome::Completed, 0, 2),
+            report(halted, 1, 0),
+            report(Outcome::Interrupted, 0, 0),
+        ]
+        .iter()
+        .map(|r| verdict(r).split(' ').next().unwrap().to_string())
+        .collect();
+        assert_eq!(
+            verdicts,
+            ["completed", "failed", "stale", "halted", "interrupted"]
+        );
+    }
+
+    #[test]
+    fn a_long_run_is_charted_in_spans_of_seconds() {
+        let per_second: Vec<SecondStats> = (0..1000)
+            .map(|i| SecondStats {
+                second: i,
+                calls: if i == 500 { 10 } else { 9 },
+                throttled: u64::from(i % 100 == 0),
+                p95_ms: Some(50.0),
+            })
+            .collect();
+        let c = chart(&per_second);
+        let bars = c
+            .lines()
+            .find(|l| l.trim_start().starts_with("bar"))
+            .unwrap();
+        assert_eq!(bars.matches(',').count() + 1, 1000usize.div_ceil(9));
+        assert!(
+            bars.contains("10"),
+            "the busiest second of a span is kept: {bars}"
+        );
+        assert!(c.contains("(9 s per point)"), "{c}");
+        assert_eq!(chart(&[]), "");
+    }
 }

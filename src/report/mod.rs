@@ -46,6 +46,53 @@ pub struct Report {
     /// STS role sessions, OIDC, External, URI, ECS; absent for static keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_refreshes: Option<u64>,
+    /// What run this is: target, inputs, times, pace (absent in reports of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunInfo>,
+}
+
+/// What run a report describes, so a report read later (or attached to a CI job) says where it
+/// was sent, from which inputs, when, and how fast it was allowed to go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The endpoint, or the built-in sandbox.
+    pub target: String,
+    pub sandbox: bool,
+    /// The manifests (or the saved plan) the run applied, each with the SHA-256 of its bytes.
+    pub inputs: Vec<InputFile>,
+    /// RFC 3339, UTC: when the command started (planning included) and when the run ended.
+    pub started_at: String,
+    pub finished_at: String,
+    /// `--qps`: the quota of each operation, in calls/s.
+    pub qps: f64,
+    /// The pace updates were sent at (calls/s), below the quota by the pacing headroom.
+    pub update_pace: f64,
+    pub concurrency: usize,
+    pub max_attempts: u32,
+}
+
+/// One input of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    pub path: String,
+    /// `sha256:<hex>` of the file's bytes; absent for standard input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl InputFile {
+    /// Describes `path` (`-` is standard input, not hashed), hashing the file as it is now.
+    pub fn of(path: &str) -> InputFile {
+        use sha2::{Digest, Sha256};
+        let sha256 = (path != "-")
+            .then(|| std::fs::read(path).ok())
+            .flatten()
+            .map(|bytes| format!("sha256:{}", hex::encode(Sha256::digest(&bytes))));
+        InputFile {
+            path: path.to_string(),
+            sha256,
+        }
+    }
 }
 
 impl Report {
@@ -58,6 +105,7 @@ impl Report {
             items: run.items,
             verify: None,
             credential_refreshes: None,
+            run: None,
         }
     }
 }
