@@ -953,15 +953,23 @@ pub async fn run<S: TaskOps>(
         results.push(r);
     }
     let to_send = queue.len() as u64;
-    let snapshot = |counts: &Counts| Snapshot {
-        total,
-        done: counts.done(),
-        succeeded: counts.succeeded + counts.already_applied,
-        failed: counts.failed,
-        skipped: counts.skipped + counts.noop + counts.blocked + counts.missing,
-        retrying: engine.retrying.load(Ordering::Relaxed),
-        rate: engine.pacers.rate(Operation::Update),
-        elapsed: start.elapsed(),
+    let snapshot = |counts: &Counts| {
+        let c = engine.counts().since(&before);
+        Snapshot {
+            total,
+            done: counts.done(),
+            succeeded: counts.succeeded + counts.already_applied,
+            failed: counts.failed,
+            skipped: counts.skipped + counts.noop + counts.blocked + counts.missing,
+            retrying: engine.retrying.load(Ordering::Relaxed),
+            rate: engine.pacers.rate(Operation::Update),
+            elapsed: start.elapsed(),
+            sent_done: counts.succeeded + counts.failed + counts.stale + counts.already_applied,
+            calls: c.calls(),
+            retries: c.retries,
+            throttled: c.throttled(),
+            quota: engine.pacers.rate(Operation::Update) / PACE_HEADROOM,
+        }
     };
     progress.start(&snapshot(&counts));
 

@@ -25,16 +25,33 @@ pub struct Snapshot {
     /// The send rate in force (calls/s).
     pub rate: f64,
     pub elapsed: Duration,
+    /// Items finished that were sent (succeeded, failed, stale, already applied): the divisor of
+    /// calls per item.
+    pub sent_done: u64,
+    /// Calls of this run so far, retries and staleness reads included.
+    pub calls: u64,
+    /// Retries so far.
+    pub retries: u64,
+    /// Throttled answers so far.
+    pub throttled: u64,
+    /// The quota the pace is held under (calls/s of each operation).
+    pub quota: f64,
 }
 
 impl Snapshot {
-    /// Time left at the current rate (one call per remaining item; retries not foreseen).
+    /// Time left at the current rate: the items left times the calls an item has taken so far
+    /// (retries and staleness reads included; one before any item finished).
     pub fn eta(&self) -> Option<Duration> {
         let left = self.total.saturating_sub(self.done);
         if self.rate <= 0.0 || !self.rate.is_finite() {
             return None;
         }
-        Some(Duration::from_secs_f64(left as f64 / self.rate))
+        let per_item = if self.sent_done > 0 {
+            (self.calls as f64 / self.sent_done as f64).max(1.0)
+        } else {
+            1.0
+        };
+        Some(Duration::from_secs_f64(left as f64 * per_item / self.rate))
     }
 }
 
@@ -51,27 +68,133 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
-/// The counters part shared by the bar and the plain line.
-pub fn counters(s: &Snapshot) -> String {
+/// The pace the service sees: calls per second over the last window of at least one second
+/// (over the whole run before the first window closes, per second begun).
+#[derive(Debug, Default)]
+pub struct PaceMeter {
+    window: Mutex<(Duration, u64, f64)>,
+}
+
+impl PaceMeter {
+    pub fn observe(&self, s: &Snapshot) -> f64 {
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let (t0, c0, pace) = *w;
+        let dt = s.elapsed.saturating_sub(t0);
+        if dt >= Duration::from_secs(1) {
+            let p = s.calls.saturating_sub(c0) as f64 / dt.as_secs_f64();
+            *w = (s.elapsed, s.calls, p);
+            p
+        } else if t0.is_zero() {
+            s.calls as f64 / s.elapsed.as_secs_f64().ceil().max(1.0)
+        } else {
+            pace
+        }
+    }
+}
+
+/// The parts of a progress line, in display order, each with its priority (lower: dropped
+/// last when the line must be shortened).
+fn parts(s: &Snapshot, pace: f64) -> Vec<(u8, String)> {
     let eta = s
         .eta()
         .map(human_duration)
         .unwrap_or_else(|| "?".to_string());
-    format!(
-        "ok {} · failed {} · retrying {} · {:.1} calls/s · ETA {}",
-        s.succeeded, s.failed, s.retrying, s.rate, eta
+    let mut v = vec![
+        (0, format!("{}/{}", s.done, s.total)),
+        (1, format!("ok {}", s.succeeded)),
+        (1, format!("failed {}", s.failed)),
+        (4, format!("retries {}", s.retries)),
+        (5, format!("throttled {}", s.throttled)),
+        (2, format!("{pace:.1}/{} calls/s", fmt_rate(s.quota))),
+        (3, human_duration(s.elapsed)),
+        (1, format!("ETA {eta}")),
+    ];
+    if s.retrying > 0 {
+        v.insert(3, (6, format!("retrying {}", s.retrying)));
+    }
+    v
+}
+
+fn fmt_rate(r: f64) -> String {
+    if r.fract() == 0.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
+}
+
+/// The progress text in at most `width` characters: the least important parts are left out
+/// first (retrying, throttled, retries, elapsed), never the counts.
+pub fn status(s: &Snapshot, pace: f64, width: usize) -> String {
+    fit(parts(s, pace), width)
+}
+
+fn fit(mut v: Vec<(u8, String)>, width: usize) -> String {
+    loop {
+        let line = v
+            .iter()
+            .map(|(_, t)| t.as_str())
+            .collect::<Vec<_>>()
+            .join(" · ");
+        if line.chars().count() <= width || v.len() <= 1 {
+            return line;
+        }
+        let Some(worst) = v
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, (p, _))| (*p, *i))
+            .map(|(i, _)| i)
+        else {
+            return line;
+        };
+        v.remove(worst);
+    }
+}
+
+/// The counters part shared by the bar and the plain line.
+pub fn counters(s: &Snapshot) -> String {
+    status(
+        s,
+        s.calls as f64 / s.elapsed.as_secs_f64().ceil().max(1.0),
+        usize::MAX,
     )
 }
 
-/// The plain progress line (logs, CI).
+/// The plain progress line (logs, CI): every part, with the pace measured by `pace`.
+pub fn plain_line_at(s: &Snapshot, pace: f64) -> String {
+    format!("livebatch: {}", status(s, pace, usize::MAX))
+}
+
+/// The plain progress line (logs, CI), the pace over the run so far.
 pub fn plain_line(s: &Snapshot) -> String {
-    format!(
-        "livebatch: {}/{} done · {} · elapsed {}",
+    format!("livebatch: {}", counters(s))
+}
+
+/// The terminal width the bar is drawn for: 80 columns, the width every terminal has.
+pub const BAR_COLUMNS: usize = 80;
+/// Width of the bar itself.
+const BAR_WIDTH: usize = 30;
+
+/// The bar's two lines of text, each fitting [`BAR_COLUMNS`] with the bar before the first:
+/// progress and time (`done/total · ETA · elapsed`), then the totals and the pace.
+pub fn bar_lines(s: &Snapshot, pace: f64) -> (String, String) {
+    let eta = s
+        .eta()
+        .map(human_duration)
+        .unwrap_or_else(|| "?".to_string());
+    let first = format!(
+        "{}/{} · ETA {eta} · elapsed {}",
         s.done,
         s.total,
-        counters(s),
         human_duration(s.elapsed)
-    )
+    );
+    let mut v = parts(s, pace);
+    // The first line has the count, the ETA and the elapsed time.
+    v.retain(|(_, t)| !(t.contains('/') && !t.contains("calls/s")) && !t.starts_with("ETA "));
+    v.retain(|(_, t)| *t != human_duration(s.elapsed));
+    let second = fit(v, BAR_COLUMNS - 1);
+    let first: String = first.chars().take(BAR_COLUMNS - BAR_WIDTH - 2).collect();
+    (first, second)
 }
 
 /// Receives the executor's snapshots.
@@ -95,16 +218,20 @@ impl Progress for Silent {
 #[derive(Debug)]
 pub struct Bar {
     bar: ProgressBar,
+    pace: PaceMeter,
 }
 
 impl Bar {
     pub fn new() -> Bar {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg}")
+        let style = ProgressStyle::with_template("{bar:30.cyan/blue} {prefix}\n{msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
-        Bar { bar }
+        Bar {
+            bar,
+            pace: PaceMeter::default(),
+        }
     }
 }
 
@@ -121,7 +248,10 @@ impl Progress for Bar {
     }
     fn update(&self, s: &Snapshot) {
         self.bar.set_position(s.done);
-        self.bar.set_message(counters(s));
+        let pace = self.pace.observe(s);
+        let (first, second) = bar_lines(s, pace);
+        self.bar.set_prefix(first);
+        self.bar.set_message(second);
     }
     fn finish(&self, s: &Snapshot) {
         self.update(s);
@@ -134,6 +264,7 @@ pub struct Lines {
     every: Duration,
     last: Mutex<Option<Duration>>,
     out: Mutex<Box<dyn Write + Send>>,
+    pace: PaceMeter,
 }
 
 impl std::fmt::Debug for Lines {
@@ -150,6 +281,7 @@ impl Lines {
             every,
             last: Mutex::new(None),
             out: Mutex::new(out),
+            pace: PaceMeter::default(),
         }
     }
 
@@ -158,8 +290,9 @@ impl Lines {
     }
 
     fn write(&self, s: &Snapshot) {
+        let pace = self.pace.observe(s);
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(out, "{}", plain_line(s));
+        let _ = writeln!(out, "{}", plain_line_at(s, pace));
         let _ = out.flush();
     }
 }
@@ -232,7 +365,76 @@ mod tests {
             retrying: 4,
             rate: 9.7,
             elapsed: Duration::from_secs(elapsed),
+            sent_done: done.saturating_sub(1),
+            calls: done * 5 / 4,
+            retries: done / 4,
+            throttled: done / 10,
+            quota: 10.0,
         }
+    }
+
+    #[test]
+    fn the_bar_fits_80_columns_whatever_the_counts() {
+        let mut big = snap(999_999, 359_999);
+        big.total = 1_000_000;
+        big.failed = 123_456;
+        big.retries = 9_999_999;
+        big.throttled = 999_999;
+        big.retrying = 1000;
+        let (first, second) = bar_lines(&big, 9.71);
+        assert!(
+            BAR_WIDTH + 1 + first.chars().count() < BAR_COLUMNS,
+            "{first}"
+        );
+        assert!(second.chars().count() < BAR_COLUMNS, "{second}");
+        assert!(first.starts_with("999999/1000000 · ETA "), "{first}");
+        assert!(second.starts_with("ok 999996 · failed 123456"), "{second}");
+        // A usual run has room for everything.
+        let (first, second) = bar_lines(&snap(100, 10), 9.7);
+        insta::assert_snapshot!(format!("{}{first}\n{second}", "=".repeat(BAR_WIDTH + 1)));
+        assert!(
+            second.contains("retries 25") && second.contains("throttled 10"),
+            "{second}"
+        );
+        assert!(second.contains("9.7/10 calls/s"), "{second}");
+        assert!(first.contains("elapsed 10s"), "{first}");
+    }
+
+    #[test]
+    fn the_eta_counts_the_calls_an_item_takes() {
+        // 100 of 600 done at 9.7 calls/s: 500 left.
+        let mut s = snap(100, 10);
+        s.calls = 99;
+        s.sent_done = 99;
+        let one = s.eta().unwrap().as_secs_f64();
+        s.calls = 198;
+        let two = s.eta().unwrap().as_secs_f64();
+        assert!((one - 500.0 / 9.7).abs() < 0.01, "{one}");
+        assert!(
+            (two - 2.0 * one).abs() < 0.01,
+            "retries double the time left: {two}"
+        );
+    }
+
+    #[test]
+    fn the_pace_is_measured_over_windows_of_a_second() {
+        let m = PaceMeter::default();
+        let mut s = snap(0, 0);
+        s.elapsed = Duration::from_millis(300);
+        s.calls = 7;
+        assert_eq!(m.observe(&s), 7.0, "7 calls in the first second begun");
+        s.elapsed = Duration::from_millis(1000);
+        s.calls = 10;
+        assert_eq!(m.observe(&s), 10.0);
+        s.elapsed = Duration::from_millis(2300);
+        s.calls = 23;
+        assert!((m.observe(&s) - 10.0).abs() < 1e-9);
+        s.elapsed = Duration::from_millis(2800);
+        s.calls = 40;
+        assert!(
+            (m.observe(&s) - 10.0).abs() < 1e-9,
+            "the window is not closed yet"
+        );
     }
 
     #[test]
@@ -250,7 +452,7 @@ mod tests {
 
     #[test]
     fn plain_line_reads_well() {
-        insta::assert_snapshot!(plain_line(&snap(100, 10)));
+        insta::assert_snapshot!(plain_line(&snap(100, 15)));
         assert_eq!(human_duration(Duration::from_secs(3723)), "1h02m03s");
         assert_eq!(human_duration(Duration::from_secs(63)), "1m03s");
     }

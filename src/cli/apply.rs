@@ -685,12 +685,30 @@ async fn plan_entries<S: TaskOps>(
     let updates: Vec<(Update, String)> =
         entries.into_iter().map(|e| (e.update, e.source)).collect();
     let t0 = std::time::Instant::now();
-    let plan = plan_updates(engine, &updates, now, opts)
-        .await
-        .map_err(|e| {
-            eprintln!("error: reading live state failed (nothing was sent): {e}");
-            super::export::exit_code_for(&e)
-        })?;
+    let planning = plan_updates(engine, &updates, now, opts);
+    tokio::pin!(planning);
+    // Reading live state takes a call per 100 tasks (or per task), paced like every call: say so
+    // every few seconds rather than sit silent.
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    tick.tick().await;
+    let planned = loop {
+        tokio::select! {
+            r = &mut planning => break r,
+            _ = tick.tick(), if !g.quiet => {
+                eprintln!(
+                    "planning: reading the live state of {} task(s): {} read call(s), {} throttled, elapsed {}",
+                    updates.len(),
+                    engine.counts().calls(),
+                    engine.counts().throttled(),
+                    progress::human_duration(t0.elapsed())
+                );
+            }
+        }
+    };
+    let plan = planned.map_err(|e| {
+        eprintln!("error: reading live state failed (nothing was sent): {e}");
+        super::export::exit_code_for(&e)
+    })?;
     if g.verbose > 0 {
         eprintln!(
             "read the live state of {} task(s) in {} call(s), {:.1} s",
