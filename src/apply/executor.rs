@@ -1069,8 +1069,8 @@ pub async fn run<S: TaskOps>(
     let c = engine.counts().since(&before);
     let calls = c.calls();
     let secs = elapsed.as_secs_f64();
-    // Over wall-clock seconds begun, as the quota counts them: 7 calls in 0.6 s are 7 calls in
-    // one second, not 11.7 calls/s.
+    // Over the run's wall time, at least the one second the quota counts in: 7 calls in 0.6 s
+    // are 7 calls in that second, not 11.7 calls/s.
     let per_sec = |n: u64| n as f64 / wall_seconds(elapsed);
     let timeline = lock(&engine.timeline).split_off(timeline_before);
     let per_second = per_second(&timeline, run_started);

@@ -278,10 +278,10 @@ pub struct SecondStats {
     pub p95_ms: Option<f64>,
 }
 
-/// Whole seconds begun by a run of `elapsed` (at least 1): the divisor of a rate counted the way
-/// the quota counts, per wall-clock second.
+/// The wall time a rate is counted over: the run's, but at least one second, the window the
+/// quota counts in — 7 calls in 0.6 s were 7 calls in that second, not 11.7 calls/s.
 pub fn wall_seconds(elapsed: std::time::Duration) -> f64 {
-    elapsed.as_secs_f64().ceil().max(1.0)
+    elapsed.as_secs_f64().max(1.0)
 }
 
 /// Buckets calls by the second of the run they were sent in (seconds without calls included, so
@@ -406,10 +406,10 @@ mod per_second_tests {
     }
 
     #[test]
-    fn rates_count_whole_seconds_begun() {
+    fn rates_count_at_least_one_second() {
         assert_eq!(wall_seconds(Duration::from_millis(20)), 1.0);
         assert_eq!(wall_seconds(Duration::from_millis(600)), 1.0);
-        assert_eq!(wall_seconds(Duration::from_millis(1001)), 2.0);
+        assert_eq!(wall_seconds(Duration::from_millis(4120)), 4.12);
         assert_eq!(wall_seconds(Duration::ZERO), 1.0);
     }
 }

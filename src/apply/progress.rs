@@ -69,7 +69,7 @@ pub fn human_duration(d: Duration) -> String {
 }
 
 /// The pace the service sees: calls per second over the last window of at least one second
-/// (over the whole run before the first window closes, per second begun).
+/// (over the whole run, at least one second, before the first window closes).
 #[derive(Debug, Default)]
 pub struct PaceMeter {
     window: Mutex<(Duration, u64, f64)>,
@@ -85,7 +85,7 @@ impl PaceMeter {
             *w = (s.elapsed, s.calls, p);
             p
         } else if t0.is_zero() {
-            s.calls as f64 / s.elapsed.as_secs_f64().ceil().max(1.0)
+            s.calls as f64 / s.elapsed.as_secs_f64().max(1.0)
         } else {
             pace
         }
