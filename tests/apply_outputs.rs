@@ -441,3 +441,40 @@ fn reports_say_what_run_they_describe_and_format_json_prints_it_on_stdout() {
     assert!(md.contains("```mermaid\nxychart-beta"), "{md}");
     assert!(md.contains(&hash), "{md}");
 }
+
+#[test]
+fn a_hand_edited_plan_is_checked_again_with_the_offline_rules() {
+    let us = updates("plan", 3);
+    let emu = Emu::start(seed(&us));
+    let s = Scratch::new();
+    let m = s.manifest(&us);
+    let mut plan_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"));
+    plan_cmd
+        .env_clear()
+        .env("HOME", s.home.path())
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
+        .env("NO_PROXY", "127.0.0.1")
+        .current_dir(s.dir.path())
+        .args(["plan", "--endpoint", &emu.url(), "--out", "plan.json"])
+        .arg(&m);
+    assert!(plan_cmd.status().unwrap().success());
+    let plan = s.path("plan.json");
+    let text = std::fs::read_to_string(&plan).unwrap();
+    let edited = text.replace(
+        "https://hooks.new.example.com/plan/1",
+        "ftp://hooks.new.example.com/plan/1",
+    );
+    assert_ne!(text, edited, "the plan carries the callback");
+    std::fs::write(&plan, edited).unwrap();
+    let before = emu.requests();
+    let out = s
+        .apply(&emu, &["--plan", plan.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert!(err.contains("item 2 (plan-001"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+    assert_eq!(emu.requests(), before, "nothing was sent");
+}

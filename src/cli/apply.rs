@@ -166,6 +166,19 @@ pub fn check_qps(qps: f64, quota_raised: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Text from a file, escaped for the terminal (control characters shown, not obeyed).
+fn esc(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
 fn usage(msg: impl std::fmt::Display) -> u8 {
     eprintln!("error: {msg}");
     exit::USAGE
@@ -242,8 +255,9 @@ fn load_entries(files: &[String], now: Option<ApiTime>, g: &Global) -> Result<Ve
         .collect())
 }
 
-/// Reads a saved plan, refusing it whole when a manifest it was made from changed since.
-fn load_plan(path: &std::path::Path) -> Result<Source, u8> {
+/// Reads a saved plan, refusing it whole when a manifest it was made from changed since, or when
+/// an update it would send breaks a rule `validate` checks (a plan is a file anyone can edit).
+fn load_plan(path: &std::path::Path, now: Option<ApiTime>) -> Result<Source, u8> {
     let plan = PlanFile::load(path).map_err(|e| {
         eprintln!("error: {e}");
         exit::USAGE
@@ -252,7 +266,53 @@ fn load_plan(path: &std::path::Path) -> Result<Source, u8> {
         eprintln!("error: {e}");
         return Err(exit::STALE_PLAN);
     }
+    let now = now.unwrap_or_else(validate::clock_now);
+    let broken = recheck_plan(&plan, now);
+    if !broken.is_empty() {
+        for line in &broken {
+            eprintln!("error: {}: {line}", path.display());
+        }
+        eprintln!(
+            "invalid plan: {} error(s); nothing was sent (re-plan from the manifests instead of editing the plan)",
+            broken.len()
+        );
+        return Err(exit::INVALID_MANIFEST);
+    }
     Ok(Source::Plan(planned::work_items(&plan), plan.items))
+}
+
+/// Every update a saved plan would send, checked again with the rules `validate` applies to a
+/// manifest; one line per error, naming the item.
+pub fn recheck_plan(plan: &PlanFile, now: ApiTime) -> Vec<String> {
+    use crate::plan::diff::Decision;
+    let mut out = Vec::new();
+    for (i, item) in plan.items.iter().enumerate() {
+        if !matches!(item.decision, Decision::Change { .. }) {
+            continue;
+        }
+        if item.update.task_id != item.task_id || item.update.region != item.region {
+            out.push(format!(
+                "item {} ({}): its update is for {} in {}, not the item's task",
+                i + 1,
+                esc(&item.task_id),
+                esc(&item.update.task_id),
+                item.update.region.as_str()
+            ));
+        }
+        for v in crate::rules::check_offline(&item.update, now) {
+            if v.severity == crate::rules::Severity::Error {
+                out.push(format!(
+                    "item {} ({}, from {}): {} [{}]",
+                    i + 1,
+                    esc(&item.task_id),
+                    esc(&item.origin),
+                    esc(&v.message),
+                    v.code
+                ));
+            }
+        }
+    }
+    out
 }
 
 pub fn run(args: Args, g: &Global) -> u8 {
@@ -279,7 +339,7 @@ pub fn run(args: Args, g: &Global) -> u8 {
         return usage(e);
     }
     let loaded = match &args.plan {
-        Some(plan) => load_plan(plan),
+        Some(plan) => load_plan(plan, args.now),
         None => load_entries(&args.files, args.now, g).map(Source::Manifests),
     };
     let source = match loaded {
