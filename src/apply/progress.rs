@@ -92,26 +92,34 @@ impl PaceMeter {
     }
 }
 
-/// The parts of a progress line, in display order, each with its priority (lower: dropped
-/// last when the line must be shortened).
-fn parts(s: &Snapshot, pace: f64) -> Vec<(u8, String)> {
-    let eta = s
-        .eta()
-        .map(human_duration)
-        .unwrap_or_else(|| "?".to_string());
+/// The totals and the pace, in display order, each with its priority (lower: dropped last when
+/// the line must be shortened).
+fn totals(s: &Snapshot, pace: f64) -> Vec<(u8, String)> {
     let mut v = vec![
-        (0, format!("{}/{}", s.done, s.total)),
         (1, format!("ok {}", s.succeeded)),
         (1, format!("failed {}", s.failed)),
         (4, format!("retries {}", s.retries)),
         (5, format!("throttled {}", s.throttled)),
         (2, format!("{pace:.1}/{} calls/s", fmt_rate(s.quota))),
-        (3, human_duration(s.elapsed)),
-        (1, format!("ETA {eta}")),
     ];
     if s.retrying > 0 {
-        v.insert(3, (6, format!("retrying {}", s.retrying)));
+        v.insert(2, (6, format!("retrying {}", s.retrying)));
     }
+    v
+}
+
+fn eta_text(s: &Snapshot) -> String {
+    s.eta()
+        .map(human_duration)
+        .unwrap_or_else(|| "?".to_string())
+}
+
+/// Every part of a progress line: the count, the totals and pace, the elapsed time, the ETA.
+fn parts(s: &Snapshot, pace: f64) -> Vec<(u8, String)> {
+    let mut v = vec![(0, format!("{}/{}", s.done, s.total))];
+    v.extend(totals(s, pace));
+    v.push((3, human_duration(s.elapsed)));
+    v.push((1, format!("ETA {}", eta_text(s))));
     v
 }
 
@@ -178,23 +186,15 @@ const BAR_WIDTH: usize = 30;
 /// The bar's two lines of text, each fitting [`BAR_COLUMNS`] with the bar before the first:
 /// progress and time (`done/total · ETA · elapsed`), then the totals and the pace.
 pub fn bar_lines(s: &Snapshot, pace: f64) -> (String, String) {
-    let eta = s
-        .eta()
-        .map(human_duration)
-        .unwrap_or_else(|| "?".to_string());
     let first = format!(
-        "{}/{} · ETA {eta} · elapsed {}",
+        "{}/{} · ETA {} · elapsed {}",
         s.done,
         s.total,
+        eta_text(s),
         human_duration(s.elapsed)
     );
-    let mut v = parts(s, pace);
-    // The first line has the count, the ETA and the elapsed time.
-    v.retain(|(_, t)| !(t.contains('/') && !t.contains("calls/s")) && !t.starts_with("ETA "));
-    v.retain(|(_, t)| *t != human_duration(s.elapsed));
-    let second = fit(v, BAR_COLUMNS - 1);
     let first: String = first.chars().take(BAR_COLUMNS - BAR_WIDTH - 2).collect();
-    (first, second)
+    (first, fit(totals(s, pace), BAR_COLUMNS - 1))
 }
 
 /// Receives the executor's snapshots.
