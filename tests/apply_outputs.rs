@@ -206,6 +206,8 @@ fn a_report_over_the_manifest_the_journal_or_another_report_is_refused_before_se
     for (report, says) in [
         (m_str.to_string(), "also an input"),
         ("./sub/../m.json".to_string(), "also an input"),
+        // A format prefix names the same file.
+        (format!("md:{m_str}"), "also an input"),
         (JOURNAL.to_string(), "also the journal"),
     ] {
         std::fs::create_dir_all(s.path("sub")).unwrap();

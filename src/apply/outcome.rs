@@ -148,8 +148,9 @@ impl std::fmt::Display for HaltReason {
         match self {
             HaltReason::Systemic { code, message } => write!(
                 f,
-                "the service refused the account or key ({code}: {})",
-                escape(message)
+                "the service refused the account or key ({}: {})",
+                crate::text::escape(code),
+                crate::text::escape(message)
             ),
             HaltReason::MaxFailures { failed, policy } => {
                 write!(
@@ -162,11 +163,6 @@ impl std::fmt::Display for HaltReason {
             }
         }
     }
-}
-
-/// Text from the service, escaped for the terminal.
-fn escape(s: &str) -> String {
-    s.chars().flat_map(char::escape_default).collect()
 }
 
 /// How the run ended (in reports: `outcome` and, when halted, `halt_reason`).

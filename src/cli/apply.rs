@@ -166,17 +166,9 @@ pub fn check_qps(qps: f64, quota_raised: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Text from a file, escaped for the terminal (control characters shown, not obeyed).
-fn esc(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+/// Text from a file, escaped for the terminal (control and invisible characters shown).
+fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::escape(s)
 }
 
 fn usage(msg: impl std::fmt::Display) -> u8 {

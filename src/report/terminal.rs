@@ -20,18 +20,9 @@ fn needs_attention(s: ItemStatus) -> bool {
     )
 }
 
-/// Text from a file or the service, made safe for the terminal: control characters shown as
-/// escapes, so a message cannot move the cursor or rewrite what is on screen.
-fn safe(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+/// Text from a file or the service, made safe for the terminal (see [`crate::text::escape`]).
+fn safe(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::escape(s)
 }
 
 /// The updates that failed, were blocked, missing or stale: the first `limit` as
