@@ -44,7 +44,7 @@ use super::journal::{
 };
 use super::limiter::Pacers;
 pub use super::ops::{Sent, TaskOps};
-use super::outcome::{CallPoint, per_second, round1, round3, wall_seconds};
+use super::outcome::{CallPoint, per_second, rate_seconds, round1, round3};
 pub use super::outcome::{
     HaltReason, ItemResult, ItemStatus, Latency, OperationCalls, Outcome, RunResult, Summary,
     percentile,
@@ -1069,10 +1069,11 @@ pub async fn run<S: TaskOps>(
     let c = engine.counts().since(&before);
     let calls = c.calls();
     let secs = elapsed.as_secs_f64();
-    // Over the run's wall time, at least the one second the quota counts in: 7 calls in 0.6 s
-    // are 7 calls in that second, not 11.7 calls/s.
-    let per_sec = |n: u64| n as f64 / wall_seconds(elapsed);
     let timeline = lock(&engine.timeline).split_off(timeline_before);
+    // Over the gaps the calls took (see `rate_seconds`), at least the one second the quota
+    // counts in: 7 calls in 0.6 s are 7 calls in that second, not 11.7 calls/s.
+    let rate_secs = rate_seconds(&timeline, elapsed);
+    let per_sec = |n: u64| n as f64 / rate_secs;
     let per_second = per_second(&timeline, run_started);
     let final_rate = lock(&engine.adaptive[Operation::Update.index()]).rate_at(engine.now());
     let samples = lock(&engine.recorder)

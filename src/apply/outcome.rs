@@ -280,6 +280,23 @@ pub fn wall_seconds(elapsed: std::time::Duration) -> f64 {
     elapsed.as_secs_f64().max(1.0)
 }
 
+/// The time a run's calls occupied at the pace they were sent: n calls from the first send to
+/// the last span n − 1 gaps but take n of them (17 calls 103 ms apart span 1.65 s: counted over
+/// the span they read 10.3 calls/s, an alarming figure under a 10/s quota; over the 17 gaps they
+/// take, 9.7, the pace they left at). With fewer than two sends, the run's wall time. Never less
+/// than one second, as [`wall_seconds`].
+pub fn rate_seconds(points: &[CallPoint], elapsed: std::time::Duration) -> f64 {
+    let first = points.iter().map(|p| p.at).min();
+    let last = points.iter().map(|p| p.at).max();
+    match (first, last) {
+        (Some(first), Some(last)) if points.len() >= 2 && last > first => {
+            let n = points.len() as f64;
+            ((last - first).as_secs_f64() * n / (n - 1.0)).max(1.0)
+        }
+        _ => wall_seconds(elapsed),
+    }
+}
+
 /// Buckets calls by the second of the run they were sent in (seconds without calls included, so
 /// a chart's axis is time), counting from `start`; calls before `start` are not this run's.
 pub fn per_second(points: &[CallPoint], start: std::time::Duration) -> Vec<SecondStats> {
@@ -399,6 +416,32 @@ mod per_second_tests {
                 (3, 1, 0, Some(40.0)),
             ]
         );
+    }
+
+    #[test]
+    fn rates_count_the_gaps_calls_take_not_the_span_between_them() {
+        let at = |ms: u64| CallPoint {
+            at: Duration::from_millis(ms),
+            latency_ms: 50.0,
+            throttled: false,
+        };
+        // 17 calls on a 103 ms grid: 9.71 calls/s, not 17 / 1.648 s = 10.3.
+        let grid: Vec<CallPoint> = (0..17).map(|i| at(5 + i * 103)).collect();
+        let secs = rate_seconds(&grid, Duration::from_millis(1900));
+        assert!((17.0 / secs - 9.709).abs() < 0.01, "{}", 17.0 / secs);
+        // 600 calls at 9.7/s: the same figure as over the wall time, to within a call.
+        let long: Vec<CallPoint> = (0..600).map(|i| at(i * 103)).collect();
+        assert!((600.0 / rate_seconds(&long, Duration::from_secs(62)) - 9.709).abs() < 0.01);
+        // A burst in one instant, or a single call: over the wall time, at least one second.
+        assert_eq!(
+            rate_seconds(&[at(10), at(10)], Duration::from_millis(300)),
+            1.0
+        );
+        assert_eq!(rate_seconds(&[at(10)], Duration::from_millis(2500)), 2.5);
+        assert_eq!(rate_seconds(&[], Duration::ZERO), 1.0);
+        // Seven calls within 0.6 s were seven calls in one second.
+        let seven: Vec<CallPoint> = (0..7).map(|i| at(i * 100)).collect();
+        assert_eq!(rate_seconds(&seven, Duration::from_millis(650)), 1.0);
     }
 
     #[test]
