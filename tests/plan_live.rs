@@ -313,6 +313,42 @@ fn invalid_manifest_reads_nothing() {
     assert_eq!(env.emu().stats().count("DescribeLivePullToPush", "ok"), 0);
 }
 
+#[test]
+fn plan_out_that_cannot_be_saved_is_refused_before_any_read() {
+    let env = Env::new();
+    let m = changes_only_manifest(&env);
+    let missing_dir = env.dir.path().join("no-such-dir").join("plan.json");
+    let out = env
+        .cmd()
+        .args(["plan", "--out"])
+        .arg(&missing_dir)
+        .arg(&m)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--out"), "{}", text(&out.stderr));
+    // The manifest itself as the plan file would overwrite it.
+    let before = std::fs::read(&m).unwrap();
+    env.cmd()
+        .args(["plan", "--out"])
+        .arg(&m)
+        .arg(&m)
+        .assert()
+        .code(64);
+    assert_eq!(
+        std::fs::read(&m).unwrap(),
+        before,
+        "the manifest is untouched"
+    );
+    let stats = env.emu().stats();
+    assert_eq!(
+        stats.count("DescribeLivePullToPushList", "ok")
+            + stats.count("DescribeLivePullToPush", "ok"),
+        0,
+        "nothing was read"
+    );
+}
+
 fn changes_only_manifest(env: &Env) -> std::path::PathBuf {
     env.manifest(
         "changes.yaml",

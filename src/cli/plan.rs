@@ -13,6 +13,7 @@ use crate::plan::file::{PlanFile, PlanItem, manifest_ref};
 use crate::plan::live::plan_updates;
 use crate::plan::offline::{self, OfflinePlan};
 use crate::plan::render::{self, Summary};
+use crate::report::outputs::{self, Output};
 use crate::validate::{self, Batch};
 
 const EXAMPLES: &str = "\
@@ -77,6 +78,15 @@ pub fn run(args: Args, g: &Global) -> u8 {
              input cannot be checked again at apply time; save the manifest to a file first"
         );
         return exit::USAGE;
+    }
+    // The plan file is checked before the live reads: a plan that cannot be saved (a missing
+    // directory, a manifest's own path) would otherwise be found out only after every read.
+    if let Some(out) = &args.out {
+        let inputs: Vec<PathBuf> = args.files.iter().map(PathBuf::from).collect();
+        if let Err(e) = outputs::check(&[Output::new("--out", out)], &inputs) {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
     }
     let Some(batch) = load(&args.files, args.common.now(), g) else {
         return exit::INVALID_MANIFEST;
