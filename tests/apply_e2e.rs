@@ -753,6 +753,8 @@ fn without_yes_and_no_terminal_it_refuses_with_64_and_sends_nothing() {
     // The plan was read (and shown); no update was sent.
     assert_eq!(emu.stats().count("UpdateLivePullToPush", "ok"), 0);
     assert!(!emu.stats().operations.contains_key("UpdateLivePullToPush"));
+    // Declining leaves no journal behind (the lock created it; nothing was written to it).
+    assert!(!s.path("j.jsonl").exists());
 }
 
 #[test]

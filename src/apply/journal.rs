@@ -193,6 +193,15 @@ impl LockedJournal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Gives the journal up before a run starts (the confirmation was declined): a file that is
+    /// still empty was created by the lock alone and is removed, so declining leaves nothing
+    /// behind; a journal with earlier runs in it is kept as it was.
+    pub fn discard_if_empty(self) {
+        if self.file.metadata().is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn io<'a>(

@@ -552,11 +552,13 @@ async fn run_async(
             eprintln!("{summary}");
             let stdin = std::io::stdin();
             if !session::ask("Apply?", &mut stdin.lock(), &mut std::io::stderr()) {
+                locked.discard_if_empty();
                 eprintln!("nothing sent");
                 return exit::USAGE;
             }
         }
         Confirm::Refuse => {
+            locked.discard_if_empty();
             eprintln!("{summary}");
             return usage(
                 "standard input is not a terminal, so apply cannot ask for confirmation; pass --yes to apply without asking",
