@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod quota;
 pub mod report;
 pub mod rules;
 pub mod text;
