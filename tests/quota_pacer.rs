@@ -26,8 +26,15 @@ fn config(cap: f64, on_error: OnStoreError, timeout: Duration) -> SharedConfig {
     }
 }
 
-async fn pacer(url: &str, account: &str, name: &str, cfg: SharedConfig) -> (Arc<SharedPacer>, Events, CancellationToken) {
-    let store = Store::connect(&StoreUrl::parse(url).unwrap()).await.unwrap();
+async fn pacer(
+    url: &str,
+    account: &str,
+    name: &str,
+    cfg: SharedConfig,
+) -> (Arc<SharedPacer>, Events, CancellationToken) {
+    let store = Store::connect(&StoreUrl::parse(url).unwrap())
+        .await
+        .unwrap();
     let events: Events = Arc::default();
     let sink = events.clone();
     let halt = CancellationToken::new();
@@ -63,7 +70,10 @@ fn share_check(counts: &[usize]) {
     let total: usize = counts.iter().sum();
     for c in counts {
         let share = *c as f64 / total as f64;
-        assert!((0.25..=0.42).contains(&share), "shares {counts:?} of {total}: not about a third each");
+        assert!(
+            (0.25..=0.42).contains(&share),
+            "shares {counts:?} of {total}: not about a third each"
+        );
     }
 }
 
@@ -75,7 +85,13 @@ async fn three_runners_share_one_key_evenly_at_the_shared_pace() {
     let mut all = Vec::new();
     // Very different concurrency: fairness must not depend on how many calls a runner queues.
     for (name, workers) in [("a", 2usize), ("b", 4), ("c", 12)] {
-        let (p, _, _) = pacer(&server.url(), "acct", name, config(cap, OnStoreError::Pause, Duration::from_secs(30))).await;
+        let (p, _, _) = pacer(
+            &server.url(),
+            "acct",
+            name,
+            config(cap, OnStoreError::Pause, Duration::from_secs(30)),
+        )
+        .await;
         all.push(drive(p, workers, stop.clone()));
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -88,8 +104,16 @@ async fn three_runners_share_one_key_evenly_at_the_shared_pace() {
     times.sort();
     let span = *times.last().unwrap() - times[0];
     let min_span = Duration::from_secs_f64((times.len() - 1) as f64 / cap);
-    assert!(span + Duration::from_millis(60) >= min_span, "{} grants in {span:?}", times.len());
-    assert!(times.len() as f64 >= cap * 2.0, "only {} grants in 3 s at {cap}/s", times.len());
+    assert!(
+        span + Duration::from_millis(60) >= min_span,
+        "{} grants in {span:?}",
+        times.len()
+    );
+    assert!(
+        times.len() as f64 >= cap * 2.0,
+        "only {} grants in 3 s at {cap}/s",
+        times.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +126,11 @@ async fn a_runner_behind_a_slow_link_gets_its_share() {
     let (pf, _, _) = pacer(&format!("redis://{far}"), "acct", "far", cfg).await;
     let (pa, _, _) = pacer(&server.url(), "acct", "near1", cfg).await;
     let (pb, _, _) = pacer(&server.url(), "acct", "near2", cfg).await;
-    let all = [drive(pf, 8, stop.clone()), drive(pa, 8, stop.clone()), drive(pb, 8, stop.clone())];
+    let all = [
+        drive(pf, 8, stop.clone()),
+        drive(pa, 8, stop.clone()),
+        drive(pb, 8, stop.clone()),
+    ];
     tokio::time::sleep(Duration::from_secs(4)).await;
     stop.cancel();
     let counts: Vec<usize> = all.iter().map(|g| g.lock().unwrap().len()).collect();
@@ -112,7 +140,13 @@ async fn a_runner_behind_a_slow_link_gets_its_share() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dispatch_pauses_while_redis_is_down_and_resumes_when_it_is_back() {
     let mut server = RedisServer::start();
-    let (p, events, halt) = pacer(&server.url(), "acct", "a", config(20.0, OnStoreError::Pause, Duration::from_secs(60))).await;
+    let (p, events, halt) = pacer(
+        &server.url(),
+        "acct",
+        "a",
+        config(20.0, OnStoreError::Pause, Duration::from_secs(60)),
+    )
+    .await;
     let stop = CancellationToken::new();
     let grants = drive(p.clone(), 4, stop.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -126,27 +160,48 @@ async fn dispatch_pauses_while_redis_is_down_and_resumes_when_it_is_back() {
     let g = grants.lock().unwrap().clone();
     // Slots booked before the kill may still be used (at most the outstanding bound, all due
     // within a few intervals); nothing else is let through while Redis is down.
-    let during = g.iter().filter(|t| **t > killed + Duration::from_millis(300) && **t < back).count();
+    let during = g
+        .iter()
+        .filter(|t| **t > killed + Duration::from_millis(300) && **t < back)
+        .count();
     assert_eq!(during, 0, "calls let through while the store was down");
     let after = g.iter().filter(|t| **t > back).count();
     assert!(after >= 10, "only {after} calls after Redis came back");
     assert!(!halt.is_cancelled());
     let ev = events.lock().unwrap().clone();
-    assert!(matches!(ev.first(), Some(StoreEvent::Down { .. })), "{ev:?}");
-    assert!(ev.iter().any(|e| matches!(e, StoreEvent::Back { .. })), "{ev:?}");
+    assert!(
+        matches!(ev.first(), Some(StoreEvent::Down { .. })),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter().any(|e| matches!(e, StoreEvent::Back { .. })),
+        "{ev:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_timeout_the_run_halts_and_nothing_more_is_let_through() {
     let mut server = RedisServer::start();
-    let (p, events, halt) = pacer(&server.url(), "acct", "a", config(20.0, OnStoreError::Pause, Duration::from_secs(1))).await;
+    let (p, events, halt) = pacer(
+        &server.url(),
+        "acct",
+        "a",
+        config(20.0, OnStoreError::Pause, Duration::from_secs(1)),
+    )
+    .await;
     p.acquire().await;
     server.kill();
     let waited = tokio::time::timeout(Duration::from_secs(8), p.acquire()).await;
     assert!(waited.is_err(), "a slot was handed out with the store down");
     assert!(halt.is_cancelled(), "the run was not halted");
     assert!(p.halted().is_some());
-    assert!(events.lock().unwrap().iter().any(|e| matches!(e, StoreEvent::Halted { .. })));
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, StoreEvent::Halted { .. }))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,27 +220,53 @@ async fn local_fallback_paces_at_the_last_known_share() {
     stop.cancel();
     let n = grants.lock().unwrap().len();
     // 20/s shared by two runners: about 10/s here, never the whole 20/s.
-    assert!((12..=24).contains(&n), "{n} calls in 2 s on the local fallback");
+    assert!(
+        (12..=24).contains(&n),
+        "{n} calls in 2 s on the local fallback"
+    );
     assert!(!halt.is_cancelled());
-    assert!(matches!(events.lock().unwrap().first(), Some(StoreEvent::Local { rate, .. }) if (*rate - 10.0).abs() < 1e-9));
+    assert!(
+        matches!(events.lock().unwrap().first(), Some(StoreEvent::Local { rate, .. }) if (*rate - 10.0).abs() < 1e-9)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn script_flush_mid_run_reloads_the_script() {
     let server = RedisServer::start();
-    let (p, events, _) = pacer(&server.url(), "acct", "a", config(50.0, OnStoreError::Pause, Duration::from_secs(30))).await;
+    let (p, events, _) = pacer(
+        &server.url(),
+        "acct",
+        "a",
+        config(50.0, OnStoreError::Pause, Duration::from_secs(30)),
+    )
+    .await;
     let stop = CancellationToken::new();
     let grants = drive(p.clone(), 4, stop.clone());
-    let mut con = server.client().get_multiplexed_async_connection().await.unwrap();
+    let mut con = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut con).await.unwrap();
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut con)
+            .await
+            .unwrap();
     }
     let before = grants.lock().unwrap().len();
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.cancel();
-    assert!(grants.lock().unwrap().len() > before, "no progress after SCRIPT FLUSH");
-    assert!(events.lock().unwrap().is_empty(), "{:?}", events.lock().unwrap());
+    assert!(
+        grants.lock().unwrap().len() > before,
+        "no progress after SCRIPT FLUSH"
+    );
+    assert!(
+        events.lock().unwrap().is_empty(),
+        "{:?}",
+        events.lock().unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,6 @@ use proptest::prelude::*;
 use quota_support::RedisServer;
 use redis::{Commands, Value};
 
-
 fn stored(con: &mut redis::Connection, key: &QuotaKey) -> Model {
     let s: HashMap<String, i64> = con.hgetall(key.schedule()).unwrap();
     let r: HashMap<String, String> = con.hgetall(key.runners()).unwrap();
@@ -119,7 +118,12 @@ fn check(
     let st = parse_status(&v).unwrap();
     prop_assert!(st.rate >= p.floor && st.rate <= p.cap);
     prop_assert_eq!(st.throttles, model.schedule.throttles);
-    let live: Vec<&String> = model.runners.iter().filter(|(_, r)| r.lease_until >= st.now).map(|(k, _)| k).collect();
+    let live: Vec<&String> = model
+        .runners
+        .iter()
+        .filter(|(_, r)| r.lease_until >= st.now)
+        .map(|(k, _)| k)
+        .collect();
     prop_assert_eq!(st.runners.iter().map(|r| &r.id).collect::<Vec<_>>(), live);
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod diff;
 pub mod emulator;
 pub mod export;
 pub mod plan;
+pub mod quota;
 pub mod validate;
 
 const EXAMPLES: &str = "\
@@ -68,6 +69,8 @@ pub struct ApiArgs {
     /// Seconds to wait for a whole response once connected.
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     pub read_timeout: f64,
+    #[command(flatten)]
+    pub quota: quota::QuotaArgs,
 }
 
 /// Output format of `validate`, `plan` and `diff`.
@@ -91,6 +94,8 @@ pub enum Command {
     Export(export::Args),
     /// Run a local emulator of the pull-to-push API (for tests, benchmarks and rehearsals).
     Emulator(emulator::Args),
+    /// The quota shared by several runs through Redis (--quota-store): who shares it, how fast.
+    Quota(quota::Args),
 }
 
 /// The async runtime every networked command runs on (two workers: the machine's size, and
@@ -129,6 +134,7 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => diff::run(a, &g),
         Command::Export(a) => export::run(a, &g),
         Command::Emulator(a) => emulator::run(a, &g),
+        Command::Quota(a) => quota::run(a, &g),
     };
     ExitCode::from(code)
 }

@@ -59,10 +59,14 @@ impl StoreUrl {
             shown,
             reason: reason.to_string(),
         };
-        let url = url::Url::parse(s.trim()).map_err(|e| bad("(unparsable)".into(), &e.to_string()))?;
+        let url =
+            url::Url::parse(s.trim()).map_err(|e| bad("(unparsable)".into(), &e.to_string()))?;
         let shown = redact(&url);
         if !matches!(url.scheme(), "redis" | "rediss") {
-            return Err(bad(shown, &format!("scheme {:?} is not supported", url.scheme())));
+            return Err(bad(
+                shown,
+                &format!("scheme {:?} is not supported", url.scheme()),
+            ));
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(bad(shown, "no host"));
@@ -112,8 +116,7 @@ pub struct QuotaKey {
 
 fn valid_part(s: &str) -> bool {
     (1..=128).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'@'))
 }
 
@@ -176,7 +179,9 @@ mod tests {
         ] {
             assert!(StoreUrl::parse(bad).is_err(), "{bad}");
         }
-        let e = StoreUrl::parse("http://u:secret@h").unwrap_err().to_string();
+        let e = StoreUrl::parse("http://u:secret@h")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("secret") && e.contains("***"), "{e}");
     }
 

@@ -136,7 +136,9 @@ impl Model {
     /// The shared AIMD rate at `now`: the base plus linear recovery, within floor and cap.
     fn rate_at(base: i64, since: i64, now: i64, p: &Params) -> i64 {
         let elapsed = (now - since).clamp(0, MAX_ELAPSED_US);
-        (base + elapsed * p.increase / 1_000_000).min(p.cap).max(p.floor)
+        (base + elapsed * p.increase / 1_000_000)
+            .min(p.cap)
+            .max(p.floor)
     }
 
     fn base_since(&self, now: i64, p: &Params) -> (i64, i64) {
@@ -305,7 +307,14 @@ mod tests {
             total: 5,
         };
         assert_eq!(Runner::decode(&r.encode()), Some(r));
-        for bad in ["", "1 2 3 4", "1 2 3 4 5 6", "1 2 -3 4 5", "1 2 x 4 5", "1  2 3 4 5"] {
+        for bad in [
+            "",
+            "1 2 3 4",
+            "1 2 3 4 5 6",
+            "1 2 -3 4 5",
+            "1 2 x 4 5",
+            "1  2 3 4 5",
+        ] {
             assert_eq!(Runner::decode(bad), None, "{bad:?}");
         }
     }

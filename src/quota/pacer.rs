@@ -219,7 +219,10 @@ impl SharedPacer {
 
     /// Reports a throttle to the store: the shared schedule slows for every runner.
     pub async fn report_throttle(&self) -> Result<(), QuotaError> {
-        let s = self.store.throttled(&self.key, &self.runner, &self.params).await?;
+        let s = self
+            .store
+            .throttled(&self.key, &self.runner, &self.params)
+            .await?;
         lock(&self.state).rate = s.rate;
         Ok(())
     }
@@ -227,7 +230,9 @@ impl SharedPacer {
     /// Unregisters this runner (end of the run), so `quota status` and the others' fallback
     /// share stop counting it at once rather than when its lease runs out.
     pub async fn leave(&self) -> Result<(), QuotaError> {
-        self.store.leave(&self.key, &self.runner, &self.params).await
+        self.store
+            .leave(&self.key, &self.runner, &self.params)
+            .await
     }
 
     /// The store answered: note the rate and runners; say so if it had been down.
@@ -321,7 +326,11 @@ impl Pacer for SharedPacer {
                 Some(false) => {}
             }
             let sent = Instant::now();
-            match self.store.reserve(&self.key, &self.runner, &self.params).await {
+            match self
+                .store
+                .reserve(&self.key, &self.runner, &self.params)
+                .await
+            {
                 Ok(b) => {
                     let got = Instant::now();
                     self.up(b.rate, b.runners);
@@ -408,6 +417,9 @@ mod tests {
     fn runner_ids_are_distinct_and_key_safe() {
         let (a, b) = (runner_id(), runner_id());
         assert_ne!(a, b);
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || b"-._".contains(&c)));
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-._".contains(&c))
+        );
     }
 }

@@ -22,7 +22,12 @@ pub fn script() -> &'static Script {
 }
 
 /// One call of the script: the two keys of `key`, the mode, the runner and the parameters.
-pub fn invocation(key: &QuotaKey, mode: &str, runner: &str, p: &Params) -> ScriptInvocation<'static> {
+pub fn invocation(
+    key: &QuotaKey,
+    mode: &str,
+    runner: &str,
+    p: &Params,
+) -> ScriptInvocation<'static> {
     let mut inv = script().prepare_invoke();
     inv.key(key.schedule())
         .key(key.runners())
@@ -112,7 +117,10 @@ pub fn parse_status(v: &Value) -> Result<Status, String> {
     };
     let rest = &items[5..];
     if rest.len() % 4 != 0 {
-        return Err(format!("runner list of {} values is not in fours", rest.len()));
+        return Err(format!(
+            "runner list of {} values is not in fours",
+            rest.len()
+        ));
     }
     let mut runners = Vec::new();
     for r in rest.chunks(4) {
@@ -193,7 +201,13 @@ impl Store {
         &self.shown
     }
 
-    async fn run(&self, key: &QuotaKey, mode: &str, runner: &str, p: &Params) -> Result<Value, QuotaError> {
+    async fn run(
+        &self,
+        key: &QuotaKey,
+        mode: &str,
+        runner: &str,
+        p: &Params,
+    ) -> Result<Value, QuotaError> {
         let mut conn = self.conn.clone();
         let inv = invocation(key, mode, runner, p);
         match tokio::time::timeout(CALL_TIMEOUT, inv.invoke_async::<Value>(&mut conn)).await {
@@ -217,13 +231,23 @@ impl Store {
     }
 
     /// Books `runner` the next free slot of `key` (one round trip).
-    pub async fn reserve(&self, key: &QuotaKey, runner: &str, p: &Params) -> Result<Booking, QuotaError> {
+    pub async fn reserve(
+        &self,
+        key: &QuotaKey,
+        runner: &str,
+        p: &Params,
+    ) -> Result<Booking, QuotaError> {
         let v = self.run(key, "reserve", runner, p).await?;
         parse_booking(&v).map_err(|m| self.protocol(m))
     }
 
     /// Reports a throttle: slows the schedule for every runner of `key`.
-    pub async fn throttled(&self, key: &QuotaKey, runner: &str, p: &Params) -> Result<Slowed, QuotaError> {
+    pub async fn throttled(
+        &self,
+        key: &QuotaKey,
+        runner: &str,
+        p: &Params,
+    ) -> Result<Slowed, QuotaError> {
         let v = self.run(key, "throttle", runner, p).await?;
         parse_slowed(&v).map_err(|m| self.protocol(m))
     }

@@ -61,7 +61,10 @@ impl RedisServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server did not answer PING on port {} within 10 s", self.port);
+        panic!(
+            "redis-server did not answer PING on port {} within 10 s",
+            self.port
+        );
     }
 
     fn ping(&self) -> bool {
@@ -123,11 +126,15 @@ pub async fn delaying_proxy(target: SocketAddr, delay: Duration) -> SocketAddr {
             let (ri, wi) = inbound.into_split();
             let (ro, wo) = outbound.into_split();
             for (mut r, mut w) in [
-                (Box::new(ri) as Box<dyn tokio::io::AsyncRead + Unpin + Send>, Box::new(wo) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>),
+                (
+                    Box::new(ri) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    Box::new(wo) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                ),
                 (Box::new(ro), Box::new(wi)),
             ] {
                 // Each chunk is delivered `delay` after it was read, in order.
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+                let (tx, mut rx) =
+                    tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 16 * 1024];
                     loop {

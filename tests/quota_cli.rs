@@ -1,0 +1,319 @@
+//! `--quota-store` end to end: the real binary, several runs against one emulator through a real
+//! redis-server, and `livebatch quota status`.
+
+mod quota_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use livebatch::apply::sandbox;
+use livebatch::emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
+    FaultConfig,
+};
+use livebatch::model::{ApiTime, Region, Update};
+use quota_support::RedisServer;
+
+struct Emu {
+    rt: tokio::runtime::Runtime,
+    handle: Option<EmulatorHandle>,
+}
+
+impl Emu {
+    fn start(us: &[Update]) -> Emu {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let now = ApiTime::from_unix(chrono::Utc::now().timestamp()).unwrap();
+        let handle = rt
+            .block_on(Emulator::start(EmulatorConfig {
+                qps: 10,
+                faults: FaultConfig {
+                    latency_ms: Some((5, 30)),
+                    ..FaultConfig::default()
+                },
+                seed: sandbox::seed_tasks(us, now),
+                ..EmulatorConfig::default()
+            }))
+            .unwrap();
+        Emu {
+            rt,
+            handle: Some(handle),
+        }
+    }
+
+    fn h(&self) -> &EmulatorHandle {
+        self.handle.as_ref().unwrap()
+    }
+}
+
+impl Drop for Emu {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = self.rt.block_on(h.shutdown());
+        }
+    }
+}
+
+fn updates(prefix: &str, n: usize) -> Vec<Update> {
+    (0..n)
+        .map(|i| {
+            let mut u = Update::new(format!("{prefix}-{i:03}"), Region::CnShanghai);
+            u.callback_url = Some(format!("https://hooks.new.example.com/{prefix}/{i}"));
+            u
+        })
+        .collect()
+}
+
+fn write_manifest(path: &Path, us: &[Update]) {
+    let mut s = String::from("updates:\n");
+    for u in us {
+        s.push_str(&format!(
+            "  - TaskId: {}\n    Region: {}\n    CallbackUrl: {}\n",
+            u.task_id,
+            u.region.as_str(),
+            u.callback_url.as_deref().unwrap_or("")
+        ));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+struct Scratch {
+    dir: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"));
+        c.env_clear()
+            .env("HOME", self.home.path())
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
+            .env("NO_PROXY", "127.0.0.1")
+            .current_dir(self.dir.path());
+        c
+    }
+
+    /// `livebatch apply` of manifest `name` against `emu`, journal `name.jsonl`.
+    fn apply(&self, emu: &Emu, name: &str, args: &[&str]) -> std::process::Command {
+        let mut c = self.cmd();
+        c.arg("apply")
+            .arg("--yes")
+            .arg("--endpoint")
+            .arg(emu.h().url())
+            .arg("--journal")
+            .arg(self.path(&format!("{name}.jsonl")))
+            .arg(self.path(name))
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+}
+
+fn spawn(mut c: std::process::Command) -> Child {
+    c.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn three_runs_share_one_emulator_quota_without_a_throttle() {
+    let redis = RedisServer::start();
+    let s = Scratch::new();
+    let all: Vec<Vec<Update>> = ["a", "b", "c"].iter().map(|p| updates(p, 15)).collect();
+    let emu = Emu::start(&all.concat());
+    let mut children = Vec::new();
+    for (p, us) in ["a", "b", "c"].iter().zip(&all) {
+        write_manifest(&s.path(p), us);
+        let url = redis.url();
+        let args = ["--quota-store", url.as_str(), "--quota-key", "1234567890"];
+        children.push(spawn(s.apply(&emu, p, &args)));
+    }
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains("quota: sharing livebatch:{1234567890}:UpdateLivePullToPush"),
+            "{err}"
+        );
+    }
+    let st = emu.h().stats();
+    assert_eq!(st.count("UpdateLivePullToPush", "ok"), 45);
+    assert_eq!(st.throttled, 0, "{st:?}");
+}
+
+#[test]
+fn redis_lost_past_the_timeout_halts_with_exit_3_and_resume_finishes() {
+    let mut redis = RedisServer::start();
+    let s = Scratch::new();
+    let us = updates("h", 40);
+    let emu = Emu::start(&us);
+    write_manifest(&s.path("m"), &us);
+    let url = redis.url();
+    let args = [
+        "--quota-store",
+        url.as_str(),
+        "--quota-key",
+        "acct",
+        "--quota-store-timeout",
+        "1",
+    ];
+    let child = spawn(s.apply(&emu, "m", &args));
+    // Wait for the run to be under way, then take Redis away.
+    let t0 = Instant::now();
+    while emu.h().stats().count("UpdateLivePullToPush", "ok") < 3 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    redis.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("halting (exit 3, resumable with --resume)"),
+        "{err}"
+    );
+    let done = emu.h().stats().count("UpdateLivePullToPush", "ok");
+    assert!(done < 40, "everything was sent with the store down");
+    redis.restart();
+    let out = s
+        .apply(&emu, "m", &[&args[..], &["--resume"]].concat())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(emu.h().stats().count("UpdateLivePullToPush", "ok"), 40);
+}
+
+#[test]
+fn an_unreachable_store_stops_before_anything_is_sent_and_hides_its_password() {
+    let s = Scratch::new();
+    let us = updates("u", 3);
+    let emu = Emu::start(&us);
+    write_manifest(&s.path("m"), &us);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://:hunter2@127.0.0.1:{port}");
+    let out = s
+        .apply(&emu, "m", &["--quota-store", &url, "--quota-key", "acct"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("quota store redis://:***@127.0.0.1"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert_eq!(emu.h().stats().requests, 0);
+}
+
+#[test]
+fn a_store_without_a_key_is_a_usage_error() {
+    let s = Scratch::new();
+    let us = updates("k", 1);
+    let emu = Emu::start(&us);
+    write_manifest(&s.path("m"), &us);
+    let out = s
+        .apply(&emu, "m", &["--quota-store", "redis://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--quota-key"));
+    assert_eq!(emu.h().stats().requests, 0);
+}
+
+#[test]
+fn quota_status_shows_the_runners_and_the_interval() {
+    use livebatch::apply::adaptive::AdaptiveConfig;
+    use livebatch::apply::limiter::Pacer;
+    use livebatch::quota::pacer::{OnStoreError, SharedConfig, SharedPacer};
+    use livebatch::quota::store::Store;
+    use livebatch::quota::{QuotaKey, StoreUrl};
+
+    let redis = RedisServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::connect(&StoreUrl::parse(&redis.url()).unwrap())
+            .await
+            .unwrap();
+        let p = SharedPacer::new(
+            store,
+            QuotaKey::new("1234567890", "UpdateLivePullToPush").unwrap(),
+            "ci-job-7".into(),
+            SharedConfig {
+                adaptive: AdaptiveConfig::for_cap(9.7),
+                timeout: Duration::from_secs(60),
+                on_error: OnStoreError::Pause,
+            },
+            tokio_util::sync::CancellationToken::new(),
+            |_| {},
+        );
+        p.acquire().await;
+        p.acquire().await;
+    });
+    let out = Command::cargo_bin("livebatch")
+        .unwrap()
+        .args([
+            "quota",
+            "status",
+            "--quota-store",
+            &redis.url(),
+            "--quota-key",
+            "1234567890",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("UpdateLivePullToPush: 9.70 calls/s (one slot every 103.1 ms)"),
+        "{text}"
+    );
+    assert!(text.contains("ci-job-7"), "{text}");
+    assert!(!text.contains("DescribeLivePullToPushList"), "{text}");
+    // Another account sees none of it.
+    let out = Command::cargo_bin("livebatch")
+        .unwrap()
+        .args([
+            "quota",
+            "status",
+            "--quota-store",
+            &redis.url(),
+            "--quota-key",
+            "other",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no runners share this key now"));
+}
