@@ -317,3 +317,31 @@ fn quota_status_shows_the_runners_and_the_interval() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("no runners share this key now"));
 }
+
+#[test]
+fn plan_books_its_reads_in_the_store_too() {
+    let redis = RedisServer::start();
+    let s = Scratch::new();
+    let us = updates("p", 3);
+    let emu = Emu::start(&us);
+    write_manifest(&s.path("m.yaml"), &us);
+    let out = s
+        .cmd()
+        .args(["plan", "--endpoint", &emu.h().url(), "m.yaml"])
+        .args(["--quota-store", &redis.url(), "--quota-key", "acct"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 2)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut con = redis.client().get_connection().unwrap();
+    let tat: Option<i64> = redis::cmd("HGET")
+        .arg("livebatch:{acct}:DescribeLivePullToPushList")
+        .arg("tat")
+        .query(&mut con)
+        .unwrap();
+    assert!(tat.is_some(), "plan's reads were not booked in the store");
+}

@@ -139,6 +139,11 @@ pub fn exit_code_for(e: &crate::api::error::ApiError) -> u8 {
 }
 
 pub fn run(args: Args, g: &Global) -> u8 {
+    if args.api.quota.quota_store.is_some() && !g.quiet {
+        eprintln!(
+            "note: export's few list calls (one per 100 tasks) are not booked in the quota store"
+        );
+    }
     let client = match connect(&args.api, g) {
         Ok(c) => c,
         Err(code) => return code,

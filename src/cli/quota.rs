@@ -1,17 +1,22 @@
 //! The shared quota on the command line: the `--quota-store` flags every API command takes, the
 //! shared pacer they build from them, and `livebatch quota status`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use super::Global;
+use crate::api::client::Client;
 use crate::apply::adaptive::AdaptiveConfig;
 use crate::apply::executor::PACE_HEADROOM;
+use crate::apply::limiter::GovernorPacer;
+use crate::apply::reader::PacedReader;
+use crate::apply::retry::RetryPolicy;
 use crate::exit;
 use crate::quota::pacer::{
-    OnStoreError, SharedConfig, SharedPacer, StoreEvent, params_for, runner_id,
+    AnyPacer, OnStoreError, SharedConfig, SharedPacer, StoreEvent, params_for, runner_id,
 };
 use crate::quota::store::{Status, Store};
 use crate::quota::{QuotaKey, StoreUrl};
@@ -152,6 +157,56 @@ pub async fn finish(pacer: &SharedPacer) {
         eprintln!("error: the run halted because the quota store was unreachable ({why})");
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), pacer.leave()).await;
+}
+
+/// The pacer for `operation` at `qps`: shared through the store with `--quota-store`, else
+/// in-process (97 % of `qps`, governor as the ceiling), exactly as without this module.
+pub async fn pacer(
+    args: &QuotaArgs,
+    operation: &str,
+    qps: f64,
+    halt: CancellationToken,
+    g: &Global,
+) -> Result<Arc<AnyPacer>, u8> {
+    let adaptive = AdaptiveConfig::for_cap(qps * PACE_HEADROOM);
+    if let Some(p) = shared_pacer(args, operation, adaptive, halt, g).await? {
+        return Ok(Arc::new(AnyPacer::Shared(p)));
+    }
+    GovernorPacer::new(qps * PACE_HEADROOM, qps)
+        .map(|p| Arc::new(AnyPacer::Local(p)))
+        .map_err(usage)
+}
+
+/// A reader for plan, diff and verify, paced like [`pacer`] (reads count against the quota of
+/// the list and describe operations).
+pub async fn reader(
+    client: Client,
+    args: &QuotaArgs,
+    qps: f64,
+    halt: CancellationToken,
+    g: &Global,
+) -> Result<(PacedReader<AnyPacer>, Arc<AnyPacer>), u8> {
+    let p = pacer(args, "DescribeLivePullToPushList", qps, halt, g).await?;
+    Ok((
+        PacedReader::new(client, p.clone(), RetryPolicy::default()),
+        p,
+    ))
+}
+
+/// Runs `work` unless the store halts it first (exit 3), then unregisters a shared runner.
+pub async fn until_halted<T>(
+    pacer: &AnyPacer,
+    halt: &CancellationToken,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, u8> {
+    let r = tokio::select! {
+        r = work => Ok(r),
+        _ = halt.cancelled() => Err(exit::INTERRUPTED),
+    };
+    if let Some(p) = pacer.shared() {
+        finish(p).await;
+    }
+    r
 }
 
 /// `livebatch quota …`
