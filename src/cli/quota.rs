@@ -170,7 +170,7 @@ pub async fn pacer(
 ) -> Result<Arc<AnyPacer>, u8> {
     let adaptive = AdaptiveConfig::for_cap(qps * PACE_HEADROOM);
     if let Some(p) = shared_pacer(args, operation, adaptive, halt, g).await? {
-        return Ok(Arc::new(AnyPacer::Shared(p)));
+        return Ok(Arc::new(AnyPacer::Shared(Box::new(p))));
     }
     GovernorPacer::new(qps * PACE_HEADROOM, qps)
         .map(|p| Arc::new(AnyPacer::Local(p)))

@@ -382,7 +382,7 @@ impl Pacer for SharedPacer {
 #[derive(Debug)]
 pub enum AnyPacer {
     Local(crate::apply::limiter::GovernorPacer),
-    Shared(SharedPacer),
+    Shared(Box<SharedPacer>),
 }
 
 impl AnyPacer {
