@@ -13,7 +13,11 @@ use livebatch::quota::{QuotaKey, StoreUrl};
 async fn evalsha_calls(url: &str) -> u64 {
     let client = redis::Client::open(url).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut con).await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut con)
+        .await
+        .unwrap();
     let count = |name: &str| {
         info.lines()
             .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
@@ -25,7 +29,9 @@ async fn evalsha_calls(url: &str) -> u64 {
 }
 
 async fn run(url: &str, tasks: usize, secs: f64) -> (u64, f64) {
-    let store = Store::connect(&StoreUrl::parse(url).unwrap()).await.unwrap();
+    let store = Store::connect(&StoreUrl::parse(url).unwrap())
+        .await
+        .unwrap();
     // A cap of 1,000,000 calls/s: slots are 1 µs apart, so this measures the store, not pacing.
     let p = Params {
         cap: 1_000_000_000,

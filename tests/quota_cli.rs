@@ -157,7 +157,11 @@ fn three_runs_share_one_emulator_quota_without_a_throttle() {
     }
     let st = emu.h().stats();
     assert_eq!(st.count("UpdateLivePullToPush", "ok"), 45);
-    assert_eq!(st.throttled, 0, "{st:?}");
+    // Apart, the three would send 29 calls/s into a 10/s quota and about two thirds would be
+    // throttled. Shared, none should be (benches/quota.sh measures 0); a call that a busy test
+    // machine delays by more than the 3 % headroom can still land in a full window, so allow a
+    // few without letting an unshared run pass.
+    assert!(st.throttled <= 4, "{st:?}");
 }
 
 #[test]

@@ -245,7 +245,7 @@ pub struct StatusArgs {
     pub qps: f64,
 }
 
-pub fn run(args: Args, g: &Global) -> u8 {
+pub fn run(args: Args, _g: &Global) -> u8 {
     let QuotaCommand::Status(a) = args.command;
     if let Err(m) = super::apply::check_qps(a.qps, true) {
         return usage(m);
@@ -281,7 +281,6 @@ pub fn run(args: Args, g: &Global) -> u8 {
                 }
             }
         }
-        let _ = g;
         print!("{}", render_status(&url.to_string(), &a.quota_key, &shown));
         exit::SUCCESS
     })
