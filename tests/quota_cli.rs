@@ -11,7 +11,7 @@ use assert_cmd::Command;
 use livebatch::apply::sandbox;
 use livebatch::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
-    FaultConfig,
+    FaultConfig, KeyPair,
 };
 use livebatch::model::{ApiTime, Region, Update};
 use quota_support::RedisServer;
@@ -23,6 +23,10 @@ struct Emu {
 
 impl Emu {
     fn start(us: &[Update]) -> Emu {
+        Emu::with_keys(us, vec![KeyPair::default()])
+    }
+
+    fn with_keys(us: &[Update], keys: Vec<KeyPair>) -> Emu {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -37,6 +41,7 @@ impl Emu {
                     ..FaultConfig::default()
                 },
                 seed: sandbox::seed_tasks(us, now),
+                keys,
                 ..EmulatorConfig::default()
             }))
             .unwrap();
@@ -238,18 +243,64 @@ fn an_unreachable_store_stops_before_anything_is_sent_and_hides_its_password() {
 }
 
 #[test]
-fn a_store_without_a_key_is_a_usage_error() {
+fn two_access_keys_of_one_account_learn_it_and_share_its_quota() {
+    // The emulator counts an account and its RAM users together, as the service does; each run
+    // presents its own AccessKey, learns the account with GetCallerIdentity and books on it.
+    let redis = RedisServer::start();
+    let s = Scratch::new();
+    let (a, b) = (updates("ka", 20), updates("kb", 20));
+    let account = "1234567890123456";
+    let keys = vec![
+        KeyPair {
+            access_key_id: "ak-main".into(),
+            secret: livebatch::api::credentials::Secret::new("s1"),
+            account_id: account.into(),
+        },
+        KeyPair {
+            access_key_id: "ak-ram".into(),
+            secret: livebatch::api::credentials::Secret::new("s2"),
+            account_id: account.into(),
+        },
+    ];
+    let emu = Emu::with_keys(&[a.clone(), b.clone()].concat(), keys);
+    let mut children = Vec::new();
+    for (name, us, (id, secret)) in [("a", &a, ("ak-main", "s1")), ("b", &b, ("ak-ram", "s2"))] {
+        write_manifest(&s.path(name), us);
+        let mut c = s.apply(&emu, name, &["--quota-store", &redis.url()]);
+        c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", id)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret);
+        children.push(spawn(c));
+    }
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let sharing = format!("quota: sharing livebatch:{{{account}}}:UpdateLivePullToPush");
+        assert!(err.contains(&sharing), "{err}");
+    }
+    let st = emu.h().stats();
+    assert_eq!(st.count("UpdateLivePullToPush", "ok"), 40);
+    // Apart, two runs at 9.7/s into one 10/s account quota: about half throttled.
+    assert!(st.throttled <= 3, "{st:?}");
+}
+
+#[test]
+fn an_account_that_cannot_be_learnt_stops_before_anything_is_sent() {
     let s = Scratch::new();
     let us = updates("k", 1);
     let emu = Emu::start(&us);
     write_manifest(&s.path("m"), &us);
-    let out = s
-        .apply(&emu, "m", &["--quota-store", "redis://127.0.0.1:1"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--quota-key"));
-    assert_eq!(emu.h().stats().requests, 0);
+    let mut c = s.apply(&emu, "m", &["--quota-store", "redis://127.0.0.1:1"]);
+    c.env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "wrong-secret");
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(
+        err.contains("GetCallerIdentity") && err.contains("--quota-key"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-secret"), "{err}");
+    assert_eq!(emu.h().stats().count("UpdateLivePullToPush", "ok"), 0);
 }
 
 #[test]

@@ -45,8 +45,8 @@ pub struct QuotaArgs {
         help_heading = "Shared quota"
     )]
     pub quota_store: Option<String>,
-    /// Whose quota: the account ID (runs with the same key share one quota). Required with
-    /// --quota-store until the account can be learnt from the credentials.
+    /// Whose quota: the account ID (runs with the same key share one quota). Default: the
+    /// credentials' account, learnt once with STS GetCallerIdentity.
     #[arg(
         long,
         value_name = "NAME",
@@ -82,11 +82,41 @@ fn target(args: &QuotaArgs, operation: &str) -> Result<Option<(StoreUrl, QuotaKe
     let url = StoreUrl::parse(url).map_err(usage)?;
     let Some(account) = &args.quota_key else {
         return Err(usage(
-            "--quota-store needs --quota-key ACCOUNT (the account ID whose quota the runs share)",
+            "--quota-store needs the account: --quota-key ACCOUNT, or credentials that can call GetCallerIdentity",
         ));
     };
     let key = QuotaKey::new(account, operation).map_err(usage)?;
     Ok(Some((url, key)))
+}
+
+/// The flags with the account filled in: with `--quota-store` and no `--quota-key`, the account
+/// is learnt once, here, with STS `GetCallerIdentity` (keys of one account — the account and its
+/// RAM users — share its quota, so the key is the account, never the AccessKey).
+pub async fn resolve(args: &QuotaArgs, client: &Client, g: &Global) -> Result<QuotaArgs, u8> {
+    if args.quota_store.is_none() || args.quota_key.is_some() {
+        return Ok(args.clone());
+    }
+    match client.caller_identity().await {
+        Ok(id) => {
+            if g.verbose >= 1 {
+                eprintln!(
+                    "quota: account {} (GetCallerIdentity: {} {})",
+                    id.account_id, id.identity_type, id.arn
+                );
+            }
+            Ok(QuotaArgs {
+                quota_key: Some(id.account_id),
+                ..args.clone()
+            })
+        }
+        Err(e) => {
+            eprintln!(
+                "error: --quota-store: cannot learn the account with GetCallerIdentity ({e}); \
+                 pass --quota-key ACCOUNT"
+            );
+            Err(super::export::exit_code_for(&e))
+        }
+    }
 }
 
 /// Prints a store event on stderr (always: a paused or degraded run must say why).
