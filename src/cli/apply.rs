@@ -475,7 +475,14 @@ async fn run_async(
             }
         );
     }
-    let engine = match engine_for(client, args.qps, &config) {
+    // A rehearsal books nothing in a shared quota store: its calls never reach the account.
+    let mut quota = args.api.quota.clone();
+    if args.sandbox && quota.quota_store.take().is_some() && !g.quiet {
+        eprintln!(
+            "note: --sandbox does not use the quota store; its calls never reach the account"
+        );
+    }
+    let (engine, shared) = match super::quota::engine(client, args.qps, &config, &quota, g).await {
         Ok(e) => e,
         Err(code) => return code,
     };
@@ -503,9 +510,13 @@ async fn run_async(
             let opts = PlanOptions {
                 restart_running: args.restart_running,
             };
-            let plan = match plan_entries(&engine, entries, now, opts, g).await {
-                Ok(p) => p,
-                Err(code) => return code,
+            let planned = super::quota::until_halted(
+                shared.as_deref(),
+                plan_entries(&engine, entries, now, opts, g),
+            );
+            let plan = match planned.await {
+                Ok(Ok(p)) => p,
+                Ok(Err(code)) | Err(code) => return code,
             };
             let preview = render::preview(&plan, limit);
             let items = plan
@@ -569,7 +580,11 @@ async fn run_async(
         blocked: args.allow_blocked,
         missing: args.allow_missing,
     };
-    let run = drive(items, &previous, &opts, locked, engine.clone(), g).await;
+    let cancel = shared
+        .as_ref()
+        .map(|s| s.halt.child_token())
+        .unwrap_or_default();
+    let run = drive(items, &previous, &opts, locked, engine.clone(), cancel, g).await;
     let Ran {
         mut code,
         sent,
@@ -606,7 +621,13 @@ async fn run_async(
             code = code.max(exit::FAILURE);
         }
     }
-    code = finish(code, sent, report.as_mut(), args.verify, &opts, &engine, g).await;
+    let verified = finish(code, sent, report.as_mut(), args.verify, &opts, &engine, g);
+    code = super::quota::until_halted(shared.as_deref(), verified)
+        .await
+        .unwrap_or_else(|code| code);
+    if let Some(s) = &shared {
+        s.finish().await;
+    }
     if provider.refreshable() && !g.quiet {
         eprintln!(
             "credentials: refreshed {} time(s) during the run ({})",
@@ -915,9 +936,9 @@ async fn drive<S: TaskOps>(
     opts: &SessionOptions,
     locked: LockedJournal,
     engine: Arc<Engine<S>>,
+    cancel: CancellationToken,
     g: &Global,
 ) -> Ran {
-    let cancel = CancellationToken::new();
     let display = progress::for_this_process(g.quiet);
     let quiet = g.quiet;
     let sig = cancel.clone();

@@ -195,13 +195,18 @@ pub fn plan_live(
     };
     let rt = super::runtime()?;
     rt.block_on(async {
-        let engine = super::apply::engine_for(client, live.qps, &ExecConfig::new(live.qps))?;
-        let items = plan_updates(engine.as_ref(), &updates, now, opts)
-            .await
-            .map_err(|e| {
-                eprintln!("error: reading live state failed: {e}");
-                super::export::exit_code_for(&e)
-            })?;
+        let config = ExecConfig::new(live.qps);
+        let (engine, shared) =
+            super::quota::engine(client, live.qps, &config, &live.api.quota, g).await?;
+        let planned = plan_updates(engine.as_ref(), &updates, now, opts);
+        let planned = super::quota::until_halted(shared.as_deref(), planned).await;
+        if let Some(s) = &shared {
+            s.finish().await;
+        }
+        let items = planned?.map_err(|e| {
+            eprintln!("error: reading live state failed: {e}");
+            super::export::exit_code_for(&e)
+        })?;
         if g.verbose > 0 {
             eprintln!(
                 "read the live state of {} task(s) in {} call(s)",

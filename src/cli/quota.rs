@@ -9,14 +9,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::Global;
 use crate::api::client::Client;
+use crate::api::operation::Operation;
 use crate::apply::adaptive::AdaptiveConfig;
 use crate::apply::executor::PACE_HEADROOM;
-use crate::apply::limiter::GovernorPacer;
-use crate::apply::reader::PacedReader;
-use crate::apply::retry::RetryPolicy;
+use crate::apply::executor::{Engine, ExecConfig};
+use crate::apply::limiter::{DynPacer, Pacers};
 use crate::exit;
 use crate::quota::pacer::{
-    AnyPacer, OnStoreError, SharedConfig, SharedPacer, StoreEvent, params_for, runner_id,
+    OnStoreError, SharedConfig, SharedPacer, StoreEvent, params_for, runner_id,
 };
 use crate::quota::store::{Status, Store};
 use crate::quota::{QuotaKey, StoreUrl};
@@ -74,8 +74,8 @@ fn usage(m: impl std::fmt::Display) -> u8 {
     exit::USAGE
 }
 
-/// The store URL and key from the flags (`None` without `--quota-store`), or a usage error.
-fn target(args: &QuotaArgs, operation: &str) -> Result<Option<(StoreUrl, QuotaKey)>, u8> {
+/// The store URL and account from the flags (`None` without `--quota-store`), or a usage error.
+fn target(args: &QuotaArgs) -> Result<Option<(StoreUrl, String)>, u8> {
     let Some(url) = &args.quota_store else {
         return Ok(None);
     };
@@ -85,8 +85,8 @@ fn target(args: &QuotaArgs, operation: &str) -> Result<Option<(StoreUrl, QuotaKe
             "--quota-store needs the account: --quota-key ACCOUNT, or credentials that can call GetCallerIdentity",
         ));
     };
-    let key = QuotaKey::new(account, operation).map_err(usage)?;
-    Ok(Some((url, key)))
+    QuotaKey::new(account, "UpdateLivePullToPush").map_err(usage)?;
+    Ok(Some((url, account.clone())))
 }
 
 /// The flags with the account filled in: with `--quota-store` and no `--quota-key`, the account
@@ -139,18 +139,38 @@ pub fn print_event(e: &StoreEvent) {
     }
 }
 
-/// The shared pacer for `operation` when `--quota-store` is given: connects (a store that is
-/// not there is reported before anything is sent, exit 1). `halt` is fired if the store stays
-/// unreachable past `--quota-store-timeout`.
-pub async fn shared_pacer(
+/// The shared pacers of one run (one per operation, one runner) and the token they fire when
+/// the store stays unreachable past the timeout.
+pub struct SharedRun {
+    pacers: Vec<Arc<SharedPacer>>,
+    pub halt: CancellationToken,
+}
+
+impl SharedRun {
+    /// Ends a shared run: says why it halted if the store made it, and unregisters the runner.
+    pub async fn finish(&self) {
+        if let Some(why) = self.pacers.iter().find_map(|p| p.halted()) {
+            eprintln!("error: the run halted because the quota store was unreachable ({why})");
+        }
+        for p in &self.pacers {
+            let _ = tokio::time::timeout(Duration::from_secs(2), p.leave()).await;
+        }
+    }
+}
+
+/// The engine of a real run: as `apply::engine_for` without `--quota-store`; with it, every
+/// operation's pacer is a [`SharedPacer`] on `livebatch:{ACCOUNT}:OPERATION`, the account learnt
+/// once with GetCallerIdentity unless `--quota-key` names it.
+pub async fn engine(
+    client: Client,
+    qps: f64,
+    config: &ExecConfig,
     args: &QuotaArgs,
-    operation: &str,
-    adaptive: AdaptiveConfig,
-    halt: CancellationToken,
     g: &Global,
-) -> Result<Option<SharedPacer>, u8> {
-    let Some((url, key)) = target(args, operation)? else {
-        return Ok(None);
+) -> Result<(Arc<Engine<Client>>, Option<Arc<SharedRun>>), u8> {
+    let args = resolve(args, &client, g).await?;
+    let Some((url, account)) = target(&args)? else {
+        return super::apply::engine_for(client, qps, config).map(|e| (e, None));
     };
     if !args.quota_store_timeout.is_finite() || args.quota_store_timeout <= 0.0 {
         return Err(usage(format!(
@@ -158,85 +178,56 @@ pub async fn shared_pacer(
             args.quota_store_timeout
         )));
     }
+    let mut keys = Vec::new();
+    for op in Operation::ALL {
+        keys.push(QuotaKey::new(&account, op.action()).map_err(usage)?);
+    }
     let store = Store::connect(&url).await.map_err(|e| {
         eprintln!("error: {e}");
         exit::FAILURE
     })?;
     let runner = runner_id();
     if !g.quiet {
-        eprintln!("quota: sharing {key} through {url} as runner {runner}");
+        eprintln!(
+            "quota: sharing livebatch:{{{account}}}:<operation> through {url} as runner {runner}"
+        );
     }
-    let config = SharedConfig {
-        adaptive,
+    let shared_config = SharedConfig {
+        adaptive: AdaptiveConfig::for_cap(qps * PACE_HEADROOM),
         timeout: Duration::from_secs_f64(args.quota_store_timeout),
         on_error: args.on_quota_store_error,
     };
-    Ok(Some(SharedPacer::new(
-        store,
-        key,
-        runner,
-        config,
-        halt,
-        print_event,
-    )))
+    let halt = CancellationToken::new();
+    let mut made = Vec::new();
+    let pacers = Pacers::from_fn(|op| {
+        let p = Arc::new(SharedPacer::new(
+            store.clone(),
+            keys[op.index()].clone(),
+            runner.clone(),
+            shared_config,
+            halt.clone(),
+            print_event,
+        ));
+        made.push(p.clone());
+        (qps, p as Arc<dyn DynPacer>)
+    });
+    let engine = Arc::new(Engine::new(Arc::new(client), pacers, config));
+    Ok((engine, Some(Arc::new(SharedRun { pacers: made, halt }))))
 }
 
-/// Ends a shared run: unregisters the runner and says why the run halted if the store made it.
-pub async fn finish(pacer: &SharedPacer) {
-    if let Some(why) = pacer.halted() {
-        eprintln!("error: the run halted because the quota store was unreachable ({why})");
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(2), pacer.leave()).await;
-}
-
-/// The pacer for `operation` at `qps`: shared through the store with `--quota-store`, else
-/// in-process (97 % of `qps`, governor as the ceiling), exactly as without this module.
-pub async fn pacer(
-    args: &QuotaArgs,
-    operation: &str,
-    qps: f64,
-    halt: CancellationToken,
-    g: &Global,
-) -> Result<Arc<AnyPacer>, u8> {
-    let adaptive = AdaptiveConfig::for_cap(qps * PACE_HEADROOM);
-    if let Some(p) = shared_pacer(args, operation, adaptive, halt, g).await? {
-        return Ok(Arc::new(AnyPacer::Shared(Box::new(p))));
-    }
-    GovernorPacer::new(qps * PACE_HEADROOM, qps)
-        .map(|p| Arc::new(AnyPacer::Local(p)))
-        .map_err(usage)
-}
-
-/// A reader for plan, diff and verify, paced like [`pacer`] (reads count against the quota of
-/// the list and describe operations).
-pub async fn reader(
-    client: Client,
-    args: &QuotaArgs,
-    qps: f64,
-    halt: CancellationToken,
-    g: &Global,
-) -> Result<(PacedReader<AnyPacer>, Arc<AnyPacer>), u8> {
-    let p = pacer(args, "DescribeLivePullToPushList", qps, halt, g).await?;
-    Ok((
-        PacedReader::new(client, p.clone(), RetryPolicy::default()),
-        p,
-    ))
-}
-
-/// Runs `work` unless the store halts it first (exit 3), then unregisters a shared runner.
+/// Runs `work` unless the quota store halts the run first (exit 3): planning and verify wait on
+/// the shared pacers too, and a halted pacer never hands out a slot.
 pub async fn until_halted<T>(
-    pacer: &AnyPacer,
-    halt: &CancellationToken,
+    shared: Option<&SharedRun>,
     work: impl std::future::Future<Output = T>,
 ) -> Result<T, u8> {
-    let r = tokio::select! {
-        r = work => Ok(r),
-        _ = halt.cancelled() => Err(exit::INTERRUPTED),
+    let Some(s) = shared else {
+        return Ok(work.await);
     };
-    if let Some(p) = pacer.shared() {
-        finish(p).await;
+    tokio::select! {
+        r = work => Ok(r),
+        _ = s.halt.cancelled() => Err(exit::INTERRUPTED),
     }
-    r
 }
 
 /// `livebatch quota …`

@@ -378,45 +378,6 @@ impl Pacer for SharedPacer {
     }
 }
 
-/// The pacer a command uses: in-process, or shared through the store (`--quota-store`).
-#[derive(Debug)]
-pub enum AnyPacer {
-    Local(crate::apply::limiter::GovernorPacer),
-    Shared(Box<SharedPacer>),
-}
-
-impl AnyPacer {
-    pub fn shared(&self) -> Option<&SharedPacer> {
-        match self {
-            AnyPacer::Shared(p) => Some(p),
-            AnyPacer::Local(_) => None,
-        }
-    }
-}
-
-impl Pacer for AnyPacer {
-    async fn acquire(&self) {
-        match self {
-            AnyPacer::Local(p) => p.acquire().await,
-            AnyPacer::Shared(p) => p.acquire().await,
-        }
-    }
-
-    fn set_rate(&self, rate: f64) {
-        match self {
-            AnyPacer::Local(p) => p.set_rate(rate),
-            AnyPacer::Shared(p) => p.set_rate(rate),
-        }
-    }
-
-    fn rate(&self) -> f64 {
-        match self {
-            AnyPacer::Local(p) => p.rate(),
-            AnyPacer::Shared(p) => p.rate(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
