@@ -155,7 +155,8 @@ async fn dispatch_pauses_while_redis_is_down_and_resumes_when_it_is_back() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     server.restart();
     let back = Instant::now();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The store is retried with backoff (at most 2 s apart), so give it that and a little more.
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     stop.cancel();
     let g = grants.lock().unwrap().clone();
     // Slots booked before the kill may still be used (at most the outstanding bound, all due
