@@ -406,3 +406,41 @@ fn plan_books_its_reads_in_the_store_too() {
         "plan's reads were not booked in the store: {booked:?}"
     );
 }
+
+#[test]
+fn export_books_its_list_calls_in_the_store_too() {
+    let redis = RedisServer::start();
+    let s = Scratch::new();
+    let us = updates("e", 3);
+    let emu = Emu::start(&us);
+    let out = s
+        .cmd()
+        .args([
+            "export",
+            "--region",
+            "cn-shanghai",
+            "--endpoint",
+            &emu.h().url(),
+        ])
+        .args(["--quota-store", &redis.url(), "--quota-key", "acct"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("TaskId"));
+    let mut con = redis.client().get_connection().unwrap();
+    let booked: Vec<String> = redis::cmd("KEYS")
+        .arg("livebatch:{acct}:DescribeLivePullToPushList")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        booked.len(),
+        1,
+        "export's list calls were not booked: {booked:?}"
+    );
+}

@@ -650,21 +650,13 @@ impl Client {
     pub async fn describe_list_all_with(
         &self,
         query: &ListQuery,
-        mut on_page: impl FnMut(&ListResponse),
+        on_page: impl FnMut(&ListResponse),
     ) -> Result<Vec<TaskState>, ApiError> {
-        let mut all = Vec::new();
-        let mut page = 1u32;
-        loop {
-            let r = self.describe_list_page(query, page, MAX_PAGE_SIZE).await?;
-            on_page(&r);
-            let got = r.task_list.len();
-            all.extend(r.task_list);
-            let max_pages = r.total.div_ceil(u64::from(MAX_PAGE_SIZE));
-            if got == 0 || all.len() as u64 >= r.total || u64::from(page) >= max_pages {
-                return Ok(all);
-            }
-            page += 1;
-        }
+        list_all_pages(
+            |page| self.describe_list_page(query, page, MAX_PAGE_SIZE),
+            on_page,
+        )
+        .await
     }
 
     pub async fn stop(&self, task_id: &str, region: Region) -> Result<TaskIdResponse, ApiError> {
@@ -844,6 +836,33 @@ async fn exchange(
         },
         other => other,
     })
+}
+
+/// Every page of a listing, `MAX_PAGE_SIZE` tasks at a time, fetched by `fetch(page_number)`:
+/// stops at the reported total, at an empty page, or at the last page the total implies (so a
+/// total that changes while paging cannot loop forever). `fetch` is the plain call or a paced,
+/// retried one; the error is whatever it fails with.
+pub async fn list_all_pages<E, F, Fut>(
+    mut fetch: F,
+    mut on_page: impl FnMut(&ListResponse),
+) -> Result<Vec<TaskState>, E>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<ListResponse, E>>,
+{
+    let mut all = Vec::new();
+    let mut page = 1u32;
+    loop {
+        let r = fetch(page).await?;
+        on_page(&r);
+        let got = r.task_list.len();
+        all.extend(r.task_list);
+        let max_pages = r.total.div_ceil(u64::from(MAX_PAGE_SIZE));
+        if got == 0 || all.len() as u64 >= r.total || u64::from(page) >= max_pages {
+            return Ok(all);
+        }
+        page += 1;
+    }
 }
 
 fn task_params(task_id: &str, region: Region) -> [(&'static str, String); 2] {

@@ -3,12 +3,19 @@
 use std::path::PathBuf;
 
 use super::{ApiArgs, Global};
-use crate::api::client::{Client, ClientConfig, ListQuery};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::client::{Client, ClientConfig, ListQuery, MAX_PAGE_SIZE, list_all_pages};
 use crate::api::credentials::{self, Environment};
 use crate::api::error::ErrorClass;
+use crate::api::error::{ApiError, TransportKind};
+use crate::api::models::TaskState;
+use crate::api::operation::Operation;
+use crate::apply::executor::ExecConfig;
 use crate::exit;
 use crate::export::{self, ExportFormat};
 use crate::model::{ApiTime, Region};
+use crate::text;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -138,12 +145,64 @@ pub fn exit_code_for(e: &crate::api::error::ApiError) -> u8 {
     }
 }
 
-pub fn run(args: Args, g: &Global) -> u8 {
-    if args.api.quota.quota_store.is_some() && !g.quiet {
-        eprintln!(
-            "note: export's few list calls (one per 100 tasks) are not booked in the quota store"
-        );
+/// Every page of the listing, each call through the same engine as planning and apply: paced
+/// on `DescribeLivePullToPushList`'s own quota (booked in the shared quota store with
+/// `--quota-store`), retried by error class. The outer error is an exit code (the quota store
+/// halted the run, or could not be set up).
+async fn list(
+    client: &Client,
+    query: &ListQuery,
+    api: &ApiArgs,
+    g: &Global,
+) -> Result<Result<Vec<TaskState>, ApiError>, u8> {
+    let qps = super::apply::DOCUMENTED_QUOTA;
+    let config = ExecConfig::new(qps);
+    let (engine, shared) =
+        super::quota::engine(client.clone(), qps, &config, &api.quota, g).await?;
+    let verbose = g.verbose;
+    let stop = CancellationToken::new();
+    let pages = list_all_pages(
+        |page| {
+            let (engine, stop) = (&engine, &stop);
+            async move {
+                let (mut attempts, mut latency) = (0, None);
+                engine
+                    .call(
+                        Operation::DescribeList,
+                        stop,
+                        &mut attempts,
+                        &mut latency,
+                        || client.describe_list_page(query, page, MAX_PAGE_SIZE),
+                    )
+                    .await
+                    .map_err(|f| {
+                        f.into_error().unwrap_or_else(|| ApiError::Transport {
+                            kind: TransportKind::Other,
+                            message: "the listing was stopped before its first call".into(),
+                        })
+                    })
+            }
+        },
+        |page| {
+            if verbose >= 2 {
+                eprintln!(
+                    "DescribeLivePullToPushList page {}: {} tasks of {} (RequestId {})",
+                    page.page_number,
+                    page.task_list.len(),
+                    page.total,
+                    text::escape(&page.request_id)
+                );
+            }
+        },
+    );
+    let listed = super::quota::until_halted(shared.as_deref(), pages).await;
+    if let Some(s) = &shared {
+        s.finish().await;
     }
+    listed
+}
+
+pub fn run(args: Args, g: &Global) -> u8 {
     let client = match connect(&args.api, g) {
         Ok(c) => c,
         Err(code) => return code,
@@ -158,21 +217,9 @@ pub fn run(args: Args, g: &Global) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let verbose = g.verbose;
-    let listed = rt.block_on(client.describe_list_all_with(&query, |page| {
-        if verbose >= 2 {
-            eprintln!(
-                "DescribeLivePullToPushList page {}: {} tasks of {} (RequestId {})",
-                page.page_number,
-                page.task_list.len(),
-                page.total,
-                page.request_id
-            );
-        }
-    }));
-    let tasks = match listed {
-        Ok(t) => t,
-        Err(e) => {
+    let tasks = match rt.block_on(list(&client, &query, &args.api, g)) {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => {
             eprintln!(
                 "error: listing the tasks in {} at {} failed: {e} [{}]",
                 args.region,
@@ -181,6 +228,7 @@ pub fn run(args: Args, g: &Global) -> u8 {
             );
             return exit_code_for(&e);
         }
+        Err(code) => return code,
     };
     let now = args.now.map(|t| t.0).unwrap_or_else(chrono::Utc::now);
     let ex = export::from_tasks(&tasks, args.region, now);
