@@ -499,12 +499,10 @@ impl Store {
             rules::parse_time(Field::StartTime, p.required("StartTime")?).map_err(fault)?;
         let end_time = rules::parse_time(Field::EndTime, p.required("EndTime")?).map_err(fault)?;
         let int = |name: &'static str| -> Result<Option<i32>, ApiFault> {
-            opt(p, name, |s| {
-                rules::parse_int(Field::RepeatNumber, s).map_err(|mut v| {
-                    v.message = v.message.replace("RepeatNumber", name);
-                    v
-                })
-            })
+            p.get(name)
+                .map(|s| rules::parse_whole(name, s))
+                .transpose()
+                .map_err(|m| ApiFault::bad(code::INVALID_PARAMETER, m))
         };
         let t = NewTask {
             region,
@@ -639,7 +637,10 @@ impl Store {
 
     fn list(&self, p: &Params, now: ApiTime, request_id: &str) -> Result<Value, ApiFault> {
         let region = rules::parse_region(p.required("Region")?).map_err(fault)?;
-        let page_number = opt(p, "PageNumber", |s| rules::parse_int(Field::FileIndex, s))
+        let page_number = p
+            .get("PageNumber")
+            .map(|s| rules::parse_whole("PageNumber", s))
+            .transpose()
             .map_err(|_| {
                 ApiFault::bad(
                     code::INVALID_PARAMETER,
@@ -647,7 +648,10 @@ impl Store {
                 )
             })?
             .unwrap_or(1);
-        let page_size = opt(p, "PageSize", |s| rules::parse_int(Field::FileIndex, s))
+        let page_size = p
+            .get("PageSize")
+            .map(|s| rules::parse_whole("PageSize", s))
+            .transpose()
             .map_err(|_| {
                 ApiFault::bad(
                     code::INVALID_PARAMETER,

@@ -172,7 +172,7 @@ pub fn decide(
     if changes.is_empty() {
         return (Decision::NoOp, narrowed);
     }
-    let Some(task) = LiveTask::from_state(state) else {
+    let Some(task) = live_task(state) else {
         let reason = Reason {
             field: Field::TaskId,
             code: String::new(),
@@ -335,6 +335,19 @@ pub fn already_applied(
         } else {
             set.contains(&d.what.as_str())
         }
+    })
+}
+
+/// The parts of a Describe answer the live rules read. Unknown or unparsable values become `None`
+/// rather than errors, since a rule that cannot be evaluated is left to the service. Lives here,
+/// not in `rules`, so that the rules know nothing of the API's JSON shapes.
+pub fn live_task(s: &TaskState) -> Option<LiveTask> {
+    Some(LiveTask {
+        status: TaskStatus::from_code(s.task_status)?,
+        source_type: s.task_info.source_type.parse().ok(),
+        start_time: ApiTime::parse(&s.task_info.start_time).ok(),
+        end_time: ApiTime::parse(&s.task_info.end_time).ok(),
+        source_urls: s.task_info.source_urls.clone(),
     })
 }
 
