@@ -7,7 +7,9 @@
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// Hex SHA-256 of an empty body, which every GET carries in `x-acs-content-sha256`.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -15,47 +17,29 @@ pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934c
 /// The V3 algorithm name, as it starts the `Authorization` header and the string to sign.
 pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 
+/// What Alibaba Cloud's RFC 3986 encoding escapes: everything but `A-Z a-z 0-9 - _ . ~`.
+const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// RFC 3986 percent-encoding as Alibaba Cloud applies it: only `A-Z a-z 0-9 - _ . ~` stay as they
 /// are; everything else is `%XX` of its UTF-8 bytes with upper-case hex (space is `%20`, `*` is `%2A`).
 pub fn percent_encode(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len() + s.len() / 2);
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 15) as usize] as char);
-        }
-    }
-    out
+    utf8_percent_encode(s, RFC3986).to_string()
 }
 
 /// Decodes `%XX` escapes (and, when `plus_is_space`, `+` as in HTML forms). Invalid escapes are
 /// kept literally; invalid UTF-8 is an error, since no signed parameter can contain it.
 pub fn percent_decode(s: &str, plus_is_space: bool) -> Result<String, std::string::FromUtf8Error> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => {
-                let hi = (b[i + 1] as char).to_digit(16);
-                let lo = (b[i + 2] as char).to_digit(16);
-                if let (Some(h), Some(l)) = (hi, lo) {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b'+' if plus_is_space => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out)
+    // A literal `+` is a space in a form; an encoded one (`%2B`) is a plus, so replace first.
+    let bytes: Vec<u8> = if plus_is_space && s.contains('+') {
+        percent_decode_str(&s.replace('+', " ")).collect()
+    } else {
+        percent_decode_str(s).collect()
+    };
+    String::from_utf8(bytes)
 }
 
 /// Parses `a=1&b=2` into decoded pairs, keeping their order. A name without `=` has an empty value.
@@ -234,10 +218,10 @@ pub fn v2_signature(secret: &str, string_to_sign: &str) -> String {
         .encode(hmac_sha1(key.as_bytes(), string_to_sign.as_bytes()))
 }
 
-/// Compares two signatures without an early exit, so timing does not reveal a prefix.
+/// Compares two signatures (or tokens) in time that does not depend on where they first differ,
+/// so timing does not reveal a prefix. Their lengths are public (a signature's length is fixed).
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -10,6 +10,10 @@
 //!   retry, refunded on success) turns a storm of failures into a stop, not a storm of calls.
 //!
 //! Every function here is pure: the randomness is a number in [0, 1) passed in.
+//!
+//! Hand-written rather than `backoff`/`backon`/`tokio-retry`: those retry a closure by a single
+//! policy, while here the decision depends on the error's class (halt, fail, wait as told, back off)
+//! and spends from a budget shared by the whole run, which none of them has.
 
 use std::time::Duration;
 

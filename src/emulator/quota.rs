@@ -1,6 +1,8 @@
 //! The quota: at most `qps` accepted calls per account and operation in any sliding one-second
 //! window (the service counts an account and all its RAM users' keys together). An exact sliding window (the accepted timestamps themselves), not a token bucket: the
 //! service's limit is stated per second, and a bucket would let a burst through at the start.
+//! Hand-written because no crate keeps one: rate-limit crates (`governor` and the like) are GCRA or
+//! token buckets, which approximate a window and admit a boundary burst the service would refuse.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

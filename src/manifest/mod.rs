@@ -227,32 +227,17 @@ pub fn unknown_field_message(name: &str, suggestion: Option<&str>) -> String {
     }
 }
 
-/// The candidate nearest to `name` by edit distance (case-insensitive), if it is near enough to be
-/// a plausible typo: at most a third of the name's length, and at least 2 edits allowed.
+/// The candidate nearest to `name` by edit distance (case-insensitive; Levenshtein from `strsim`),
+/// if it is near enough to be a plausible typo: at most a third of the name's length, and at least
+/// 2 edits allowed.
 pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let lname = name.to_ascii_lowercase();
     let limit = (name.chars().count() / 3).max(2);
     candidates
-        .map(|c| (edit_distance(&lname, &c.to_ascii_lowercase()), c))
+        .map(|c| (strsim::levenshtein(&lname, &c.to_ascii_lowercase()), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
-}
-
-/// Levenshtein distance over characters.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 /// What reading one input produced besides its records.
@@ -379,8 +364,6 @@ mod tests {
         assert_eq!(classify_key("EndTme"), Key::Unknown(Some("EndTime")));
         assert_eq!(classify_key("SourceUrl"), Key::Unknown(Some("SourceUrls")));
         assert_eq!(classify_key("Banana"), Key::Unknown(None));
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]
