@@ -10,9 +10,10 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::diagnostic::{self, Counts, Diagnostic, Snippet, code};
@@ -179,7 +180,10 @@ struct Validator {
     now: ApiTime,
     file_idx: u32,
     files: Vec<Arc<str>>,
-    seen: HashMap<Box<str>, Seen, BuildHasherDefault<FastHasher>>,
+    /// Every TaskId seen so far. `FxHashMap`: the keys come from the user's own files (no
+    /// adversary to defend against), and SipHash was the largest single cost of validating a
+    /// million rows.
+    seen: FxHashMap<Box<str>, Seen>,
     /// Defaults already reported as unparsable, so a bad default is reported once, not per update.
     reported_defaults: HashSet<Location>,
     diags: Vec<Diagnostic>,
@@ -433,26 +437,6 @@ fn fingerprint(u: &Update) -> u64 {
     u.callback_url.hash(&mut h);
     u.source_type.hash(&mut h);
     h.finish() | 1
-}
-
-/// A multiply-rotate hasher for the task-ID set: the keys come from the user's own files (no
-/// adversary), and SipHash was the largest single cost of validating a million rows.
-#[derive(Default)]
-struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 =
-                (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 #[cfg(test)]
