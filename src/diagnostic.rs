@@ -5,12 +5,86 @@
 //! row with too many cells or a broken rule.
 
 use std::fmt::{self, Write as _};
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::manifest::Location;
 use crate::model::Field;
 pub use crate::rules::Severity;
+
+/// Where something is in a manifest. YAML gives line and column; CSV gives the physical line of the
+/// row and the header name of the cell. `line == 0` means the file as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    pub file: Arc<str>,
+    pub line: u32,
+    pub column: Option<u32>,
+    pub column_name: Option<Arc<str>>,
+}
+
+impl Serialize for Location {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("file", &*self.file)?;
+        m.serialize_entry("line", &self.line)?;
+        if let Some(c) = self.column {
+            m.serialize_entry("column", &c)?;
+        }
+        if let Some(n) = &self.column_name {
+            m.serialize_entry("column_name", &**n)?;
+        }
+        m.end()
+    }
+}
+
+impl Location {
+    pub fn file(file: &Arc<str>) -> Location {
+        Location {
+            file: file.clone(),
+            line: 0,
+            column: None,
+            column_name: None,
+        }
+    }
+
+    pub fn line(file: &Arc<str>, line: u32) -> Location {
+        Location {
+            line,
+            ..Location::file(file)
+        }
+    }
+
+    pub fn at(file: &Arc<str>, line: u32, column: u32) -> Location {
+        Location {
+            column: Some(column),
+            ..Location::line(file, line)
+        }
+    }
+
+    pub fn cell(file: &Arc<str>, line: u32, column_name: &Arc<str>) -> Location {
+        Location {
+            column_name: Some(column_name.clone()),
+            ..Location::line(file, line)
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::text::escape(&self.file))?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        if let Some(name) = &self.column_name {
+            write!(f, " (column {})", crate::text::escape(name))?;
+        }
+        Ok(())
+    }
+}
 
 /// Codes for problems in the manifest's *form* (the rule violations carry the service's own codes,
 /// so a user can match what `validate` says with what the service would answer).

@@ -57,6 +57,20 @@ pub fn csv_cell(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// The candidate a user most plausibly meant, for "did you mean" hints (manifest fields, regions,
+/// source types, top-level YAML keys): the candidate nearest to `name` by edit distance (case-insensitive; Levenshtein from `strsim`),
+/// if it is near enough to be a plausible typo: at most a third of the name's length, and at least
+/// 2 edits allowed.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lname = name.to_ascii_lowercase();
+    let limit = (name.chars().count() / 3).max(2);
+    candidates
+        .map(|c| (strsim::levenshtein(&lname, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::diagnostic::{self, Counts, Diagnostic, Snippet, code};
-use crate::manifest::{self, Input, Location, RawField, RawRecord, RawValue};
+use crate::diagnostic::{self, Counts, Diagnostic, Location, Snippet, code};
+use crate::manifest::{self, Input, RawField, RawRecord, RawValue};
 use crate::model::{ApiTime, Field, Region, Update};
 use crate::rules::{self, Severity, Violation};
 

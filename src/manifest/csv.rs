@@ -9,10 +9,10 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use super::{
-    ANNOTATION_PREFIX, Key, Location, MAX_ANNOTATIONS, MAX_LINE_BYTES, RawField, RawRecord,
-    RawValue, classify_key, unknown_field_message,
+    ANNOTATION_PREFIX, Key, MAX_ANNOTATIONS, MAX_LINE_BYTES, RawField, RawRecord, RawValue,
+    classify_key, unknown_field_message,
 };
-use crate::diagnostic::{Diagnostic, code};
+use crate::diagnostic::{Diagnostic, Location, code};
 use crate::model::Field;
 
 /// What a header column means.

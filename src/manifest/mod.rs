@@ -15,15 +15,12 @@
 //! - At most [`MAX_ANNOTATIONS`] `x-` annotations per mapping or CSV header, so that work stays
 //!   linear in the file's size (defaults are copied into every update).
 
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use crate::diagnostic::{Diagnostic, code};
+use crate::diagnostic::{Diagnostic, Location, code};
 use crate::model::Field;
 
 pub mod csv;
@@ -82,80 +79,6 @@ impl Input {
     }
 }
 
-/// Where something is in a manifest. YAML gives line and column; CSV gives the physical line of the
-/// row and the header name of the cell. `line == 0` means the file as a whole.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Location {
-    pub file: Arc<str>,
-    pub line: u32,
-    pub column: Option<u32>,
-    pub column_name: Option<Arc<str>>,
-}
-
-impl Serialize for Location {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("file", &*self.file)?;
-        m.serialize_entry("line", &self.line)?;
-        if let Some(c) = self.column {
-            m.serialize_entry("column", &c)?;
-        }
-        if let Some(n) = &self.column_name {
-            m.serialize_entry("column_name", &**n)?;
-        }
-        m.end()
-    }
-}
-
-impl Location {
-    pub fn file(file: &Arc<str>) -> Location {
-        Location {
-            file: file.clone(),
-            line: 0,
-            column: None,
-            column_name: None,
-        }
-    }
-
-    pub fn line(file: &Arc<str>, line: u32) -> Location {
-        Location {
-            line,
-            ..Location::file(file)
-        }
-    }
-
-    pub fn at(file: &Arc<str>, line: u32, column: u32) -> Location {
-        Location {
-            column: Some(column),
-            ..Location::line(file, line)
-        }
-    }
-
-    pub fn cell(file: &Arc<str>, line: u32, column_name: &Arc<str>) -> Location {
-        Location {
-            column_name: Some(column_name.clone()),
-            ..Location::line(file, line)
-        }
-    }
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::text::escape(&self.file))?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
-            if let Some(c) = self.column {
-                write!(f, ":{c}")?;
-            }
-        }
-        if let Some(name) = &self.column_name {
-            write!(f, " (column {})", crate::text::escape(name))?;
-        }
-        Ok(())
-    }
-}
-
 /// A field's value as written. `Null` (YAML `~` or an empty value) means "leave unchanged" and
 /// overrides a default; `Invalid` means the parser already reported the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,7 +132,10 @@ pub fn classify_key(name: &str) -> Key {
     } else if name.starts_with(ANNOTATION_PREFIX) {
         Key::Annotation
     } else {
-        Key::Unknown(closest(name, Field::ALL.iter().map(|f| f.name())))
+        Key::Unknown(crate::text::closest(
+            name,
+            Field::ALL.iter().map(|f| f.name()),
+        ))
     }
 }
 
@@ -225,19 +151,6 @@ pub fn unknown_field_message(name: &str, suggestion: Option<&str>) -> String {
             )
         }
     }
-}
-
-/// The candidate nearest to `name` by edit distance (case-insensitive; Levenshtein from `strsim`),
-/// if it is near enough to be a plausible typo: at most a third of the name's length, and at least
-/// 2 edits allowed.
-pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let lname = name.to_ascii_lowercase();
-    let limit = (name.chars().count() / 3).max(2);
-    candidates
-        .map(|c| (strsim::levenshtein(&lname, &c.to_ascii_lowercase()), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
 }
 
 /// What reading one input produced besides its records.

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use serde::de::{Deserialize, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use super::{Key, Location, MAX_LINE_BYTES, RawField, RawRecord, RawValue, classify_key};
-use crate::diagnostic::{Diagnostic, code};
+use super::{Key, MAX_LINE_BYTES, RawField, RawRecord, RawValue, classify_key};
+use crate::diagnostic::{Diagnostic, Location, code};
 use crate::model::Field;
 
 /// A YAML node with its children located. Scalars that YAML would type (numbers, booleans) are
@@ -357,7 +357,7 @@ fn walk(cx: &mut Ctx<'_>, root: &Spanned<Node>, sink: &mut dyn FnMut(RawRecord))
             },
             "updates" => updates = Some(v),
             other => {
-                let hint = match super::closest(other, ["defaults", "updates"].into_iter()) {
+                let hint = match crate::text::closest(other, ["defaults", "updates"].into_iter()) {
                     Some(s) => format!("did you mean `{s}:`?"),
                     None if Field::from_name(other).is_some() => {
                         "fields belong inside an entry of the `updates:` list".to_string()

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::diagnostic::Diagnostic;
-use crate::manifest::Location;
+use crate::diagnostic::Location;
 use crate::model::{Field, Region};
 use crate::validate::Batch;
 

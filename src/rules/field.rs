@@ -108,7 +108,7 @@ pub fn field_rule(field: Field) -> &'static FieldRule {
 
 /// `did you mean X? ` when `s` is a plausible typo of one of `names`, else nothing.
 fn did_you_mean<'a>(s: &str, names: impl Iterator<Item = &'a str>) -> String {
-    crate::manifest::closest(s.trim(), names)
+    crate::text::closest(s.trim(), names)
         .map(|c| format!("did you mean {c}? "))
         .unwrap_or_default()
 }
