@@ -25,8 +25,7 @@ use super::models::{
 };
 use super::sign;
 use super::sts::{CallerIdentity, StsClient};
-use crate::cli::ApiArgs;
-use crate::model::{Region, Update, source_urls_wire};
+use crate::model::{Region, Update};
 
 /// Largest response body read; anything bigger is refused as malformed rather than buffered.
 /// A full page of 100 tasks is well under 1 MiB.
@@ -65,6 +64,16 @@ impl NonceSource for RandomNonce {
     }
 }
 
+/// What a user says about where and how to call, before it is checked: the endpoint (`None` or
+/// blank for the default) and the two timeouts in seconds. The CLI builds it from its flags, so the
+/// API layer knows nothing of the CLI.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ApiSettings<'a> {
+    pub endpoint: Option<&'a str>,
+    pub connect_timeout: f64,
+    pub read_timeout: f64,
+}
+
 /// Everything a client needs. Timeouts: `connect_timeout` bounds the TCP/TLS handshake;
 /// `read_timeout` bounds each wait for data and, added to `connect_timeout`, the whole call.
 #[derive(Debug, Clone)]
@@ -90,12 +99,14 @@ impl ClientConfig {
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
     pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-    /// Endpoint and timeouts from the shared API flags; credentials are resolved separately
-    /// (see [`super::credentials::load`]) so their errors can map to their own exit code.
-    pub fn from_args(
-        args: &ApiArgs,
+    /// Endpoint and timeouts as the user gave them (the CLI's shared API flags convert into
+    /// [`ApiSettings`]); credentials are resolved separately (see [`super::credentials::load`]) so
+    /// their errors can map to their own exit code.
+    pub fn from_args<'a>(
+        args: impl Into<ApiSettings<'a>>,
         credentials: Credentials,
     ) -> Result<ClientConfig, ClientError> {
+        let args = args.into();
         let secs = |flag: &'static str, value: f64| {
             if value > 0.0 {
                 Duration::try_from_secs_f64(value).map_err(|_| ClientError::Timeout { flag, value })
@@ -104,7 +115,7 @@ impl ClientConfig {
             }
         };
         Ok(ClientConfig {
-            endpoint: Endpoint::from_args(args)?,
+            endpoint: Endpoint::from_setting(args.endpoint)?,
             credentials,
             connect_timeout: secs("connect-timeout", args.connect_timeout)?,
             read_timeout: secs("read-timeout", args.read_timeout)?,
@@ -328,42 +339,6 @@ impl ListQuery {
 /// the emulator checks with [`crate::rules::check_create`], so a request the client can build is
 /// one the rules can judge.
 pub use crate::rules::NewTask as CreateRequest;
-
-impl crate::rules::NewTask {
-    /// The wire parameters, `SourceUrls` as one compact JSON array, like Update's.
-    pub fn to_params(&self) -> Vec<(&'static str, String)> {
-        let mut p = vec![
-            ("Region", self.region.as_str().to_string()),
-            ("SourceType", self.source_type.as_str().to_string()),
-            ("SourceUrls", source_urls_wire(&self.source_urls)),
-            ("DstUrl", self.dst_url.clone()),
-            ("StartTime", self.start_time.to_string()),
-            ("EndTime", self.end_time.to_string()),
-        ];
-        for (name, v) in [
-            ("SourceProtocol", &self.source_protocol),
-            ("TaskName", &self.task_name),
-            ("CallbackUrl", &self.callback_url),
-        ] {
-            if let Some(v) = v {
-                p.push((name, v.clone()));
-            }
-        }
-        for (name, v) in [
-            ("RepeatNumber", self.repeat_number),
-            ("Offset", self.offset),
-            ("FileIndex", self.file_index),
-            ("RetryCount", self.retry_count),
-            ("RetryInterval", self.retry_interval),
-        ] {
-            if let Some(v) = v {
-                p.push((name, v.to_string()));
-            }
-        }
-        p.sort_by(|a, b| a.0.cmp(b.0));
-        p
-    }
-}
 
 /// One endpoint's transport: connection pool, timeouts, clock, nonces and body limit. The Live
 /// client and the STS client each have one (sharing the pool).

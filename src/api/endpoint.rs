@@ -5,8 +5,6 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::cli::ApiArgs;
-
 /// The endpoint the official SDK maps every region of ApsaraVideo Live to.
 pub const DEFAULT_ENDPOINT: &str = "https://live.aliyuncs.com";
 
@@ -96,9 +94,9 @@ impl Endpoint {
         Ok(Endpoint { url, host_header })
     }
 
-    /// The endpoint from `--endpoint` / `LIVEBATCH_ENDPOINT` (clap reads the variable), else the default.
-    pub fn from_args(args: &ApiArgs) -> Result<Endpoint, EndpointError> {
-        match args.endpoint.as_deref() {
+    /// The endpoint the user set (`--endpoint` / `LIVEBATCH_ENDPOINT`), else the default.
+    pub fn from_setting(endpoint: Option<&str>) -> Result<Endpoint, EndpointError> {
+        match endpoint {
             Some(s) if !s.trim().is_empty() => Endpoint::parse(s),
             _ => Ok(Endpoint::default()),
         }

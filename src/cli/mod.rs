@@ -73,6 +73,16 @@ pub struct ApiArgs {
     pub quota: quota::QuotaArgs,
 }
 
+impl<'a> From<&'a ApiArgs> for crate::api::client::ApiSettings<'a> {
+    fn from(a: &'a ApiArgs) -> Self {
+        crate::api::client::ApiSettings {
+            endpoint: a.endpoint.as_deref(),
+            connect_timeout: a.connect_timeout,
+            read_timeout: a.read_timeout,
+        }
+    }
+}
+
 /// Output format of `validate`, `plan` and `diff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {

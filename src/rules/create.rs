@@ -9,7 +9,7 @@ use super::field::{
     LiveSchemes, Numbers, check_callback_url, check_numbers, check_sources, check_times,
 };
 use super::{Violation, code};
-use crate::model::{ApiTime, Region, SourceType};
+use crate::model::{ApiTime, Region, SourceType, source_urls_wire};
 
 /// Longest `DstUrl` (characters).
 pub const DST_URL_MAX_LEN: usize = 2000;
@@ -57,6 +57,42 @@ pub struct NewTask {
     pub file_index: Option<i32>,
     pub retry_count: Option<i32>,
     pub retry_interval: Option<i32>,
+}
+
+impl NewTask {
+    /// The wire parameters, `SourceUrls` as one compact JSON array, like Update's.
+    pub fn to_params(&self) -> Vec<(&'static str, String)> {
+        let mut p = vec![
+            ("Region", self.region.as_str().to_string()),
+            ("SourceType", self.source_type.as_str().to_string()),
+            ("SourceUrls", source_urls_wire(&self.source_urls)),
+            ("DstUrl", self.dst_url.clone()),
+            ("StartTime", self.start_time.to_string()),
+            ("EndTime", self.end_time.to_string()),
+        ];
+        for (name, v) in [
+            ("SourceProtocol", &self.source_protocol),
+            ("TaskName", &self.task_name),
+            ("CallbackUrl", &self.callback_url),
+        ] {
+            if let Some(v) = v {
+                p.push((name, v.clone()));
+            }
+        }
+        for (name, v) in [
+            ("RepeatNumber", self.repeat_number),
+            ("Offset", self.offset),
+            ("FileIndex", self.file_index),
+            ("RetryCount", self.retry_count),
+            ("RetryInterval", self.retry_interval),
+        ] {
+            if let Some(v) = v {
+                p.push((name, v.to_string()));
+            }
+        }
+        p.sort_by(|a, b| a.0.cmp(b.0));
+        p
+    }
 }
 
 /// Every Create rule on a typed request. `now` is passed in, as for [`check_offline`](super::check_offline).
