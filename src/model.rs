@@ -433,6 +433,8 @@ mod tests {
         let mut u = Update::new("t-1", Region::CnShanghai);
         u.source_urls = Some(vec!["rtmp://a/b".into(), "rtmp://c/d".into()]);
         u.repeat_number = Some(-1);
+        // SourceType is manifest-only: it lets source rules be checked offline, never sent.
+        u.source_type = Some(SourceType::Vod);
         let p = u.to_params();
         let names: Vec<_> = p.iter().map(|x| x.0).collect();
         assert_eq!(names, ["Region", "RepeatNumber", "SourceUrls", "TaskId"]);

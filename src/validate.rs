@@ -279,7 +279,7 @@ impl Validator {
         }
         let field_at = |f: Field| at[f as usize].map(|i| &rec.fields[i]);
 
-        for req in [Field::TaskId, Field::Region] {
+        for req in rules::required_fields() {
             let given = field_at(req);
             let missing = match given {
                 None => true,

@@ -16,13 +16,14 @@ pub const MAX_SPAN_SECS: i64 = 7 * 24 * 3600;
 /// Smallest `RepeatNumber` (-1 loops forever).
 pub const REPEAT_NUMBER_MIN: i32 = -1;
 
+/// What the manifest reference says of each field. Validation reads it: which fields every update
+/// must give, and the words for what is allowed in its messages. What is sent is
+/// `Update::to_params`'s to say (`SourceType` never is).
 #[derive(Debug, Clone, Copy)]
 pub struct FieldRule {
     pub field: Field,
     /// Required in every update.
     pub required: bool,
-    /// Sent to the API (`SourceType` is manifest-only).
-    pub sent: bool,
     /// What values are allowed, in words.
     pub allowed: &'static str,
 }
@@ -31,70 +32,64 @@ pub const FIELD_RULES: [FieldRule; 11] = [
     FieldRule {
         field: Field::TaskId,
         required: true,
-        sent: true,
         allowed: "letters, digits, '_' and '-', 1 to 55 characters",
     },
     FieldRule {
         field: Field::Region,
         required: true,
-        sent: true,
         allowed: "one of ap-southeast-1, ap-southeast-5, cn-beijing, cn-shanghai",
     },
     FieldRule {
         field: Field::StartTime,
         required: false,
-        sent: true,
         allowed: "UTC time as yyyy-MM-ddTHH:mm:ssZ; cannot change after the task started",
     },
     FieldRule {
         field: Field::EndTime,
         required: false,
-        sent: true,
         allowed: "UTC time as yyyy-MM-ddTHH:mm:ssZ, after StartTime, after now, at most 7 days after StartTime",
     },
     FieldRule {
         field: Field::SourceUrls,
         required: false,
-        sent: true,
         allowed: "live: exactly 1 rtmp://, srt:// or http(s) FLV URL; url: up to 30 http(s) MP4 or FLV URLs; vod: up to 30 VOD media IDs",
     },
     FieldRule {
         field: Field::RepeatNumber,
         required: false,
-        sent: true,
         allowed: "-1 (loop forever), 0 (no repeat) or a positive count; vod and url sources only",
     },
     FieldRule {
         field: Field::Offset,
         required: false,
-        sent: true,
         allowed: "seconds into the first video, greater than 0; vod and url sources only",
     },
     FieldRule {
         field: Field::FileIndex,
         required: false,
-        sent: true,
         allowed: "0 or more, and less than the number of SourceUrls",
     },
     FieldRule {
         field: Field::CallbackUrl,
         required: false,
-        sent: true,
         allowed: "an absolute http:// or https:// URL of at most 2000 characters",
     },
     FieldRule {
         field: Field::RegionId,
         required: false,
-        sent: true,
         allowed: "the common RegionId parameter that routes the call (not where the task runs)",
     },
     FieldRule {
         field: Field::SourceType,
         required: false,
-        sent: false,
         allowed: "live, vod or url; never sent, lets source rules be checked offline",
     },
 ];
+
+/// The fields every update must give, as [`FIELD_RULES`] marks them (validation reads this).
+pub fn required_fields() -> impl Iterator<Item = Field> {
+    FIELD_RULES.iter().filter(|r| r.required).map(|r| r.field)
+}
 
 pub fn field_rule(field: Field) -> &'static FieldRule {
     FIELD_RULES
@@ -471,6 +466,19 @@ pub(super) fn check_numbers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_lists_every_field_once_and_marks_the_required_ones() {
+        for f in Field::ALL {
+            assert_eq!(
+                FIELD_RULES.iter().filter(|r| r.field == f).count(),
+                1,
+                "{f}"
+            );
+        }
+        let required: Vec<Field> = required_fields().collect();
+        assert_eq!(required, [Field::TaskId, Field::Region]);
+    }
 
     #[test]
     fn strict_ints() {
