@@ -15,6 +15,10 @@
 //! - [`GovernorPacer`] adds the `governor` crate as a hard ceiling at the quota (even spacing, a
 //!   burst of one grid tolerance: 1 call at 10/s) on top of the adaptive spacing. governor sleeps on its own (quanta) clock,
 //!   which tokio's paused time does not control, so it is used only in real runs.
+//!
+//! Why [`Spacing`] is hand-written and governor only the ceiling: governor (GCRA) grants on its own
+//! clock at a fixed rate, while the grid here must change rate at every grant (the adaptive AIMD
+//! rate), restart at "now" after a stall and be driven by a test's paused clock; no crate does that.
 
 use std::future::Future;
 use std::num::NonZeroU32;
