@@ -1,5 +1,5 @@
 //! The quota store's cost: reservations per second from one process, and Redis round trips per
-//! reservation (Redis's own `INFO commandstats`). Run by `benches/quota.sh`, which starts a
+//! reservation (Redis's own `INFO commandstats`). Run by `scripts/bench/quota.sh`, which starts a
 //! redis-server; by hand: `cargo bench --bench quota_store -- redis://127.0.0.1:6379`.
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! A pure Rust model of `gcra.lua`: the same integer arithmetic over the same state, with the
 //! clock passed in. The script is the one that runs; this model is how its arithmetic is read,
-//! unit-tested without Redis, and checked against the real script (`tests/quota_script.rs`
+//! unit-tested without Redis, and checked against the real script (`tests/it/quota_script.rs`
 //! replays every script call here with the `now` the script reports and compares every output
 //! and the stored state).
 //!

@@ -1,0 +1,32 @@
+//! The integration tests, one crate (one link, one binary) with a module per area: each module
+//! drives the library or the real binary (`assert_cmd`) the way a user would.
+
+mod support;
+
+mod api_client;
+mod apply_cli;
+mod apply_e2e;
+mod apply_executor;
+mod apply_live;
+mod apply_outputs;
+mod ci_examples;
+mod cli_plan_offline;
+mod cli_validate;
+mod credentials;
+mod emulator_api;
+mod emulator_auth;
+mod emulator_cli;
+mod emulator_crash;
+mod emulator_quota_faults;
+mod emulator_truth;
+mod export;
+mod export_roundtrip;
+mod hostile_input;
+mod manifest_props;
+mod plan_apply;
+mod plan_live;
+mod quota_cli;
+mod quota_pacer;
+mod quota_script;
+mod report_formats;
+mod secrets;

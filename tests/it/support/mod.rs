@@ -1,0 +1,8 @@
+//! What the integration tests share, one module per kind of helper:
+//! - `emulator` — signed requests to the emulator, its answers, seed tasks and times;
+//! - `server` — a scripted HTTP server standing in for the service (records requests, replies as told);
+//! - `quota` — a real `redis-server` for the quota tests (free loopback port, own temp directory, stopped on drop).
+
+pub mod emulator;
+pub mod quota;
+pub mod server;
