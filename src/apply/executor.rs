@@ -369,6 +369,13 @@ impl<S: TaskOps> Engine<S> {
         rate
     }
 
+    /// Tells `op`'s adaptive rate a call left (it measures what gets through).
+    fn on_sent(&self, op: Operation) {
+        let now = self.now();
+        let mut a = lock(&self.adaptive[op.index()]);
+        *a = a.on_event(RateEvent::Sent, now);
+    }
+
     fn on_throttled(&self, op: Operation) {
         let now = self.now();
         let mut a = lock(&self.adaptive[op.index()]);
@@ -411,6 +418,7 @@ impl<S: TaskOps> Engine<S> {
             }
             *attempts += 1;
             tries += 1;
+            self.on_sent(op);
             self.calls[op.index()].fetch_add(1, Ordering::Relaxed);
             let t0 = Instant::now();
             let sent_at = self.now();
