@@ -65,6 +65,10 @@ pub struct AdaptiveConfig {
     pub plateau: Duration,
     /// Throttles this soon after a decrease do not decrease again.
     pub cooldown: Duration,
+    /// Calls/s regained per second by the *shared* limiter's AIMD (`src/quota`'s Redis script,
+    /// which keeps its own AIMD with `decrease_factor`, `floor` and `cooldown`); the in-process
+    /// curve above does not use it. 5 % of the cap.
+    pub increase_per_sec: f64,
 }
 
 impl AdaptiveConfig {
@@ -85,6 +89,7 @@ impl AdaptiveConfig {
             margin: 0.03,
             plateau: Duration::from_secs(10),
             cooldown: Duration::from_secs(1),
+            increase_per_sec: cap * 0.05,
         }
     }
 }
