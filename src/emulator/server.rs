@@ -392,22 +392,6 @@ fn request_id() -> String {
     )
 }
 
-/// A UUID-shaped (version 4) task ID.
-fn task_id() -> String {
-    let mut r = rand::rng();
-    let a: u128 = r.random::<u128>() & !(0xF000 << 64) | (0x4000 << 64);
-    let a = a & !(0xC000 << 48) | (0x8000 << 48);
-    let h = format!("{a:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
 type Resp = Response<Full<Bytes>>;
 
 fn json_response(status: u16, body: &serde_json::Value, request_id: &str) -> Resp {
@@ -692,7 +676,7 @@ async fn perform(
     let (result, durable) = {
         let mut store = shared.store();
         let result = store.execute(act, &params, now, &rid, || {
-            let id = task_id();
+            let id = super::seed::uuid_from(&mut rand::rng());
             created = Some(id.clone());
             id
         });
