@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{ApiArgs, Global, OutputFormat, validate};
+use super::connect::{DOCUMENTED_QUOTA, check_qps, connect, exit_code_for};
+use super::{ApiArgs, Global, OutputFormat, manifests, shared_quota};
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::Credentials;
-use crate::apply::executor::{Engine, ExecConfig, HaltPolicy, PACE_HEADROOM, TaskOps, WorkItem};
+use crate::apply::executor::{Engine, ExecConfig, HaltPolicy, TaskOps, WorkItem};
 use crate::apply::journal::{self, JournalError, LockedJournal, ResumeMode};
-use crate::apply::limiter::Pacers;
 use crate::apply::outcome::{Accept, ItemStatus};
 use crate::apply::planned::{self, Guard};
 use crate::apply::progress;
@@ -31,9 +31,6 @@ use crate::plan::file::{PlanFile, PlanItem};
 use crate::plan::live::plan_updates;
 use crate::plan::render;
 use crate::report;
-
-/// The documented per-account quota of every pull-to-push operation.
-pub const DOCUMENTED_QUOTA: f64 = 10.0;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -150,22 +147,6 @@ pub struct Args {
     pub api: ApiArgs,
 }
 
-/// Checks the pace flags; the message says what would be right.
-pub fn check_qps(qps: f64, quota_raised: bool) -> Result<(), String> {
-    if !qps.is_finite() || qps < 0.01 {
-        return Err(format!(
-            "--qps must be a positive number of calls per second, got {qps}"
-        ));
-    }
-    if qps > DOCUMENTED_QUOTA && !quota_raised {
-        return Err(format!(
-            "--qps {qps} is above the documented quota of {DOCUMENTED_QUOTA} calls/s per account; \
-             calls over it are throttled. If Alibaba Cloud raised this account's quota, add --quota-raised"
-        ));
-    }
-    Ok(())
-}
-
 /// Text from a file, escaped for the terminal (control and invisible characters shown).
 fn esc(s: &str) -> std::borrow::Cow<'_, str> {
     crate::text::escape(s)
@@ -224,10 +205,10 @@ enum Source {
 /// Validates the manifests as one batch, exactly as `validate` does. Errors: the diagnostics are
 /// printed and `Err(65)` is returned having sent nothing. Warnings are printed unless `-q`.
 fn load_entries(files: &[String], now: Option<ApiTime>, g: &Global) -> Result<Vec<Entry>, u8> {
-    let inputs = validate::inputs(files).map_err(usage)?;
-    let now = now.unwrap_or_else(validate::clock_now);
+    let inputs = manifests::inputs(files).map_err(usage)?;
+    let now = now.unwrap_or_else(manifests::clock_now);
     let batch = crate::validate::load_batch(&inputs, now);
-    validate::print_diagnostics(&batch.diagnostics, g);
+    manifests::print_diagnostics(&batch.diagnostics, g);
     if batch.has_errors() {
         let c = batch.counts();
         eprintln!(
@@ -258,7 +239,7 @@ fn load_plan(path: &std::path::Path, now: Option<ApiTime>) -> Result<Source, u8>
         eprintln!("error: {e}");
         return Err(exit::STALE_PLAN);
     }
-    let now = now.unwrap_or_else(validate::clock_now);
+    let now = now.unwrap_or_else(manifests::clock_now);
     let broken = recheck_plan(&plan, now);
     if !broken.is_empty() {
         for line in &broken {
@@ -356,17 +337,6 @@ fn journal_path(args: &Args) -> PathBuf {
         .unwrap_or_else(|| default_journal(&first, args.sandbox))
 }
 
-/// The engine of a real run: the client's calls, each operation paced at [`PACE_HEADROOM`] of
-/// `qps` by a pacer of its own.
-pub fn engine_for(
-    client: Client,
-    qps: f64,
-    config: &ExecConfig,
-) -> Result<Arc<Engine<Client>>, u8> {
-    let pacers = Pacers::governed(qps, PACE_HEADROOM).map_err(usage)?;
-    Ok(Arc::new(Engine::new(Arc::new(client), pacers, config)))
-}
-
 async fn run_async(
     args: Args,
     source: Source,
@@ -440,7 +410,7 @@ async fn run_async(
             }
         }
     } else {
-        match super::export::connect(&args.api, g) {
+        match connect(&args.api, g) {
             Ok(c) => c,
             Err(code) => return code,
         }
@@ -482,7 +452,7 @@ async fn run_async(
             "note: --sandbox does not use the quota store; its calls never reach the account"
         );
     }
-    let (engine, shared) = match super::quota::engine(client, args.qps, &config, &quota, g).await {
+    let (engine, shared) = match shared_quota::engine(client, args.qps, &config, &quota, g).await {
         Ok(e) => e,
         Err(code) => return code,
     };
@@ -506,11 +476,11 @@ async fn run_async(
             (items, None)
         }
         Source::Manifests(entries) => {
-            let now = args.now.unwrap_or_else(validate::clock_now);
+            let now = args.now.unwrap_or_else(manifests::clock_now);
             let opts = PlanOptions {
                 restart_running: args.restart_running,
             };
-            let planned = super::quota::until_halted(
+            let planned = shared_quota::until_halted(
                 shared.as_deref(),
                 plan_entries(&engine, entries, now, opts, g),
             );
@@ -622,7 +592,7 @@ async fn run_async(
         }
     }
     let verified = finish(code, sent, report.as_mut(), args.verify, &opts, &engine, g);
-    code = super::quota::until_halted(shared.as_deref(), verified)
+    code = shared_quota::until_halted(shared.as_deref(), verified)
         .await
         .unwrap_or_else(|code| code);
     if let Some(s) = &shared {
@@ -782,7 +752,7 @@ async fn plan_entries<S: TaskOps>(
     };
     let plan = planned.map_err(|e| {
         eprintln!("error: reading live state failed (nothing was sent): {e}");
-        super::export::exit_code_for(&e)
+        exit_code_for(&e)
     })?;
     if g.verbose > 0 {
         eprintln!(
@@ -797,7 +767,7 @@ async fn plan_entries<S: TaskOps>(
 
 /// The sandbox's clock: `--now` when given, else the real one.
 fn sandbox_now(args: &Args) -> ApiTime {
-    args.now.unwrap_or_else(validate::clock_now)
+    args.now.unwrap_or_else(manifests::clock_now)
 }
 
 /// The sandbox quota: the documented 10 calls/s, or the raised one the user says they have.
@@ -814,7 +784,7 @@ async fn start_sandbox(
     // The sandbox rehearses on the clock validation used: `--now` when given (so a dated manifest
     // rehearses as of its change window, on any day), else the real one. Requests are still
     // signed with the real date, so the allowed skew grows by the shift.
-    let shift = sandbox_now(args).unix() - validate::clock_now().unix();
+    let shift = sandbox_now(args).unix() - manifests::clock_now().unix();
     let emulator = Emulator::start(EmulatorConfig {
         clock: crate::emulator::Clock::offset(shift),
         max_skew_secs: crate::emulator::MAX_CLOCK_SKEW_SECS.saturating_add(shift.saturating_abs()),
@@ -868,7 +838,7 @@ async fn finish<S: TaskOps>(
         Err(e) => {
             eprintln!("error: verify could not read the tasks back: {e}");
             return if code == exit::SUCCESS {
-                super::export::exit_code_for(&e)
+                exit_code_for(&e)
             } else {
                 code
             };

@@ -1,7 +1,7 @@
 //! `livebatch diff`: a read-only drift check for scheduled CI jobs.
 
-use super::plan::{LiveArgs, load, plan_live};
-use super::validate::ManifestArgs;
+use super::live::{LiveArgs, plan_live};
+use super::manifests::{ManifestArgs, load};
 use super::{Global, OutputFormat};
 use crate::exit;
 use crate::plan::diff::Decision;

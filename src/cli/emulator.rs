@@ -206,7 +206,7 @@ pub fn holding_line(counts: &[(TaskStatus, usize)]) -> String {
 }
 
 async fn serve(args: Args, g: &Global) -> u8 {
-    let (seed, origin) = match initial_tasks(&args, super::validate::clock_now()) {
+    let (seed, origin) = match initial_tasks(&args, super::manifests::clock_now()) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");

@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use super::{ApiArgs, Global};
+use super::connect::{DOCUMENTED_QUOTA, connect, exit_code_for};
+use super::{ApiArgs, Global, shared_quota};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::client::{Client, ClientConfig, ListQuery, MAX_PAGE_SIZE, list_all_pages};
-use crate::api::credentials::{self, Environment};
-use crate::api::error::ErrorClass;
+use crate::api::client::{Client, ListQuery, MAX_PAGE_SIZE, list_all_pages};
 use crate::api::error::{ApiError, TransportKind};
 use crate::api::models::TaskState;
 use crate::api::operation::Operation;
@@ -68,83 +67,6 @@ fn parse_now(s: &str) -> Result<ApiTime, String> {
     ApiTime::parse(s).map_err(|e| e.to_string())
 }
 
-/// Resolves credentials and builds a client from the shared API flags, printing what went wrong
-/// and returning the exit code on failure. Other API commands can use the same entry point.
-pub fn connect(api: &ApiArgs, g: &Global) -> Result<Client, u8> {
-    let loaded = match credentials::load(&Environment::from_process(), api.profile.as_deref()) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(exit::CREDENTIALS);
-        }
-    };
-    if !g.quiet {
-        for n in &loaded.notes {
-            eprintln!("note: {n}");
-        }
-    }
-    let placeholder = crate::api::credentials::Credentials::new("", "");
-    let mut config = match ClientConfig::from_args(api, placeholder) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(exit::USAGE);
-        }
-    };
-    let (provider, first) = match credentials::provider::resolve(&loaded.spec, &config) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!(
-                "error: credentials from {} could not be obtained: {e}\n\
-                 (the chain stops at the first source that is configured; fix it, or unset it to use the next)",
-                loaded.source
-            );
-            return Err(exit::CREDENTIALS);
-        }
-    };
-    config.credentials = first.credentials.clone();
-    if g.verbose >= 1 {
-        eprintln!(
-            "credentials: {} — {}; endpoint: {}",
-            loaded.source,
-            provider.describe(),
-            config.endpoint
-        );
-    }
-    if !g.quiet
-        && !provider.refreshable()
-        && let Some(exp) = provider.expiration()
-    {
-        let left = exp - chrono::Utc::now();
-        eprintln!(
-            "warning: these STS credentials expire at {} ({}) and cannot be refreshed; a run still \
-             going then halts (exit 3) and can be resumed with --resume once they are renewed",
-            exp.format("%Y-%m-%dT%H:%M:%SZ"),
-            if left.num_seconds() <= 0 {
-                "already expired".to_string()
-            } else {
-                format!("in {} min", left.num_minutes())
-            }
-        );
-    }
-    Client::builder(config)
-        .provider(provider)
-        .build()
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            exit::FAILURE
-        })
-}
-
-/// The exit code for a failed call: systemic failures are about the key or permissions.
-pub fn exit_code_for(e: &crate::api::error::ApiError) -> u8 {
-    if e.class() == ErrorClass::Systemic {
-        exit::CREDENTIALS
-    } else {
-        exit::FAILURE
-    }
-}
-
 /// Every page of the listing, each call through the same engine as planning and apply: paced
 /// on `DescribeLivePullToPushList`'s own quota (booked in the shared quota store with
 /// `--quota-store`), retried by error class. The outer error is an exit code (the quota store
@@ -155,10 +77,10 @@ async fn list(
     api: &ApiArgs,
     g: &Global,
 ) -> Result<Result<Vec<TaskState>, ApiError>, u8> {
-    let qps = super::apply::DOCUMENTED_QUOTA;
+    let qps = DOCUMENTED_QUOTA;
     let config = ExecConfig::new(qps);
     let (engine, shared) =
-        super::quota::engine(client.clone(), qps, &config, &api.quota, g).await?;
+        shared_quota::engine(client.clone(), qps, &config, &api.quota, g).await?;
     let verbose = g.verbose;
     let stop = CancellationToken::new();
     let pages = list_all_pages(
@@ -195,7 +117,7 @@ async fn list(
             }
         },
     );
-    let listed = super::quota::until_halted(shared.as_deref(), pages).await;
+    let listed = shared_quota::until_halted(shared.as_deref(), pages).await;
     if let Some(s) = &shared {
         s.finish().await;
     }

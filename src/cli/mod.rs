@@ -8,11 +8,15 @@ use clap::{Args, Parser, Subcommand};
 use crate::exit;
 
 pub mod apply;
+pub mod connect;
 pub mod diff;
 pub mod emulator;
 pub mod export;
+pub mod live;
+pub mod manifests;
 pub mod plan;
 pub mod quota;
+pub mod shared_quota;
 pub mod validate;
 
 const EXAMPLES: &str = "\
@@ -70,7 +74,7 @@ pub struct ApiArgs {
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     pub read_timeout: f64,
     #[command(flatten)]
-    pub quota: quota::QuotaArgs,
+    pub quota: shared_quota::QuotaArgs,
 }
 
 impl<'a> From<&'a ApiArgs> for crate::api::client::ApiSettings<'a> {

@@ -3,18 +3,15 @@
 
 use std::path::PathBuf;
 
-use super::validate::{ManifestArgs, inputs, print_diagnostics};
-use super::{ApiArgs, Global, OutputFormat};
-use crate::apply::executor::ExecConfig;
+use super::live::{LiveArgs, plan_live};
+use super::manifests::{ManifestArgs, load, print_diagnostics};
+use super::{Global, OutputFormat};
 use crate::exit;
-use crate::model::ApiTime;
 use crate::plan::diff::PlanOptions;
-use crate::plan::file::{PlanFile, PlanItem, manifest_ref};
-use crate::plan::live::plan_updates;
+use crate::plan::file::{PlanFile, manifest_ref};
 use crate::plan::offline::{self, OfflinePlan};
 use crate::plan::render::{self, Summary};
 use crate::report::outputs::{self, Output};
-use crate::validate::{self, Batch};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -51,24 +48,6 @@ pub struct Args {
     pub live: LiveArgs,
     #[command(flatten)]
     pub common: ManifestArgs,
-}
-
-/// Flags of every command that reads live state to decide updates (`plan`, `diff`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct LiveArgs {
-    /// For a running task whose update needs a stopped task (SourceUrls, Offset, FileIndex, ...):
-    /// plan stop → update → restart as one item. Without it such updates are blocked.
-    #[arg(long)]
-    pub restart_running: bool,
-    /// The account's quota in calls/s of each operation: the reads (Describe, DescribeList) are
-    /// paced at 97% of it, each operation on its own.
-    #[arg(long, default_value_t = 10.0, value_name = "N")]
-    pub qps: f64,
-    /// The account's quota was raised above the documented 10 calls/s: allow a larger --qps.
-    #[arg(long)]
-    pub quota_raised: bool,
-    #[command(flatten)]
-    pub api: ApiArgs,
 }
 
 pub fn run(args: Args, g: &Global) -> u8 {
@@ -144,78 +123,6 @@ pub fn run(args: Args, g: &Global) -> u8 {
     } else {
         exit::SUCCESS
     }
-}
-
-/// Loads and validates the batch; prints diagnostics and returns `None` when it has errors.
-pub fn load(files: &[String], now: ApiTime, g: &Global) -> Option<Batch> {
-    let inputs = match inputs(files) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return None;
-        }
-    };
-    let batch = validate::load_batch(&inputs, now);
-    if batch.has_errors() {
-        print_diagnostics(&batch.diagnostics, g);
-        let c = batch.counts();
-        eprintln!(
-            "invalid: {} error(s), {} warning(s); no plan was made and nothing was sent",
-            c.errors, c.warnings
-        );
-        return None;
-    }
-    Some(batch)
-}
-
-/// Reads the live state of every task the batch names (paced, retried) and decides each update.
-pub fn plan_live(
-    batch: &Batch,
-    live: &LiveArgs,
-    now: ApiTime,
-    g: &Global,
-) -> Result<Vec<PlanItem>, u8> {
-    if let Err(m) = super::apply::check_qps(live.qps, live.quota_raised) {
-        eprintln!("error: {m}");
-        return Err(exit::USAGE);
-    }
-    let client = super::export::connect(&live.api, g)?;
-    let updates: Vec<_> = batch
-        .entries
-        .iter()
-        .map(|e| {
-            (
-                e.update.clone(),
-                format!("{}:{}", e.origin.file, e.origin.line),
-            )
-        })
-        .collect();
-    let opts = PlanOptions {
-        restart_running: live.restart_running,
-    };
-    let rt = super::runtime()?;
-    rt.block_on(async {
-        let config = ExecConfig::new(live.qps);
-        let (engine, shared) =
-            super::quota::engine(client, live.qps, &config, &live.api.quota, g).await?;
-        let planned = plan_updates(engine.as_ref(), &updates, now, opts);
-        let planned = super::quota::until_halted(shared.as_deref(), planned).await;
-        if let Some(s) = &shared {
-            s.finish().await;
-        }
-        let items = planned?.map_err(|e| {
-            eprintln!("error: reading live state failed: {e}");
-            super::export::exit_code_for(&e)
-        })?;
-        if g.verbose > 0 {
-            eprintln!(
-                "read the live state of {} task(s) in {} call(s)",
-                updates.len(),
-                engine.counts().calls()
-            );
-        }
-        Ok(items)
-    })
 }
 
 /// The hashes that guard a saved plan. Standard input has none (and `--out` refuses it).

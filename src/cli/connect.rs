@@ -1,0 +1,124 @@
+//! Shared by every command that calls the API: credentials and flags to a client, the pace
+//! flags' check, the engine of a run without a shared quota, and the exit code of a failed call.
+
+use std::sync::Arc;
+
+use super::{ApiArgs, Global};
+use crate::api::client::{Client, ClientConfig};
+use crate::api::credentials::{self, Environment};
+use crate::api::error::ErrorClass;
+use crate::apply::executor::{Engine, ExecConfig, PACE_HEADROOM};
+use crate::apply::limiter::Pacers;
+use crate::exit;
+
+/// The documented per-account quota of every pull-to-push operation.
+pub const DOCUMENTED_QUOTA: f64 = 10.0;
+
+/// Checks the pace flags; the message says what would be right.
+pub fn check_qps(qps: f64, quota_raised: bool) -> Result<(), String> {
+    if !qps.is_finite() || qps < 0.01 {
+        return Err(format!(
+            "--qps must be a positive number of calls per second, got {qps}"
+        ));
+    }
+    if qps > DOCUMENTED_QUOTA && !quota_raised {
+        return Err(format!(
+            "--qps {qps} is above the documented quota of {DOCUMENTED_QUOTA} calls/s per account; \
+             calls over it are throttled. If Alibaba Cloud raised this account's quota, add --quota-raised"
+        ));
+    }
+    Ok(())
+}
+
+/// Resolves credentials and builds a client from the shared API flags, printing what went wrong
+/// and returning the exit code on failure. Other API commands can use the same entry point.
+pub fn connect(api: &ApiArgs, g: &Global) -> Result<Client, u8> {
+    let loaded = match credentials::load(&Environment::from_process(), api.profile.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(exit::CREDENTIALS);
+        }
+    };
+    if !g.quiet {
+        for n in &loaded.notes {
+            eprintln!("note: {n}");
+        }
+    }
+    let placeholder = crate::api::credentials::Credentials::new("", "");
+    let mut config = match ClientConfig::from_args(api, placeholder) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(exit::USAGE);
+        }
+    };
+    let (provider, first) = match credentials::provider::resolve(&loaded.spec, &config) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!(
+                "error: credentials from {} could not be obtained: {e}\n\
+                 (the chain stops at the first source that is configured; fix it, or unset it to use the next)",
+                loaded.source
+            );
+            return Err(exit::CREDENTIALS);
+        }
+    };
+    config.credentials = first.credentials.clone();
+    if g.verbose >= 1 {
+        eprintln!(
+            "credentials: {} — {}; endpoint: {}",
+            loaded.source,
+            provider.describe(),
+            config.endpoint
+        );
+    }
+    if !g.quiet
+        && !provider.refreshable()
+        && let Some(exp) = provider.expiration()
+    {
+        let left = exp - chrono::Utc::now();
+        eprintln!(
+            "warning: these STS credentials expire at {} ({}) and cannot be refreshed; a run still \
+             going then halts (exit 3) and can be resumed with --resume once they are renewed",
+            exp.format("%Y-%m-%dT%H:%M:%SZ"),
+            if left.num_seconds() <= 0 {
+                "already expired".to_string()
+            } else {
+                format!("in {} min", left.num_minutes())
+            }
+        );
+    }
+    Client::builder(config)
+        .provider(provider)
+        .build()
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            exit::FAILURE
+        })
+}
+
+/// The exit code for a failed call: systemic failures are about the key or permissions.
+pub fn exit_code_for(e: &crate::api::error::ApiError) -> u8 {
+    if e.class() == ErrorClass::Systemic {
+        exit::CREDENTIALS
+    } else {
+        exit::FAILURE
+    }
+}
+
+/// The engine of a real run: the client's calls, each operation paced at [`PACE_HEADROOM`] of
+/// `qps` by a pacer of its own.
+pub fn engine_for(
+    client: Client,
+    qps: f64,
+    config: &ExecConfig,
+) -> Result<Arc<Engine<Client>>, u8> {
+    let pacers = Pacers::governed(qps, PACE_HEADROOM).map_err(usage)?;
+    Ok(Arc::new(Engine::new(Arc::new(client), pacers, config)))
+}
+
+fn usage(msg: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {msg}");
+    exit::USAGE
+}
