@@ -321,7 +321,7 @@ pub fn run(args: Args, g: &Global) -> u8 {
     };
     let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(code) => return code,
+        Err(e) => return e.print(),
     };
     rt.block_on(run_async(args, source, reports, g))
 }
@@ -412,7 +412,7 @@ async fn run_async(
     } else {
         match connect(&args.api, g) {
             Ok(c) => c,
-            Err(code) => return code,
+            Err(e) => return e.print(),
         }
     };
     let target = match &emulator {

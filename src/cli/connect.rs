@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::error::CliError;
 use super::{ApiArgs, Global};
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::{self, Environment};
@@ -30,15 +31,12 @@ pub fn check_qps(qps: f64, quota_raised: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Resolves credentials and builds a client from the shared API flags, printing what went wrong
-/// and returning the exit code on failure. Other API commands can use the same entry point.
-pub fn connect(api: &ApiArgs, g: &Global) -> Result<Client, u8> {
+/// Resolves credentials and builds a client from the shared API flags; the error says what went
+/// wrong, with its exit code. Every API command uses this entry point.
+pub fn connect(api: &ApiArgs, g: &Global) -> Result<Client, CliError> {
     let loaded = match credentials::load(&Environment::from_process(), api.profile.as_deref()) {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(exit::CREDENTIALS);
-        }
+        Err(e) => return Err(CliError::credentials(e)),
     };
     if !g.quiet {
         for n in &loaded.notes {
@@ -48,20 +46,16 @@ pub fn connect(api: &ApiArgs, g: &Global) -> Result<Client, u8> {
     let placeholder = crate::api::credentials::Credentials::new("", "");
     let mut config = match ClientConfig::from_args(api, placeholder) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(exit::USAGE);
-        }
+        Err(e) => return Err(CliError::usage(e)),
     };
     let (provider, first) = match credentials::provider::resolve(&loaded.spec, &config) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!(
-                "error: credentials from {} could not be obtained: {e}\n\
+            return Err(CliError::credentials(format!(
+                "credentials from {} could not be obtained: {e}\n\
                  (the chain stops at the first source that is configured; fix it, or unset it to use the next)",
                 loaded.source
-            );
-            return Err(exit::CREDENTIALS);
+            )));
         }
     };
     config.credentials = first.credentials.clone();
@@ -92,10 +86,7 @@ pub fn connect(api: &ApiArgs, g: &Global) -> Result<Client, u8> {
     Client::builder(config)
         .provider(provider)
         .build()
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            exit::FAILURE
-        })
+        .map_err(CliError::failure)
 }
 
 /// The exit code for a failed call: systemic failures are about the key or permissions.

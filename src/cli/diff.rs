@@ -1,5 +1,6 @@
 //! `livebatch diff`: a read-only drift check for scheduled CI jobs.
 
+use super::error::{CliError, CliResult};
 use super::live::{LiveArgs, plan_live};
 use super::manifests::{ManifestArgs, load};
 use super::{Global, OutputFormat};
@@ -28,15 +29,12 @@ pub struct Args {
     pub common: ManifestArgs,
 }
 
-pub fn run(args: Args, g: &Global) -> u8 {
+pub fn run(args: Args, g: &Global) -> CliResult {
     let now = args.common.now();
     let Some(batch) = load(&args.files, now, g) else {
-        return exit::INVALID_MANIFEST;
+        return Err(CliError::reported(exit::INVALID_MANIFEST));
     };
-    let items = match plan_live(&batch, &args.live, now, g) {
-        Ok(items) => items,
-        Err(code) => return code,
-    };
+    let items = plan_live(&batch, &args.live, now, g)?;
     let summary = Summary::of(&items);
     match args.common.format {
         OutputFormat::Json => {
@@ -58,9 +56,9 @@ pub fn run(args: Args, g: &Global) -> u8 {
             }
         }
     }
-    if summary.differs() {
+    Ok(if summary.differs() {
         exit::CHANGES_PENDING
     } else {
         exit::SUCCESS
-    }
+    })
 }

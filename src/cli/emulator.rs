@@ -132,7 +132,7 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 pub fn run(args: Args, g: &Global) -> u8 {
     let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(code) => return code,
+        Err(e) => return e.print(),
     };
     rt.block_on(serve(args, g))
 }

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::connect::{DOCUMENTED_QUOTA, connect, exit_code_for};
+use super::connect::{DOCUMENTED_QUOTA, connect};
+use super::error::{CliError, CliResult, call_failed};
 use super::{ApiArgs, Global, shared_quota};
 use tokio_util::sync::CancellationToken;
 
@@ -124,33 +125,27 @@ async fn list(
     listed
 }
 
-pub fn run(args: Args, g: &Global) -> u8 {
-    let client = match connect(&args.api, g) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub fn run(args: Args, g: &Global) -> CliResult {
+    let client = connect(&args.api, g)?;
     let query = ListQuery {
         region: args.region,
         task_id: args.task_id.clone(),
         task_name: args.task_name.clone(),
         dst_url: args.dst_url.clone(),
     };
-    let rt = match super::runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+    let rt = super::runtime()?;
     let tasks = match rt.block_on(list(&client, &query, &args.api, g)) {
         Ok(Ok(t)) => t,
         Ok(Err(e)) => {
-            eprintln!(
-                "error: listing the tasks in {} at {} failed: {e} [{}]",
+            let message = format!(
+                "listing the tasks in {} at {} failed: {e} [{}]",
                 args.region,
                 client.endpoint(),
                 e.class()
             );
-            return exit_code_for(&e);
+            return Err(call_failed(&e, message));
         }
-        Err(code) => return code,
+        Err(code) => return Err(CliError::reported(code)),
     };
     let now = args.now.map(|t| t.0).unwrap_or_else(chrono::Utc::now);
     let ex = export::from_tasks(&tasks, args.region, now);
@@ -170,19 +165,10 @@ pub fn run(args: Args, g: &Global) -> u8 {
         ex.doc.updates.len(),
         ex.skipped.len()
     );
-    let text = match export::render(&ex.doc, args.format, Some(&comment)) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::FAILURE;
-        }
-    };
+    let text = export::render(&ex.doc, args.format, Some(&comment)).map_err(CliError::failure)?;
     match &args.output {
         Some(path) => {
-            if let Err(e) = export::write_atomic(path, text.as_bytes()) {
-                eprintln!("error: {e}");
-                return exit::FAILURE;
-            }
+            export::write_atomic(path, text.as_bytes()).map_err(CliError::failure)?;
             if !g.quiet {
                 eprintln!(
                     "exported {} task(s) from {} to {} ({} skipped)",
@@ -201,9 +187,10 @@ pub fn run(args: Args, g: &Global) -> u8 {
                 .and_then(|()| out.flush())
                 .is_err()
             {
-                return exit::FAILURE;
+                // Standard output is gone (a closed pipe): nothing more can be said there.
+                return Err(CliError::reported(exit::FAILURE));
             }
         }
     }
-    exit::SUCCESS
+    Ok(exit::SUCCESS)
 }

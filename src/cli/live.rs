@@ -1,10 +1,10 @@
 //! Shared by the commands that decide updates against live state (`plan`, `diff`): their flags
 //! and the paced reads of every task a batch names.
 
-use super::connect::{check_qps, connect, exit_code_for};
+use super::connect::{check_qps, connect};
+use super::error::{CliError, call_failed};
 use super::{ApiArgs, Global, shared_quota};
 use crate::apply::executor::ExecConfig;
-use crate::exit;
 use crate::model::ApiTime;
 use crate::plan::diff::PlanOptions;
 use crate::plan::file::PlanItem;
@@ -35,11 +35,8 @@ pub fn plan_live(
     live: &LiveArgs,
     now: ApiTime,
     g: &Global,
-) -> Result<Vec<PlanItem>, u8> {
-    if let Err(m) = check_qps(live.qps, live.quota_raised) {
-        eprintln!("error: {m}");
-        return Err(exit::USAGE);
-    }
+) -> Result<Vec<PlanItem>, CliError> {
+    check_qps(live.qps, live.quota_raised).map_err(CliError::usage)?;
     let client = connect(&live.api, g)?;
     let updates: Vec<_> = batch
         .entries
@@ -57,17 +54,17 @@ pub fn plan_live(
     let rt = super::runtime()?;
     rt.block_on(async {
         let config = ExecConfig::new(live.qps);
-        let (engine, shared) =
-            shared_quota::engine(client, live.qps, &config, &live.api.quota, g).await?;
+        let (engine, shared) = shared_quota::engine(client, live.qps, &config, &live.api.quota, g)
+            .await
+            .map_err(CliError::reported)?;
         let planned = plan_updates(engine.as_ref(), &updates, now, opts);
         let planned = shared_quota::until_halted(shared.as_deref(), planned).await;
         if let Some(s) = &shared {
             s.finish().await;
         }
-        let items = planned?.map_err(|e| {
-            eprintln!("error: reading live state failed: {e}");
-            exit_code_for(&e)
-        })?;
+        let items = planned
+            .map_err(CliError::reported)?
+            .map_err(|e| call_failed(&e, format!("reading live state failed: {e}")))?;
         if g.verbose > 0 {
             eprintln!(
                 "read the live state of {} task(s) in {} call(s)",

@@ -11,6 +11,7 @@ pub mod apply;
 pub mod connect;
 pub mod diff;
 pub mod emulator;
+pub mod error;
 pub mod export;
 pub mod live;
 pub mod manifests;
@@ -114,15 +115,12 @@ pub enum Command {
 
 /// The async runtime every networked command runs on (two workers: the machine's size, and
 /// enough for paced calls). A failure to start it is a runtime failure, reported once here.
-pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, error::CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
-            exit::FAILURE
-        })
+        .map_err(|e| error::CliError::failure(format!("cannot start the async runtime: {e}")))
 }
 
 /// Parses the process arguments and runs the command; the return value is the process exit code.
@@ -141,14 +139,15 @@ pub fn main() -> ExitCode {
         }
     };
     let g = cli.global;
-    let code = match cli.command {
+    let result = match cli.command {
         Command::Validate(a) => validate::run(a, &g),
         Command::Plan(a) => plan::run(a, &g),
-        Command::Apply(a) => apply::run(a, &g),
+        Command::Apply(a) => Ok(apply::run(a, &g)),
         Command::Diff(a) => diff::run(a, &g),
         Command::Export(a) => export::run(a, &g),
-        Command::Emulator(a) => emulator::run(a, &g),
-        Command::Quota(a) => quota::run(a, &g),
+        Command::Emulator(a) => Ok(emulator::run(a, &g)),
+        Command::Quota(a) => Ok(quota::run(a, &g)),
     };
-    ExitCode::from(code)
+    // The one place an error is printed.
+    ExitCode::from(result.unwrap_or_else(error::CliError::print))
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::error::{CliError, CliResult};
 use super::live::{LiveArgs, plan_live};
 use super::manifests::{ManifestArgs, load, print_diagnostics};
 use super::{Global, OutputFormat};
@@ -50,51 +51,35 @@ pub struct Args {
     pub common: ManifestArgs,
 }
 
-pub fn run(args: Args, g: &Global) -> u8 {
+pub fn run(args: Args, g: &Global) -> CliResult {
     if args.out.is_some() && args.files.iter().any(|f| f == "-") {
-        eprintln!(
-            "error: --out needs manifest files: a saved plan is guarded by their SHA-256, and standard \
-             input cannot be checked again at apply time; save the manifest to a file first"
-        );
-        return exit::USAGE;
+        return Err(CliError::usage(
+            "--out needs manifest files: a saved plan is guarded by their SHA-256, and standard \
+             input cannot be checked again at apply time; save the manifest to a file first",
+        ));
     }
     // The plan file is checked before the live reads: a plan that cannot be saved (a missing
     // directory, a manifest's own path) would otherwise be found out only after every read.
     if let Some(out) = &args.out {
         let inputs: Vec<PathBuf> = args.files.iter().map(PathBuf::from).collect();
-        if let Err(e) = outputs::check(&[Output::new("--out", out)], &inputs) {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
+        outputs::check(&[Output::new("--out", out)], &inputs).map_err(CliError::usage)?;
     }
     let Some(batch) = load(&args.files, args.common.now(), g) else {
-        return exit::INVALID_MANIFEST;
+        return Err(CliError::reported(exit::INVALID_MANIFEST));
     };
     if args.offline {
         print_offline(&offline::plan(&batch), args.common.format, g);
-        return exit::SUCCESS;
+        return Ok(exit::SUCCESS);
     }
     let now = args.common.now();
-    let items = match plan_live(&batch, &args.live, now, g) {
-        Ok(items) => items,
-        Err(code) => return code,
-    };
-    let manifests = match manifest_refs(&args.files) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::FAILURE;
-        }
-    };
+    let items = plan_live(&batch, &args.live, now, g)?;
+    let manifests = manifest_refs(&args.files).map_err(CliError::failure)?;
     let opts = PlanOptions {
         restart_running: args.live.restart_running,
     };
     let plan = PlanFile::new(opts, now, manifests, items);
-    if let Some(out) = &args.out
-        && let Err(e) = plan.save(out)
-    {
-        eprintln!("error: {e}");
-        return exit::FAILURE;
+    if let Some(out) = &args.out {
+        plan.save(out).map_err(CliError::failure)?;
     }
     print_diagnostics(&batch.diagnostics, g);
     let summary = Summary::of(&plan.items);
@@ -118,11 +103,11 @@ pub fn run(args: Args, g: &Global) -> u8 {
             }
         }
     }
-    if args.detailed_exitcode && summary.differs() {
+    Ok(if args.detailed_exitcode && summary.differs() {
         exit::CHANGES_PENDING
     } else {
         exit::SUCCESS
-    }
+    })
 }
 
 /// The hashes that guard a saved plan. Standard input has none (and `--out` refuses it).

@@ -75,7 +75,7 @@ pub fn run(args: Args, _g: &Global) -> u8 {
     };
     let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(code) => return code,
+        Err(e) => return e.print(),
     };
     rt.block_on(async {
         let store = match Store::connect(&url).await {

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::error::{CliError, CliResult};
 use super::manifests::{ManifestArgs, inputs, print_diagnostics};
 use super::{Global, OutputFormat};
 use crate::diagnostic::{Counts, Diagnostic};
@@ -40,14 +41,8 @@ struct Report<'a> {
     diagnostics: &'a [Diagnostic],
 }
 
-pub fn run(args: Args, g: &Global) -> u8 {
-    let inputs = match inputs(&args.files) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+pub fn run(args: Args, g: &Global) -> CliResult {
+    let inputs = inputs(&args.files).map_err(CliError::usage)?;
     let now = args.common.now();
     if g.verbose > 0 {
         eprintln!("validating {} input(s) against now = {now}", inputs.len());
@@ -65,13 +60,9 @@ pub fn run(args: Args, g: &Global) -> u8 {
                 warnings,
                 diagnostics: &summary.diagnostics,
             };
-            match serde_json::to_string_pretty(&report) {
-                Ok(s) => println!("{s}"),
-                Err(e) => {
-                    eprintln!("error: cannot write the report: {e}");
-                    return exit::FAILURE;
-                }
-            }
+            let s = serde_json::to_string_pretty(&report)
+                .map_err(|e| CliError::failure(format!("cannot write the report: {e}")))?;
+            println!("{s}");
         }
         OutputFormat::Text => {
             print_diagnostics(&summary.diagnostics, g);
@@ -81,9 +72,10 @@ pub fn run(args: Args, g: &Global) -> u8 {
         }
     }
     if errors > 0 {
-        exit::INVALID_MANIFEST
+        // The diagnostics and the summary line are printed above.
+        Err(CliError::reported(exit::INVALID_MANIFEST))
     } else {
-        exit::SUCCESS
+        Ok(exit::SUCCESS)
     }
 }
 

@@ -1,0 +1,60 @@
+//! The CLI's one error type: an exit code and, unless the failure site already printed its
+//! lines (diagnostics, lists), the message `cli::main` prints once as `error: …`.
+
+use crate::exit;
+
+/// A failed command: the process exit code (`src/exit.rs`) and what to print on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    pub code: u8,
+    /// Printed once as `error: {message}`; `None` when the failure site printed it already.
+    pub message: Option<String>,
+}
+
+impl CliError {
+    fn new(code: u8, message: impl std::fmt::Display) -> Self {
+        CliError {
+            code,
+            message: Some(message.to_string()),
+        }
+    }
+
+    /// Exit 64: a flag or argument is wrong.
+    pub fn usage(message: impl std::fmt::Display) -> Self {
+        Self::new(exit::USAGE, message)
+    }
+
+    /// Exit 1: a call, a read or a write failed.
+    pub fn failure(message: impl std::fmt::Display) -> Self {
+        Self::new(exit::FAILURE, message)
+    }
+
+    /// Exit 77: credentials cannot be had, or the key lacks permission.
+    pub fn credentials(message: impl std::fmt::Display) -> Self {
+        Self::new(exit::CREDENTIALS, message)
+    }
+
+    /// An exit code whose lines were printed where the failure happened (or that prints none).
+    pub fn reported(code: u8) -> Self {
+        CliError {
+            code,
+            message: None,
+        }
+    }
+
+    /// For the files not yet returning `CliError`: prints the message now, returns the code.
+    pub fn print(self) -> u8 {
+        if let Some(m) = &self.message {
+            eprintln!("error: {m}");
+        }
+        self.code
+    }
+}
+
+/// A failed API call: systemic failures (the key, permissions) exit 77, others exit 1.
+pub fn call_failed(e: &crate::api::error::ApiError, message: impl std::fmt::Display) -> CliError {
+    CliError::new(super::connect::exit_code_for(e), message)
+}
+
+/// What a command returns: its exit code when it ran (0, or 2 for pending changes), else why not.
+pub type CliResult = Result<u8, CliError>;
