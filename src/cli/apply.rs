@@ -454,7 +454,7 @@ async fn run_async(
     }
     let (engine, shared) = match shared_quota::engine(client, args.qps, &config, &quota, g).await {
         Ok(e) => e,
-        Err(code) => return code,
+        Err(e) => return e.print(),
     };
     let limit = if g.verbose > 0 {
         None

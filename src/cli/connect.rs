@@ -104,12 +104,7 @@ pub fn engine_for(
     client: Client,
     qps: f64,
     config: &ExecConfig,
-) -> Result<Arc<Engine<Client>>, u8> {
-    let pacers = Pacers::governed(qps, PACE_HEADROOM).map_err(usage)?;
+) -> Result<Arc<Engine<Client>>, CliError> {
+    let pacers = Pacers::governed(qps, PACE_HEADROOM).map_err(CliError::usage)?;
     Ok(Arc::new(Engine::new(Arc::new(client), pacers, config)))
-}
-
-fn usage(msg: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {msg}");
-    exit::USAGE
 }

@@ -70,14 +70,14 @@ fn parse_now(s: &str) -> Result<ApiTime, String> {
 
 /// Every page of the listing, each call through the same engine as planning and apply: paced
 /// on `DescribeLivePullToPushList`'s own quota (booked in the shared quota store with
-/// `--quota-store`), retried by error class. The outer error is an exit code (the quota store
+/// `--quota-store`), retried by error class. The outer error is the CLI's (the quota store
 /// halted the run, or could not be set up).
 async fn list(
     client: &Client,
     query: &ListQuery,
     api: &ApiArgs,
     g: &Global,
-) -> Result<Result<Vec<TaskState>, ApiError>, u8> {
+) -> Result<Result<Vec<TaskState>, ApiError>, CliError> {
     let qps = DOCUMENTED_QUOTA;
     let config = ExecConfig::new(qps);
     let (engine, shared) =
@@ -122,7 +122,7 @@ async fn list(
     if let Some(s) = &shared {
         s.finish().await;
     }
-    listed
+    listed.map_err(CliError::reported)
 }
 
 pub fn run(args: Args, g: &Global) -> CliResult {
@@ -145,7 +145,7 @@ pub fn run(args: Args, g: &Global) -> CliResult {
             );
             return Err(call_failed(&e, message));
         }
-        Err(code) => return Err(CliError::reported(code)),
+        Err(e) => return Err(e),
     };
     let now = args.now.map(|t| t.0).unwrap_or_else(chrono::Utc::now);
     let ex = export::from_tasks(&tasks, args.region, now);

@@ -54,9 +54,8 @@ pub fn plan_live(
     let rt = super::runtime()?;
     rt.block_on(async {
         let config = ExecConfig::new(live.qps);
-        let (engine, shared) = shared_quota::engine(client, live.qps, &config, &live.api.quota, g)
-            .await
-            .map_err(CliError::reported)?;
+        let (engine, shared) =
+            shared_quota::engine(client, live.qps, &config, &live.api.quota, g).await?;
         let planned = plan_updates(engine.as_ref(), &updates, now, opts);
         let planned = shared_quota::until_halted(shared.as_deref(), planned).await;
         if let Some(s) = &shared {

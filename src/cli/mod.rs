@@ -146,7 +146,7 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => diff::run(a, &g),
         Command::Export(a) => export::run(a, &g),
         Command::Emulator(a) => Ok(emulator::run(a, &g)),
-        Command::Quota(a) => Ok(quota::run(a, &g)),
+        Command::Quota(a) => quota::run(a, &g),
     };
     // The one place an error is printed.
     ExitCode::from(result.unwrap_or_else(error::CliError::print))

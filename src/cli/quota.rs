@@ -5,6 +5,7 @@ use clap::{Args as ClapArgs, Subcommand};
 
 use super::Global;
 use super::connect::check_qps;
+use super::error::{CliError, CliResult};
 use crate::apply::adaptive::AdaptiveConfig;
 use crate::apply::executor::PACE_HEADROOM;
 use crate::exit;
@@ -22,11 +23,6 @@ pub const OPERATIONS: [&str; 7] = [
     "CreateLivePullToPush",
     "DeleteLivePullToPush",
 ];
-
-fn usage(m: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {m}");
-    exit::USAGE
-}
 
 /// `livebatch quota …`
 #[derive(Debug, ClapArgs)]
@@ -64,44 +60,25 @@ pub struct StatusArgs {
     pub qps: f64,
 }
 
-pub fn run(args: Args, _g: &Global) -> u8 {
+pub fn run(args: Args, _g: &Global) -> CliResult {
     let QuotaCommand::Status(a) = args.command;
-    if let Err(m) = check_qps(a.qps, true) {
-        return usage(m);
-    }
-    let url = match StoreUrl::parse(&a.quota_store) {
-        Ok(u) => u,
-        Err(e) => return usage(e),
-    };
-    let rt = match super::runtime() {
-        Ok(rt) => rt,
-        Err(e) => return e.print(),
-    };
+    check_qps(a.qps, true).map_err(CliError::usage)?;
+    let url = StoreUrl::parse(&a.quota_store).map_err(CliError::usage)?;
+    let rt = super::runtime()?;
     rt.block_on(async {
-        let store = match Store::connect(&url).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::FAILURE;
-            }
-        };
+        let store = Store::connect(&url).await.map_err(CliError::failure)?;
         let params = params_for(&AdaptiveConfig::for_cap(a.qps * PACE_HEADROOM));
         let mut shown = Vec::new();
         for op in OPERATIONS {
-            let key = match QuotaKey::new(&a.quota_key, op) {
-                Ok(k) => k,
-                Err(e) => return usage(e),
-            };
-            match store.status(&key, &params).await {
-                Ok(s) => shown.push((op, s)),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::FAILURE;
-                }
-            }
+            let key = QuotaKey::new(&a.quota_key, op).map_err(CliError::usage)?;
+            let s = store
+                .status(&key, &params)
+                .await
+                .map_err(CliError::failure)?;
+            shown.push((op, s));
         }
         print!("{}", render_status(&url.to_string(), &a.quota_key, &shown));
-        exit::SUCCESS
+        Ok(exit::SUCCESS)
     })
 }
 

@@ -8,7 +8,8 @@ use clap::Args as ClapArgs;
 use tokio_util::sync::CancellationToken;
 
 use super::Global;
-use super::connect::{engine_for, exit_code_for};
+use super::connect::engine_for;
+use super::error::{CliError, call_failed};
 use crate::api::client::Client;
 use crate::api::operation::Operation;
 use crate::apply::adaptive::AdaptiveConfig;
@@ -57,30 +58,25 @@ pub struct QuotaArgs {
     pub on_quota_store_error: OnStoreError,
 }
 
-fn usage(m: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {m}");
-    exit::USAGE
-}
-
 /// The store URL and account from the flags (`None` without `--quota-store`), or a usage error.
-fn target(args: &QuotaArgs) -> Result<Option<(StoreUrl, String)>, u8> {
+fn target(args: &QuotaArgs) -> Result<Option<(StoreUrl, String)>, CliError> {
     let Some(url) = &args.quota_store else {
         return Ok(None);
     };
-    let url = StoreUrl::parse(url).map_err(usage)?;
+    let url = StoreUrl::parse(url).map_err(CliError::usage)?;
     let Some(account) = &args.quota_key else {
-        return Err(usage(
+        return Err(CliError::usage(
             "--quota-store needs the account: --quota-key ACCOUNT, or credentials that can call GetCallerIdentity",
         ));
     };
-    QuotaKey::new(account, "UpdateLivePullToPush").map_err(usage)?;
+    QuotaKey::new(account, "UpdateLivePullToPush").map_err(CliError::usage)?;
     Ok(Some((url, account.clone())))
 }
 
 /// The flags with the account filled in: with `--quota-store` and no `--quota-key`, the account
 /// is learnt once, here, with STS `GetCallerIdentity` (keys of one account — the account and its
 /// RAM users — share its quota, so the key is the account, never the AccessKey).
-pub async fn resolve(args: &QuotaArgs, client: &Client, g: &Global) -> Result<QuotaArgs, u8> {
+pub async fn resolve(args: &QuotaArgs, client: &Client, g: &Global) -> Result<QuotaArgs, CliError> {
     if args.quota_store.is_none() || args.quota_key.is_some() {
         return Ok(args.clone());
     }
@@ -98,11 +94,11 @@ pub async fn resolve(args: &QuotaArgs, client: &Client, g: &Global) -> Result<Qu
             })
         }
         Err(e) => {
-            eprintln!(
-                "error: --quota-store: cannot learn the account with GetCallerIdentity ({e}); \
+            let message = format!(
+                "--quota-store: cannot learn the account with GetCallerIdentity ({e}); \
                  pass --quota-key ACCOUNT"
             );
-            Err(exit_code_for(&e))
+            Err(call_failed(&e, message))
         }
     }
 }
@@ -155,25 +151,22 @@ pub async fn engine(
     config: &ExecConfig,
     args: &QuotaArgs,
     g: &Global,
-) -> Result<(Arc<Engine<Client>>, Option<Arc<SharedRun>>), u8> {
+) -> Result<(Arc<Engine<Client>>, Option<Arc<SharedRun>>), CliError> {
     let args = resolve(args, &client, g).await?;
     let Some((url, account)) = target(&args)? else {
         return engine_for(client, qps, config).map(|e| (e, None));
     };
     if !args.quota_store_timeout.is_finite() || args.quota_store_timeout <= 0.0 {
-        return Err(usage(format!(
+        return Err(CliError::usage(format!(
             "--quota-store-timeout must be a positive number of seconds, got {}",
             args.quota_store_timeout
         )));
     }
     let mut keys = Vec::new();
     for op in Operation::ALL {
-        keys.push(QuotaKey::new(&account, op.action()).map_err(usage)?);
+        keys.push(QuotaKey::new(&account, op.action()).map_err(CliError::usage)?);
     }
-    let store = Store::connect(&url).await.map_err(|e| {
-        eprintln!("error: {e}");
-        exit::FAILURE
-    })?;
+    let store = Store::connect(&url).await.map_err(CliError::failure)?;
     let runner = runner_id();
     if !g.quiet {
         eprintln!(
