@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Global;
+use super::error::{CliError, CliResult};
 use crate::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, FaultConfig,
     KeyPair, SeedTask, seed,
@@ -129,11 +130,8 @@ fn parse_rate(s: &str) -> Result<f64, String> {
         _ => Err(format!("{s:?} is not a fraction from 0 to 1 (e.g. 0.05)")),
     }
 }
-pub fn run(args: Args, g: &Global) -> u8 {
-    let rt = match super::runtime() {
-        Ok(rt) => rt,
-        Err(e) => return e.print(),
-    };
+pub fn run(args: Args, g: &Global) -> CliResult {
+    let rt = super::runtime()?;
     rt.block_on(serve(args, g))
 }
 
@@ -205,27 +203,21 @@ pub fn holding_line(counts: &[(TaskStatus, usize)]) -> String {
     }
 }
 
-async fn serve(args: Args, g: &Global) -> u8 {
-    let (seed, origin) = match initial_tasks(&args, super::manifests::clock_now()) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID_MANIFEST;
-        }
-    };
+async fn serve(args: Args, g: &Global) -> CliResult {
+    let (seed, origin) =
+        initial_tasks(&args, super::manifests::clock_now()).map_err(|e| CliError {
+            code: exit::INVALID_MANIFEST,
+            message: Some(e),
+        })?;
     let secret = args
         .access_key_secret
         .clone()
         .unwrap_or_else(|| DEFAULT_ACCESS_KEY_SECRET.to_string());
     let mut extra = Vec::new();
     for (i, spec) in args.keys.iter().enumerate() {
-        match KeyPair::parse(spec) {
-            Ok(k) => extra.push(k),
-            Err(e) => {
-                eprintln!("error: --key (number {}): {e}", i + 1);
-                return exit::USAGE;
-            }
-        }
+        let k = KeyPair::parse(spec)
+            .map_err(|e| CliError::usage(format!("--key (number {}): {e}", i + 1)))?;
+        extra.push(k);
     }
     let mut keys = vec![KeyPair::new(args.access_key_id.clone(), secret)];
     if !extra.is_empty() && args.access_key_secret.is_none() {
@@ -252,13 +244,7 @@ async fn serve(args: Args, g: &Global) -> u8 {
         idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
         ..EmulatorConfig::default()
     };
-    let handle = match Emulator::start(cfg).await {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::FAILURE;
-        }
-    };
+    let handle = Emulator::start(cfg).await.map_err(CliError::failure)?;
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on {}", handle.url());
@@ -310,13 +296,8 @@ async fn serve(args: Args, g: &Global) -> u8 {
     if !g.quiet {
         eprintln!("emulator: stopping");
     }
-    match handle.shutdown().await {
-        Ok(()) => exit::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::FAILURE
-        }
-    }
+    handle.shutdown().await.map_err(CliError::failure)?;
+    Ok(exit::SUCCESS)
 }
 
 async fn wait_for_stop() {

@@ -145,7 +145,7 @@ pub fn main() -> ExitCode {
         Command::Apply(a) => Ok(apply::run(a, &g)),
         Command::Diff(a) => diff::run(a, &g),
         Command::Export(a) => export::run(a, &g),
-        Command::Emulator(a) => Ok(emulator::run(a, &g)),
+        Command::Emulator(a) => emulator::run(a, &g),
         Command::Quota(a) => quota::run(a, &g),
     };
     // The one place an error is printed.
