@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::connect::{DOCUMENTED_QUOTA, check_qps, connect, exit_code_for};
+use super::error::{CliError, CliResult};
 use super::{ApiArgs, Global, OutputFormat, manifests, shared_quota};
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::Credentials;
@@ -203,9 +204,13 @@ enum Source {
 }
 
 /// Validates the manifests as one batch, exactly as `validate` does. Errors: the diagnostics are
-/// printed and `Err(65)` is returned having sent nothing. Warnings are printed unless `-q`.
-fn load_entries(files: &[String], now: Option<ApiTime>, g: &Global) -> Result<Vec<Entry>, u8> {
-    let inputs = manifests::inputs(files).map_err(usage)?;
+/// printed and exit 65 is returned having sent nothing. Warnings are printed unless `-q`.
+fn load_entries(
+    files: &[String],
+    now: Option<ApiTime>,
+    g: &Global,
+) -> Result<Vec<Entry>, CliError> {
+    let inputs = manifests::inputs(files).map_err(CliError::usage)?;
     let now = now.unwrap_or_else(manifests::clock_now);
     let batch = crate::validate::load_batch(&inputs, now);
     manifests::print_diagnostics(&batch.diagnostics, g);
@@ -215,7 +220,7 @@ fn load_entries(files: &[String], now: Option<ApiTime>, g: &Global) -> Result<Ve
             "invalid: {} error(s), {} warning(s); nothing was sent",
             c.errors, c.warnings
         );
-        return Err(exit::INVALID_MANIFEST);
+        return Err(CliError::reported(exit::INVALID_MANIFEST));
     }
     Ok(batch
         .entries
@@ -230,14 +235,13 @@ fn load_entries(files: &[String], now: Option<ApiTime>, g: &Global) -> Result<Ve
 
 /// Reads a saved plan, refusing it whole when a manifest it was made from changed since, or when
 /// an update it would send breaks a rule `validate` checks (a plan is a file anyone can edit).
-fn load_plan(path: &std::path::Path, now: Option<ApiTime>) -> Result<Source, u8> {
-    let plan = PlanFile::load(path).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::USAGE
-    })?;
+fn load_plan(path: &std::path::Path, now: Option<ApiTime>) -> Result<Source, CliError> {
+    let plan = PlanFile::load(path).map_err(CliError::usage)?;
     if let Err(e) = plan.check_manifests(path) {
-        eprintln!("error: {e}");
-        return Err(exit::STALE_PLAN);
+        return Err(CliError {
+            code: exit::STALE_PLAN,
+            message: Some(e.to_string()),
+        });
     }
     let now = now.unwrap_or_else(manifests::clock_now);
     let broken = recheck_plan(&plan, now);
@@ -249,7 +253,7 @@ fn load_plan(path: &std::path::Path, now: Option<ApiTime>) -> Result<Source, u8>
             "invalid plan: {} error(s); nothing was sent (re-plan from the manifests instead of editing the plan)",
             broken.len()
         );
-        return Err(exit::INVALID_MANIFEST);
+        return Err(CliError::reported(exit::INVALID_MANIFEST));
     }
     Ok(Source::Plan(planned::work_items(&plan), plan.items))
 }
@@ -288,14 +292,9 @@ pub fn recheck_plan(plan: &PlanFile, now: ApiTime) -> Vec<String> {
     out
 }
 
-pub fn run(args: Args, g: &Global) -> u8 {
-    if let Err(m) = check_qps(args.qps, args.quota_raised) {
-        return usage(m);
-    }
-    let reports = match report::check_paths(&args.reports) {
-        Ok(r) => r,
-        Err(e) => return usage(e),
-    };
+pub fn run(args: Args, g: &Global) -> CliResult {
+    check_qps(args.qps, args.quota_raised).map_err(CliError::usage)?;
+    let reports = report::check_paths(&args.reports).map_err(CliError::usage)?;
     // Every file the run writes, checked before anything is read or sent: none is an input or
     // another output, and each can be written (a report that fails at the end hides the outcome).
     let mut outputs = vec![report::outputs::Output::new("journal", journal_path(&args))];
@@ -308,22 +307,14 @@ pub fn run(args: Args, g: &Global) -> u8 {
         Some(p) => vec![p.clone()],
         None => args.files.iter().map(PathBuf::from).collect(),
     };
-    if let Err(e) = report::outputs::check(&outputs, &inputs) {
-        return usage(e);
-    }
-    let loaded = match &args.plan {
-        Some(plan) => load_plan(plan, args.now),
-        None => load_entries(&args.files, args.now, g).map(Source::Manifests),
+    report::outputs::check(&outputs, &inputs).map_err(CliError::usage)?;
+    let source = match &args.plan {
+        Some(plan) => load_plan(plan, args.now)?,
+        None => Source::Manifests(load_entries(&args.files, args.now, g)?),
     };
-    let source = match loaded {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let rt = match super::runtime() {
-        Ok(rt) => rt,
-        Err(e) => return e.print(),
-    };
-    rt.block_on(run_async(args, source, reports, g))
+    let rt = super::runtime()?;
+    // The run itself still prints its errors where they happen and returns the exit code.
+    Ok(rt.block_on(run_async(args, source, reports, g)))
 }
 
 /// The journal this run appends to: `--journal`, or next to the first manifest (or the plan).

@@ -142,7 +142,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(a) => validate::run(a, &g),
         Command::Plan(a) => plan::run(a, &g),
-        Command::Apply(a) => Ok(apply::run(a, &g)),
+        Command::Apply(a) => apply::run(a, &g),
         Command::Diff(a) => diff::run(a, &g),
         Command::Export(a) => export::run(a, &g),
         Command::Emulator(a) => emulator::run(a, &g),
