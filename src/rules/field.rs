@@ -234,7 +234,7 @@ pub fn check_source_with(
     }
     if has_hidden_or_space(src) {
         return Some(format!(
-            "{:?} contains white space, control or invisible characters",
+            "\"{}\" contains white space, control or invisible characters",
             crate::text::escape(src)
         ));
     }
@@ -294,7 +294,7 @@ pub fn check_callback_url(s: &str) -> Option<Violation> {
         return Some(Violation::invalid(
             Field::CallbackUrl,
             format!(
-                "{:?} contains white space, control or invisible characters; a URL has none (percent-encode them, e.g. %20)",
+                "\"{}\" contains white space, control or invisible characters; a URL has none (percent-encode them, e.g. %20)",
                 crate::text::escape(s)
             ),
         ));
@@ -466,6 +466,17 @@ pub(super) fn check_numbers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hidden_character_is_shown_escaped_once() {
+        let v = check_callback_url("https://a.example.com/x\rhttps://evil").unwrap();
+        assert!(
+            v.message
+                .starts_with("\"https://a.example.com/x\\rhttps://evil\" contains"),
+            "{}",
+            v.message
+        );
+    }
 
     #[test]
     fn the_table_lists_every_field_once_and_marks_the_required_ones() {

@@ -29,7 +29,7 @@ fn check_offline_inner(u: &Update, now: ApiTime, check_callback: bool) -> Vec<Vi
         out.push(Violation::invalid(
             Field::RegionId,
             format!(
-                "{:?} contains white space, control or invisible characters; a RegionId such as cn-shanghai has none",
+                "\"{}\" contains white space, control or invisible characters; a RegionId such as cn-shanghai has none",
                 crate::text::escape(r)
             ),
         ));
