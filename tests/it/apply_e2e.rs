@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::batch::write_manifest;
 use assert_cmd::Command;
 use livebatch::apply::journal::{ItemStatus, Record};
 use livebatch::apply::sandbox;
@@ -14,7 +15,7 @@ use livebatch::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
     FaultConfig, SeedTask, StatsSnapshot,
 };
-use livebatch::model::{ApiTime, Region, TaskStatus, Update};
+use livebatch::model::{ApiTime, TaskStatus, Update};
 use livebatch::report::Report;
 use predicates::prelude::PredicateBooleanExt;
 
@@ -93,30 +94,11 @@ fn now() -> ApiTime {
 
 /// `n` updates moving each task's callback, task IDs `{prefix}-000`….
 fn updates(prefix: &str, n: usize) -> Vec<Update> {
-    (0..n)
-        .map(|i| {
-            let mut u = Update::new(format!("{prefix}-{i:03}"), Region::CnShanghai);
-            u.callback_url = Some(format!("{NEW_CALLBACK}/{prefix}/{i}"));
-            u
-        })
-        .collect()
+    crate::support::batch::callback_updates(prefix, n, NEW_CALLBACK)
 }
 
 fn seed(us: &[Update]) -> Vec<SeedTask> {
     sandbox::seed_tasks(us, now())
-}
-
-fn write_manifest(path: &Path, us: &[Update]) {
-    let mut s = String::from("updates:\n");
-    for u in us {
-        s.push_str(&format!(
-            "  - TaskId: {}\n    Region: {}\n    CallbackUrl: {}\n",
-            u.task_id,
-            u.region.as_str(),
-            u.callback_url.as_deref().unwrap_or("")
-        ));
-    }
-    std::fs::write(path, s).unwrap();
 }
 
 struct Scratch {

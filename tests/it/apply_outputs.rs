@@ -15,7 +15,7 @@ use livebatch::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
     FaultConfig, SeedTask,
 };
-use livebatch::model::{ApiTime, Region, Update};
+use livebatch::model::{ApiTime, Update};
 use livebatch::report::Report;
 
 /// The journal of every run here; its extension would also make it a JSON report's path.
@@ -68,13 +68,7 @@ impl Drop for Emu {
 }
 
 fn updates(prefix: &str, n: usize) -> Vec<Update> {
-    (0..n)
-        .map(|i| {
-            let mut u = Update::new(format!("{prefix}-{i:03}"), Region::CnShanghai);
-            u.callback_url = Some(format!("https://hooks.new.example.com/{prefix}/{i}"));
-            u
-        })
-        .collect()
+    crate::support::batch::callback_updates(prefix, n, "https://hooks.new.example.com")
 }
 
 fn seed(us: &[Update]) -> Vec<SeedTask> {
@@ -100,17 +94,8 @@ impl Scratch {
     }
 
     fn manifest(&self, us: &[Update]) -> PathBuf {
-        let mut s = String::from("updates:\n");
-        for u in us {
-            s.push_str(&format!(
-                "  - TaskId: {}\n    Region: {}\n    CallbackUrl: {}\n",
-                u.task_id,
-                u.region.as_str(),
-                u.callback_url.as_deref().unwrap_or("")
-            ));
-        }
         let p = self.path("m.yaml");
-        std::fs::write(&p, s).unwrap();
+        crate::support::batch::write_manifest(&p, us);
         p
     }
 

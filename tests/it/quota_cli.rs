@@ -1,10 +1,11 @@
 //! `--quota-store` end to end: the real binary, several runs against one emulator through a real
 //! redis-server, and `livebatch quota status`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::batch::write_manifest;
 use crate::support::quota::RedisServer;
 use assert_cmd::Command;
 use livebatch::apply::sandbox;
@@ -12,7 +13,7 @@ use livebatch::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
     FaultConfig, KeyPair,
 };
-use livebatch::model::{ApiTime, Region, Update};
+use livebatch::model::{ApiTime, Update};
 
 struct Emu {
     rt: tokio::runtime::Runtime,
@@ -63,26 +64,7 @@ impl Drop for Emu {
 }
 
 fn updates(prefix: &str, n: usize) -> Vec<Update> {
-    (0..n)
-        .map(|i| {
-            let mut u = Update::new(format!("{prefix}-{i:03}"), Region::CnShanghai);
-            u.callback_url = Some(format!("https://hooks.new.example.com/{prefix}/{i}"));
-            u
-        })
-        .collect()
-}
-
-fn write_manifest(path: &Path, us: &[Update]) {
-    let mut s = String::from("updates:\n");
-    for u in us {
-        s.push_str(&format!(
-            "  - TaskId: {}\n    Region: {}\n    CallbackUrl: {}\n",
-            u.task_id,
-            u.region.as_str(),
-            u.callback_url.as_deref().unwrap_or("")
-        ));
-    }
-    std::fs::write(path, s).unwrap();
+    crate::support::batch::callback_updates(prefix, n, "https://hooks.new.example.com")
 }
 
 struct Scratch {

@@ -1,8 +1,10 @@
 //! What the integration tests share, one module per kind of helper:
+//! - `batch` — batches of callback updates and the manifest that carries them;
 //! - `emulator` — signed requests to the emulator, its answers, seed tasks and times;
 //! - `server` — a scripted HTTP server standing in for the service (records requests, replies as told);
 //! - `quota` — a real `redis-server` for the quota tests (free loopback port, own temp directory, stopped on drop).
 
+pub mod batch;
 pub mod emulator;
 pub mod quota;
 pub mod server;
