@@ -570,6 +570,20 @@ impl Ended {
             note: None,
         }
     }
+
+    /// Settled by the staleness read alone, with nothing sent: already applied, or stale.
+    fn unsent(status: ItemStatus, attempts: u32, latency_ms: Option<f64>, note: String) -> Ended {
+        Ended {
+            status,
+            attempts,
+            error: None,
+            gave_up: None,
+            request_id: None,
+            latency_ms,
+            systemic: false,
+            note: Some(note),
+        }
+    }
 }
 
 fn step_op(step: Step) -> Operation {
@@ -720,19 +734,13 @@ impl<S: TaskOps> Run<S> {
                 None => Some("the task no longer exists".to_string()),
                 Some(now) if fingerprint(now) != expect.fingerprint => {
                     if already_applied(&expect.planned, update, &item.steps, now) {
-                        return Ended {
-                            status: ItemStatus::AlreadyApplied,
+                        return Ended::unsent(
+                            ItemStatus::AlreadyApplied,
                             attempts,
-                            error: None,
-                            gave_up: None,
-                            request_id: None,
                             latency_ms,
-                            systemic: false,
-                            note: Some(
-                                "the task is already in the state this plan item leads to; nothing sent"
-                                    .into(),
-                            ),
-                        };
+                            "the task is already in the state this plan item leads to; nothing sent"
+                                .into(),
+                        );
                     }
                     let what: Vec<String> = drift(&expect.planned, now)
                         .into_iter()
@@ -746,18 +754,12 @@ impl<S: TaskOps> Run<S> {
                 Some(_) => None,
             };
             if let Some(why) = moved {
-                return Ended {
-                    status: ItemStatus::Stale,
+                return Ended::unsent(
+                    ItemStatus::Stale,
                     attempts,
-                    error: None,
-                    gave_up: None,
-                    request_id: None,
                     latency_ms,
-                    systemic: false,
-                    note: Some(format!(
-                        "{why}; re-run `livebatch plan` and review it again"
-                    )),
-                };
+                    format!("{why}; re-run `livebatch plan` and review it again"),
+                );
             }
         }
         let multi = item.steps.len() > 1;
