@@ -5,6 +5,10 @@ use livebatch::apply::outcome::{HaltReason, ItemStatus, Outcome};
 use livebatch::report::{ItemResult, Latency, Report, SCHEMA, Summary, check_paths, write_all};
 use quick_xml::events::Event;
 
+/// Attribute values are read as a conforming XML 1.0 reader reads them (a raw line end or tab
+/// becomes a space), so a test sees what a CI system would show.
+const XML10: quick_xml::XmlVersion = quick_xml::XmlVersion::Explicit1_0;
+
 const NASTY: &str = "bad <value> & \"quotes\" 'x' | pipe, comma\nnewline \u{1} ctl";
 
 fn item(task: &str, status: ItemStatus, code: Option<&str>, msg: Option<&str>) -> ItemResult {
@@ -81,6 +85,17 @@ fn sample() -> Report {
         verify: None,
         credential_refreshes: None,
         run: None,
+    }
+}
+
+/// The text an entity or character reference (`&lt;`, `&#10;`) stands for; quick-xml reports
+/// them apart from the text around them.
+fn resolve(r: &quick_xml::events::BytesRef) -> String {
+    match r.resolve_char_ref().unwrap() {
+        Some(c) => c.to_string(),
+        None => quick_xml::escape::resolve_predefined_entity(&r.decode().unwrap())
+            .unwrap_or_else(|| panic!("unknown entity {r:?}"))
+            .to_string(),
     }
 }
 
@@ -171,15 +186,27 @@ fn all_formats_round_trip() {
     let mut rd = quick_xml::Reader::from_str(&xml);
     let (mut cases, mut failures, mut skipped) = (0, 0, 0);
     let mut failure_messages = Vec::new();
+    let mut failure_bodies: Vec<String> = Vec::new();
     let mut names = Vec::new();
+    let mut in_failure = false;
     loop {
         match rd.read_event().unwrap() {
             Event::Eof => break,
+            Event::Text(t) if in_failure => {
+                failure_bodies
+                    .last_mut()
+                    .unwrap()
+                    .push_str(&t.xml10_content().unwrap());
+            }
+            Event::GeneralRef(r) if in_failure => {
+                failure_bodies.last_mut().unwrap().push_str(&resolve(&r));
+            }
+            Event::End(e) if e.name().as_ref() == b"failure" => in_failure = false,
             Event::Start(e) | Event::Empty(e) => {
                 let attr = |k: &[u8]| {
                     e.try_get_attribute(k)
                         .unwrap()
-                        .map(|a| a.unescape_value().unwrap().into_owned())
+                        .map(|a| a.normalized_value(XML10).unwrap().into_owned())
                 };
                 match e.name().as_ref() {
                     b"testcase" => {
@@ -188,6 +215,8 @@ fn all_formats_round_trip() {
                     }
                     b"failure" => {
                         failures += 1;
+                        in_failure = true;
+                        failure_bodies.push(String::new());
                         failure_messages.push(attr(b"message").unwrap());
                     }
                     b"skipped" => skipped += 1,
@@ -200,8 +229,16 @@ fn all_formats_round_trip() {
     }
     assert_eq!((cases, failures, skipped), (4, 2, 1));
     assert_eq!(names[2], "t-<&> (manifests/a b.yaml:12)");
-    // Markup and newlines survive; the forbidden control character is replaced.
-    assert_eq!(failure_messages[0], NASTY.replace('\u{1}', "\u{FFFD}"));
+    // Markup survives; the control character and the line end show as escapes, as in the CSV
+    // report (a parser would turn a raw line end in an attribute into a space).
+    assert_eq!(failure_messages[0], livebatch::text::escape(NASTY));
+    // The failure's text keeps the message's lines.
+    assert_eq!(
+        failure_bodies[0],
+        "InvalidParameter: bad <value> & \"quotes\" 'x' | pipe, comma\nnewline \\u{1} ctl\n\
+         attempts: 2\nrequest id: 5A1F-REQ\nsource: manifests/a b.yaml:12"
+    );
+    insta::assert_snapshot!("junit", xml);
 
     // Markdown: the failures table has one row per failure and no broken columns.
     let md = std::fs::read_to_string(&paths[3]).unwrap();
@@ -212,4 +249,109 @@ fn all_formats_round_trip() {
         assert_eq!(unescaped_pipes, 7, "{r}");
     }
     insta::assert_snapshot!(md);
+}
+
+/// Whatever the server or a file name says, the JUnit report is XML 1.0 a strict reader accepts:
+/// markup is escaped, and characters XML forbids (NUL, ESC, U+FFFF) or that would hide text (CR,
+/// a right-to-left override) are shown as the same visible escapes the other reports use. The
+/// run's context rides as suite properties.
+#[test]
+fn junit_stays_valid_xml_whatever_the_text_and_carries_the_run() {
+    use livebatch::report::{InputFile, RunInfo};
+    const HOSTILE: &str =
+        "a\u{0}b \u{1b}[31mred]]><![CDATA[x\u{FFFF}\u{FFFE} \r\tc\u{202E}d\u{7f}\u{85}";
+    let mut report = sample();
+    report.items[1].error_message = Some(HOSTILE.into());
+    report.items[1].source = "m/\u{202E}lmay.yaml:3".into();
+    report.run = Some(RunInfo {
+        target: "http://127.0.0.1:1".into(),
+        sandbox: false,
+        inputs: vec![
+            InputFile {
+                path: "m/\u{1b}a.yaml".into(),
+                sha256: Some("sha256:00ff".into()),
+            },
+            InputFile {
+                path: "-".into(),
+                sha256: None,
+            },
+        ],
+        started_at: "2026-11-25T16:00:00.000Z".into(),
+        finished_at: "2026-11-25T16:00:01.000Z".into(),
+        qps: 10.0,
+        update_pace: 9.7,
+        concurrency: 8,
+        max_attempts: 5,
+    });
+    report.credential_refreshes = Some(2);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.xml");
+    write_all(&report, &check_paths(std::slice::from_ref(&path)).unwrap()).unwrap();
+    let xml = std::fs::read_to_string(&path).unwrap();
+
+    // Only characters of XML 1.0's `Char` production, and no raw hidden ones.
+    let bad: Vec<char> = xml
+        .chars()
+        .filter(|&c| {
+            !matches!(c, '\t' | '\n' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+                || (c != '\n' && livebatch::text::is_hidden(c))
+        })
+        .collect();
+    assert!(bad.is_empty(), "{bad:?} in {xml}");
+    assert!(!xml.contains("]]>") && !xml.contains("<![CDATA["), "{xml}");
+
+    let mut rd = quick_xml::Reader::from_str(&xml);
+    let (mut message, mut classname, mut timestamp) = (None, None, None);
+    let mut props = Vec::new();
+    loop {
+        match rd.read_event().unwrap() {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) => {
+                let attr = |k: &[u8]| {
+                    e.try_get_attribute(k)
+                        .unwrap()
+                        .map(|a| a.normalized_value(XML10).unwrap().into_owned())
+                };
+                match e.name().as_ref() {
+                    b"failure" if message.is_none() => message = attr(b"message"),
+                    b"testcase" if attr(b"name").unwrap().starts_with("t-bad") => {
+                        classname = attr(b"classname")
+                    }
+                    b"testsuite" => timestamp = attr(b"timestamp"),
+                    b"property" => props.push(format!(
+                        "{}={}",
+                        attr(b"name").unwrap(),
+                        attr(b"value").unwrap()
+                    )),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        message.as_deref(),
+        Some(
+            "a\\u{0}b \\u{1b}[31mred]]><![CDATA[x\\u{ffff}\\u{fffe} \\r\\tc\\u{202e}d\\u{7f}\\u{85}"
+        )
+    );
+    assert_eq!(classname.as_deref(), Some("m/\\u{202e}lmay.yaml"));
+    assert_eq!(timestamp.as_deref(), Some("2026-11-25T16:00:00.000+00:00"));
+    assert_eq!(
+        props,
+        [
+            "tool_version=0.1.0",
+            "target=http://127.0.0.1:1",
+            "sandbox=false",
+            "input=m/\\u{1b}a.yaml (sha256:00ff)",
+            "input=-",
+            "started_at=2026-11-25T16:00:00.000Z",
+            "finished_at=2026-11-25T16:00:01.000Z",
+            "qps=10",
+            "update_pace=9.7",
+            "concurrency=8",
+            "max_attempts=5",
+            "credential_refreshes=2",
+        ]
+    );
 }
