@@ -8,12 +8,12 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::batch::write_manifest;
+use crate::support::emulator::Emu;
 use assert_cmd::Command;
 use livebatch::apply::journal::{ItemStatus, Record};
 use livebatch::apply::sandbox;
 use livebatch::emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
-    FaultConfig, SeedTask, StatsSnapshot,
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig, FaultConfig, SeedTask,
 };
 use livebatch::model::{ApiTime, TaskStatus, Update};
 use livebatch::report::Report;
@@ -21,71 +21,15 @@ use predicates::prelude::PredicateBooleanExt;
 
 const NEW_CALLBACK: &str = "https://hooks.new.example.com/notify";
 
-/// An emulator on its own runtime, alive until dropped.
-struct Emu {
-    rt: tokio::runtime::Runtime,
-    handle: Option<EmulatorHandle>,
-}
+/// Each answer 5–30 ms late, as a real service's would be.
+const LATENCY: Option<(u64, u64)> = Some((5, 30));
 
-impl Emu {
-    fn start(qps: u32, faults: FaultConfig, seed: Vec<SeedTask>) -> Emu {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let handle = rt
-            .block_on(Emulator::start(EmulatorConfig {
-                qps,
-                faults,
-                seed,
-                ..EmulatorConfig::default()
-            }))
-            .unwrap();
-        Emu {
-            rt,
-            handle: Some(handle),
-        }
-    }
-
-    fn h(&self) -> &EmulatorHandle {
-        self.handle.as_ref().unwrap()
-    }
-
-    fn url(&self) -> String {
-        self.h().url()
-    }
-
-    fn stats(&self) -> StatsSnapshot {
-        self.h().stats()
-    }
-
-    fn ok_updates(&self) -> u64 {
-        self.stats().count("UpdateLivePullToPush", "ok")
-    }
-
-    fn callbacks(&self) -> HashMap<String, String> {
-        self.h()
-            .tasks()
-            .into_iter()
-            .map(|t| (t.task_id, t.callback_url))
-            .collect()
-    }
-}
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            let _ = self.rt.block_on(h.shutdown());
-        }
-    }
-}
-
-fn latency() -> FaultConfig {
-    FaultConfig {
-        latency_ms: Some((5, 30)),
-        ..FaultConfig::default()
-    }
+/// The updated tasks' callbacks, by task ID.
+fn callbacks(emu: &Emu) -> HashMap<String, String> {
+    emu.tasks()
+        .into_iter()
+        .map(|t| (t.task_id, t.callback_url))
+        .collect()
 }
 
 fn now() -> ApiTime {
@@ -213,7 +157,7 @@ fn signal(child: &Child, sig: &str) {
 }
 
 fn assert_all_updated(emu: &Emu, us: &[Update]) {
-    let cbs = emu.callbacks();
+    let cbs = callbacks(emu);
     for u in us {
         assert_eq!(
             cbs.get(&u.task_id).map(String::as_str),
@@ -228,7 +172,7 @@ fn assert_all_updated(emu: &Emu, us: &[Update]) {
 fn pacing_keeps_every_one_second_window_within_the_quota() {
     let us = updates("pace", 30);
     // An unlimited emulator throttles nothing, so its windows show what the client really sent.
-    let emu = Emu::start(0, latency(), seed(&us));
+    let emu = Emu::seeded(0, LATENCY, seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     s.apply(&emu, &[m.to_str().unwrap(), "--yes", "--qps", "10"])
@@ -251,7 +195,7 @@ fn pacing_keeps_every_one_second_window_within_the_quota() {
 fn throttled_calls_are_retried_until_they_succeed() {
     let us = updates("thr", 12);
     // The account's real quota is lower than the one the user claims: the emulator throttles.
-    let emu = Emu::start(3, latency(), seed(&us));
+    let emu = Emu::seeded(3, LATENCY, seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     s.apply(
@@ -285,12 +229,17 @@ fn throttled_calls_are_retried_until_they_succeed() {
 #[test]
 fn transient_errors_are_retried_until_they_succeed() {
     let us = updates("tr", 24);
-    let faults = FaultConfig {
-        fail_rate: 0.3,
-        rng_seed: Some(7),
-        ..latency()
-    };
-    let emu = Emu::start(40, faults, seed(&us));
+    let emu = Emu::start(EmulatorConfig {
+        qps: 40,
+        faults: FaultConfig {
+            latency_ms: LATENCY,
+            fail_rate: 0.3,
+            rng_seed: Some(7),
+            ..FaultConfig::default()
+        },
+        seed: seed(&us),
+        ..EmulatorConfig::default()
+    });
     let s = Scratch::new();
     let m = s.manifest(&us);
     s.apply(
@@ -332,7 +281,7 @@ fn permanent_errors_are_reported_once_and_not_retried() {
             t.task_status = TaskStatus::Exited;
         }
     }
-    let emu = Emu::start(50, latency(), seeds);
+    let emu = Emu::seeded(50, LATENCY, seeds);
     let s = Scratch::new();
     let m = s.manifest(&us);
     // Blind sends (no plan to keep them from being sent), so the service's refusals are seen.
@@ -382,7 +331,7 @@ fn permanent_errors_are_reported_once_and_not_retried() {
 #[test]
 fn a_wrong_secret_halts_at_once_with_exit_77() {
     let us = updates("sys", 30);
-    let emu = Emu::start(10, latency(), seed(&us));
+    let emu = Emu::seeded(10, LATENCY, seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     // Planning reads first: the first read is refused, nothing is sent, exit 77.
@@ -394,7 +343,7 @@ fn a_wrong_secret_halts_at_once_with_exit_77() {
     assert_eq!(emu.stats().count("UpdateLivePullToPush", "ok"), 0);
     assert!(emu.stats().requests <= 10);
     // Blind sends: the engine halts at the first refusal.
-    let emu = Emu::start(10, latency(), seed(&us));
+    let emu = Emu::seeded(10, LATENCY, seed(&us));
     s.apply_with_secret(
         &emu,
         &[
@@ -426,7 +375,7 @@ fn max_failures_stops_dispatching_and_marks_the_rest_not_attempted() {
     let us = updates("halt", 20);
     // The first eight tasks do not exist.
     let seeds = seed(&us[8..]);
-    let emu = Emu::start(0, latency(), seeds);
+    let emu = Emu::seeded(0, LATENCY, seeds);
     let s = Scratch::new();
     let m = s.manifest(&us);
     s.apply(
@@ -457,7 +406,7 @@ fn max_failures_stops_dispatching_and_marks_the_rest_not_attempted() {
 #[test]
 fn ctrl_c_stops_dispatching_and_leaves_journal_and_reports_consistent() {
     let us = updates("int", 40);
-    let emu = Emu::start(10, latency(), seed(&us));
+    let emu = Emu::seeded(10, LATENCY, seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     let mut child = s.spawn(
@@ -500,7 +449,7 @@ fn ctrl_c_stops_dispatching_and_leaves_journal_and_reports_consistent() {
 #[test]
 fn kill_9_then_resume_applies_every_update_and_none_twice_beyond_those_in_flight() {
     let us = updates("crash", 40);
-    let emu = Emu::start(10, latency(), seed(&us));
+    let emu = Emu::seeded(10, LATENCY, seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     let mut child = s.spawn(&emu, &[m.to_str().unwrap(), "--yes"]);
@@ -551,7 +500,7 @@ fn kill_9_then_resume_applies_every_update_and_none_twice_beyond_those_in_flight
 #[test]
 fn kill_9_then_blind_resume_skips_what_the_journal_says_succeeded() {
     let us = updates("blind", 40);
-    let emu = Emu::start(10, latency(), seed(&us));
+    let emu = Emu::seeded(10, LATENCY, seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     let mut child = s.spawn(&emu, &[m.to_str().unwrap(), "--yes", "--no-refresh"]);
@@ -597,13 +546,13 @@ fn retry_failed_sends_only_what_failed_last_time() {
             .into_iter()
             .filter(|t| t.task_id != "rf-002" && t.task_id != "rf-006")
             .collect();
-        let emu = Emu::start(0, latency(), seeds);
+        let emu = Emu::seeded(0, LATENCY, seeds);
         s.apply(&emu, &[m.to_str().unwrap(), "--yes", "--no-refresh"])
             .assert()
             .code(1);
     }
     // Now they do (a fresh account state); only the two failed ones are sent.
-    let emu = Emu::start(0, latency(), seed(&us));
+    let emu = Emu::seeded(0, LATENCY, seed(&us));
     s.apply(
         &emu,
         &[
@@ -618,7 +567,7 @@ fn retry_failed_sends_only_what_failed_last_time() {
     .assert()
     .code(0);
     assert_eq!(emu.stats().requests, 2);
-    let cbs = emu.callbacks();
+    let cbs = callbacks(&emu);
     for u in &us {
         let updated = cbs[&u.task_id] == *u.callback_url.as_ref().unwrap();
         assert_eq!(
@@ -639,7 +588,7 @@ fn every_report_format_written_by_a_real_run_parses_back() {
         .into_iter()
         .filter(|t| t.task_id != "rep-004")
         .collect();
-    let emu = Emu::start(0, latency(), seeds);
+    let emu = Emu::seeded(0, LATENCY, seeds);
     let s = Scratch::new();
     let m = s.manifest(&us);
     s.apply(
@@ -705,7 +654,7 @@ fn every_report_format_written_by_a_real_run_parses_back() {
 #[test]
 fn an_invalid_manifest_sends_nothing_and_exits_65() {
     let us = updates("inv", 5);
-    let emu = Emu::start(10, latency(), seed(&us));
+    let emu = Emu::seeded(10, LATENCY, seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     let mut text = std::fs::read_to_string(&m).unwrap();
@@ -723,7 +672,7 @@ fn an_invalid_manifest_sends_nothing_and_exits_65() {
 #[test]
 fn without_yes_and_no_terminal_it_refuses_with_64_and_sends_nothing() {
     let us = updates("ask", 5);
-    let emu = Emu::start(10, latency(), seed(&us));
+    let emu = Emu::seeded(10, LATENCY, seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     s.apply(&emu, &[m.to_str().unwrap()])

@@ -2,12 +2,9 @@
 //! running tasks, no-ops not sent, blocked and missing items never sent, every operation paced on
 //! its own quota, and the sandbox seeding exported tasks with their `x-TaskStatus`.
 
-use crate::support::emulator::seed_task as task;
+use crate::support::emulator::{Emu, seed_task as task};
 use assert_cmd::Command;
-use livebatch::emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
-    FaultConfig, SeedTask,
-};
+use livebatch::emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, SeedTask};
 use livebatch::model::{SourceType, TaskStatus};
 use serde_json::Value;
 
@@ -16,37 +13,16 @@ const OLD_CB: &str = "https://hooks.old.example.com/cb";
 const NEW_CB: &str = "https://hooks.new.example.com/cb";
 
 struct Env {
-    rt: tokio::runtime::Runtime,
-    emu: Option<EmulatorHandle>,
+    emu: Emu,
     dir: tempfile::TempDir,
 }
 
 impl Env {
     fn new(qps: u32, latency_ms: Option<(u64, u64)>, seed: Vec<SeedTask>) -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let emu = rt
-            .block_on(Emulator::start(EmulatorConfig {
-                seed,
-                qps,
-                faults: FaultConfig {
-                    latency_ms,
-                    ..FaultConfig::default()
-                },
-                ..EmulatorConfig::default()
-            }))
-            .unwrap();
         Env {
-            rt,
-            emu: Some(emu),
+            emu: Emu::seeded(qps, latency_ms, seed),
             dir: tempfile::tempdir().unwrap(),
         }
-    }
-
-    fn emu(&self) -> &EmulatorHandle {
-        self.emu.as_ref().unwrap()
     }
 
     fn cmd(&self) -> Command {
@@ -56,7 +32,7 @@ impl Env {
             .env("NO_PROXY", "127.0.0.1")
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
-            .env("LIVEBATCH_ENDPOINT", self.emu().url());
+            .env("LIVEBATCH_ENDPOINT", self.emu.url());
         c
     }
 
@@ -71,11 +47,7 @@ impl Env {
     }
 
     fn task(&self, id: &str) -> SeedTask {
-        self.emu()
-            .tasks()
-            .into_iter()
-            .find(|t| t.task_id == id)
-            .unwrap()
+        self.emu.task(id)
     }
 
     fn report(&self, name: &str) -> Value {
@@ -83,19 +55,7 @@ impl Env {
     }
 
     fn calls(&self, action: &str) -> u64 {
-        self.emu()
-            .stats()
-            .operations
-            .get(action)
-            .map_or(0, |m| m.values().sum())
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(emu) = self.emu.take() {
-            let _ = self.rt.block_on(emu.shutdown());
-        }
+        self.emu.calls(action)
     }
 }
 
@@ -172,7 +132,7 @@ fn export_edit_apply_on_running_tasks_sends_only_what_changed_then_nothing() {
         assert_eq!(t.callback_url, NEW_CB);
         assert_eq!(t.task_status, TaskStatus::Running);
     }
-    let st = env.emu().stats();
+    let st = env.emu.stats();
     assert_eq!(st.count("UpdateLivePullToPush", "ok"), 2);
     assert_eq!(st.count("UpdateLivePullToPush", "CodeTaskHasStarted"), 0);
 
@@ -202,7 +162,7 @@ fn export_edit_apply_on_running_tasks_sends_only_what_changed_then_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
-        env.emu()
+        env.emu
             .stats()
             .count("UpdateLivePullToPush", "CodeTaskHasStarted"),
         2
@@ -321,7 +281,7 @@ fn every_operation_is_paced_on_its_own_quota_while_the_others_run_at_theirs() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = env.report("r.json");
     assert_eq!(r["summary"]["succeeded"], N);
-    let st = env.emu().stats();
+    let st = env.emu.stats();
     // Paced at 97 % of each quota, nothing should be throttled; on a busy machine a call delayed
     // past the 3 % headroom can be (and is retried), so a few are tolerated, not a pattern.
     assert!(st.throttled <= 3, "{st:?}");

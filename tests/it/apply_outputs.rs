@@ -9,62 +9,19 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::emulator::Emu;
 use assert_cmd::Command;
 use livebatch::apply::sandbox;
-use livebatch::emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
-    FaultConfig, SeedTask,
-};
+use livebatch::emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, SeedTask};
 use livebatch::model::{ApiTime, Update};
 use livebatch::report::Report;
 
 /// The journal of every run here; its extension would also make it a JSON report's path.
 const JOURNAL: &str = "j.journal.json";
 
-struct Emu {
-    rt: tokio::runtime::Runtime,
-    handle: Option<EmulatorHandle>,
-}
-
-impl Emu {
-    fn start(seed: Vec<SeedTask>) -> Emu {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let handle = rt
-            .block_on(Emulator::start(EmulatorConfig {
-                qps: 10,
-                faults: FaultConfig {
-                    latency_ms: Some((5, 30)),
-                    ..FaultConfig::default()
-                },
-                seed,
-                ..EmulatorConfig::default()
-            }))
-            .unwrap();
-        Emu {
-            rt,
-            handle: Some(handle),
-        }
-    }
-
-    fn url(&self) -> String {
-        self.handle.as_ref().unwrap().url()
-    }
-
-    fn requests(&self) -> u64 {
-        self.handle.as_ref().unwrap().stats().requests
-    }
-}
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            let _ = self.rt.block_on(h.shutdown());
-        }
-    }
+/// The emulator of every run here: a quota of 10 calls/s per operation, answers 5–30 ms late.
+fn emulator(seed: Vec<SeedTask>) -> Emu {
+    Emu::seeded(10, Some((5, 30)), seed)
 }
 
 fn updates(prefix: &str, n: usize) -> Vec<Update> {
@@ -171,7 +128,7 @@ fn stderr_of(out: &std::process::Output) -> String {
 #[test]
 fn a_report_over_the_manifest_the_journal_or_another_report_is_refused_before_sending() {
     let us = updates("out", 3);
-    let emu = Emu::start(seed(&us));
+    let emu = emulator(seed(&us));
     let s = Scratch::new();
     // A JSON manifest, so that a report path ending in .json can name it.
     let m = s.path("m.json");
@@ -217,13 +174,13 @@ fn a_report_over_the_manifest_the_journal_or_another_report_is_refused_before_se
         stderr_of(&out)
     );
     assert_eq!(std::fs::read(&m).unwrap(), before, "the manifest is intact");
-    assert_eq!(emu.requests(), 0, "nothing was sent");
+    assert_eq!(emu.stats().requests, 0, "nothing was sent");
 }
 
 #[test]
 fn a_report_in_a_missing_directory_is_refused_before_sending() {
     let us = updates("dir", 3);
-    let emu = Emu::start(seed(&us));
+    let emu = emulator(seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     let out = s
@@ -235,13 +192,13 @@ fn a_report_in_a_missing_directory_is_refused_before_sending() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("nope"), "{}", stderr_of(&out));
-    assert_eq!(emu.requests(), 0);
+    assert_eq!(emu.stats().requests, 0);
 }
 
 #[test]
 fn a_second_run_on_a_journal_in_use_is_refused() {
     let us = updates("lock", 3);
-    let emu = Emu::start(seed(&us));
+    let emu = emulator(seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     // Another process (this test) holds the journal's lock, as a running apply does.
@@ -257,7 +214,7 @@ fn a_second_run_on_a_journal_in_use_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("in use by another livebatch run"));
-    assert_eq!(emu.requests(), 0);
+    assert_eq!(emu.stats().requests, 0);
     drop(held);
     s.apply(&emu, &[m.to_str().unwrap(), "--yes"])
         .assert()
@@ -267,7 +224,7 @@ fn a_second_run_on_a_journal_in_use_is_refused() {
 #[test]
 fn sigterm_ends_the_run_like_ctrl_c_with_the_outcome_line_last() {
     let us = updates("term", 40);
-    let emu = Emu::start(seed(&us));
+    let emu = emulator(seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     let child = s.spawn(&emu, &[m.to_str().unwrap(), "--yes", "--report", "r.json"]);
@@ -303,7 +260,7 @@ fn sigterm_ends_the_run_like_ctrl_c_with_the_outcome_line_last() {
 #[test]
 fn a_journal_that_cannot_be_written_halts_naming_the_file_and_the_os_error() {
     let us = updates("full", 30);
-    let emu = Emu::start(seed(&us));
+    let emu = emulator(seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     let bin = assert_cmd::cargo::cargo_bin("livebatch");
@@ -326,9 +283,9 @@ fn a_journal_that_cannot_be_written_halts_naming_the_file_and_the_os_error() {
     );
     assert!(last.contains(JOURNAL) && last.contains("os error"), "{err}");
     assert!(
-        emu.requests() < 30,
+        emu.stats().requests < 30,
         "dispatching stopped: {}",
-        emu.requests()
+        emu.stats().requests
     );
 }
 
@@ -340,7 +297,7 @@ fn the_end_of_a_run_lists_failed_updates_and_the_next_command() {
         .into_iter()
         .filter(|t| t.task_id != "end-002" && t.task_id != "end-004")
         .collect();
-    let emu = Emu::start(seeds);
+    let emu = emulator(seeds);
     let s = Scratch::new();
     let m = s.manifest(&us);
     let out = s
@@ -370,7 +327,7 @@ fn the_end_of_a_run_lists_failed_updates_and_the_next_command() {
 #[test]
 fn reports_say_what_run_they_describe_and_format_json_prints_it_on_stdout() {
     let us = updates("info", 4);
-    let emu = Emu::start(seed(&us));
+    let emu = emulator(seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     let out = s
@@ -432,7 +389,7 @@ fn reports_say_what_run_they_describe_and_format_json_prints_it_on_stdout() {
 #[test]
 fn a_hand_edited_plan_is_checked_again_with_the_offline_rules() {
     let us = updates("plan", 3);
-    let emu = Emu::start(seed(&us));
+    let emu = emulator(seed(&us));
     let s = Scratch::new();
     let m = s.manifest(&us);
     let mut plan_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"));
@@ -454,7 +411,7 @@ fn a_hand_edited_plan_is_checked_again_with_the_offline_rules() {
     );
     assert_ne!(text, edited, "the plan carries the callback");
     std::fs::write(&plan, edited).unwrap();
-    let before = emu.requests();
+    let before = emu.stats().requests;
     let out = s
         .apply(&emu, &["--plan", plan.to_str().unwrap(), "--yes"])
         .output()
@@ -463,5 +420,5 @@ fn a_hand_edited_plan_is_checked_again_with_the_offline_rules() {
     assert_eq!(out.status.code(), Some(65), "{err}");
     assert!(err.contains("item 2 (plan-001"), "{err}");
     assert!(err.contains("nothing was sent"), "{err}");
-    assert_eq!(emu.requests(), before, "nothing was sent");
+    assert_eq!(emu.stats().requests, before, "nothing was sent");
 }

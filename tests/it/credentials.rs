@@ -997,80 +997,46 @@ mod binary {
     use livebatch::api::endpoint::Endpoint;
     use livebatch::api::sts::{RoleRequest, StsClient};
     use livebatch::apply::sandbox;
-    use livebatch::emulator::{
-        DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
-    };
+    use livebatch::emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig};
     use livebatch::model::{ApiTime, Region, Update};
+
+    use crate::support::emulator::Emu;
     use livebatch::report::Report;
 
     const ROLE: &str = "acs:ram::5555000011112222:role/Deployer";
 
-    /// An emulator on its own runtime, alive until dropped.
-    struct Emu {
-        rt: tokio::runtime::Runtime,
-        handle: Option<EmulatorHandle>,
+    /// An emulator whose STS issues keys valid for `sts_ttl` seconds, holding the tasks
+    /// `updates` update.
+    fn emulator(sts_ttl: Option<u64>, updates: &[Update]) -> Emu {
+        let now = ApiTime::from_unix(chrono::Utc::now().timestamp()).unwrap();
+        Emu::start(EmulatorConfig {
+            sts_ttl_secs: sts_ttl,
+            seed: sandbox::seed_tasks(updates, now),
+            ..EmulatorConfig::default()
+        })
     }
 
-    impl Emu {
-        fn start(sts_ttl: Option<u64>, updates: &[Update]) -> Emu {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            let now = ApiTime::from_unix(chrono::Utc::now().timestamp()).unwrap();
-            let handle = rt
-                .block_on(Emulator::start(EmulatorConfig {
-                    sts_ttl_secs: sts_ttl,
-                    seed: sandbox::seed_tasks(updates, now),
-                    ..EmulatorConfig::default()
-                }))
-                .unwrap();
-            Emu {
-                rt,
-                handle: Some(handle),
-            }
-        }
-
-        fn h(&self) -> &EmulatorHandle {
-            self.handle.as_ref().unwrap()
-        }
-
-        fn url(&self) -> String {
-            self.h().url()
-        }
-
-        /// Temporary credentials from the emulator's STS (valid for its --sts-ttl).
-        fn assume_role(&self) -> Credentials {
-            let cfg = ClientConfig {
-                endpoint: Endpoint::parse(&self.url()).unwrap(),
-                credentials: Credentials::new("", ""),
-                connect_timeout: std::time::Duration::from_secs(5),
-                read_timeout: std::time::Duration::from_secs(10),
-            };
-            let sts = StsClient::for_config(&cfg).unwrap();
-            self.rt
-                .block_on(sts.assume_role(
-                    &Credentials::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
-                    &RoleRequest {
-                        role_arn: ROLE.into(),
-                        session_name: "static-token".into(),
-                        duration_secs: 3600,
-                        policy: None,
-                        external_id: None,
-                    },
-                ))
-                .unwrap()
-                .credentials
-        }
-    }
-
-    impl Drop for Emu {
-        fn drop(&mut self) {
-            if let Some(h) = self.handle.take() {
-                let _ = self.rt.block_on(h.shutdown());
-            }
-        }
+    /// Temporary credentials from the emulator's STS (valid for its --sts-ttl).
+    fn assume_role(emu: &Emu) -> Credentials {
+        let cfg = ClientConfig {
+            endpoint: Endpoint::parse(&emu.url()).unwrap(),
+            credentials: Credentials::new("", ""),
+            connect_timeout: std::time::Duration::from_secs(5),
+            read_timeout: std::time::Duration::from_secs(10),
+        };
+        let sts = StsClient::for_config(&cfg).unwrap();
+        emu.block_on(sts.assume_role(
+            &Credentials::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
+            &RoleRequest {
+                role_arn: ROLE.into(),
+                session_name: "static-token".into(),
+                duration_secs: 3600,
+                policy: None,
+                external_id: None,
+            },
+        ))
+        .unwrap()
+        .credentials
     }
 
     fn updates(n: usize) -> Vec<Update> {
@@ -1179,7 +1145,7 @@ mod binary {
 
     #[test]
     fn a_configured_source_that_cannot_produce_credentials_exits_77_naming_it() {
-        let emu = Emu::start(None, &[]);
+        let emu = emulator(None, &[]);
         let s = Scratch::new();
         let mut c = s.cmd();
         s.oidc_env(&mut c);
@@ -1204,7 +1170,7 @@ mod binary {
 
     #[test]
     fn verbose_says_which_source_was_used_external_with_a_script() {
-        let emu = Emu::start(None, &updates(3));
+        let emu = emulator(None, &updates(3));
         let s = Scratch::new();
         let script = s.path("creds.sh");
         std::fs::write(
@@ -1256,7 +1222,7 @@ mod binary {
     fn apply_outlives_short_sts_sessions_with_oidc_and_counts_its_refreshes() {
         // 60 updates at 10/s take about 6 s; sessions of 3 s are refreshed about every 2 s.
         let us = updates(60);
-        let emu = Emu::start(Some(3), &us);
+        let emu = emulator(Some(3), &us);
         let s = Scratch::new();
         write_manifest(&s.path("m.yaml"), &us);
         let mut c = s.cmd();
@@ -1294,14 +1260,14 @@ mod binary {
             Some(n),
             "the JSON report says it too"
         );
-        assert!(emu.h().sts_issued().1 >= 3);
+        assert!(emu.sts_issued().1 >= 3);
     }
 
     #[test]
     fn a_static_sts_token_that_expires_mid_run_halts_resumably() {
         let us = updates(60);
-        let emu = Emu::start(Some(2), &us);
-        let token = emu.assume_role();
+        let emu = emulator(Some(2), &us);
+        let token = assume_role(&emu);
         let s = Scratch::new();
         write_manifest(&s.path("m.yaml"), &us);
         let run = |c: &mut Command, extra: &[&str]| {
@@ -1347,7 +1313,6 @@ mod binary {
         let o = run(&mut c, &["--resume"]);
         assert!(o.status.success(), "{}", stderr(&o));
         let updated = emu
-            .h()
             .tasks()
             .iter()
             .filter(|t| {

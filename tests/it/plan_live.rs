@@ -1,12 +1,9 @@
 //! Planning against live state, on loopback against the emulator with tasks in every status:
 //! each classification, `--restart-running`, saved plans, `diff`, and the exit codes.
 
-use crate::support::emulator::{at, seed_task as task};
+use crate::support::emulator::{Emu, at, seed_task as task};
 use assert_cmd::Command;
-use livebatch::emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
-    SeedTask,
-};
+use livebatch::emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, SeedTask};
 use livebatch::model::{SourceType, TaskStatus};
 
 const MP4: &[&str] = &[
@@ -15,17 +12,12 @@ const MP4: &[&str] = &[
 ];
 
 struct Env {
-    rt: tokio::runtime::Runtime,
-    emu: Option<EmulatorHandle>,
+    emu: Emu,
     dir: tempfile::TempDir,
 }
 
 impl Env {
     fn new() -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         let seed = vec![
             task(
                 "t-stopped",
@@ -68,22 +60,10 @@ impl Env {
                 86_400,
             ),
         ];
-        let emu = rt
-            .block_on(Emulator::start(EmulatorConfig {
-                seed,
-                qps: 1000,
-                ..EmulatorConfig::default()
-            }))
-            .unwrap();
         Env {
-            rt,
-            emu: Some(emu),
+            emu: Emu::seeded(1000, None, seed),
             dir: tempfile::tempdir().unwrap(),
         }
-    }
-
-    fn emu(&self) -> &EmulatorHandle {
-        self.emu.as_ref().unwrap()
     }
 
     fn cmd(&self) -> Command {
@@ -92,7 +72,7 @@ impl Env {
             .env("HOME", self.dir.path())
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
-            .env("LIVEBATCH_ENDPOINT", self.emu().url());
+            .env("LIVEBATCH_ENDPOINT", self.emu.url());
         c
     }
 
@@ -103,19 +83,7 @@ impl Env {
     }
 
     fn task(&self, id: &str) -> SeedTask {
-        self.emu()
-            .tasks()
-            .into_iter()
-            .find(|t| t.task_id == id)
-            .unwrap()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(emu) = self.emu.take() {
-            let _ = self.rt.block_on(emu.shutdown());
-        }
+        self.emu.task(id)
     }
 }
 
@@ -179,7 +147,7 @@ fn every_classification_and_the_detailed_exit_code() {
         env.task("t-stopped").callback_url,
         "https://hooks.old.example.com/cb"
     );
-    let stats = env.emu().stats();
+    let stats = env.emu.stats();
     assert_eq!(stats.count("UpdateLivePullToPush", "ok"), 0);
 
     // Without --detailed-exitcode a plan with differences is still a success.
@@ -304,11 +272,8 @@ fn invalid_manifest_reads_nothing() {
     );
     env.cmd().arg("plan").arg(&bad).assert().code(65);
     env.cmd().arg("diff").arg(&bad).assert().code(65);
-    assert_eq!(
-        env.emu().stats().count("DescribeLivePullToPushList", "ok"),
-        0
-    );
-    assert_eq!(env.emu().stats().count("DescribeLivePullToPush", "ok"), 0);
+    assert_eq!(env.emu.stats().count("DescribeLivePullToPushList", "ok"), 0);
+    assert_eq!(env.emu.stats().count("DescribeLivePullToPush", "ok"), 0);
 }
 
 #[test]
@@ -338,7 +303,7 @@ fn plan_out_that_cannot_be_saved_is_refused_before_any_read() {
         before,
         "the manifest is untouched"
     );
-    let stats = env.emu().stats();
+    let stats = env.emu.stats();
     assert_eq!(
         stats.count("DescribeLivePullToPushList", "ok")
             + stats.count("DescribeLivePullToPush", "ok"),
@@ -397,7 +362,7 @@ fn apply_plan_applies_exactly_the_plan_then_diff_is_clean_and_verify_agrees() {
         TaskStatus::Running,
         "stopped, updated and restarted"
     );
-    let stats = env.emu().stats();
+    let stats = env.emu.stats();
     assert_eq!(stats.count("StopLivePullToPush", "ok"), 1);
     assert_eq!(stats.count("RestartLivePullToPush", "ok"), 1);
     // The journal sits next to the plan and records each step of the restart item.
@@ -471,7 +436,7 @@ fn apply_plan_refuses_stale_items_and_changed_manifests() {
     );
 
     // A plan whose manifest changed is refused whole: nothing more is sent.
-    let before = env.emu().stats().count("UpdateLivePullToPush", "ok");
+    let before = env.emu.stats().count("UpdateLivePullToPush", "ok");
     std::fs::write(
         &m,
         std::fs::read_to_string(&m).unwrap() + "# edited after review\n",
@@ -489,8 +454,5 @@ fn apply_plan_refuses_stale_items_and_changed_manifests() {
         "{}",
         text(&out.stderr)
     );
-    assert_eq!(
-        env.emu().stats().count("UpdateLivePullToPush", "ok"),
-        before
-    );
+    assert_eq!(env.emu.stats().count("UpdateLivePullToPush", "ok"), before);
 }

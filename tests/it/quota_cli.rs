@@ -6,61 +6,33 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::batch::write_manifest;
+use crate::support::emulator::Emu;
 use crate::support::quota::RedisServer;
 use assert_cmd::Command;
 use livebatch::apply::sandbox;
 use livebatch::emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
-    FaultConfig, KeyPair,
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig, FaultConfig, KeyPair,
 };
 use livebatch::model::{ApiTime, Update};
 
-struct Emu {
-    rt: tokio::runtime::Runtime,
-    handle: Option<EmulatorHandle>,
+/// An emulator holding the tasks `us` update: a quota of 10 calls/s per operation, answers
+/// 5–30 ms late, the default key.
+fn emulator(us: &[Update]) -> Emu {
+    emulator_with_keys(us, vec![KeyPair::default()])
 }
 
-impl Emu {
-    fn start(us: &[Update]) -> Emu {
-        Emu::with_keys(us, vec![KeyPair::default()])
-    }
-
-    fn with_keys(us: &[Update], keys: Vec<KeyPair>) -> Emu {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let now = ApiTime::from_unix(chrono::Utc::now().timestamp()).unwrap();
-        let handle = rt
-            .block_on(Emulator::start(EmulatorConfig {
-                qps: 10,
-                faults: FaultConfig {
-                    latency_ms: Some((5, 30)),
-                    ..FaultConfig::default()
-                },
-                seed: sandbox::seed_tasks(us, now),
-                keys,
-                ..EmulatorConfig::default()
-            }))
-            .unwrap();
-        Emu {
-            rt,
-            handle: Some(handle),
-        }
-    }
-
-    fn h(&self) -> &EmulatorHandle {
-        self.handle.as_ref().unwrap()
-    }
-}
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            let _ = self.rt.block_on(h.shutdown());
-        }
-    }
+fn emulator_with_keys(us: &[Update], keys: Vec<KeyPair>) -> Emu {
+    let now = ApiTime::from_unix(chrono::Utc::now().timestamp()).unwrap();
+    Emu::start(EmulatorConfig {
+        qps: 10,
+        faults: FaultConfig {
+            latency_ms: Some((5, 30)),
+            ..FaultConfig::default()
+        },
+        seed: sandbox::seed_tasks(us, now),
+        keys,
+        ..EmulatorConfig::default()
+    })
 }
 
 fn updates(prefix: &str, n: usize) -> Vec<Update> {
@@ -101,7 +73,7 @@ impl Scratch {
         c.arg("apply")
             .arg("--yes")
             .arg("--endpoint")
-            .arg(emu.h().url())
+            .arg(emu.url())
             .arg("--journal")
             .arg(self.path(&format!("{name}.jsonl")))
             .arg(self.path(name))
@@ -123,7 +95,7 @@ fn three_runs_share_one_emulator_quota_without_a_throttle() {
     let redis = RedisServer::start();
     let s = Scratch::new();
     let all: Vec<Vec<Update>> = ["a", "b", "c"].iter().map(|p| updates(p, 15)).collect();
-    let emu = Emu::start(&all.concat());
+    let emu = emulator(&all.concat());
     let mut children = Vec::new();
     for (p, us) in ["a", "b", "c"].iter().zip(&all) {
         write_manifest(&s.path(p), us);
@@ -140,7 +112,7 @@ fn three_runs_share_one_emulator_quota_without_a_throttle() {
             "{err}"
         );
     }
-    let st = emu.h().stats();
+    let st = emu.stats();
     assert_eq!(st.count("UpdateLivePullToPush", "ok"), 45);
     // Apart, the three would send 29 calls/s into a 10/s quota and about two thirds would be
     // throttled. Shared, none should be (scripts/bench/quota.sh measures 0); a call that a busy test
@@ -154,7 +126,7 @@ fn redis_lost_past_the_timeout_halts_with_exit_3_and_resume_finishes() {
     let mut redis = RedisServer::start();
     let s = Scratch::new();
     let us = updates("h", 40);
-    let emu = Emu::start(&us);
+    let emu = emulator(&us);
     write_manifest(&s.path("m"), &us);
     let url = redis.url();
     let args = [
@@ -168,7 +140,7 @@ fn redis_lost_past_the_timeout_halts_with_exit_3_and_resume_finishes() {
     let child = spawn(s.apply(&emu, "m", &args));
     // Wait for the run to be under way, then take Redis away.
     let t0 = Instant::now();
-    while emu.h().stats().count("UpdateLivePullToPush", "ok") < 3 {
+    while emu.stats().count("UpdateLivePullToPush", "ok") < 3 {
         assert!(
             t0.elapsed() < Duration::from_secs(60),
             "the run never started"
@@ -183,7 +155,7 @@ fn redis_lost_past_the_timeout_halts_with_exit_3_and_resume_finishes() {
         err.contains("halting (exit 3, resumable with --resume)"),
         "{err}"
     );
-    let done = emu.h().stats().count("UpdateLivePullToPush", "ok");
+    let done = emu.stats().count("UpdateLivePullToPush", "ok");
     assert!(done < 40, "everything was sent with the store down");
     redis.restart();
     let out = s
@@ -196,14 +168,14 @@ fn redis_lost_past_the_timeout_halts_with_exit_3_and_resume_finishes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(emu.h().stats().count("UpdateLivePullToPush", "ok"), 40);
+    assert_eq!(emu.stats().count("UpdateLivePullToPush", "ok"), 40);
 }
 
 #[test]
 fn an_unreachable_store_stops_before_anything_is_sent_and_hides_its_password() {
     let s = Scratch::new();
     let us = updates("u", 3);
-    let emu = Emu::start(&us);
+    let emu = emulator(&us);
     write_manifest(&s.path("m"), &us);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -219,7 +191,7 @@ fn an_unreachable_store_stops_before_anything_is_sent_and_hides_its_password() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("quota store redis://:***@127.0.0.1"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
-    assert_eq!(emu.h().stats().requests, 0);
+    assert_eq!(emu.stats().requests, 0);
 }
 
 #[test]
@@ -242,7 +214,7 @@ fn two_access_keys_of_one_account_learn_it_and_share_its_quota() {
             account_id: account.into(),
         },
     ];
-    let emu = Emu::with_keys(&[a.clone(), b.clone()].concat(), keys);
+    let emu = emulator_with_keys(&[a.clone(), b.clone()].concat(), keys);
     let mut children = Vec::new();
     for (name, us, (id, secret)) in [("a", &a, ("ak-main", "s1")), ("b", &b, ("ak-ram", "s2"))] {
         write_manifest(&s.path(name), us);
@@ -258,7 +230,7 @@ fn two_access_keys_of_one_account_learn_it_and_share_its_quota() {
         let sharing = format!("quota: sharing livebatch:{{{account}}}:<operation>");
         assert!(err.contains(&sharing), "{err}");
     }
-    let st = emu.h().stats();
+    let st = emu.stats();
     assert_eq!(st.count("UpdateLivePullToPush", "ok"), 40);
     // Apart, two runs at 9.7/s into one 10/s account quota: about half throttled.
     assert!(st.throttled <= 3, "{st:?}");
@@ -268,7 +240,7 @@ fn two_access_keys_of_one_account_learn_it_and_share_its_quota() {
 fn an_account_that_cannot_be_learnt_stops_before_anything_is_sent() {
     let s = Scratch::new();
     let us = updates("k", 1);
-    let emu = Emu::start(&us);
+    let emu = emulator(&us);
     write_manifest(&s.path("m"), &us);
     let mut c = s.apply(&emu, "m", &["--quota-store", "redis://127.0.0.1:1"]);
     c.env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "wrong-secret");
@@ -280,7 +252,7 @@ fn an_account_that_cannot_be_learnt_stops_before_anything_is_sent() {
         "{err}"
     );
     assert!(!err.contains("wrong-secret"), "{err}");
-    assert_eq!(emu.h().stats().count("UpdateLivePullToPush", "ok"), 0);
+    assert_eq!(emu.stats().count("UpdateLivePullToPush", "ok"), 0);
 }
 
 #[test]
@@ -358,11 +330,11 @@ fn plan_books_its_reads_in_the_store_too() {
     let redis = RedisServer::start();
     let s = Scratch::new();
     let us = updates("p", 3);
-    let emu = Emu::start(&us);
+    let emu = emulator(&us);
     write_manifest(&s.path("m.yaml"), &us);
     let out = s
         .cmd()
-        .args(["plan", "--endpoint", &emu.h().url(), "m.yaml"])
+        .args(["plan", "--endpoint", &emu.url(), "m.yaml"])
         .args(["--quota-store", &redis.url(), "--quota-key", "acct"])
         .stdin(Stdio::null())
         .output()
@@ -392,7 +364,7 @@ fn export_books_its_list_calls_in_the_store_too() {
     let redis = RedisServer::start();
     let s = Scratch::new();
     let us = updates("e", 3);
-    let emu = Emu::start(&us);
+    let emu = emulator(&us);
     let out = s
         .cmd()
         .args([
@@ -400,7 +372,7 @@ fn export_books_its_list_calls_in_the_store_too() {
             "--region",
             "cn-shanghai",
             "--endpoint",
-            &emu.h().url(),
+            &emu.url(),
         ])
         .args(["--quota-store", &redis.url(), "--quota-key", "acct"])
         .stdin(Stdio::null())

@@ -1,9 +1,98 @@
-//! A tiny signed-request helper for the emulator tests (the real client lives elsewhere): V3 over
-//! GET or POST-form, and V2, signed with `livebatch::api::sign` exactly as the wire carries them.
+//! The emulator for tests: [`Emu`], one started in-process on 127.0.0.1 port 0 and stopped when
+//! dropped (for tests that drive the binary against it), and a tiny signed-request helper (the
+//! real client lives elsewhere): V3 over GET or POST-form, and V2, signed with
+//! `livebatch::api::sign` exactly as the wire carries them.
 
 use livebatch::api::sign;
-use livebatch::emulator::{Clock, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET};
+use livebatch::emulator::{
+    Clock, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig,
+    EmulatorHandle, FaultConfig, SeedTask,
+};
 use serde_json::Value;
+
+/// An emulator listening on 127.0.0.1 port 0 (its address: [`EmulatorHandle::url`]), served by
+/// its own runtime so a synchronous test can run the binary against it; shut down when dropped.
+/// Derefs to its [`EmulatorHandle`] (`url`, `stats`, `tasks`, …).
+pub struct Emu {
+    rt: tokio::runtime::Runtime,
+    handle: Option<EmulatorHandle>,
+}
+
+impl Emu {
+    /// Starts an emulator as `config` says (its default listen address is 127.0.0.1:0).
+    pub fn start(config: EmulatorConfig) -> Emu {
+        // One worker serves a test's calls (all async); the test binary runs many tests at once
+        // on a machine with few cores.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = rt.block_on(Emulator::start(config)).unwrap();
+        Emu {
+            rt,
+            handle: Some(handle),
+        }
+    }
+
+    /// The shape most tests want: `seed` tasks, a quota of `qps` per operation (0: none), and
+    /// each answer delayed by a random `latency_ms` range if given.
+    pub fn seeded(qps: u32, latency_ms: Option<(u64, u64)>, seed: Vec<SeedTask>) -> Emu {
+        Emu::start(EmulatorConfig {
+            qps,
+            faults: FaultConfig {
+                latency_ms,
+                ..FaultConfig::default()
+            },
+            seed,
+            ..EmulatorConfig::default()
+        })
+    }
+
+    /// Runs `f` on the emulator's runtime (for a test's own async calls to it).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// The task `id` as the emulator holds it now.
+    pub fn task(&self, id: &str) -> SeedTask {
+        self.tasks()
+            .into_iter()
+            .find(|t| t.task_id == id)
+            .unwrap_or_else(|| panic!("the emulator holds no task {id}"))
+    }
+
+    /// Calls of `action` the emulator answered, whatever the answer.
+    pub fn calls(&self, action: &str) -> u64 {
+        self.stats()
+            .operations
+            .get(action)
+            .map_or(0, |m| m.values().sum())
+    }
+
+    /// Updates the emulator accepted.
+    pub fn ok_updates(&self) -> u64 {
+        self.stats().count("UpdateLivePullToPush", "ok")
+    }
+}
+
+impl std::ops::Deref for Emu {
+    type Target = EmulatorHandle;
+
+    fn deref(&self) -> &EmulatorHandle {
+        self.handle
+            .as_ref()
+            .expect("the emulator runs until dropped")
+    }
+}
+
+impl Drop for Emu {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = self.rt.block_on(h.shutdown());
+        }
+    }
+}
 
 pub struct Signer {
     pub http: reqwest::Client,

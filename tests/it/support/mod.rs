@@ -1,6 +1,7 @@
 //! What the integration tests share, one module per kind of helper:
 //! - `batch` — batches of callback updates and the manifest that carries them;
-//! - `emulator` — signed requests to the emulator, its answers, seed tasks and times;
+//! - `emulator` — an in-process emulator on loopback port 0 (`Emu`, stopped on drop), signed
+//!   requests to it, its answers, seed tasks and times;
 //! - `server` — a scripted HTTP server standing in for the service (records requests, replies as told);
 //! - `quota` — a real `redis-server` for the quota tests (free loopback port, own temp directory, stopped on drop).
 
