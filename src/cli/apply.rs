@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::connect::{DOCUMENTED_QUOTA, check_qps, connect, exit_code_for};
-use super::error::{CliError, CliResult};
+use super::error::{CliError, CliResult, call_failed};
 use super::{ApiArgs, Global, OutputFormat, manifests, shared_quota};
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::Credentials;
@@ -151,11 +151,6 @@ pub struct Args {
 /// Text from a file, escaped for the terminal (control and invisible characters shown).
 fn esc(s: &str) -> std::borrow::Cow<'_, str> {
     crate::text::escape(s)
-}
-
-fn usage(msg: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {msg}");
-    exit::USAGE
 }
 
 /// `--sandbox-fail-rate`: a fraction from 0 to 1.
@@ -313,8 +308,7 @@ pub fn run(args: Args, g: &Global) -> CliResult {
         None => Source::Manifests(load_entries(&args.files, args.now, g)?),
     };
     let rt = super::runtime()?;
-    // The run itself still prints its errors where they happen and returns the exit code.
-    Ok(rt.block_on(run_async(args, source, reports, g)))
+    rt.block_on(run_async(args, source, reports, g))
 }
 
 /// The journal this run appends to: `--journal`, or next to the first manifest (or the plan).
@@ -328,12 +322,18 @@ fn journal_path(args: &Args) -> PathBuf {
         .unwrap_or_else(|| default_journal(&first, args.sandbox))
 }
 
+/// The run after loading. What ends the command before or instead of a run (the journal, the
+/// sandbox, credentials, the quota store, planning, confirmation) is returned as a `CliError`,
+/// printed once by `cli::main`. A failure the run reports and goes past (a report that cannot be
+/// written, a verify read that fails, a session whose journal cannot start) is printed where it
+/// happens and raises the exit code, because the end of the run still follows it in order
+/// (credentials and sandbox counts, what needs attention, the outcome line last).
 async fn run_async(
     args: Args,
     source: Source,
     reports: Vec<(PathBuf, report::Format)>,
     g: &Global,
-) -> u8 {
+) -> CliResult {
     let started_at = now_rfc3339();
     let mut config = ExecConfig::new(args.qps);
     config.retry.max_attempts = args.max_attempts;
@@ -344,14 +344,10 @@ async fn run_async(
         _ => ResumeMode::Fresh,
     };
     let journal_path = journal_path(&args);
-    let previous = match session::previous_state(config.resume, &journal_path) {
-        Ok(p) => p,
-        Err(e @ JournalError::Missing(_)) => return usage(e),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::FAILURE;
-        }
-    };
+    let previous = session::previous_state(config.resume, &journal_path).map_err(|e| match e {
+        JournalError::Missing(_) => CliError::usage(e),
+        e => CliError::failure(e),
+    })?;
     if previous.unreadable_lines > 0 && !g.quiet {
         eprintln!(
             "note: {} unreadable line(s) in {} ignored (a run was killed mid-write); earlier records are intact",
@@ -361,14 +357,10 @@ async fn run_async(
     }
     // Locked until the process ends: a second run on this journal is refused here, before it
     // reads or sends anything.
-    let locked = match LockedJournal::lock(&journal_path) {
-        Ok(l) => l,
-        Err(e @ JournalError::Locked(_)) => return usage(e),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::FAILURE;
-        }
-    };
+    let locked = LockedJournal::lock(&journal_path).map_err(|e| match e {
+        JournalError::Locked(_) => CliError::usage(e),
+        e => CliError::failure(e),
+    })?;
     // Credentials and endpoint before planning and asking, so a confirmed run does not stop on
     // them. The sandbox reads no credentials at all: it starts the emulator instead.
     let mut emulator = None;
@@ -390,21 +382,13 @@ async fn run_async(
             }
             Source::Plan(..) => vec![],
         };
-        match start_sandbox(seeds, &args).await {
-            Ok((emu, client)) => {
-                emulator = Some(emu);
-                client
-            }
-            Err(e) => {
-                eprintln!("error: cannot start the sandbox emulator: {e}");
-                return exit::FAILURE;
-            }
-        }
+        let (emu, client) = start_sandbox(seeds, &args)
+            .await
+            .map_err(|e| CliError::failure(format!("cannot start the sandbox emulator: {e}")))?;
+        emulator = Some(emu);
+        client
     } else {
-        match connect(&args.api, g) {
-            Ok(c) => c,
-            Err(e) => return e.print(),
-        }
+        connect(&args.api, g)?
     };
     let target = match &emulator {
         Some(_) => "the built-in sandbox emulator (127.0.0.1 only; no credentials)".to_string(),
@@ -443,10 +427,7 @@ async fn run_async(
             "note: --sandbox does not use the quota store; its calls never reach the account"
         );
     }
-    let (engine, shared) = match shared_quota::engine(client, args.qps, &config, &quota, g).await {
-        Ok(e) => e,
-        Err(e) => return e.print(),
-    };
+    let (engine, shared) = shared_quota::engine(client, args.qps, &config, &quota, g).await?;
     let limit = if g.verbose > 0 {
         None
     } else {
@@ -471,14 +452,11 @@ async fn run_async(
             let opts = PlanOptions {
                 restart_running: args.restart_running,
             };
-            let planned = shared_quota::until_halted(
+            let plan = shared_quota::until_halted(
                 shared.as_deref(),
                 plan_entries(&engine, entries, now, opts, g),
-            );
-            let plan = match planned.await {
-                Ok(Ok(p)) => p,
-                Ok(Err(code)) | Err(code) => return code,
-            };
+            )
+            .await??;
             let preview = render::preview(&plan, limit);
             let items = plan
                 .iter()
@@ -526,15 +504,15 @@ async fn run_async(
             if !session::ask("Apply?", &mut stdin.lock(), &mut std::io::stderr()) {
                 locked.discard_if_empty();
                 eprintln!("nothing sent");
-                return exit::USAGE;
+                return Err(CliError::reported(exit::USAGE));
             }
         }
         Confirm::Refuse => {
             locked.discard_if_empty();
             eprintln!("{summary}");
-            return usage(
+            return Err(CliError::usage(
                 "standard input is not a terminal, so apply cannot ask for confirmation; pass --yes to apply without asking",
-            );
+            ));
         }
     }
     let accept = Accept {
@@ -583,9 +561,10 @@ async fn run_async(
         }
     }
     let verified = finish(code, sent, report.as_mut(), args.verify, &opts, &engine, g);
+    // Halted by the quota store during verify: the run ends as halted (exit 3), its end printed.
     code = shared_quota::until_halted(shared.as_deref(), verified)
         .await
-        .unwrap_or_else(|code| code);
+        .unwrap_or_else(|halted| halted.code);
     if let Some(s) = &shared {
         s.finish().await;
     }
@@ -628,11 +607,11 @@ async fn run_async(
                 .and_then(|()| out.flush())
                 .is_err()
             {
-                return code.max(exit::FAILURE);
+                return Ok(code.max(exit::FAILURE));
             }
         }
     }
-    code
+    Ok(code)
 }
 
 /// Now, RFC 3339 in UTC to the millisecond, as the journal writes times.
@@ -717,7 +696,7 @@ async fn plan_entries<S: TaskOps>(
     now: ApiTime,
     opts: PlanOptions,
     g: &Global,
-) -> Result<Vec<PlanItem>, u8> {
+) -> Result<Vec<PlanItem>, CliError> {
     let updates: Vec<(Update, String)> =
         entries.into_iter().map(|e| (e.update, e.source)).collect();
     let t0 = std::time::Instant::now();
@@ -742,8 +721,10 @@ async fn plan_entries<S: TaskOps>(
         }
     };
     let plan = planned.map_err(|e| {
-        eprintln!("error: reading live state failed (nothing was sent): {e}");
-        exit_code_for(&e)
+        call_failed(
+            &e,
+            format!("reading live state failed (nothing was sent): {e}"),
+        )
     })?;
     if g.verbose > 0 {
         eprintln!(

@@ -41,14 +41,6 @@ impl CliError {
             message: None,
         }
     }
-
-    /// For the files not yet returning `CliError`: prints the message now, returns the code.
-    pub fn print(self) -> u8 {
-        if let Some(m) = &self.message {
-            eprintln!("error: {m}");
-        }
-        self.code
-    }
 }
 
 /// A failed API call: systemic failures (the key, permissions) exit 77, others exit 1.

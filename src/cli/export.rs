@@ -122,7 +122,7 @@ async fn list(
     if let Some(s) = &shared {
         s.finish().await;
     }
-    listed.map_err(CliError::reported)
+    listed
 }
 
 pub fn run(args: Args, g: &Global) -> CliResult {

@@ -61,9 +61,8 @@ pub fn plan_live(
         if let Some(s) = &shared {
             s.finish().await;
         }
-        let items = planned
-            .map_err(CliError::reported)?
-            .map_err(|e| call_failed(&e, format!("reading live state failed: {e}")))?;
+        let items =
+            planned?.map_err(|e| call_failed(&e, format!("reading live state failed: {e}")))?;
         if g.verbose > 0 {
             eprintln!(
                 "read the live state of {} task(s) in {} call(s)",

@@ -149,5 +149,10 @@ pub fn main() -> ExitCode {
         Command::Quota(a) => quota::run(a, &g),
     };
     // The one place an error is printed.
-    ExitCode::from(result.unwrap_or_else(error::CliError::print))
+    ExitCode::from(result.unwrap_or_else(|e| {
+        if let Some(m) = &e.message {
+            eprintln!("error: {m}");
+        }
+        e.code
+    }))
 }

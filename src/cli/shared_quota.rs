@@ -196,17 +196,18 @@ pub async fn engine(
     Ok((engine, Some(Arc::new(SharedRun { pacers: made, halt }))))
 }
 
-/// Runs `work` unless the quota store halts the run first (exit 3): planning and verify wait on
-/// the shared pacers too, and a halted pacer never hands out a slot.
+/// Runs `work` unless the quota store halts the run first (exit 3, without a message:
+/// [`SharedRun::finish`] says why): planning and verify wait on the shared pacers too, and a
+/// halted pacer never hands out a slot.
 pub async fn until_halted<T>(
     shared: Option<&SharedRun>,
     work: impl std::future::Future<Output = T>,
-) -> Result<T, u8> {
+) -> Result<T, CliError> {
     let Some(s) = shared else {
         return Ok(work.await);
     };
     tokio::select! {
         r = work => Ok(r),
-        _ = s.halt.cancelled() => Err(exit::INTERRUPTED),
+        _ = s.halt.cancelled() => Err(CliError::reported(exit::INTERRUPTED)),
     }
 }

@@ -51,3 +51,48 @@ fn max_failures_must_be_a_count_or_percentage() {
 fn a_manifest_is_required() {
     apply().arg("--yes").assert().code(64);
 }
+
+/// Failures that end a run before anything is sent are printed once, as `error: …`, with their
+/// exit code: a journal to resume from that does not exist, and no terminal to confirm on.
+#[test]
+fn a_run_that_cannot_start_says_why_once_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = std::fs::canonicalize("examples/migration.yaml").unwrap();
+    let run = |extra: &[&str]| {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"));
+        c.env_clear()
+            .env("HOME", dir.path())
+            .current_dir(dir.path())
+            .args(["apply", "--sandbox", "--journal", "j.jsonl"])
+            .arg(&manifest)
+            .args(extra)
+            .stdin(std::process::Stdio::null());
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, err) = run(&["--yes", "--resume"]);
+    assert_eq!(code, Some(64), "{err}");
+    assert_eq!(err.matches("error: ").count(), 1, "{err}");
+    assert!(
+        err.contains("error: journal j.jsonl does not exist: nothing to resume from"),
+        "{err}"
+    );
+
+    let (code, err) = run(&[]);
+    assert_eq!(code, Some(64), "{err}");
+    assert_eq!(err.matches("error: ").count(), 1, "{err}");
+    assert!(
+        err.trim_end().ends_with(
+            "error: standard input is not a terminal, so apply cannot ask for confirmation; pass --yes to apply without asking"
+        ),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("j.jsonl").exists(),
+        "nothing was journaled"
+    );
+}
