@@ -13,8 +13,8 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::models::TaskState;
-use crate::model::{ApiTime, Field, Region, SourceType, Update};
+use crate::api::models::{TaskInfo, TaskState};
+use crate::model::{ApiTime, Field, Kind, Region, SourceType, Update, Value};
 use crate::rules::{self, Severity};
 
 /// Output formats of `export`. JSON is the YAML structure in JSON (and so also valid YAML).
@@ -132,22 +132,45 @@ impl ExportRecord {
         u
     }
 
-    /// Leaves `field` out (unchanged); `false` when the field cannot be left out.
-    fn omit(&mut self, field: Field) -> bool {
-        match field {
-            Field::StartTime => self.start_time = None,
-            Field::SourceUrls => {
-                self.source_urls = None;
-                self.file_index = None;
-            }
-            Field::RepeatNumber => self.repeat_number = None,
-            Field::Offset => self.offset = None,
-            Field::FileIndex => self.file_index = None,
-            Field::CallbackUrl => self.callback_url = None,
-            Field::SourceType => self.source_type = None,
-            Field::TaskId | Field::Region | Field::EndTime | Field::RegionId => return false,
+    /// The record of update `u` (every field but the routing `RegionId`, which is no part of a
+    /// task) with the task's current state as annotations.
+    fn new(u: Update, task_status: i32, info: &TaskInfo) -> ExportRecord {
+        ExportRecord {
+            task_id: u.task_id,
+            region: u.region,
+            source_type: u.source_type,
+            source_urls: u.source_urls,
+            start_time: u.start_time,
+            end_time: u.end_time,
+            repeat_number: u.repeat_number,
+            offset: u.offset,
+            file_index: u.file_index,
+            callback_url: u.callback_url,
+            task_status,
+            task_name: info.task_name.clone(),
+            dst_url: info.dst_url.clone(),
+            source_protocol: info.source_protocol.clone(),
         }
-        true
+    }
+}
+
+/// Leaves `field` out of `u` (unchanged); `false` when the field cannot be left out: the
+/// identifying fields, and `EndTime`, which decided above that the task can be updated at all.
+/// `FileIndex` indexes `SourceUrls`, so it goes with them.
+fn omit(u: &mut Update, field: Field) -> bool {
+    match field {
+        Field::EndTime => false,
+        Field::SourceUrls => u.clear(Field::SourceUrls) && u.clear(Field::FileIndex),
+        f => u.clear(f),
+    }
+}
+
+/// What a reported value that does not parse should have been, for the note that omits it.
+fn expected(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Time => "yyyy-MM-ddTHH:mm:ssZ",
+        Kind::SourceType => "live, vod or url",
+        Kind::Text | Kind::Region | Kind::Int | Kind::Urls => "a valid value",
     }
 }
 
@@ -172,8 +195,9 @@ pub fn from_tasks(tasks: &[TaskState], region: Region, now: DateTime<Utc>) -> Ex
             ));
             continue;
         }
-        let end = match ApiTime::parse(&info.end_time) {
-            Ok(e) if e > now_t => e,
+        // The end decides whether the task can be updated at all; the loop below then takes it.
+        match ApiTime::parse(&info.end_time) {
+            Ok(e) if e > now_t => {}
             Ok(e) => {
                 out.skipped.push((
                     id,
@@ -191,46 +215,42 @@ pub fn from_tasks(tasks: &[TaskState], region: Region, now: DateTime<Utc>) -> Ex
                 ));
                 continue;
             }
-        };
-        let mut notes = Vec::new();
-        let start = ApiTime::parse(&info.start_time).ok();
-        if start.is_none() && !info.start_time.is_empty() {
-            notes.push(format!(
-                "{id}: StartTime omitted: {:?} is not yyyy-MM-ddTHH:mm:ssZ",
-                info.start_time
-            ));
         }
-        let source_type: Option<SourceType> = info.source_type.parse().ok();
-        if source_type.is_none() && !info.source_type.is_empty() {
-            notes.push(format!(
-                "{id}: SourceType omitted: {:?} is not live, vod or url",
-                info.source_type
-            ));
+        let mut notes = Vec::new();
+        // Every field Describe reports, as it reports it; empty text or an empty list is "not
+        // set", and a value that does not parse is left out with a note.
+        let mut u = Update::new(id.clone(), region);
+        for f in Field::ALL {
+            let Some(r) = info.reported(f) else { continue };
+            match r.value {
+                Some(Value::Text(t)) if t.is_empty() => {}
+                Some(Value::Urls(l)) if l.is_empty() => {}
+                Some(v) => u.set(f, v),
+                None if r.text.is_empty() => {}
+                None => notes.push(format!(
+                    "{id}: {f} omitted: {:?} is not {}",
+                    r.text,
+                    expected(f.kind())
+                )),
+            }
         }
         // RepeatNumber, Offset and FileIndex mean nothing for live sources; Offset 0 is the
-        // service's "not set" (the rule is Offset > 0).
-        let vod_or_url = source_type != Some(SourceType::Live);
-        let has_urls = !info.source_urls.is_empty();
-        let mut rec = ExportRecord {
-            task_id: id.clone(),
-            region,
-            source_type,
-            source_urls: has_urls.then(|| info.source_urls.clone()),
-            start_time: start,
-            end_time: Some(end),
-            repeat_number: vod_or_url.then_some(info.repeat_number),
-            offset: (vod_or_url && info.offset > 0).then_some(info.offset),
-            file_index: (vod_or_url && has_urls).then_some(info.file_index),
-            callback_url: (!info.callback_url.is_empty()).then(|| info.callback_url.clone()),
-            task_status: t.task_status,
-            task_name: info.task_name.clone(),
-            dst_url: info.dst_url.clone(),
-            source_protocol: info.source_protocol.clone(),
-        };
+        // service's "not set" (the rule is Offset > 0); FileIndex indexes SourceUrls.
+        if u.source_type == Some(SourceType::Live) {
+            for f in [Field::RepeatNumber, Field::Offset, Field::FileIndex] {
+                u.clear(f);
+            }
+        }
+        if u.offset.is_some_and(|o| o <= 0) {
+            u.clear(Field::Offset);
+        }
+        if u.source_urls.is_none() {
+            u.clear(Field::FileIndex);
+        }
         // Omitting a field can only remove violations, so this settles within a few rounds.
         let mut verdict = Err(String::new());
         for _ in 0..Field::ALL.len() {
-            let errors: Vec<_> = rules::check_offline(&rec.to_update(), now_t)
+            let errors: Vec<_> = rules::check_offline(&u, now_t)
                 .into_iter()
                 .filter(|v| v.severity == Severity::Error)
                 .collect();
@@ -240,12 +260,12 @@ pub fn from_tasks(tasks: &[TaskState], region: Region, now: DateTime<Utc>) -> Ex
             }
             for v in errors {
                 // An impossible span: the start is the field to leave alone.
-                let field = if v.field == Field::EndTime && rec.start_time.is_some() {
+                let field = if v.field == Field::EndTime && u.start_time.is_some() {
                     Field::StartTime
                 } else {
                     v.field
                 };
-                if rec.omit(field) {
+                if omit(&mut u, field) {
                     notes.push(format!("{id}: {field} omitted: {}", v.message));
                 } else {
                     verdict = Err(v.message);
@@ -258,7 +278,9 @@ pub fn from_tasks(tasks: &[TaskState], region: Region, now: DateTime<Utc>) -> Ex
         match verdict {
             Ok(()) => {
                 out.notes.extend(notes);
-                out.doc.updates.push(rec);
+                out.doc
+                    .updates
+                    .push(ExportRecord::new(u, t.task_status, info));
             }
             Err(why) => out.skipped.push((id, why)),
         }
@@ -310,25 +332,19 @@ pub fn to_csv(doc: &ExportDoc) -> Result<String, ExportError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| ExportError::Csv(e.to_string());
     w.write_record(CSV_COLUMNS).map_err(err)?;
-    let opt = |v: Option<String>| v.unwrap_or_default();
     for r in &doc.updates {
-        w.write_record([
-            r.task_id.clone(),
-            r.region.to_string(),
-            opt(r.source_type.map(|t| t.to_string())),
-            opt(r.source_urls.as_deref().map(crate::model::source_urls_wire)),
-            opt(r.start_time.map(|t| t.to_string())),
-            opt(r.end_time.map(|t| t.to_string())),
-            opt(r.repeat_number.map(|v| v.to_string())),
-            opt(r.offset.map(|v| v.to_string())),
-            opt(r.file_index.map(|v| v.to_string())),
-            opt(r.callback_url.clone()),
-            r.task_status.to_string(),
-            r.task_name.clone(),
-            r.dst_url.clone(),
-            r.source_protocol.clone(),
-        ])
-        .map_err(err)?;
+        // The field columns come first (a test holds CSV_COLUMNS to it), each in its wire form.
+        let u = r.to_update();
+        let fields = CSV_COLUMNS.iter().filter_map(|c| Field::from_name(c));
+        let cells = fields
+            .map(|f| u.get(f).map(|v| v.wire()).unwrap_or_default())
+            .chain([
+                r.task_status.to_string(),
+                r.task_name.clone(),
+                r.dst_url.clone(),
+                r.source_protocol.clone(),
+            ]);
+        w.write_record(cells.collect::<Vec<_>>()).map_err(err)?;
     }
     let bytes = w
         .into_inner()

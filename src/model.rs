@@ -5,6 +5,7 @@
 //! sends it, the emulator receives it. Keeping one type for all of them means the bytes the plan shows
 //! are the bytes the client signs.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -229,52 +230,136 @@ impl<'de> Deserialize<'de> for ApiTime {
     }
 }
 
-/// Every field `UpdateLivePullToPush` accepts, by its wire name. The order is the documented order;
-/// `SourceType` is manifest-only (never sent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Field {
-    TaskId,
+// ---------------------------------------------------------------------------------------------
+// The field table: what livebatch knows of each field, in one place.
+
+/// How a field takes part in an update. Every consumer that treats fields alike reads this rather
+/// than listing fields: what is required, what is sent, what counts as a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Names the task: required in every update, always sent, never a change (`TaskId`, `Region`).
+    Identity,
+    /// The common parameter that routes the call: sent when given, never a change (`RegionId`).
+    Routing,
+    /// What an update changes: sent when given.
+    Change,
+    /// Stated in manifests so that source rules can be checked offline; never sent (`SourceType`).
+    ManifestOnly,
+}
+
+impl Role {
+    /// Whether a field of this role is a request parameter.
+    pub fn is_sent(self) -> bool {
+        !matches!(self, Role::ManifestOnly)
+    }
+}
+
+/// The type of a field's value: how its text is parsed (`rules::parse_text`, `rules::parse_wire`),
+/// how it is written on the wire ([`Value::wire`]) and compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Taken as written.
+    Text,
     Region,
-    StartTime,
-    EndTime,
-    SourceUrls,
-    RepeatNumber,
-    Offset,
-    FileIndex,
-    CallbackUrl,
-    RegionId,
+    /// [`ApiTime`].
+    Time,
+    /// A strict `i32`.
+    Int,
+    /// `SourceUrls`: a JSON array string on the wire.
+    Urls,
     SourceType,
 }
 
+/// One row of the field table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub field: Field,
+    /// The name requests and manifests use (the variant's own name).
+    pub name: &'static str,
+    pub role: Role,
+    pub kind: Kind,
+    /// The key under which Describe's `TaskInfo` reports the field's current value, when it does:
+    /// the response's own spelling (`CallbackURL` where requests say `CallbackUrl`).
+    pub described_as: Option<&'static str>,
+}
+
+/// Declares [`Field`], [`Field::ALL`] and the field table from one list, so that the three cannot
+/// disagree. Each row: `Variant: role, kind, Describe's name;`.
+macro_rules! field_table {
+    ($( $(#[$doc:meta])* $field:ident: $role:ident, $kind:ident, $described:expr; )*) => {
+        /// Every field of an update, by its wire name, in the documented order (the order of
+        /// [`Update::changed_fields`], plan summaries and diagnostics). See [`Field::spec`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum Field {
+            $( $(#[$doc])* $field, )*
+        }
+
+        impl Field {
+            pub const ALL: [Field; [$(stringify!($field)),*].len()] = [$(Field::$field),*];
+
+            const SPECS: [FieldSpec; [$(stringify!($field)),*].len()] = [$(FieldSpec {
+                field: Field::$field,
+                name: stringify!($field),
+                role: Role::$role,
+                kind: Kind::$kind,
+                described_as: $described,
+            }),*];
+        }
+    };
+}
+
+// Adding a field: a row here, its arms in `Update::get`/`Update::set` (below) and in
+// `TaskInfo::reported` (api/models.rs) and `SeedTask::set` (emulator/state.rs) — the compiler
+// points at each — plus its rule in `rules::FIELD_RULES` and whatever checks it needs. Every
+// other consumer (params, changed fields, parsing, diff, fingerprint, drift, export, the
+// emulator's update) iterates this table.
+field_table! {
+    // field          role          kind        Describe's TaskInfo key
+    TaskId:           Identity,     Text,       None;
+    /// Where the task runs. Distinct from `RegionId`, which only routes the call.
+    Region:           Identity,     Region,     None;
+    StartTime:        Change,       Time,       Some("StartTime");
+    EndTime:          Change,       Time,       Some("EndTime");
+    SourceUrls:       Change,       Urls,       Some("SourceUrls");
+    RepeatNumber:     Change,       Int,        Some("RepeatNumber");
+    Offset:           Change,       Int,        Some("Offset");
+    FileIndex:        Change,       Int,        Some("FileIndex");
+    CallbackUrl:      Change,       Text,       Some("CallbackURL");
+    RegionId:         Routing,      Text,       None;
+    SourceType:       ManifestOnly, SourceType, Some("SourceType");
+}
+
 impl Field {
-    pub const ALL: [Field; 11] = [
-        Field::TaskId,
-        Field::Region,
-        Field::StartTime,
-        Field::EndTime,
-        Field::SourceUrls,
-        Field::RepeatNumber,
-        Field::Offset,
-        Field::FileIndex,
-        Field::CallbackUrl,
-        Field::RegionId,
-        Field::SourceType,
-    ];
+    /// This field's row of the table.
+    pub fn spec(self) -> &'static FieldSpec {
+        &Field::SPECS[self as usize]
+    }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Field::TaskId => "TaskId",
-            Field::Region => "Region",
-            Field::StartTime => "StartTime",
-            Field::EndTime => "EndTime",
-            Field::SourceUrls => "SourceUrls",
-            Field::RepeatNumber => "RepeatNumber",
-            Field::Offset => "Offset",
-            Field::FileIndex => "FileIndex",
-            Field::CallbackUrl => "CallbackUrl",
-            Field::RegionId => "RegionId",
-            Field::SourceType => "SourceType",
-        }
+        self.spec().name
+    }
+
+    pub fn role(self) -> Role {
+        self.spec().role
+    }
+
+    pub fn kind(self) -> Kind {
+        self.spec().kind
+    }
+
+    /// Required in every update (and every call on one task): the identifying fields.
+    pub fn is_required(self) -> bool {
+        self.role() == Role::Identity
+    }
+
+    /// The fields every update must give.
+    pub fn required() -> impl Iterator<Item = Field> {
+        Field::ALL.into_iter().filter(|f| f.is_required())
+    }
+
+    /// See [`FieldSpec::described_as`].
+    pub fn described_as(self) -> Option<&'static str> {
+        self.spec().described_as
     }
 
     pub fn from_name(s: &str) -> Option<Field> {
@@ -285,6 +370,97 @@ impl Field {
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// One field's typed value, borrowed from an [`Update`] (or owned, from a parser). Lets code that
+/// treats fields alike — sending, comparing, copying — work over [`Field::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Value<'a> {
+    Text(Cow<'a, str>),
+    Region(Region),
+    Time(ApiTime),
+    Int(i32),
+    Urls(Cow<'a, [String]>),
+    SourceType(SourceType),
+}
+
+impl Value<'_> {
+    /// The value as a request parameter carries it: times as `yyyy-MM-ddTHH:mm:ssZ`, integers as
+    /// decimal text, `SourceUrls` as one compact JSON array.
+    pub fn wire(&self) -> String {
+        match self {
+            Value::Text(s) => s.to_string(),
+            Value::Region(r) => r.as_str().to_string(),
+            Value::Time(t) => t.to_string(),
+            Value::Int(n) => n.to_string(),
+            Value::Urls(u) => source_urls_wire(u),
+            Value::SourceType(t) => t.as_str().to_string(),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Text(_) => Kind::Text,
+            Value::Region(_) => Kind::Region,
+            Value::Time(_) => Kind::Time,
+            Value::Int(_) => Kind::Int,
+            Value::Urls(_) => Kind::Urls,
+            Value::SourceType(_) => Kind::SourceType,
+        }
+    }
+
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Text(s) => Value::Text(Cow::Owned(s.into_owned())),
+            Value::Urls(u) => Value::Urls(Cow::Owned(u.into_owned())),
+            Value::Region(r) => Value::Region(r),
+            Value::Time(t) => Value::Time(t),
+            Value::Int(n) => Value::Int(n),
+            Value::SourceType(t) => Value::SourceType(t),
+        }
+    }
+
+    pub fn into_text(self) -> Option<String> {
+        match self {
+            Value::Text(s) => Some(s.into_owned()),
+            _ => None,
+        }
+    }
+
+    pub fn into_urls(self) -> Option<Vec<String>> {
+        match self {
+            Value::Urls(u) => Some(u.into_owned()),
+            _ => None,
+        }
+    }
+
+    pub fn as_time(&self) -> Option<ApiTime> {
+        match self {
+            Value::Time(t) => Some(*t),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i32> {
+        match self {
+            Value::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn as_region(&self) -> Option<Region> {
+        match self {
+            Value::Region(r) => Some(*r),
+            _ => None,
+        }
+    }
+
+    pub fn as_source_type(&self) -> Option<SourceType> {
+        match self {
+            Value::SourceType(t) => Some(*t),
+            _ => None,
+        }
     }
 }
 
@@ -331,59 +507,97 @@ impl Update {
         }
     }
 
-    /// The fields this update would change (everything set except the identifying ones).
+    /// The fields this update would change: every [`Role::Change`] field it sets.
     pub fn changed_fields(&self) -> Vec<Field> {
-        let mut out = Vec::new();
-        let set = [
-            (Field::StartTime, self.start_time.is_some()),
-            (Field::EndTime, self.end_time.is_some()),
-            (Field::SourceUrls, self.source_urls.is_some()),
-            (Field::RepeatNumber, self.repeat_number.is_some()),
-            (Field::Offset, self.offset.is_some()),
-            (Field::FileIndex, self.file_index.is_some()),
-            (Field::CallbackUrl, self.callback_url.is_some()),
-        ];
-        for (f, is_set) in set {
-            if is_set {
-                out.push(f);
-            }
-        }
-        out
+        Field::ALL
+            .into_iter()
+            .filter(|&f| f.role() == Role::Change && self.is_set(f))
+            .collect()
     }
 
-    /// The business parameters of `UpdateLivePullToPush` exactly as the wire carries them: sorted by
-    /// name, integers as decimal text, `SourceUrls` as one compact JSON array string.
+    /// The business parameters of `UpdateLivePullToPush` exactly as the wire carries them: every
+    /// sent field that is set ([`Role::is_sent`]), sorted by name, in its [`Value::wire`] form.
     pub fn to_params(&self) -> Vec<(&'static str, String)> {
-        let mut p: Vec<(&'static str, String)> = vec![
-            ("TaskId", self.task_id.clone()),
-            ("Region", self.region.as_str().to_string()),
-        ];
-        if let Some(v) = &self.region_id {
-            p.push(("RegionId", v.clone()));
-        }
-        if let Some(v) = self.start_time {
-            p.push(("StartTime", v.to_string()));
-        }
-        if let Some(v) = self.end_time {
-            p.push(("EndTime", v.to_string()));
-        }
-        if let Some(v) = &self.source_urls {
-            p.push(("SourceUrls", source_urls_wire(v)));
-        }
-        if let Some(v) = self.repeat_number {
-            p.push(("RepeatNumber", v.to_string()));
-        }
-        if let Some(v) = self.offset {
-            p.push(("Offset", v.to_string()));
-        }
-        if let Some(v) = self.file_index {
-            p.push(("FileIndex", v.to_string()));
-        }
-        if let Some(v) = &self.callback_url {
-            p.push(("CallbackUrl", v.clone()));
-        }
+        let mut p: Vec<(&'static str, String)> = Field::ALL
+            .into_iter()
+            .filter(|f| f.role().is_sent())
+            .filter_map(|f| self.get(f).map(|v| (f.name(), v.wire())))
+            .collect();
         p.sort_by(|a, b| a.0.cmp(b.0));
         p
+    }
+
+    /// Whether the update gives `field` (the identifying fields always are).
+    pub fn is_set(&self, field: Field) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// The value the update gives `field`, borrowed; `None` means "leave unchanged".
+    pub fn get(&self, field: Field) -> Option<Value<'_>> {
+        fn text(s: &Option<String>) -> Option<Value<'_>> {
+            s.as_deref().map(|s| Value::Text(Cow::Borrowed(s)))
+        }
+        match field {
+            Field::TaskId => Some(Value::Text(Cow::Borrowed(&self.task_id))),
+            Field::Region => Some(Value::Region(self.region)),
+            Field::StartTime => self.start_time.map(Value::Time),
+            Field::EndTime => self.end_time.map(Value::Time),
+            Field::SourceUrls => self
+                .source_urls
+                .as_deref()
+                .map(|u| Value::Urls(Cow::Borrowed(u))),
+            Field::RepeatNumber => self.repeat_number.map(Value::Int),
+            Field::Offset => self.offset.map(Value::Int),
+            Field::FileIndex => self.file_index.map(Value::Int),
+            Field::CallbackUrl => text(&self.callback_url),
+            Field::RegionId => text(&self.region_id),
+            Field::SourceType => self.source_type.map(Value::SourceType),
+        }
+    }
+
+    /// Gives `field` the value `v`. A value of another [`Kind`] than the field's is a bug in the
+    /// caller (every parser returns the field's own kind): it is left out, and asserts in debug
+    /// builds.
+    pub fn set(&mut self, field: Field, v: Value<'_>) {
+        debug_assert_eq!(v.kind(), field.kind(), "{field}");
+        match field {
+            Field::TaskId => {
+                if let Some(s) = v.into_text() {
+                    self.task_id = s;
+                }
+            }
+            Field::Region => {
+                if let Some(r) = v.as_region() {
+                    self.region = r;
+                }
+            }
+            Field::StartTime => self.start_time = v.as_time().or(self.start_time),
+            Field::EndTime => self.end_time = v.as_time().or(self.end_time),
+            Field::SourceUrls => self.source_urls = v.into_urls().or(self.source_urls.take()),
+            Field::RepeatNumber => self.repeat_number = v.as_int().or(self.repeat_number),
+            Field::Offset => self.offset = v.as_int().or(self.offset),
+            Field::FileIndex => self.file_index = v.as_int().or(self.file_index),
+            Field::CallbackUrl => self.callback_url = v.into_text().or(self.callback_url.take()),
+            Field::RegionId => self.region_id = v.into_text().or(self.region_id.take()),
+            Field::SourceType => self.source_type = v.as_source_type().or(self.source_type),
+        }
+    }
+
+    /// Leaves `field` unchanged (unset); `false` for the identifying fields, which cannot be.
+    pub fn clear(&mut self, field: Field) -> bool {
+        match field {
+            Field::TaskId | Field::Region => return false,
+            Field::StartTime => self.start_time = None,
+            Field::EndTime => self.end_time = None,
+            Field::SourceUrls => self.source_urls = None,
+            Field::RepeatNumber => self.repeat_number = None,
+            Field::Offset => self.offset = None,
+            Field::FileIndex => self.file_index = None,
+            Field::CallbackUrl => self.callback_url = None,
+            Field::RegionId => self.region_id = None,
+            Field::SourceType => self.source_type = None,
+        }
+        true
     }
 }
 

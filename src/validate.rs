@@ -193,13 +193,6 @@ struct Validator {
     checker: rules::OfflineChecker,
 }
 
-/// The typed fields of one record as they parse.
-#[derive(Default)]
-struct Parsed {
-    task_id: Option<String>,
-    region: Option<Region>,
-}
-
 impl Validator {
     fn new(now: ApiTime) -> Validator {
         Validator {
@@ -243,7 +236,8 @@ impl Validator {
         let mut failed = rec.invalid;
         let mut parse_failed = rec.invalid;
         let mut at: [Option<usize>; Field::ALL.len()] = [None; Field::ALL.len()];
-        let mut p = Parsed::default();
+        // Which fields parsed: a required one that did not is missing (or already reported).
+        let mut parsed = [false; Field::ALL.len()];
         let mut u = Update::new(String::new(), Region::CnShanghai);
 
         for (i, f) in rec.fields.iter().enumerate() {
@@ -260,7 +254,10 @@ impl Validator {
                     u.source_urls = Some(list.clone());
                     Ok(())
                 }
-                RawValue::Text(s) => parse_field(f.field, s, &mut p, &mut u),
+                RawValue::Text(s) => rules::parse_text(f.field, s).map(|v| {
+                    u.set(f.field, v);
+                    parsed[f.field as usize] = true;
+                }),
             };
             if let Err(v) = res {
                 failed = true;
@@ -307,11 +304,8 @@ impl Validator {
                 );
             }
         }
-        let has_task_id = p.task_id.is_some();
-        u.task_id = p.task_id.take().unwrap_or_default();
-        if let Some(r) = p.region {
-            u.region = r;
-        } else {
+        let has_task_id = parsed[Field::TaskId as usize];
+        if !parsed[Field::Region as usize] {
             failed = true;
         }
 
@@ -404,38 +398,12 @@ impl Validator {
     }
 }
 
-/// Parses one field's text into the update, by the rule table's parsers.
-fn parse_field(field: Field, s: &str, p: &mut Parsed, u: &mut Update) -> Result<(), Violation> {
-    match field {
-        Field::TaskId => p.task_id = Some(s.to_string()),
-        Field::Region => p.region = Some(rules::parse_region(s)?),
-        Field::StartTime => u.start_time = Some(rules::parse_time(field, s)?),
-        Field::EndTime => u.end_time = Some(rules::parse_time(field, s)?),
-        Field::SourceUrls => u.source_urls = Some(rules::parse_source_urls_text(s)?),
-        Field::RepeatNumber => u.repeat_number = Some(rules::parse_int(field, s)?),
-        Field::Offset => u.offset = Some(rules::parse_int(field, s)?),
-        Field::FileIndex => u.file_index = Some(rules::parse_int(field, s)?),
-        Field::CallbackUrl => u.callback_url = Some(s.to_string()),
-        Field::RegionId => u.region_id = Some(s.to_string()),
-        Field::SourceType => u.source_type = Some(rules::parse_source_type(s)?),
-    }
-    Ok(())
-}
-
-/// A 64-bit fingerprint of everything an update would send (never 0, which marks "invalid").
+/// A 64-bit fingerprint of every field of an update (never 0, which marks "invalid").
 fn fingerprint(u: &Update) -> u64 {
     let mut h = DefaultHasher::new();
-    u.task_id.hash(&mut h);
-    u.region.hash(&mut h);
-    u.region_id.hash(&mut h);
-    u.start_time.hash(&mut h);
-    u.end_time.hash(&mut h);
-    u.source_urls.hash(&mut h);
-    u.repeat_number.hash(&mut h);
-    u.offset.hash(&mut h);
-    u.file_index.hash(&mut h);
-    u.callback_url.hash(&mut h);
-    u.source_type.hash(&mut h);
+    for f in Field::ALL {
+        u.get(f).hash(&mut h);
+    }
     h.finish() | 1
 }
 

@@ -5,7 +5,11 @@
 //! omits must not turn a successful call into a parse failure. Note the spelling: requests say
 //! `CallbackUrl`, responses say `CallbackURL`.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+
+use crate::model::{ApiTime, Field, Value, source_urls_wire};
 
 /// The API version every call names.
 pub const API_VERSION: &str = "2016-11-01";
@@ -49,6 +53,55 @@ pub struct TaskInfo {
     pub file_index: i32,
     pub retry_count: i32,
     pub retry_interval: i32,
+}
+
+/// One field of a task as Describe reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported<'a> {
+    /// As the service wrote it, in the request's text form (`SourceUrls` as a JSON array): what
+    /// plans and drift messages show.
+    pub text: Cow<'a, str>,
+    /// The typed value, when the text is one (a time not in the API's format, or an unknown
+    /// source type, is `None`): what an update's value is compared with.
+    pub value: Option<Value<'a>>,
+}
+
+impl TaskInfo {
+    /// What Describe reports of `field`; `None` for the fields it does not report as the task's
+    /// configuration (see `Field::described_as`).
+    pub fn reported(&self, field: Field) -> Option<Reported<'_>> {
+        let int = |n: i32| Reported {
+            text: Cow::Owned(n.to_string()),
+            value: Some(Value::Int(n)),
+        };
+        let time = |s: &'_ str| ApiTime::parse(s).ok().map(Value::Time);
+        Some(match field {
+            Field::TaskId | Field::Region | Field::RegionId => return None,
+            Field::StartTime => Reported {
+                text: Cow::Borrowed(&self.start_time),
+                value: time(&self.start_time),
+            },
+            Field::EndTime => Reported {
+                text: Cow::Borrowed(&self.end_time),
+                value: time(&self.end_time),
+            },
+            Field::SourceUrls => Reported {
+                text: Cow::Owned(source_urls_wire(&self.source_urls)),
+                value: Some(Value::Urls(Cow::Borrowed(&self.source_urls))),
+            },
+            Field::RepeatNumber => int(self.repeat_number),
+            Field::Offset => int(self.offset),
+            Field::FileIndex => int(self.file_index),
+            Field::CallbackUrl => Reported {
+                text: Cow::Borrowed(&self.callback_url),
+                value: Some(Value::Text(Cow::Borrowed(&self.callback_url))),
+            },
+            Field::SourceType => Reported {
+                text: Cow::Borrowed(&self.source_type),
+                value: self.source_type.parse().ok().map(Value::SourceType),
+            },
+        })
+    }
 }
 
 /// One task's status and configuration: a Describe response body without its envelope, and one
@@ -135,5 +188,21 @@ mod tests {
         assert_eq!(d.task.task_info.repeat_number, -1);
         let back = serde_json::to_string(&d).unwrap();
         assert!(back.contains("\"CallbackURL\""));
+    }
+
+    #[test]
+    fn the_field_table_names_what_task_info_reports() {
+        let info = serde_json::to_value(TaskInfo::default()).unwrap();
+        for f in Field::ALL {
+            // Reported exactly when the table says Describe reports it, under the table's key.
+            assert_eq!(
+                TaskInfo::default().reported(f).is_some(),
+                f.described_as().is_some(),
+                "{f}"
+            );
+            if let Some(key) = f.described_as() {
+                assert!(info.get(key).is_some(), "{f}: TaskInfo has no {key}");
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::emulator::SeedTask;
-use crate::model::{ApiTime, TaskStatus, Update};
+use crate::model::{ApiTime, Field, TaskStatus, Update};
 
 /// The sandbox task for one update, at `now` (the emulator's clock when the run starts): the
 /// task as it is before the update, in a state that accepts it — the same choice `livebatch
@@ -41,6 +41,9 @@ pub fn annotated_status(annotations: &BTreeMap<String, String>) -> Option<TaskSt
         .and_then(TaskStatus::from_code)
 }
 
+/// The fields an exported manifest's task is rebuilt with as they are written (see [`seed_entry`]).
+const AS_EXPORTED: [Field; 3] = [Field::StartTime, Field::EndTime, Field::SourceUrls];
+
 /// The sandbox task for one manifest entry. Without an `x-TaskStatus` annotation it is
 /// [`seed_task`]'s. With one (an exported manifest), the task is rebuilt as it was exported, so
 /// the rehearsal is truthful: that status, and the manifest's own `StartTime`, `EndTime`,
@@ -55,14 +58,10 @@ pub fn seed_entry(u: &Update, annotations: &BTreeMap<String, String>, now: ApiTi
         return t;
     };
     t.task_status = status;
-    if let Some(s) = u.start_time {
-        t.start_time = s;
-    }
-    if let Some(e) = u.end_time {
-        t.end_time = e;
-    }
-    if let Some(urls) = &u.source_urls {
-        t.source_urls = urls.clone();
+    for f in AS_EXPORTED {
+        if let Some(v) = u.get(f) {
+            t.set(f, v);
+        }
     }
     if status == TaskStatus::Exited {
         t.task_exit_reason = Some("TriggerByUser".into());

@@ -194,16 +194,12 @@ fn snapshot(u: &Update, status: TaskStatus, now: ApiTime) -> SeedTask {
     };
     t.start_time = at(start);
     t.end_time = at(end);
-    if let Some(v) = &u.source_urls {
-        t.source_urls = v.clone();
-    }
+    // Every other stated field as stated; what it leaves out keeps `task_before`'s neutral value
+    // (no callback, 0) or its placeholder sources.
+    t.apply(u);
     if t.source_type == SourceType::Live {
         t.source_protocol = protocol_of(t.source_urls.first().map(String::as_str));
     }
-    t.callback_url = u.callback_url.clone().unwrap_or_default();
-    t.repeat_number = u.repeat_number.unwrap_or(0);
-    t.offset = u.offset.unwrap_or(0);
-    t.file_index = u.file_index.unwrap_or(0);
     t.task_status = status;
     t.task_exit_reason = (status == TaskStatus::Exited).then(|| "TriggerByUser".to_string());
     t

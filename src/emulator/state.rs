@@ -12,7 +12,7 @@ use super::ApiFault;
 use crate::api::models::{
     DescribeResponse, ListResponse, RetCodeResponse, TaskIdResponse, TaskInfo, TaskState,
 };
-use crate::model::{ApiTime, Field, Region, SourceType, TaskStatus, Update};
+use crate::model::{self, ApiTime, Field, Region, SourceType, TaskStatus, Update};
 use crate::rules::{self, LiveTask, NewTask, Severity, Violation, code};
 
 /// One task, complete: what `--seed` and the state file hold, and what the store keeps.
@@ -89,6 +89,40 @@ pub enum SeedError {
 }
 
 impl SeedTask {
+    /// Takes every field `u` changes ([`Update::changed_fields`]): what an accepted Update does
+    /// to the task, and what a snapshot seed states.
+    pub fn apply(&mut self, u: &Update) {
+        for f in u.changed_fields() {
+            if let Some(v) = u.get(f) {
+                self.set(f, v);
+            }
+        }
+    }
+
+    /// Gives the task's `field` the value `v`. The fields a task does not hold as configuration
+    /// (`TaskId` names it, `RegionId` routes a call, `SourceType` never changes; `Region` is set
+    /// by the Update operation after its own rule) are left alone, as is a value of another kind.
+    pub fn set(&mut self, field: Field, v: model::Value<'_>) {
+        match field {
+            Field::TaskId | Field::Region | Field::RegionId | Field::SourceType => {}
+            Field::StartTime => self.start_time = v.as_time().unwrap_or(self.start_time),
+            Field::EndTime => self.end_time = v.as_time().unwrap_or(self.end_time),
+            Field::SourceUrls => {
+                if let Some(u) = v.into_urls() {
+                    self.source_urls = u;
+                }
+            }
+            Field::RepeatNumber => self.repeat_number = v.as_int().unwrap_or(self.repeat_number),
+            Field::Offset => self.offset = v.as_int().unwrap_or(self.offset),
+            Field::FileIndex => self.file_index = v.as_int().unwrap_or(self.file_index),
+            Field::CallbackUrl => {
+                if let Some(s) = v.into_text() {
+                    self.callback_url = s;
+                }
+            }
+        }
+    }
+
     /// The status the task shows at `now`, with the exit reason and time when it has exited.
     pub fn status_at(&self, now: ApiTime) -> (TaskStatus, Option<(String, i64)>) {
         match self.task_status {
@@ -302,10 +336,6 @@ fn opt_int(p: &Params, field: Field) -> Result<Option<i32>, ApiFault> {
     opt(p, field.name(), |s| rules::parse_int(field, s))
 }
 
-fn opt_time(p: &Params, field: Field) -> Result<Option<ApiTime>, ApiFault> {
-    opt(p, field.name(), |s| rules::parse_time(field, s))
-}
-
 /// Every task, in creation order (the stable order DescribeList pages through).
 #[derive(Debug, Default)]
 pub struct Store {
@@ -475,8 +505,8 @@ impl Store {
 
     /// TaskId and Region, required by every operation on one task.
     fn target(p: &Params) -> Result<(String, Region), ApiFault> {
-        let id = p.required("TaskId")?.to_string();
-        let region = rules::parse_region(p.required("Region")?).map_err(fault)?;
+        let id = p.required(Field::TaskId.name())?.to_string();
+        let region = rules::parse_region(p.required(Field::Region.name())?).map_err(fault)?;
         if let Some(v) = rules::check_task_id(&id) {
             return Err(fault(v));
         }
@@ -555,18 +585,20 @@ impl Store {
         }))
     }
 
-    /// Reads an Update request into the same typed [`Update`] a manifest produces.
+    /// Reads an Update request into the same typed [`Update`] a manifest produces: the task it
+    /// names, then every other parameter the field table says is sent, in the table's order (the
+    /// first one that does not parse is the one refused).
     fn parse_update(p: &Params) -> Result<Update, ApiFault> {
         let (id, region) = Store::target(p)?;
         let mut u = Update::new(id, region);
-        u.region_id = p.get("RegionId").map(str::to_string);
-        u.start_time = opt_time(p, Field::StartTime)?;
-        u.end_time = opt_time(p, Field::EndTime)?;
-        u.source_urls = opt(p, "SourceUrls", rules::parse_source_urls_json)?;
-        u.repeat_number = opt_int(p, Field::RepeatNumber)?;
-        u.offset = opt_int(p, Field::Offset)?;
-        u.file_index = opt_int(p, Field::FileIndex)?;
-        u.callback_url = p.get("CallbackUrl").map(str::to_string);
+        let sent = Field::ALL
+            .into_iter()
+            .filter(|f| f.role().is_sent() && !f.is_required());
+        for f in sent {
+            if let Some(v) = opt(p, f.name(), |s| rules::parse_wire(f, s))? {
+                u.set(f, v);
+            }
+        }
         Ok(u)
     }
 
@@ -594,27 +626,7 @@ impl Store {
         };
         first_error(rules::check_against_live(&u, &live, now))?;
         task.region = u.region;
-        if let Some(v) = u.start_time {
-            task.start_time = v;
-        }
-        if let Some(v) = u.end_time {
-            task.end_time = v;
-        }
-        if let Some(v) = u.source_urls {
-            task.source_urls = v;
-        }
-        if let Some(v) = u.repeat_number {
-            task.repeat_number = v;
-        }
-        if let Some(v) = u.offset {
-            task.offset = v;
-        }
-        if let Some(v) = u.file_index {
-            task.file_index = v;
-        }
-        if let Some(v) = u.callback_url {
-            task.callback_url = v;
-        }
+        task.apply(&u);
         Ok(ok_ret(request_id))
     }
 

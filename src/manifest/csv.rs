@@ -126,7 +126,7 @@ pub fn read(
         ));
         missing = true;
     }
-    for req in [Field::TaskId, Field::Region] {
+    for req in Field::required() {
         if !cols.iter().any(|c| matches!(c, Col::Field(f) if *f == req)) {
             diags.push(
                 Diagnostic::error(

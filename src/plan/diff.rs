@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::models::TaskState;
-use crate::model::{ApiTime, Field, TaskStatus, Update, source_urls_wire};
+use crate::api::models::{TaskInfo, TaskState};
+use crate::model::{ApiTime, Field, TaskStatus, Update};
 use crate::rules::{self, LiveTask, Severity, Violation};
 
 /// One field that differs: the live value and the value the manifest asks for, as display text.
@@ -90,62 +90,25 @@ pub struct PlanOptions {
 /// manifest from being refused on a running task.
 pub fn changes(u: &Update, live: &TaskState) -> (Vec<FieldChange>, Update) {
     let info = &live.task_info;
-    let mut narrowed = Update::new(u.task_id.clone(), u.region);
-    narrowed.region_id = u.region_id.clone();
-    narrowed.source_type = u.source_type;
+    let mut narrowed = u.clone();
     let mut out = Vec::new();
-    let mut push = |field: Field, old: String, new: String| {
-        out.push(FieldChange { field, old, new });
-    };
-    if let Some(v) = u.start_time
-        && ApiTime::parse(&info.start_time).ok() != Some(v)
-    {
-        push(Field::StartTime, info.start_time.clone(), v.to_string());
-        narrowed.start_time = Some(v);
-    }
-    if let Some(v) = u.end_time
-        && ApiTime::parse(&info.end_time).ok() != Some(v)
-    {
-        push(Field::EndTime, info.end_time.clone(), v.to_string());
-        narrowed.end_time = Some(v);
-    }
-    if let Some(v) = &u.source_urls
-        && *v != info.source_urls
-    {
-        push(
-            Field::SourceUrls,
-            source_urls_wire(&info.source_urls),
-            source_urls_wire(v),
-        );
-        narrowed.source_urls = Some(v.clone());
-    }
-    if let Some(v) = u.repeat_number
-        && v != info.repeat_number
-    {
-        push(
-            Field::RepeatNumber,
-            info.repeat_number.to_string(),
-            v.to_string(),
-        );
-        narrowed.repeat_number = Some(v);
-    }
-    if let Some(v) = u.offset
-        && v != info.offset
-    {
-        push(Field::Offset, info.offset.to_string(), v.to_string());
-        narrowed.offset = Some(v);
-    }
-    if let Some(v) = u.file_index
-        && v != info.file_index
-    {
-        push(Field::FileIndex, info.file_index.to_string(), v.to_string());
-        narrowed.file_index = Some(v);
-    }
-    if let Some(v) = &u.callback_url
-        && *v != info.callback_url
-    {
-        push(Field::CallbackUrl, info.callback_url.clone(), v.clone());
-        narrowed.callback_url = Some(v.clone());
+    for field in u.changed_fields() {
+        let Some(new) = u.get(field) else { continue };
+        // Every changeable field is reported by Describe (the field table's test says so); one
+        // that were not would count as differing from nothing.
+        let (old, same) = match info.reported(field) {
+            Some(r) => (r.text.into_owned(), r.value.as_ref() == Some(&new)),
+            None => (String::new(), false),
+        };
+        if same {
+            narrowed.clear(field);
+        } else {
+            out.push(FieldChange {
+                field,
+                old,
+                new: new.wire(),
+            });
+        }
     }
     (out, narrowed)
 }
@@ -236,26 +199,24 @@ pub fn decide(
     )
 }
 
-/// A stable fingerprint of the live state an item was planned against: the status and every
-/// configuration field, hashed. A saved plan refuses an item whose fingerprint moved.
+/// A stable fingerprint of the live state an item was planned against: the status, every field
+/// Describe reports (the field table's `described_as`, in the response's order and spelling) and
+/// `DstUrl`, as one JSON object, hashed. A saved plan refuses an item whose fingerprint moved; the
+/// object's text is part of every saved plan, so its keys and their order must not change.
 pub fn fingerprint(state: &TaskState) -> String {
     use sha2::{Digest, Sha256};
-    let i = &state.task_info;
-    let canonical = serde_json::json!({
-        "TaskStatus": state.task_status,
-        "SourceType": i.source_type,
-        "SourceUrls": i.source_urls,
-        "StartTime": i.start_time,
-        "EndTime": i.end_time,
-        "CallbackURL": i.callback_url,
-        "RepeatNumber": i.repeat_number,
-        "Offset": i.offset,
-        "FileIndex": i.file_index,
-        "DstUrl": i.dst_url,
-    });
+    let mut canonical = serde_json::Map::new();
+    canonical.insert("TaskStatus".into(), state.task_status.into());
+    if let Ok(serde_json::Value::Object(info)) = serde_json::to_value(&state.task_info) {
+        let described = |k: &str| Field::ALL.iter().any(|f| f.described_as() == Some(k));
+        canonical.extend(info.into_iter().filter(|(k, _)| described(k)));
+    }
+    canonical.insert("DstUrl".into(), state.task_info.dst_url.clone().into());
     format!(
         "sha256:{}",
-        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+        hex::encode(Sha256::digest(
+            serde_json::Value::Object(canonical).to_string().as_bytes()
+        ))
     )
 }
 
@@ -267,43 +228,30 @@ pub struct Drift {
     pub now: String,
 }
 
-/// What moved between two observations of a task, for "refused: stale" messages.
+/// What moved between two observations of a task, for "refused: stale" messages: its status,
+/// `SourceType` (what kind of task the rest describe), every other field Describe reports in the
+/// table's order, and `DstUrl`.
 pub fn drift(planned: &TaskState, now: &TaskState) -> Vec<Drift> {
     let (a, b) = (&planned.task_info, &now.task_info);
-    let pairs = [
-        (
-            "TaskStatus",
-            status_text(planned.task_status),
-            status_text(now.task_status),
-        ),
-        ("SourceType", a.source_type.clone(), b.source_type.clone()),
-        ("StartTime", a.start_time.clone(), b.start_time.clone()),
-        ("EndTime", a.end_time.clone(), b.end_time.clone()),
-        (
-            "SourceUrls",
-            source_urls_wire(&a.source_urls),
-            source_urls_wire(&b.source_urls),
-        ),
-        (
-            "RepeatNumber",
-            a.repeat_number.to_string(),
-            b.repeat_number.to_string(),
-        ),
-        ("Offset", a.offset.to_string(), b.offset.to_string()),
-        (
-            "FileIndex",
-            a.file_index.to_string(),
-            b.file_index.to_string(),
-        ),
-        (
-            "CallbackUrl",
-            a.callback_url.clone(),
-            b.callback_url.clone(),
-        ),
-        ("DstUrl", a.dst_url.clone(), b.dst_url.clone()),
-    ];
+    let mut fields: Vec<Field> = Field::ALL.to_vec();
+    fields.sort_by_key(|&f| f != Field::SourceType);
+    let reported = |i: &TaskInfo, f: Field| i.reported(f).map(|r| r.text.into_owned());
+    let pairs = std::iter::once((
+        "TaskStatus",
+        status_text(planned.task_status),
+        status_text(now.task_status),
+    ))
+    .chain(
+        fields
+            .into_iter()
+            .filter_map(|f| Some((f.name(), reported(a, f)?, reported(b, f)?))),
+    )
+    .chain(std::iter::once((
+        "DstUrl",
+        a.dst_url.clone(),
+        b.dst_url.clone(),
+    )));
     pairs
-        .into_iter()
         .filter(|(_, then, now)| then != now)
         .map(|(what, then, now)| Drift {
             what: what.to_string(),
@@ -359,7 +307,6 @@ fn status_text(code: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::models::TaskInfo;
     use crate::model::{Region, SourceType};
     use crate::rules::code;
 

@@ -3,7 +3,9 @@
 //! checks every operation shares — Update offline, Update against live state, and Create.
 
 use super::{Violation, code};
-use crate::model::{ApiTime, Field, Region, SourceType, Update};
+use std::borrow::Cow;
+
+use crate::model::{ApiTime, Field, Kind, Region, SourceType, Update, Value};
 
 /// Longest `TaskId` accepted.
 pub const TASK_ID_MAX_LEN: usize = 55;
@@ -16,14 +18,11 @@ pub const MAX_SPAN_SECS: i64 = 7 * 24 * 3600;
 /// Smallest `RepeatNumber` (-1 loops forever).
 pub const REPEAT_NUMBER_MIN: i32 = -1;
 
-/// What the manifest reference says of each field. Validation reads it: which fields every update
-/// must give, and the words for what is allowed in its messages. What is sent is
-/// `Update::to_params`'s to say (`SourceType` never is).
+/// What the manifest reference says of each field's values, in words; validation quotes it in its
+/// messages. What is required, sent or a change is the field table's to say (`model::Field::spec`).
 #[derive(Debug, Clone, Copy)]
 pub struct FieldRule {
     pub field: Field,
-    /// Required in every update.
-    pub required: bool,
     /// What values are allowed, in words.
     pub allowed: &'static str,
 }
@@ -31,64 +30,53 @@ pub struct FieldRule {
 pub const FIELD_RULES: [FieldRule; 11] = [
     FieldRule {
         field: Field::TaskId,
-        required: true,
         allowed: "letters, digits, '_' and '-', 1 to 55 characters",
     },
     FieldRule {
         field: Field::Region,
-        required: true,
         allowed: "one of ap-southeast-1, ap-southeast-5, cn-beijing, cn-shanghai",
     },
     FieldRule {
         field: Field::StartTime,
-        required: false,
         allowed: "UTC time as yyyy-MM-ddTHH:mm:ssZ; cannot change after the task started",
     },
     FieldRule {
         field: Field::EndTime,
-        required: false,
         allowed: "UTC time as yyyy-MM-ddTHH:mm:ssZ, after StartTime, after now, at most 7 days after StartTime",
     },
     FieldRule {
         field: Field::SourceUrls,
-        required: false,
         allowed: "live: exactly 1 rtmp://, srt:// or http(s) FLV URL; url: up to 30 http(s) MP4 or FLV URLs; vod: up to 30 VOD media IDs",
     },
     FieldRule {
         field: Field::RepeatNumber,
-        required: false,
         allowed: "-1 (loop forever), 0 (no repeat) or a positive count; vod and url sources only",
     },
     FieldRule {
         field: Field::Offset,
-        required: false,
         allowed: "seconds into the first video, greater than 0; vod and url sources only",
     },
     FieldRule {
         field: Field::FileIndex,
-        required: false,
         allowed: "0 or more, and less than the number of SourceUrls",
     },
     FieldRule {
         field: Field::CallbackUrl,
-        required: false,
         allowed: "an absolute http:// or https:// URL of at most 2000 characters",
     },
     FieldRule {
         field: Field::RegionId,
-        required: false,
         allowed: "the common RegionId parameter that routes the call (not where the task runs)",
     },
     FieldRule {
         field: Field::SourceType,
-        required: false,
         allowed: "live, vod or url; never sent, lets source rules be checked offline",
     },
 ];
 
-/// The fields every update must give, as [`FIELD_RULES`] marks them (validation reads this).
+/// The fields every update must give: the identifying ones of the field table.
 pub fn required_fields() -> impl Iterator<Item = Field> {
-    FIELD_RULES.iter().filter(|r| r.required).map(|r| r.field)
+    Field::required()
 }
 
 pub fn field_rule(field: Field) -> &'static FieldRule {
@@ -178,6 +166,28 @@ pub fn parse_source_urls_text(s: &str) -> Result<Vec<String>, Violation> {
     } else {
         Ok(s.split('|').map(str::to_string).collect())
     }
+}
+
+/// One field's text as a manifest writes it (a YAML scalar, a CSV cell) → its typed value, by the
+/// field's [`Kind`]. `SourceUrls` may be a JSON array or values separated by `|`.
+pub fn parse_text(field: Field, s: &str) -> Result<Value<'static>, Violation> {
+    match field.kind() {
+        Kind::Urls => parse_source_urls_text(s).map(|u| Value::Urls(Cow::Owned(u))),
+        _ => parse_wire(field, s),
+    }
+}
+
+/// One request parameter → its typed value, by the field's [`Kind`]: what the emulator reads, and
+/// the inverse of [`Value::wire`]. `SourceUrls` is a JSON array.
+pub fn parse_wire(field: Field, s: &str) -> Result<Value<'static>, Violation> {
+    Ok(match field.kind() {
+        Kind::Text => Value::Text(Cow::Owned(s.to_string())),
+        Kind::Region => Value::Region(parse_region(s)?),
+        Kind::Time => Value::Time(parse_time(field, s)?),
+        Kind::Int => Value::Int(parse_int(field, s)?),
+        Kind::Urls => Value::Urls(Cow::Owned(parse_source_urls_json(s)?)),
+        Kind::SourceType => Value::SourceType(parse_source_type(s)?),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
