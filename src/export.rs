@@ -504,6 +504,53 @@ mod tests {
     }
 
     #[test]
+    fn the_columns_are_every_field_of_a_task_then_the_annotations_in_the_record_s_order() {
+        use crate::model::Role;
+        let fields: Vec<Field> = CSV_COLUMNS
+            .iter()
+            .map_while(|c| Field::from_name(c))
+            .collect();
+        let mut sorted = fields.clone();
+        sorted.sort();
+        let of_a_task: Vec<Field> = Field::ALL
+            .into_iter()
+            .filter(|f| f.role() != Role::Routing)
+            .collect();
+        assert_eq!(sorted, of_a_task, "a field missing from the export");
+        assert!(
+            CSV_COLUMNS[fields.len()..]
+                .iter()
+                .all(|c| c.starts_with("x-"))
+        );
+        // YAML and JSON write a record's keys in the CSV's order.
+        let mut u = Update::new("t", Region::CnShanghai);
+        for f in fields.iter().skip(2) {
+            let text = match f.kind() {
+                Kind::Time => "2030-01-01T00:00:00Z",
+                Kind::Int => "1",
+                Kind::Urls => "[\"https://a/b.mp4\"]",
+                Kind::SourceType => "url",
+                _ => "https://cb.example.com/x",
+            };
+            u.set(*f, rules::parse_wire(*f, text).unwrap());
+        }
+        let info = TaskInfo {
+            task_name: "n".into(),
+            dst_url: "d".into(),
+            source_protocol: "p".into(),
+            ..TaskInfo::default()
+        };
+        let json = serde_json::to_value(ExportRecord::new(u, 1, &info)).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(keys, CSV_COLUMNS);
+    }
+
+    #[test]
     fn atomic_write_replaces_and_leaves_no_temp() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("out.yaml");

@@ -18,3 +18,6 @@ pub mod report;
 pub mod rules;
 pub mod text;
 pub mod validate;
+
+#[cfg(test)]
+mod field_table_tests;

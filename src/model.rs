@@ -657,6 +657,35 @@ mod tests {
     }
 
     #[test]
+    fn the_field_table_is_consistent() {
+        for (i, f) in Field::ALL.into_iter().enumerate() {
+            assert_eq!(f as usize, i);
+            assert_eq!(f.spec().field, f);
+            assert_eq!(Field::from_name(f.name()), Some(f));
+            // Planning compares every changeable field with what Describe reports of it.
+            if f.role() == Role::Change {
+                assert!(f.described_as().is_some(), "{f}");
+            }
+        }
+        assert_eq!(Field::CallbackUrl.described_as(), Some("CallbackURL"));
+        let required: Vec<Field> = Field::required().collect();
+        assert_eq!(required, [Field::TaskId, Field::Region]);
+    }
+
+    #[test]
+    fn set_get_and_clear_agree() {
+        let mut u = Update::new("t", Region::CnShanghai);
+        u.set(Field::Offset, Value::Int(4));
+        u.set(Field::CallbackUrl, Value::Text("https://h/x".into()));
+        assert_eq!(u.offset, Some(4));
+        assert_eq!(u.get(Field::CallbackUrl).unwrap().wire(), "https://h/x");
+        assert_eq!(u.changed_fields(), [Field::Offset, Field::CallbackUrl]);
+        assert!(u.clear(Field::Offset));
+        assert!(!u.clear(Field::TaskId));
+        assert_eq!(u.changed_fields(), [Field::CallbackUrl]);
+    }
+
+    #[test]
     fn status_codes_round_trip() {
         for code in [-1, 0, 1, 2, 3] {
             assert_eq!(TaskStatus::from_code(code).unwrap().code(), code);

@@ -502,6 +502,66 @@ mod tests {
     }
 
     #[test]
+    fn the_fingerprint_and_drift_keep_the_saved_plans_format() {
+        use sha2::{Digest, Sha256};
+        let mut a = live(TaskStatus::Running);
+        a.task_info.dst_url = "rtmp://push/app/s".into();
+        a.task_info.offset = 7;
+        // The canonical object saved plans have always hashed: keys, spelling and order.
+        let i = &a.task_info;
+        let canonical = serde_json::json!({
+            "TaskStatus": a.task_status,
+            "SourceType": i.source_type,
+            "SourceUrls": i.source_urls,
+            "StartTime": i.start_time,
+            "EndTime": i.end_time,
+            "CallbackURL": i.callback_url,
+            "RepeatNumber": i.repeat_number,
+            "Offset": i.offset,
+            "FileIndex": i.file_index,
+            "DstUrl": i.dst_url,
+        });
+        let want = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
+        assert_eq!(fingerprint(&a), format!("sha256:{want}"));
+
+        // Everything moves: drift names it all, in its order.
+        let b = TaskState {
+            task_status: TaskStatus::Stopped.code(),
+            task_info: TaskInfo {
+                source_type: "vod".into(),
+                source_urls: vec!["m1".into()],
+                start_time: "2027-02-27T00:00:00Z".into(),
+                end_time: "bad".into(),
+                callback_url: "https://x/cb".into(),
+                repeat_number: 3,
+                offset: 1,
+                file_index: 2,
+                dst_url: "rtmp://push/app/t".into(),
+                ..a.task_info.clone()
+            },
+            ..a.clone()
+        };
+        let what: Vec<String> = drift(&a, &b).into_iter().map(|d| d.what).collect();
+        assert_eq!(
+            what,
+            [
+                "TaskStatus",
+                "SourceType",
+                "StartTime",
+                "EndTime",
+                "SourceUrls",
+                "RepeatNumber",
+                "Offset",
+                "FileIndex",
+                "CallbackUrl",
+                "DstUrl"
+            ]
+        );
+        let end = drift(&a, &b).into_iter().find(|d| d.what == "EndTime");
+        assert_eq!(end.unwrap().now, "bad", "shown as the service wrote it");
+    }
+
+    #[test]
     fn an_item_already_at_its_end_state_is_applied_not_stale() {
         let planned = live(TaskStatus::Stopped);
         let mut u = update();
