@@ -308,11 +308,12 @@ macro_rules! field_table {
     };
 }
 
-// Adding a field: a row here, its arms in `Update::get`/`Update::set` (below) and in
+// Adding a field: a row here; its arms in `Update::get`/`set`/`clear` (below),
 // `TaskInfo::reported` (api/models.rs) and `SeedTask::set` (emulator/state.rs) — the compiler
-// points at each — plus its rule in `rules::FIELD_RULES` and whatever checks it needs. Every
-// other consumer (params, changed fields, parsing, diff, fingerprint, drift, export, the
-// emulator's update) iterates this table.
+// points at each —; its column in `export::ExportRecord` and `CSV_COLUMNS` (a test points there);
+// its words in `rules::FIELD_RULES` and whatever checks it needs. Every other consumer (params,
+// changed fields, validation's and the emulator's parsing, diff, fingerprint, drift, export's
+// reading of live state, seeding) iterates this table; `field_table_tests.rs` checks they do.
 field_table! {
     // field          role          kind        Describe's TaskInfo key
     TaskId:           Identity,     Text,       None;

@@ -8,6 +8,7 @@
 //! IDs (what `validate` needs for a million-row CSV), and [`load_batch`] collects them (what
 //! `plan` and `apply` need).
 
+use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -18,7 +19,7 @@ use serde::Serialize;
 
 use crate::diagnostic::{self, Counts, Diagnostic, Location, Snippet, code};
 use crate::manifest::{self, Input, RawField, RawRecord, RawValue};
-use crate::model::{ApiTime, Field, Region, Update};
+use crate::model::{ApiTime, Field, Region, Update, Value};
 use crate::rules::{self, Severity, Violation};
 
 /// One valid update, with where it was written and its annotations (`x-…`, never sent).
@@ -250,8 +251,8 @@ impl Validator {
                     Ok(())
                 }
                 RawValue::List(list) => {
-                    // Only SourceUrls is ever a list (the parser reports lists elsewhere).
-                    u.source_urls = Some(list.clone());
+                    // Only a list field is ever a list (the parser reports lists elsewhere).
+                    u.set(f.field, Value::Urls(Cow::Borrowed(list)));
                     Ok(())
                 }
                 RawValue::Text(s) => rules::parse_text(f.field, s).map(|v| {

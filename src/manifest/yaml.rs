@@ -17,7 +17,7 @@ use serde_saphyr::Spanned;
 
 use super::{Key, MAX_LINE_BYTES, RawField, RawRecord, RawValue, classify_key};
 use crate::diagnostic::{Diagnostic, Location, code};
-use crate::model::Field;
+use crate::model::{Field, Kind};
 
 /// A YAML node with its children located. Scalars that YAML would type (numbers, booleans) are
 /// `Plain`: their text is recovered from the source span.
@@ -159,7 +159,8 @@ impl Ctx<'_> {
     }
 
     fn value(&mut self, field: Field, n: &Spanned<Node>) -> RawValue {
-        if field == Field::SourceUrls
+        // A list is a value only of a list field (the table's `Kind::Urls`: `SourceUrls`).
+        if field.kind() == Kind::Urls
             && let Node::Seq(items) = &n.value
         {
             let mut out = Vec::with_capacity(items.len());
@@ -171,7 +172,9 @@ impl Ctx<'_> {
                         self.error(
                             it,
                             code::SHAPE,
-                            "each SourceUrls entry must be a string such as rtmp://host/app/stream",
+                            format!(
+                                "each {field} entry must be a string such as rtmp://host/app/stream"
+                            ),
                         );
                         return RawValue::Invalid;
                     }
