@@ -226,10 +226,10 @@ pub fn from_tasks(tasks: &[TaskState], region: Region, now: DateTime<Utc>) -> Ex
                 Some(Value::Text(t)) if t.is_empty() => {}
                 Some(Value::Urls(l)) if l.is_empty() => {}
                 Some(v) => u.set(f, v),
-                None if r.text.is_empty() => {}
+                None if r.text().is_empty() => {}
                 None => notes.push(format!(
                     "{id}: {f} omitted: {:?} is not {}",
-                    r.text,
+                    r.text(),
                     expected(f.kind())
                 )),
             }

@@ -106,7 +106,7 @@ fn every_field_survives_params_the_emulator_describe_plan_export_and_validate() 
     for f in Field::ALL {
         if f.described_as().is_some() {
             let r = state.task_info.reported(f).unwrap();
-            assert_eq!(r.value, u.get(f), "{f}: {}", r.text);
+            assert_eq!(r.value, u.get(f), "{f}: {}", r.text());
         }
     }
 

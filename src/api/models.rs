@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ApiTime, Field, Value, source_urls_wire};
+use crate::model::{ApiTime, Field, Value};
 
 /// The API version every call names.
 pub const API_VERSION: &str = "2016-11-01";
@@ -58,48 +58,59 @@ pub struct TaskInfo {
 /// One field of a task as Describe reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reported<'a> {
-    /// As the service wrote it, in the request's text form (`SourceUrls` as a JSON array): what
-    /// plans and drift messages show.
-    pub text: Cow<'a, str>,
-    /// The typed value, when the text is one (a time not in the API's format, or an unknown
-    /// source type, is `None`): what an update's value is compared with.
+    /// The typed value, when what the service wrote is one (a time not in the API's format, or
+    /// an unknown source type, is `None`): what an update's value is compared with.
     pub value: Option<Value<'a>>,
+    /// The service's own text, for fields Describe reports as text (times, source type,
+    /// callback); the others are shown as their value's wire text.
+    raw: Option<&'a str>,
+}
+
+impl<'a> Reported<'a> {
+    /// As the service wrote it, in the request's text form (`SourceUrls` as a JSON array): what
+    /// plans and drift messages show. Made only when asked for: comparing needs only the value.
+    pub fn text(&self) -> Cow<'a, str> {
+        match (self.raw, &self.value) {
+            (Some(raw), _) => Cow::Borrowed(raw),
+            (None, Some(v)) => Cow::Owned(v.wire()),
+            (None, None) => Cow::Borrowed(""),
+        }
+    }
 }
 
 impl TaskInfo {
     /// What Describe reports of `field`; `None` for the fields it does not report as the task's
     /// configuration (see `Field::described_as`).
     pub fn reported(&self, field: Field) -> Option<Reported<'_>> {
-        let int = |n: i32| Reported {
-            text: Cow::Owned(n.to_string()),
-            value: Some(Value::Int(n)),
-        };
-        let time = |s: &'_ str| ApiTime::parse(s).ok().map(Value::Time);
+        fn typed(v: Value<'_>) -> Reported<'_> {
+            Reported {
+                value: Some(v),
+                raw: None,
+            }
+        }
+        fn text<'a>(raw: &'a str, value: Option<Value<'a>>) -> Reported<'a> {
+            Reported {
+                value,
+                raw: Some(raw),
+            }
+        }
+        let time = |s: &str| ApiTime::parse(s).ok().map(Value::Time);
         Some(match field {
             Field::TaskId | Field::Region | Field::RegionId => return None,
-            Field::StartTime => Reported {
-                text: Cow::Borrowed(&self.start_time),
-                value: time(&self.start_time),
-            },
-            Field::EndTime => Reported {
-                text: Cow::Borrowed(&self.end_time),
-                value: time(&self.end_time),
-            },
-            Field::SourceUrls => Reported {
-                text: Cow::Owned(source_urls_wire(&self.source_urls)),
-                value: Some(Value::Urls(Cow::Borrowed(&self.source_urls))),
-            },
-            Field::RepeatNumber => int(self.repeat_number),
-            Field::Offset => int(self.offset),
-            Field::FileIndex => int(self.file_index),
-            Field::CallbackUrl => Reported {
-                text: Cow::Borrowed(&self.callback_url),
-                value: Some(Value::Text(Cow::Borrowed(&self.callback_url))),
-            },
-            Field::SourceType => Reported {
-                text: Cow::Borrowed(&self.source_type),
-                value: self.source_type.parse().ok().map(Value::SourceType),
-            },
+            Field::StartTime => text(&self.start_time, time(&self.start_time)),
+            Field::EndTime => text(&self.end_time, time(&self.end_time)),
+            Field::SourceUrls => typed(Value::Urls(Cow::Borrowed(&self.source_urls))),
+            Field::RepeatNumber => typed(Value::Int(self.repeat_number)),
+            Field::Offset => typed(Value::Int(self.offset)),
+            Field::FileIndex => typed(Value::Int(self.file_index)),
+            Field::CallbackUrl => text(
+                &self.callback_url,
+                Some(Value::Text(Cow::Borrowed(&self.callback_url))),
+            ),
+            Field::SourceType => text(
+                &self.source_type,
+                self.source_type.parse().ok().map(Value::SourceType),
+            ),
         })
     }
 }

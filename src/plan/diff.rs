@@ -96,16 +96,16 @@ pub fn changes(u: &Update, live: &TaskState) -> (Vec<FieldChange>, Update) {
         let Some(new) = u.get(field) else { continue };
         // Every changeable field is reported by Describe (the field table's test says so); one
         // that were not would count as differing from nothing.
-        let (old, same) = match info.reported(field) {
-            Some(r) => (r.text.into_owned(), r.value.as_ref() == Some(&new)),
-            None => (String::new(), false),
-        };
-        if same {
+        let live = info.reported(field);
+        if live
+            .as_ref()
+            .is_some_and(|r| r.value.as_ref() == Some(&new))
+        {
             narrowed.clear(field);
         } else {
             out.push(FieldChange {
                 field,
-                old,
+                old: live.map(|r| r.text().into_owned()).unwrap_or_default(),
                 new: new.wire(),
             });
         }
@@ -235,7 +235,7 @@ pub fn drift(planned: &TaskState, now: &TaskState) -> Vec<Drift> {
     let (a, b) = (&planned.task_info, &now.task_info);
     let mut fields: Vec<Field> = Field::ALL.to_vec();
     fields.sort_by_key(|&f| f != Field::SourceType);
-    let reported = |i: &TaskInfo, f: Field| i.reported(f).map(|r| r.text.into_owned());
+    let reported = |i: &TaskInfo, f: Field| i.reported(f).map(|r| r.text().into_owned());
     let pairs = std::iter::once((
         "TaskStatus",
         status_text(planned.task_status),
