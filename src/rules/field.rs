@@ -170,6 +170,7 @@ pub fn parse_source_urls_text(s: &str) -> Result<Vec<String>, Violation> {
 
 /// One field's text as a manifest writes it (a YAML scalar, a CSV cell) → its typed value, by the
 /// field's [`Kind`]. `SourceUrls` may be a JSON array or values separated by `|`.
+#[inline]
 pub fn parse_text(field: Field, s: &str) -> Result<Value<'static>, Violation> {
     match field.kind() {
         Kind::Urls => parse_source_urls_text(s).map(|u| Value::Urls(Cow::Owned(u))),
@@ -179,6 +180,7 @@ pub fn parse_text(field: Field, s: &str) -> Result<Value<'static>, Violation> {
 
 /// One request parameter → its typed value, by the field's [`Kind`]: what the emulator reads, and
 /// the inverse of [`Value::wire`]. `SourceUrls` is a JSON array.
+#[inline]
 pub fn parse_wire(field: Field, s: &str) -> Result<Value<'static>, Violation> {
     Ok(match field.kind() {
         Kind::Text => Value::Text(Cow::Owned(s.to_string())),
