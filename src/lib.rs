@@ -16,6 +16,7 @@ pub mod plan;
 pub mod quota;
 pub mod report;
 pub mod rules;
+pub mod spill;
 pub mod text;
 pub mod validate;
 

@@ -5,7 +5,7 @@
 //! one by one, whichever is fewer calls. 10,000 tasks therefore cost at most 100 list calls, and a
 //! batch of three tasks in a large account costs at most four.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 
 use futures_util::StreamExt;
@@ -56,86 +56,154 @@ pub fn choose_rest(total: u64, still_wanted: usize) -> Rest {
     }
 }
 
-/// Live state of every wanted task that exists, keyed by (region, task id). A task absent from
-/// the result does not exist in that region.
-///
-/// Reads are issued concurrently — regions side by side, and once a region's first page said how
-/// many remain, all its remaining pages (or describes) at once — so they queue on their
-/// operation's pacer and leave as fast as its quota allows, instead of each waiting for the
-/// previous answer (10,000 tasks at 100–300 ms latency: about 11 s at 10 calls/s, not about 20 s).
-pub async fn fetch_live<S: LiveSource>(
-    src: &S,
-    wanted: &[(Region, String)],
-) -> Result<HashMap<(Region, String), TaskState>, ApiError> {
-    let mut by_region: BTreeMap<Region, HashSet<&str>> = BTreeMap::new();
-    for (r, id) in wanted {
-        by_region.entry(*r).or_default().insert(id.as_str());
-    }
-    let mut regions: FuturesUnordered<_> = by_region
-        .into_iter()
-        .map(|(region, ids)| fetch_region(src, region, ids))
-        .collect();
-    let mut found = HashMap::new();
-    while let Some(part) = regions.next().await {
-        found.extend(part?);
-    }
-    Ok(found)
+/// What a fetch is looking for, told of every task a read returns. [`fetch_live`] collects the
+/// states in a map; `apply` decides each task as its page arrives and keeps nothing (see
+/// [`super::spilled`]).
+pub trait Wanted {
+    /// Each region with wanted tasks, and how many.
+    fn regions(&self) -> Vec<(Region, usize)>;
+    /// How many tasks of `region` no read has returned yet.
+    fn remaining(&self, region: Region) -> usize;
+    /// The IDs of those tasks, each once.
+    fn remaining_ids(&mut self, region: Region) -> Vec<String>;
+    /// A read returned this task (wanted or not: the implementation decides).
+    fn found(&mut self, region: Region, state: TaskState);
 }
 
-/// One region's wanted tasks (see [`fetch_live`]).
-async fn fetch_region<S: LiveSource>(
-    src: &S,
-    region: Region,
-    mut ids: HashSet<&str>,
-) -> Result<HashMap<(Region, String), TaskState>, ApiError> {
-    let mut found = HashMap::new();
-    if ids.len() == 1 {
-        let id = *ids.iter().next().expect("one id");
-        if let Some(state) = src.describe(id, region).await? {
-            found.insert((region, id.to_string()), state);
+/// One read to make.
+enum Ask {
+    Page(Region, u32),
+    Describe(Region, String),
+}
+
+/// Its answer.
+enum Answer {
+    Page(Region, u32, Result<ListResponse, ApiError>),
+    Described(Region, Result<Option<TaskState>, ApiError>),
+}
+
+async fn send<S: LiveSource>(src: &S, ask: Ask) -> Answer {
+    match ask {
+        Ask::Page(region, page) => {
+            Answer::Page(region, page, src.list_page(region, page, PAGE_SIZE).await)
         }
-        return Ok(found);
+        Ask::Describe(region, id) => Answer::Described(region, src.describe(&id, region).await),
     }
-    let first = src.list_page(region, 1, PAGE_SIZE).await?;
-    take_wanted(&first, region, &mut ids, &mut found);
-    match choose_rest(first.total, ids.len()) {
-        Rest::Nothing => {}
-        Rest::Pages(n) => {
-            let mut pages: FuturesUnordered<_> = (2..=n + 1)
-                .map(|page| src.list_page(region, page, PAGE_SIZE))
-                .collect();
-            while let Some(resp) = pages.next().await {
-                take_wanted(&resp?, region, &mut ids, &mut found);
-            }
+}
+
+/// Reads the live state of every wanted task, handing each task a read returns to
+/// `wanted.found` as its answer arrives.
+///
+/// Per region: one task is described directly; more start with one page of the list, whose
+/// `Total` says how many pages remain; the rest are then fetched page by page or described one by
+/// one, whichever is fewer calls ([`choose_rest`]). Reads are issued concurrently — regions side by
+/// side, and once a region's first page said how many remain, all its remaining pages (or
+/// describes) — up to `limit` in flight, so they queue on their operation's pacer and leave as
+/// fast as its quota allows, instead of each waiting for the previous answer (10,000 tasks at
+/// 100–300 ms latency: about 11 s at 10 calls/s, not about 20 s).
+pub async fn fetch_into<S: LiveSource, W: Wanted>(
+    src: &S,
+    wanted: &mut W,
+    limit: usize,
+) -> Result<(), ApiError> {
+    let limit = limit.max(1);
+    let mut asks: VecDeque<Ask> = VecDeque::new();
+    for (region, n) in wanted.regions() {
+        if n == 1 {
+            asks.extend(
+                wanted
+                    .remaining_ids(region)
+                    .into_iter()
+                    .map(|id| Ask::Describe(region, id)),
+            );
+        } else if n > 1 {
+            asks.push_back(Ask::Page(region, 1));
         }
-        Rest::Describe(_) => {
-            let mut rest: Vec<&str> = ids.iter().copied().collect();
-            rest.sort_unstable();
-            let mut reads: FuturesUnordered<_> = rest
-                .into_iter()
-                .map(|id| async move { (id, src.describe(id, region).await) })
-                .collect();
-            while let Some((id, state)) = reads.next().await {
-                if let Some(state) = state? {
-                    found.insert((region, id.to_string()), state);
+    }
+    let mut inflight = FuturesUnordered::new();
+    loop {
+        while inflight.len() < limit
+            && let Some(ask) = asks.pop_front()
+        {
+            inflight.push(send(src, ask));
+        }
+        let Some(answer) = inflight.next().await else {
+            return Ok(());
+        };
+        match answer {
+            Answer::Page(region, page, resp) => {
+                let resp = resp?;
+                let total = resp.total;
+                for t in resp.task_list {
+                    wanted.found(region, t);
+                }
+                if page == 1 {
+                    match choose_rest(total, wanted.remaining(region)) {
+                        Rest::Nothing => {}
+                        Rest::Pages(n) => asks.extend((2..=n + 1).map(|p| Ask::Page(region, p))),
+                        Rest::Describe(_) => {
+                            let mut ids = wanted.remaining_ids(region);
+                            ids.sort_unstable();
+                            asks.extend(ids.into_iter().map(|id| Ask::Describe(region, id)));
+                        }
+                    }
+                }
+            }
+            Answer::Described(region, resp) => {
+                if let Some(state) = resp? {
+                    wanted.found(region, state);
                 }
             }
         }
     }
-    Ok(found)
 }
 
-fn take_wanted(
-    page: &ListResponse,
-    region: Region,
-    ids: &mut HashSet<&str>,
-    found: &mut HashMap<(Region, String), TaskState>,
-) {
-    for t in &page.task_list {
-        if ids.remove(t.task_id.as_str()) {
-            found.insert((region, t.task_id.clone()), t.clone());
+/// The wanted tasks of [`fetch_live`], and what was found of them.
+struct Collect {
+    ids: BTreeMap<Region, HashSet<String>>,
+    found: HashMap<(Region, String), TaskState>,
+}
+
+impl Wanted for Collect {
+    fn regions(&self) -> Vec<(Region, usize)> {
+        self.ids.iter().map(|(r, ids)| (*r, ids.len())).collect()
+    }
+
+    fn remaining(&self, region: Region) -> usize {
+        self.ids.get(&region).map_or(0, HashSet::len)
+    }
+
+    fn remaining_ids(&mut self, region: Region) -> Vec<String> {
+        self.ids
+            .get(&region)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn found(&mut self, region: Region, state: TaskState) {
+        if let Some(ids) = self.ids.get_mut(&region)
+            && ids.remove(state.task_id.as_str())
+        {
+            self.found.insert((region, state.task_id.clone()), state);
         }
     }
+}
+
+/// Live state of every wanted task that exists, keyed by (region, task id). A task absent from
+/// the result does not exist in that region. The reads are [`fetch_into`]'s, all at once.
+pub async fn fetch_live<S: LiveSource>(
+    src: &S,
+    wanted: &[(Region, String)],
+) -> Result<HashMap<(Region, String), TaskState>, ApiError> {
+    let mut c = Collect {
+        ids: BTreeMap::new(),
+        found: HashMap::new(),
+    };
+    for (r, id) in wanted {
+        c.ids.entry(*r).or_default().insert(id.clone());
+    }
+    fetch_into(src, &mut c, usize::MAX).await?;
+    Ok(c.found)
 }
 
 #[cfg(test)]

@@ -22,18 +22,29 @@ pub fn build_items(
         .iter()
         .map(|(u, origin)| {
             let state = live.remove(&(u.region, u.task_id.clone()));
-            let (decision, update) = decide(u, state.as_ref(), now, opts);
-            PlanItem {
-                task_id: u.task_id.clone(),
-                region: u.region,
-                origin: origin.clone(),
-                decision,
-                update,
-                fingerprint: state.as_ref().map(fingerprint),
-                live: state,
-            }
+            plan_item(u, origin.clone(), state, now, opts)
         })
         .collect()
+}
+
+/// One update decided against its task's live state (`None`: no such task), as a plan item.
+pub fn plan_item(
+    u: &Update,
+    origin: String,
+    state: Option<TaskState>,
+    now: ApiTime,
+    opts: PlanOptions,
+) -> PlanItem {
+    let (decision, update) = decide(u, state.as_ref(), now, opts);
+    PlanItem {
+        task_id: u.task_id.clone(),
+        region: u.region,
+        origin,
+        decision,
+        update,
+        fingerprint: state.as_ref().map(fingerprint),
+        live: state,
+    }
 }
 
 /// Fetches the live state of every task the updates name, then decides each update.

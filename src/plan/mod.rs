@@ -3,6 +3,8 @@
 //! - [`offline`]: from the manifests alone, the exact request of every update (no credentials).
 //! - [`fetch`] + [`diff`] + [`live`]: against live state, each update classified as change, no-op,
 //!   blocked or missing, narrowed to the fields that differ; [`render`] shows it as a reviewed diff.
+//! - [`spilled`]: the same for a batch too large to hold (`apply` of a million updates): updates
+//!   and plan items on disk, each list page decided as it arrives.
 //! - [`file`]: a saved plan, applied exactly by `apply --plan`.
 
 pub mod diff;
@@ -11,3 +13,4 @@ pub mod file;
 pub mod live;
 pub mod offline;
 pub mod render;
+pub mod spilled;

@@ -69,23 +69,34 @@ pub fn text(items: &[PlanItem], show_no_op: bool) -> String {
 /// missing ones, with their diff and reasons; all of them with `None`), a line saying how many
 /// more there are, and the summary line.
 pub fn preview(items: &[PlanItem], limit: Option<usize>) -> String {
-    let mut out = String::new();
-    let differing: Vec<&PlanItem> = items
+    let differing: Vec<PlanItem> = items
         .iter()
         .filter(|i| i.decision != Decision::NoOp)
+        .take(limit.unwrap_or(usize::MAX))
+        .cloned()
         .collect();
-    let shown = limit.unwrap_or(usize::MAX).min(differing.len());
-    for item in &differing[..shown] {
+    let total = items
+        .iter()
+        .filter(|i| i.decision != Decision::NoOp)
+        .count();
+    preview_of(&differing, total, Summary::of(items))
+}
+
+/// [`preview`] from what a plan too large to hold keeps: the items to show, how many differ in
+/// all, and the counts per class.
+pub fn preview_of(shown: &[PlanItem], differing: usize, summary: Summary) -> String {
+    let mut out = String::new();
+    for item in shown {
         block(&mut out, item, false);
     }
-    if shown < differing.len() {
+    if shown.len() < differing {
         let _ = writeln!(
             out,
             "... and {} more (-v shows them all)",
-            differing.len() - shown
+            differing - shown.len()
         );
     }
-    out.push_str(&Summary::of(items).line());
+    out.push_str(&summary.line());
     out.push('\n');
     out
 }

@@ -1,0 +1,279 @@
+//! Planning a batch too large to hold: the validated updates are read back from disk by position,
+//! each list page is decided as it arrives, and every plan item goes to disk as soon as it is
+//! decided. What stays in memory per item is an index entry (16 bytes: a hash of the task and its
+//! position), its region and whether it was found; plus the counts per class and the first items
+//! the confirmation shows.
+//!
+//! The reads are those of [`super::fetch`]: min(list pages, Describes) per region, concurrent
+//! under the engine's pacers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::error::ApiError;
+use crate::api::models::TaskState;
+use crate::model::{ApiTime, Region, Update};
+use crate::plan::diff::{Decision, PlanOptions};
+use crate::plan::fetch::{LiveSource, Wanted, fetch_into};
+use crate::plan::file::PlanItem;
+use crate::plan::live::plan_item;
+use crate::plan::render;
+use crate::spill::{Spill, SpillWriter};
+
+/// One valid update of the batch as it is kept on disk: the update, `file:line` of it, and its
+/// annotations (`x-…`, read by the sandbox to seed the task).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchEntry {
+    pub update: Update,
+    pub origin: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Position of every task of the batch by (region, TaskId), compact: a 64-bit hash and the
+/// position, sorted (16 bytes per task; a hash map of the IDs themselves cost about 80). Two tasks
+/// whose hashes collide are both candidates; the entry read back decides.
+#[derive(Debug, Clone, Default)]
+pub struct TaskIndex {
+    keys: Vec<(u64, u32)>,
+    regions: Vec<Region>,
+    sorted: bool,
+}
+
+fn key(region: Region, task_id: &str) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    region.hash(&mut h);
+    task_id.hash(&mut h);
+    h.finish()
+}
+
+impl TaskIndex {
+    /// Adds the next position's task.
+    pub fn push(&mut self, region: Region, task_id: &str) {
+        let at = u32::try_from(self.regions.len()).unwrap_or(u32::MAX);
+        self.keys.push((key(region, task_id), at));
+        self.regions.push(region);
+        self.sorted = false;
+    }
+
+    pub fn len(&self) -> usize {
+        self.regions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.regions.is_empty()
+    }
+
+    fn sort(&mut self) {
+        if !self.sorted {
+            self.keys.sort_unstable();
+            self.keys.shrink_to_fit();
+            self.regions.shrink_to_fit();
+            self.sorted = true;
+        }
+    }
+
+    /// Positions that may hold this task (sorted index only).
+    fn candidates(&self, region: Region, task_id: &str) -> impl Iterator<Item = usize> + '_ {
+        let k = key(region, task_id);
+        let start = self.keys.partition_point(|(h, _)| *h < k);
+        self.keys[start..]
+            .iter()
+            .take_while(move |(h, _)| *h == k)
+            .map(|(_, at)| *at as usize)
+    }
+}
+
+/// A batch on disk with its index, ready to plan.
+#[derive(Debug)]
+pub struct SpilledBatch {
+    pub entries: Spill<BatchEntry>,
+    pub index: TaskIndex,
+}
+
+impl SpilledBatch {
+    pub fn new(entries: Spill<BatchEntry>, mut index: TaskIndex) -> SpilledBatch {
+        index.sort();
+        SpilledBatch { entries, index }
+    }
+}
+
+/// What planning a spilled batch produced.
+#[derive(Debug)]
+pub struct SpilledPlan {
+    /// Every item, in the batch's order.
+    pub items: Spill<PlanItem>,
+    pub summary: render::Summary,
+    /// The first items that differ (change, blocked, missing), in order, as many as asked.
+    pub preview: Vec<PlanItem>,
+    /// How many items differ in all.
+    pub differing: usize,
+}
+
+impl SpilledPlan {
+    /// What `apply` shows before asking (see [`render::preview`]).
+    pub fn preview_text(&self) -> String {
+        render::preview_of(&self.preview, self.differing, self.summary)
+    }
+}
+
+/// Planning a spilled batch failed: a read of live state, or the disk.
+#[derive(Debug, thiserror::Error)]
+pub enum SpilledPlanError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("cannot keep the plan on disk: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct Planner<'a, F> {
+    batch: &'a SpilledBatch,
+    found: Vec<bool>,
+    remaining: BTreeMap<Region, usize>,
+    now: ApiTime,
+    opts: PlanOptions,
+    out: SpillWriter<PlanItem>,
+    summary: render::Summary,
+    preview: BTreeMap<usize, PlanItem>,
+    limit: usize,
+    differing: usize,
+    observe: F,
+    error: Option<std::io::Error>,
+}
+
+impl<F: FnMut(&PlanItem)> Planner<'_, F> {
+    fn decide(&mut self, at: usize, entry: BatchEntry, state: Option<TaskState>) {
+        let item = plan_item(&entry.update, entry.origin, state, self.now, self.opts);
+        match item.decision {
+            Decision::Change { .. } => self.summary.change += 1,
+            Decision::NoOp => self.summary.no_op += 1,
+            Decision::Blocked { .. } => self.summary.blocked += 1,
+            Decision::Missing => self.summary.missing += 1,
+        }
+        (self.observe)(&item);
+        if let Err(e) = self.out.put(at, &item) {
+            self.error.get_or_insert(e);
+        }
+        if item.decision != Decision::NoOp {
+            self.differing += 1;
+            self.preview.insert(at, item);
+            if self.preview.len() > self.limit {
+                self.preview.pop_last();
+            }
+        }
+    }
+
+    fn entry(&mut self, at: usize) -> Option<BatchEntry> {
+        match self.batch.entries.get(at) {
+            Ok(Some(e)) => Some(e),
+            Ok(None) => {
+                self.error.get_or_insert(std::io::Error::other(format!(
+                    "item {} of the batch was never recorded",
+                    at + 1
+                )));
+                None
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+                None
+            }
+        }
+    }
+}
+
+impl<F: FnMut(&PlanItem)> Wanted for Planner<'_, F> {
+    fn regions(&self) -> Vec<(Region, usize)> {
+        self.remaining.iter().map(|(r, n)| (*r, *n)).collect()
+    }
+
+    fn remaining(&self, region: Region) -> usize {
+        self.remaining.get(&region).copied().unwrap_or(0)
+    }
+
+    fn remaining_ids(&mut self, region: Region) -> Vec<String> {
+        let mut ids = BTreeSet::new();
+        for at in 0..self.found.len() {
+            if !self.found[at]
+                && self.batch.index.regions[at] == region
+                && let Some(e) = self.entry(at)
+            {
+                ids.insert(e.update.task_id);
+            }
+        }
+        ids.into_iter().collect()
+    }
+
+    fn found(&mut self, region: Region, state: TaskState) {
+        let candidates: Vec<usize> = self
+            .batch
+            .index
+            .candidates(region, &state.task_id)
+            .filter(|at| !self.found[*at])
+            .collect();
+        for at in candidates {
+            let Some(entry) = self.entry(at) else { return };
+            if entry.update.task_id == state.task_id && entry.update.region == region {
+                self.found[at] = true;
+                if let Some(n) = self.remaining.get_mut(&region) {
+                    *n = n.saturating_sub(1);
+                }
+                self.decide(at, entry, Some(state));
+                return;
+            }
+        }
+    }
+}
+
+/// Plans a spilled batch against live state: each task read is decided at once and written to
+/// disk; tasks no read found are missing. `limit` bounds the reads in flight (each waits for its
+/// operation's pacer anyway); `preview` is how many differing items to keep for the confirmation
+/// (`None`: all); `observe` sees every item as it is decided (in no particular order).
+pub async fn plan_spilled<S: LiveSource>(
+    src: &S,
+    batch: &SpilledBatch,
+    dir: &std::path::Path,
+    now: ApiTime,
+    opts: PlanOptions,
+    limit: usize,
+    preview: Option<usize>,
+    observe: impl FnMut(&PlanItem),
+) -> Result<SpilledPlan, SpilledPlanError> {
+    let n = batch.index.len();
+    let mut remaining = BTreeMap::new();
+    for r in &batch.index.regions {
+        *remaining.entry(*r).or_insert(0usize) += 1;
+    }
+    let mut p = Planner {
+        batch,
+        found: vec![false; n],
+        remaining,
+        now,
+        opts,
+        out: SpillWriter::new_in(dir)?,
+        summary: render::Summary::default(),
+        preview: BTreeMap::new(),
+        limit: preview.unwrap_or(usize::MAX),
+        differing: 0,
+        observe,
+        error: None,
+    };
+    fetch_into(src, &mut p, limit).await?;
+    for at in 0..n {
+        if !p.found[at]
+            && let Some(entry) = p.entry(at)
+        {
+            p.decide(at, entry, None);
+        }
+    }
+    if let Some(e) = p.error {
+        return Err(e.into());
+    }
+    Ok(SpilledPlan {
+        items: p.out.finish()?,
+        summary: p.summary,
+        preview: p.preview.into_values().collect(),
+        differing: p.differing,
+    })
+}
