@@ -24,7 +24,7 @@
 //! [`super::limiter::Pacer`] per operation), so whole runs are tested with in-test fakes under
 //! tokio's paused time and wired to the real client as is.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -272,6 +272,40 @@ impl CallCounts {
     }
 }
 
+/// One call as the engine keeps it for the reports, packed: 16 bytes (a [`CallPoint`] and a
+/// separate latency list took 40), so the calls of a million-update run take 16 MB.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    /// Sent at, since the engine started.
+    at_nanos: u64,
+    /// Latency in tenths of a millisecond (latencies are kept to 0.1 ms: [`round1`]).
+    tenths: u32,
+    throttled: bool,
+}
+
+impl Point {
+    fn new(at: Duration, latency_ms: f64, throttled: bool) -> Point {
+        Point {
+            at_nanos: u64::try_from(at.as_nanos()).unwrap_or(u64::MAX),
+            tenths: (latency_ms * 10.0).round() as u32,
+            throttled,
+        }
+    }
+
+    /// The latency as it was measured (`round1` of it: k tenths is exactly k / 10).
+    fn latency_ms(&self) -> f64 {
+        f64::from(self.tenths) / 10.0
+    }
+
+    fn call_point(&self) -> CallPoint {
+        CallPoint {
+            at: Duration::from_nanos(self.at_nanos),
+            latency_ms: self.latency_ms(),
+            throttled: self.throttled,
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -288,9 +322,9 @@ pub struct Engine<S> {
     recorder: Mutex<RateRecorder>,
     budget: Mutex<RetryBudget>,
     rng: Mutex<StdRng>,
-    latencies: Mutex<Vec<f64>>,
-    /// Every call's send time, latency and throttling, for the reports' per-second chart.
-    timeline: Mutex<Vec<CallPoint>>,
+    /// Every call's send time, latency and throttling, for the reports' latency percentiles and
+    /// per-second chart.
+    timeline: Mutex<Vec<Point>>,
     calls: [AtomicU64; 7],
     throttled: [AtomicU64; 7],
     retries: AtomicU64,
@@ -324,7 +358,6 @@ impl<S: TaskOps> Engine<S> {
             recorder: Mutex::new(RateRecorder::new(config.sample_every)),
             budget: Mutex::new(config.budget),
             rng: Mutex::new(rng),
-            latencies: Mutex::new(Vec::new()),
             timeline: Mutex::new(Vec::new()),
             calls: Default::default(),
             throttled: Default::default(),
@@ -425,12 +458,11 @@ impl<S: TaskOps> Engine<S> {
             let result = f().await;
             let ms = round1(t0.elapsed().as_secs_f64() * 1000.0);
             *latency_ms = Some(ms);
-            lock(&self.latencies).push(ms);
-            lock(&self.timeline).push(CallPoint {
-                at: sent_at,
-                latency_ms: ms,
-                throttled: matches!(&result, Err(e) if e.class() == ErrorClass::Throttled),
-            });
+            lock(&self.timeline).push(Point::new(
+                sent_at,
+                ms,
+                matches!(&result, Err(e) if e.class() == ErrorClass::Throttled),
+            ));
             let err = match result {
                 Ok(v) => {
                     lock(&self.budget).on_success(tries - 1);
@@ -907,17 +939,8 @@ impl Counts {
     }
 }
 
-/// Applies `items` through `engine`.
-///
-/// - `journal` has already been opened (with its run header); every sent item's outcome is
-///   appended to it before being counted, and a run-end record is appended at the end.
-/// - `previous` is what the journal said before this run (empty for a fresh run); with
-///   `config.resume` it decides which items are skipped.
-/// - `cancel` is the caller's stop request (the CLI fires it on the first Ctrl-C).
-/// - `progress` receives a snapshot on every outcome and every `config.progress_every`.
-///
-/// Items decided before the run ([`WorkItem::unsent`]) are reported in place and never sent.
-/// Items come back in input order, whatever order they completed in.
+/// Applies `items` through `engine`, all in memory: see [`run_stream`], whose outcomes this
+/// collects in input order.
 pub async fn run<S: TaskOps>(
     items: Vec<WorkItem>,
     engine: Arc<Engine<S>>,
@@ -927,9 +950,133 @@ pub async fn run<S: TaskOps>(
     cancel: CancellationToken,
     progress: &dyn Progress,
 ) -> RunResult {
+    let total = items.len();
+    let to_send = items
+        .iter()
+        .filter(|it| {
+            it.unsent.is_none()
+                && previous
+                    .skip(config.resume, &it.update.task_id, &update_hash(&it.update))
+                    .is_none()
+        })
+        .count() as u64;
+    let mut results: Vec<Option<ItemResult>> = vec![None; total];
+    let mut keep = |at: usize, r: ItemResult| {
+        if let Some(slot) = results.get_mut(at) {
+            *slot = Some(r);
+        }
+        Ok(())
+    };
+    let summary = run_stream(
+        items.into_iter().map(Ok),
+        Work { total, to_send },
+        &mut keep,
+        engine,
+        journal,
+        previous,
+        config,
+        cancel,
+        progress,
+    )
+    .await;
+    RunResult {
+        summary,
+        items: results.into_iter().flatten().collect(),
+    }
+}
+
+/// How much work a stream of items holds, known before it is read: every item, and those that
+/// will be sent (neither decided unsent before the run nor skipped by the journal). The second is
+/// what a `--max-failures` percentage is a percentage of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Work {
+    pub total: usize,
+    pub to_send: u64,
+}
+
+/// Where each item's outcome goes, by its position in the input (called once per item, in the
+/// order items finish). An error halts the run: the outcome could not be kept for the reports.
+pub type Sink<'a> = dyn FnMut(usize, ItemResult) -> std::io::Result<()> + 'a;
+
+/// The items of a stream, read one at a time: those decided before the run (unsent) or skipped
+/// by the journal are settled as they are read; the next item to send waits in `next`.
+struct Feed<I> {
+    items: std::iter::Enumerate<I>,
+    ended: bool,
+}
+
+impl<I: Iterator<Item = std::io::Result<WorkItem>>> Feed<I> {
+    /// The next item to send (position, item, hash), settling the unsent and skipped ones before
+    /// it; `not_sent` settles the items to send as `not_attempted` instead (after a halt).
+    fn next(
+        &mut self,
+        previous: &JournalState,
+        resume: ResumeMode,
+        settle: &mut dyn FnMut(usize, ItemResult),
+        not_sent: bool,
+        failed: &mut Option<String>,
+    ) -> Option<(usize, WorkItem, String)> {
+        while !self.ended {
+            let Some((at, it)) = self.items.next() else {
+                self.ended = true;
+                break;
+            };
+            let it = match it {
+                Ok(it) => it,
+                Err(e) => {
+                    failed.get_or_insert(format!("cannot read the run's items back: {e}"));
+                    self.ended = true;
+                    break;
+                }
+            };
+            let hash = update_hash(&it.update);
+            let mut r = ItemResult::pending(it.update.task_id.clone(), it.source.clone(), hash);
+            if let Some(u) = &it.unsent {
+                r.status = u.status;
+                r.error_code = u.error_code.clone();
+                r.error_message = u.message.clone();
+            } else if let Some(skip) = previous.skip(resume, &it.update.task_id, &r.hash) {
+                r.status = ItemStatus::Skipped;
+                r.error_message = Some(skip.message().to_string());
+                r.skip_reason = Some(skip);
+            } else if !not_sent {
+                return Some((at, it, r.hash));
+            }
+            settle(at, r);
+        }
+        None
+    }
+}
+
+/// Applies a stream of items through `engine`, holding only the items in flight.
+///
+/// - `items` are read one at a time as there is room to send (input order); `work` says how many
+///   there are and how many will be sent.
+/// - Each outcome goes to `sink` with its position, once, when it is final; nothing per item is
+///   kept here (a million-item run is reported from what the sink wrote).
+/// - `journal` has already been opened (with its run header); every sent item's outcome is
+///   appended to it before being counted, and a run-end record is appended at the end.
+/// - `previous` is what the journal said before this run (empty for a fresh run); with
+///   `config.resume` it decides which items are skipped.
+/// - `cancel` is the caller's stop request (the CLI fires it on the first Ctrl-C).
+/// - `progress` receives a snapshot on every outcome and every `config.progress_every`.
+///
+/// Items decided before the run ([`WorkItem::unsent`]) are settled in place and never sent.
+// Each argument is a distinct input of the run; bundling them would only rename the list.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_stream<S: TaskOps>(
+    items: impl Iterator<Item = std::io::Result<WorkItem>>,
+    work: Work,
+    sink: &mut Sink<'_>,
+    engine: Arc<Engine<S>>,
+    journal: &Journal,
+    previous: &JournalState,
+    config: &ExecConfig,
+    cancel: CancellationToken,
+    progress: &dyn Progress,
+) -> Summary {
     let start = Instant::now();
     let before = engine.counts();
-    let latencies_before = lock(&engine.latencies).len();
     let timeline_before = lock(&engine.timeline).len();
     let run_started = engine.now();
     let run_id = journal.run_id();
@@ -940,29 +1087,24 @@ pub async fn run<S: TaskOps>(
         stop: cancel.child_token(),
     });
 
-    // Decide what to send.
-    let total = items.len() as u64;
-    let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
-    let mut queue: VecDeque<(usize, WorkItem, String)> = VecDeque::new();
+    let total = work.total as u64;
+    let to_send = work.to_send;
     let mut counts = Counts::default();
-    for (i, it) in items.into_iter().enumerate() {
-        let hash = update_hash(&it.update);
-        let mut r = ItemResult::pending(it.update.task_id.clone(), it.source.clone(), hash.clone());
-        if let Some(u) = &it.unsent {
-            r.status = u.status;
-            r.error_code = u.error_code.clone();
-            r.error_message = u.message.clone();
-        } else if let Some(skip) = previous.skip(config.resume, &it.update.task_id, &hash) {
-            r.status = ItemStatus::Skipped;
-            r.error_message = Some(skip.message().to_string());
-            r.skip_reason = Some(skip);
-        } else {
-            queue.push_back((i, it, hash));
-        }
-        counts.add(r.status);
-        results.push(r);
-    }
-    let to_send = queue.len() as u64;
+    let mut not_attempted = 0u64;
+    // An outcome that could not be kept, or an item that could not be read: halts the run.
+    let mut failed: Option<String> = None;
+    let mut settle =
+        |at: usize, r: ItemResult, counts: &mut Counts, failed: &mut Option<String>| {
+            counts.add(r.status);
+            if r.status == ItemStatus::NotAttempted {
+                not_attempted += 1;
+            }
+            if let Err(e) = sink(at, r) {
+                failed.get_or_insert(format!(
+                    "cannot keep an item's outcome for the reports: {e}"
+                ));
+            }
+        };
     let snapshot = |counts: &Counts| {
         let c = engine.counts().since(&before);
         Snapshot {
@@ -983,9 +1125,29 @@ pub async fn run<S: TaskOps>(
     };
     progress.start(&snapshot(&counts));
 
+    let mut feed = Feed {
+        items: items.enumerate(),
+        ended: false,
+    };
+    let mut next = {
+        let mut f = None;
+        let n = feed.next(
+            previous,
+            config.resume,
+            &mut |at, r| settle(at, r, &mut counts, &mut f),
+            false,
+            &mut failed,
+        );
+        if let Some(m) = f {
+            failed.get_or_insert(m);
+        }
+        n
+    };
+
     let sem = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut set: JoinSet<Done> = JoinSet::new();
-    let mut running: HashMap<tokio::task::Id, usize> = HashMap::new();
+    // The items in flight: position, and the outcome to report if its task ends abnormally.
+    let mut running: HashMap<tokio::task::Id, (usize, ItemResult)> = HashMap::new();
     let mut outcome: Option<Outcome> = None;
     let mut tick = tokio::time::interval(config.progress_every.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -999,7 +1161,10 @@ pub async fn run<S: TaskOps>(
     };
 
     loop {
-        let can_dispatch = outcome.is_none() && !queue.is_empty();
+        if let Some(message) = failed.take() {
+            halt(&mut outcome, HaltReason::Journal { message }, &sh);
+        }
+        let can_dispatch = outcome.is_none() && next.is_some();
         if !can_dispatch && set.is_empty() {
             break;
         }
@@ -1013,27 +1178,25 @@ pub async fn run<S: TaskOps>(
                 let (id, done) = match joined {
                     Ok(x) => x,
                     Err(e) => {
-                        let Some(idx) = running.remove(&e.id()) else { continue };
-                        let r = &mut results[idx];
+                        let Some((idx, mut r)) = running.remove(&e.id()) else { continue };
                         r.status = ItemStatus::Failed;
                         r.error_message = Some(format!("internal error: the item's task ended abnormally ({e})"));
-                        counts.add(r.status);
+                        settle(idx, r, &mut counts, &mut failed);
                         continue;
                     }
                 };
-                let Some(idx) = running.remove(&id) else { continue };
+                let Some((idx, _)) = running.remove(&id) else { continue };
                 let Done { result, systemic, journal_error } = done;
-                results[idx] = result;
-                let r = &results[idx];
+                let (code, message) = (result.error_code.clone(), result.error_message.clone());
                 // The item task made it durable first; counted second.
-                counts.add(r.status);
+                settle(idx, result, &mut counts, &mut failed);
                 if let Some(message) = journal_error {
                     halt(&mut outcome, HaltReason::Journal { message }, &sh);
                 }
                 if systemic {
                     let reason = HaltReason::Systemic {
-                        code: r.error_code.clone().unwrap_or_default(),
-                        message: r.error_message.clone().unwrap_or_default(),
+                        code: code.unwrap_or_default(),
+                        message: message.unwrap_or_default(),
                     };
                     halt(&mut outcome, reason, &sh);
                 } else if config.halt.exceeded(counts.failed, to_send) {
@@ -1047,14 +1210,26 @@ pub async fn run<S: TaskOps>(
             }
             permit = sem.clone().acquire_owned(), if can_dispatch => {
                 let Ok(permit) = permit else { break };
-                let Some((idx, item, hash)) = queue.pop_front() else { continue };
+                let Some((idx, item, hash)) = next.take() else { continue };
+                let pending = ItemResult::pending(item.update.task_id.clone(), item.source.clone(), hash.clone());
                 let shc = sh.clone();
                 let handle = set.spawn(async move {
                     let done = shc.item(item, hash).await;
                     drop(permit);
                     done
                 });
-                running.insert(handle.id(), idx);
+                running.insert(handle.id(), (idx, pending));
+                let mut f = None;
+                next = feed.next(
+                    previous,
+                    config.resume,
+                    &mut |at, r| settle(at, r, &mut counts, &mut f),
+                    false,
+                    &mut failed,
+                );
+                if let Some(m) = f {
+                    failed.get_or_insert(m);
+                }
             }
             _ = tick.tick() => {
                 engine.refresh_rate(Operation::Update);
@@ -1063,6 +1238,23 @@ pub async fn run<S: TaskOps>(
         }
     }
 
+    // Halted or interrupted with items left: the rest are settled as they are, those to send as
+    // not attempted.
+    let mut f = None;
+    if let Some((idx, item, hash)) = next.take() {
+        let r = ItemResult::pending(item.update.task_id, item.source, hash);
+        settle(idx, r, &mut counts, &mut f);
+    }
+    feed.next(
+        previous,
+        config.resume,
+        &mut |at, r| settle(at, r, &mut counts, &mut f),
+        true,
+        &mut failed,
+    );
+    if let Some(message) = f.or(failed) {
+        halt(&mut outcome, HaltReason::Journal { message }, &sh);
+    }
     let outcome = outcome.unwrap_or(Outcome::Completed);
     let elapsed = start.elapsed();
     let _ = journal.append(&Record::End(RunEnd {
@@ -1070,21 +1262,21 @@ pub async fn run<S: TaskOps>(
         outcome: outcome.name().to_string(),
         finished_at: now_rfc3339(),
     }));
-    let not_attempted = results
-        .iter()
-        .filter(|r| r.status == ItemStatus::NotAttempted)
-        .count() as u64;
-    let mut lat = lock(&engine.latencies).split_off(latencies_before);
-    lat.sort_by(f64::total_cmp);
     let c = engine.counts().since(&before);
     let calls = c.calls();
     let secs = elapsed.as_secs_f64();
-    let timeline = lock(&engine.timeline).split_off(timeline_before);
-    // Over the gaps the calls took (see `rate_seconds`), at least the one second the quota
-    // counts in: 7 calls in 0.6 s are 7 calls in that second, not 11.7 calls/s.
-    let rate_secs = rate_seconds(&timeline, elapsed);
+    let (lat, rate_secs, per_second) = {
+        let timeline = lock(&engine.timeline);
+        let points = timeline.get(timeline_before..).unwrap_or_default();
+        let mut lat: Vec<f64> = points.iter().map(Point::latency_ms).collect();
+        lat.sort_by(f64::total_cmp);
+        // Over the gaps the calls took (see `rate_seconds`), at least the one second the quota
+        // counts in: 7 calls in 0.6 s are 7 calls in that second, not 11.7 calls/s.
+        let rate_secs = rate_seconds(points.iter().map(Point::call_point), elapsed);
+        let per_second = per_second(points.iter().map(Point::call_point), run_started);
+        (lat, rate_secs, per_second)
+    };
     let per_sec = |n: u64| n as f64 / rate_secs;
-    let per_second = per_second(&timeline, run_started);
     let final_rate = lock(&engine.adaptive[Operation::Update.index()]).rate_at(engine.now());
     let samples = lock(&engine.recorder)
         .clone()
@@ -1122,10 +1314,7 @@ pub async fn run<S: TaskOps>(
         per_second,
     };
     progress.finish(&snapshot(&counts));
-    RunResult {
-        summary,
-        items: results,
-    }
+    summary
 }
 
 #[cfg(test)]

@@ -285,12 +285,20 @@ pub fn wall_seconds(elapsed: std::time::Duration) -> f64 {
 /// the span they read 10.3 calls/s, an alarming figure under a 10/s quota; over the 17 gaps they
 /// take, 9.7, the pace they left at). With fewer than two sends, the run's wall time. Never less
 /// than one second, as [`wall_seconds`].
-pub fn rate_seconds(points: &[CallPoint], elapsed: std::time::Duration) -> f64 {
-    let first = points.iter().map(|p| p.at).min();
-    let last = points.iter().map(|p| p.at).max();
-    match (first, last) {
-        (Some(first), Some(last)) if points.len() >= 2 && last > first => {
-            let n = points.len() as f64;
+pub fn rate_seconds<P: std::borrow::Borrow<CallPoint>>(
+    points: impl IntoIterator<Item = P>,
+    elapsed: std::time::Duration,
+) -> f64 {
+    let mut span: Option<(std::time::Duration, std::time::Duration)> = None;
+    let mut n = 0u64;
+    for p in points {
+        let at = p.borrow().at;
+        n += 1;
+        span = Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+    }
+    match span {
+        Some((first, last)) if n >= 2 && last > first => {
+            let n = n as f64;
             ((last - first).as_secs_f64() * n / (n - 1.0)).max(1.0)
         }
         _ => wall_seconds(elapsed),
@@ -299,9 +307,13 @@ pub fn rate_seconds(points: &[CallPoint], elapsed: std::time::Duration) -> f64 {
 
 /// Buckets calls by the second of the run they were sent in (seconds without calls included, so
 /// a chart's axis is time), counting from `start`; calls before `start` are not this run's.
-pub fn per_second(points: &[CallPoint], start: std::time::Duration) -> Vec<SecondStats> {
+pub fn per_second<P: std::borrow::Borrow<CallPoint>>(
+    points: impl IntoIterator<Item = P>,
+    start: std::time::Duration,
+) -> Vec<SecondStats> {
     let mut buckets: Vec<(u64, u64, Vec<f64>)> = Vec::new();
     for p in points {
+        let p = p.borrow();
         let Some(since) = p.at.checked_sub(start) else {
             continue;
         };
@@ -438,7 +450,7 @@ mod per_second_tests {
             1.0
         );
         assert_eq!(rate_seconds(&[at(10)], Duration::from_millis(2500)), 2.5);
-        assert_eq!(rate_seconds(&[], Duration::ZERO), 1.0);
+        assert_eq!(rate_seconds(&[] as &[CallPoint], Duration::ZERO), 1.0);
         // Seven calls within 0.6 s were seven calls in one second.
         let seven: Vec<CallPoint> = (0..7).map(|i| at(i * 100)).collect();
         assert_eq!(rate_seconds(&seven, Duration::from_millis(650)), 1.0);
