@@ -14,15 +14,16 @@ pub const COLUMNS: [&str; 8] = [
     "latency_ms",
 ];
 
-pub fn render(r: &Report) -> Vec<u8> {
-    let mut w = ::csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(COLUMNS);
-    for i in &r.items {
+/// Writes one row per item to `out` as they are read.
+pub fn render_to(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut w = ::csv::Writer::from_writer(out);
+    w.write_record(COLUMNS)?;
+    for i in r.items.iter() {
         let attempts = i.attempts.to_string();
         let latency = i.latency_ms.map(|v| v.to_string()).unwrap_or_default();
         // Text cells came from a manifest or the server: escaped, formulas neutralised.
         let cell = |s: Option<&str>| crate::text::csv_cell(s.unwrap_or("")).into_owned();
-        let _ = w.write_record([
+        w.write_record([
             cell(Some(&i.task_id)),
             i.status.as_str().to_string(),
             attempts,
@@ -31,8 +32,7 @@ pub fn render(r: &Report) -> Vec<u8> {
             cell(i.request_id.as_deref()),
             cell(Some(&i.source)),
             latency,
-        ]);
+        ])?;
     }
-    // Writing to a Vec cannot fail.
-    w.into_inner().unwrap_or_default()
+    w.flush()
 }

@@ -219,23 +219,27 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(m, "Credentials refreshed {n} time(s) during the run.\n");
     }
     m.push_str(&chart(&s.per_second));
-    let failed: Vec<_> = r
-        .items
-        .iter()
-        .filter(|i| {
-            matches!(
-                i.status,
-                ItemStatus::Failed | ItemStatus::Stale | ItemStatus::Blocked | ItemStatus::Missing
-            )
-        })
-        .collect();
+    // Counted as they are read, the first rows kept: a run's items are not all held.
+    let mut failed = Vec::new();
+    let mut failures = 0usize;
+    for i in r.items.iter().filter(|i| {
+        matches!(
+            i.status,
+            ItemStatus::Failed | ItemStatus::Stale | ItemStatus::Blocked | ItemStatus::Missing
+        )
+    }) {
+        failures += 1;
+        if failed.len() < MAX_ROWS {
+            failed.push(i);
+        }
+    }
     if !failed.is_empty() {
         let _ = writeln!(
             m,
             "| task | source | error | message | attempts | request id |"
         );
         let _ = writeln!(m, "|---|---|---|---|---:|---|");
-        for i in failed.iter().take(MAX_ROWS) {
+        for i in &failed {
             let _ = writeln!(
                 m,
                 "| {} | {} | {} | {} | {} | {} |",
@@ -247,11 +251,11 @@ pub fn render(r: &Report) -> String {
                 cell(i.request_id.as_deref().unwrap_or(""))
             );
         }
-        if failed.len() > MAX_ROWS {
+        if failures > MAX_ROWS {
             let _ = writeln!(
                 m,
                 "\n…and {} more failures (see the JSON or CSV report).",
-                failed.len() - MAX_ROWS
+                failures - MAX_ROWS
             );
         }
     }
@@ -345,7 +349,7 @@ mod tests {
             it.error_code = Some("InvalidParameter".into());
             it.error_message = Some("CallbackUrl is malformed".into());
             it.attempts = 1;
-            r.items.push(it);
+            r.items = vec![it].into();
         }
         r
     }

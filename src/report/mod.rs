@@ -5,11 +5,14 @@
 //! spreadsheets), `.xml` (JUnit, so CI systems show failed updates as failed tests), `.md` (a
 //! summary for a pull-request comment or a CI step summary).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::apply::outcome::RunResult;
+use crate::spill::Spill;
 
 pub mod csv;
 pub mod json;
@@ -38,7 +41,8 @@ pub struct Report {
     pub schema: String,
     pub tool_version: String,
     pub summary: Summary,
-    pub items: Vec<ItemResult>,
+    /// In input order.
+    pub items: Items,
     /// Present when the run was made with `--verify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<Verification>,
@@ -102,11 +106,114 @@ impl Report {
             schema: SCHEMA.to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             summary: run.summary,
-            items: run.items,
+            items: Items::from(run.items),
             verify: None,
             credential_refreshes: None,
             run: None,
         }
+    }
+
+    /// The report of a run whose outcomes were kept on disk (see [`crate::spill`]).
+    pub fn spilled(summary: Summary, items: Spill<ItemResult>) -> Report {
+        Report {
+            items: Items::Spilled(Arc::new(items)),
+            ..Report::new(RunResult {
+                summary,
+                items: Vec::new(),
+            })
+        }
+    }
+}
+
+/// A report's items: in memory (a report read back, a test), or on disk as the run kept them
+/// (a million items are not held to be written). Either way they are read in input order, one
+/// at a time, by every format.
+#[derive(Debug, Clone)]
+pub enum Items {
+    Memory(Vec<ItemResult>),
+    Spilled(Arc<Spill<ItemResult>>),
+}
+
+impl Items {
+    pub fn len(&self) -> usize {
+        match self {
+            Items::Memory(v) => v.len(),
+            Items::Spilled(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each item in input order. Reading a spilled item back can fail: the iteration then ends
+    /// early and [`Items::take_error`] says why (every writer checks it).
+    pub fn iter(&self) -> Box<dyn Iterator<Item = ItemResult> + '_> {
+        match self {
+            Items::Memory(v) => Box::new(v.iter().cloned()),
+            Items::Spilled(s) => Box::new(s.iter_lossy()),
+        }
+    }
+
+    /// The read error that ended an iteration early, if any.
+    pub fn take_error(&self) -> Option<std::io::Error> {
+        match self {
+            Items::Memory(_) => None,
+            Items::Spilled(s) => s.take_error(),
+        }
+    }
+}
+
+impl Default for Items {
+    fn default() -> Items {
+        Items::Memory(Vec::new())
+    }
+}
+
+impl From<Vec<ItemResult>> for Items {
+    fn from(v: Vec<ItemResult>) -> Items {
+        Items::Memory(v)
+    }
+}
+
+impl<'a> IntoIterator for &'a Items {
+    type Item = ItemResult;
+    type IntoIter = Box<dyn Iterator<Item = ItemResult> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl PartialEq for Items {
+    fn eq(&self, other: &Items) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Serialize for Items {
+    /// As a JSON array, streamed from disk for a spilled run (a read error fails the write).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        match self {
+            Items::Memory(v) => {
+                for i in v {
+                    seq.serialize_element(i)?;
+                }
+            }
+            Items::Spilled(sp) => {
+                for i in sp.iter() {
+                    seq.serialize_element(&i.map_err(S::Error::custom)?)?;
+                }
+            }
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Items {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Items, D::Error> {
+        Vec::<ItemResult>::deserialize(d).map(Items::Memory)
     }
 }
 
@@ -178,11 +285,24 @@ impl Format {
     }
 
     pub fn render(self, r: &Report) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Writing to a Vec cannot fail; a spilled item that cannot be read shortens the output.
+        let _ = self.render_to(r, &mut out);
+        out
+    }
+
+    /// Writes the report to `w` as it renders (the JSON and CSV reports item by item, so a
+    /// million items are never held as text); fails if an item could not be read back.
+    pub fn render_to(self, r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
         match self {
-            Format::Json => json::render(r),
-            Format::Csv => csv::render(r),
-            Format::Junit => junit::render(r),
-            Format::Markdown => markdown::render(r).into_bytes(),
+            Format::Json => json::render_to(r, w)?,
+            Format::Csv => csv::render_to(r, w)?,
+            Format::Junit => w.write_all(&junit::render(r))?,
+            Format::Markdown => w.write_all(markdown::render(r).as_bytes())?,
+        }
+        match r.items.take_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 }
@@ -192,10 +312,10 @@ pub fn check_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Format)>, ReportEr
     paths.iter().map(|p| Format::from_spec(p)).collect()
 }
 
-/// Writes each report whole or not at all (temporary file, fsync, rename).
+/// Writes each report whole or not at all (temporary file, fsync, rename), streamed.
 pub fn write_all(r: &Report, targets: &[(PathBuf, Format)]) -> Result<(), ReportError> {
     for (path, format) in targets {
-        crate::fsutil::write_atomic(path, &format.render(r)).map_err(|source| {
+        crate::fsutil::write_atomic_with(path, |w| format.render_to(r, w)).map_err(|source| {
             ReportError::Write {
                 path: path.clone(),
                 source,

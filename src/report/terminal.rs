@@ -28,16 +28,20 @@ fn safe(s: &str) -> std::borrow::Cow<'_, str> {
 /// The updates that failed, were blocked, missing or stale: the first `limit` as
 /// `status task (file:line): code: message`, then how many more. Empty when there are none.
 pub fn attention(r: &Report, limit: usize) -> String {
-    let items: Vec<_> = r
-        .items
-        .iter()
-        .filter(|i| needs_attention(i.status))
-        .collect();
-    if items.is_empty() {
+    // Counted as they are read, the first `limit` kept: a run's items are not all held.
+    let mut items = Vec::new();
+    let mut count = 0usize;
+    for i in r.items.iter().filter(|i| needs_attention(i.status)) {
+        count += 1;
+        if items.len() < limit {
+            items.push(i);
+        }
+    }
+    if count == 0 {
         return String::new();
     }
-    let mut s = format!("{} update(s) need attention:\n", items.len());
-    for it in items.iter().take(limit) {
+    let mut s = format!("{count} update(s) need attention:\n");
+    for it in &items {
         let _ = write!(
             s,
             "  {:<8} {} ({})",
@@ -53,8 +57,8 @@ pub fn attention(r: &Report, limit: usize) -> String {
         }
         s.push('\n');
     }
-    if items.len() > limit {
-        let _ = writeln!(s, "  and {} more, see the report", items.len() - limit);
+    if count > limit {
+        let _ = writeln!(s, "  and {} more, see the report", count - limit);
     }
     s
 }
@@ -136,7 +140,7 @@ mod tests {
         }
         r.summary.total = items.len() as u64;
         r.summary.outcome = outcome;
-        r.items = items;
+        r.items = items.into();
         r
     }
 

@@ -305,21 +305,16 @@ fn permanent_errors_are_reported_once_and_not_retried() {
     assert_eq!(st.count("UpdateLivePullToPush", "CodeTaskNotExist"), 2);
     let r = s.report("r.json");
     assert_eq!((r.summary.succeeded, r.summary.failed), (7, 3));
-    let failed: BTreeMap<&str, (&str, u32)> = r
+    let failed: BTreeMap<String, (String, u32)> = r
         .items
         .iter()
         .filter(|i| i.status == ItemStatus::Failed)
-        .map(|i| {
-            (
-                i.task_id.as_str(),
-                (i.error_code.as_deref().unwrap_or(""), i.attempts),
-            )
-        })
+        .map(|i| (i.task_id, (i.error_code.unwrap_or_default(), i.attempts)))
         .collect();
-    assert_eq!(failed["perm-003"], ("CodeTaskNotExist", 1));
-    assert_eq!(failed["perm-007"], ("CodeTaskNotExist", 1));
-    assert_eq!(failed["perm-005"], ("InvalidParameter", 1));
-    let src = &r
+    assert_eq!(failed["perm-003"], ("CodeTaskNotExist".into(), 1));
+    assert_eq!(failed["perm-007"], ("CodeTaskNotExist".into(), 1));
+    assert_eq!(failed["perm-005"], ("InvalidParameter".into(), 1));
+    let src = r
         .items
         .iter()
         .find(|i| i.task_id == "perm-003")

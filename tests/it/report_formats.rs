@@ -81,7 +81,8 @@ fn sample() -> Report {
             ),
             item("t-<&>", ItemStatus::Failed, Some("Code\"X"), Some("plain")),
             item("t-later", ItemStatus::NotAttempted, None, None),
-        ],
+        ]
+        .into(),
         verify: None,
         credential_refreshes: None,
         run: None,
