@@ -8,6 +8,9 @@
 //! [`Spill`] reads any item back by its position (`pread`, so readers share it), or all of them
 //! in order.
 //!
+//! Records stay in memory until they pass [`SPILL_AFTER`] bytes, then move to the file: a run of
+//! a few thousand items never touches the disk for them, a run of a million holds 8 MB of them.
+//!
 //! Records may be written in any order (planning decides items as list pages arrive; items finish
 //! in the order their calls return) and are read back in input order.
 
@@ -23,10 +26,30 @@ use serde::de::DeserializeOwned;
 /// Marks a position never written.
 const ABSENT: u64 = u64::MAX;
 
+/// Bytes of records kept in memory before they move to a temporary file: a few thousand items
+/// (a plan item is about 700 bytes of JSON), and at most 8 MB per spill, three spills a run.
+pub const SPILL_AFTER: usize = 8 << 20;
+
+/// Where the records are while being written.
+#[derive(Debug)]
+enum Store {
+    Memory(Vec<u8>),
+    File(BufWriter<File>),
+}
+
+/// Where the records are once finished.
+#[derive(Debug)]
+enum Data {
+    Memory(Vec<u8>),
+    File(File),
+}
+
 /// Appends records to a temporary file, each under its position.
 #[derive(Debug)]
 pub struct SpillWriter<T> {
-    out: BufWriter<File>,
+    store: Store,
+    dir: std::path::PathBuf,
+    threshold: usize,
     /// Where each position's line starts; [`ABSENT`] when not written (yet).
     offsets: Vec<u64>,
     /// Each position's line length, its newline excluded.
@@ -40,9 +63,15 @@ impl<T: Serialize> SpillWriter<T> {
     /// A spill in a new anonymous temporary file in `dir` (the journal's directory: the run
     /// already writes there; a system temporary directory may be a small RAM disk).
     pub fn new_in(dir: &Path) -> std::io::Result<SpillWriter<T>> {
-        let file = tempfile::tempfile_in(dir)?;
+        SpillWriter::with_threshold(dir, SPILL_AFTER)
+    }
+
+    /// As [`SpillWriter::new_in`], moving to the file past `threshold` bytes.
+    pub fn with_threshold(dir: &Path, threshold: usize) -> std::io::Result<SpillWriter<T>> {
         Ok(SpillWriter {
-            out: BufWriter::with_capacity(256 * 1024, file),
+            store: Store::Memory(Vec::new()),
+            dir: dir.to_path_buf(),
+            threshold,
             offsets: Vec::new(),
             lens: Vec::new(),
             end: 0,
@@ -58,7 +87,17 @@ impl<T: Serialize> SpillWriter<T> {
         let len = u32::try_from(self.buf.len())
             .map_err(|_| std::io::Error::other("a record longer than 4 GiB"))?;
         self.buf.push(b'\n');
-        self.out.write_all(&self.buf)?;
+        if let Store::Memory(held) = &mut self.store
+            && held.len() + self.buf.len() > self.threshold
+        {
+            let mut out = BufWriter::with_capacity(256 * 1024, tempfile::tempfile_in(&self.dir)?);
+            out.write_all(held)?;
+            self.store = Store::File(out);
+        }
+        match &mut self.store {
+            Store::Memory(held) => held.extend_from_slice(&self.buf),
+            Store::File(out) => out.write_all(&self.buf)?,
+        }
         if self.offsets.len() <= at {
             self.offsets.resize(at + 1, ABSENT);
             self.lens.resize(at + 1, 0);
@@ -83,12 +122,23 @@ impl<T: Serialize> SpillWriter<T> {
         self.offsets.is_empty()
     }
 
+    /// Whether the records moved to a file.
+    pub fn on_disk(&self) -> bool {
+        matches!(self.store, Store::File(_))
+    }
+
     /// Flushes the file and makes it readable; nothing more can be written.
     pub fn finish(self) -> std::io::Result<Spill<T>> {
-        let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
-        file.rewind()?;
+        let data = match self.store {
+            Store::Memory(held) => Data::Memory(held),
+            Store::File(out) => {
+                let mut file = out.into_inner().map_err(|e| e.into_error())?;
+                file.rewind()?;
+                Data::File(file)
+            }
+        };
         Ok(Spill {
-            file,
+            data,
             offsets: self.offsets,
             lens: self.lens,
             error: Mutex::new(None),
@@ -100,7 +150,7 @@ impl<T: Serialize> SpillWriter<T> {
 /// Finished records, read back by position.
 #[derive(Debug)]
 pub struct Spill<T> {
-    file: File,
+    data: Data,
     offsets: Vec<u64>,
     lens: Vec<u32>,
     /// The first read error met by an infallible iteration ([`Spill::iter_lossy`]).
@@ -126,9 +176,20 @@ impl<T: DeserializeOwned> Spill<T> {
         if offset == ABSENT {
             return Ok(None);
         }
-        let mut buf = vec![0u8; self.lens[at] as usize];
-        read_exact_at(&self.file, &mut buf, offset)?;
-        serde_json::from_slice(&buf)
+        let len = self.lens[at] as usize;
+        let mut owned;
+        let line: &[u8] = match &self.data {
+            Data::Memory(held) => usize::try_from(offset)
+                .ok()
+                .and_then(|o| held.get(o..o + len))
+                .ok_or_else(|| std::io::Error::other(format!("record {at} out of bounds")))?,
+            Data::File(file) => {
+                owned = vec![0u8; len];
+                read_exact_at(file, &mut owned, offset)?;
+                &owned
+            }
+        };
+        serde_json::from_slice(line)
             .map(Some)
             .map_err(|e| std::io::Error::other(format!("record {at} of a spill file: {e}")))
     }
@@ -205,6 +266,24 @@ mod tests {
             ]
         );
         assert_eq!(s.get(9).unwrap(), None);
+    }
+
+    #[test]
+    fn records_move_to_an_anonymous_file_past_the_threshold() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w: SpillWriter<String> = SpillWriter::with_threshold(dir.path(), 100).unwrap();
+        for i in 0..5 {
+            w.put(4 - i, &format!("record {i}")).unwrap();
+        }
+        assert!(!w.on_disk(), "5 short records stay in memory");
+        for i in 5..50 {
+            w.push(&format!("record {i}")).unwrap();
+        }
+        assert!(w.on_disk());
+        let s = w.finish().unwrap();
+        assert_eq!(s.get(0).unwrap().as_deref(), Some("record 4"));
+        assert_eq!(s.get(49).unwrap().as_deref(), Some("record 49"));
+        assert_eq!(s.iter().count(), 50);
         // The file is anonymous: nothing is left in the directory.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

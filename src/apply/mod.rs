@@ -22,3 +22,4 @@ pub mod sandbox;
 pub mod sender;
 pub mod session;
 pub mod verify;
+pub mod work;

@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::executor::{Engine, ExecConfig, TaskOps, WorkItem, run};
+use super::executor::{Engine, ExecConfig, ItemResult, TaskOps, Work, WorkItem, run_stream};
 use super::journal::{
     Journal, JournalError, JournalState, JournalWriter, LockedJournal, ResumeMode, RunHeader,
-    update_hash,
 };
 use super::progress::Progress;
+use super::work::WorkCounts;
 use crate::api::operation::Operation;
 use crate::report::{Format, Report, ReportError};
+use crate::spill::SpillWriter;
 
 /// What the session needs besides the items.
 #[derive(Debug, Clone)]
@@ -34,6 +35,13 @@ pub enum SessionError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// The run's outcomes could not be kept on disk for the reports.
+    #[error("cannot keep the run's outcomes in a temporary file in {dir}: {source}")]
+    Spill {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The confirmation decision, a pure function of the flags and the terminal.
@@ -79,29 +87,13 @@ pub fn previous_state(
 
 /// The summary shown before asking (and printed with `--yes` unless quiet), after the plan's
 /// preview when there is one. `pace` is the Update pace in calls/s.
-pub fn summary_text(
-    items: &[WorkItem],
-    previous: &JournalState,
-    opts: &SessionOptions,
-    target: &str,
-    pace: f64,
-) -> String {
+pub fn summary_text(counts: &WorkCounts, opts: &SessionOptions, target: &str, pace: f64) -> String {
     let c = &opts.config;
-    let sendable: Vec<&WorkItem> = items.iter().filter(|i| i.unsent.is_none()).collect();
-    let skipped = sendable
-        .iter()
-        .filter(|i| {
-            previous
-                .skip(c.resume, &i.update.task_id, &update_hash(&i.update))
-                .is_some()
-        })
-        .count();
-    let unsent = items.len() - sendable.len();
-    let to_send = sendable.len() - skipped;
+    let (unsent, skipped, to_send) = (counts.unsent, counts.skipped, counts.to_send());
     let secs = to_send as f64 / pace.max(0.01);
     let mut s = format!(
         "{} update(s) from {} manifest(s) to {target}: {to_send} to send",
-        items.len(),
+        counts.total,
         opts.manifests.len()
     );
     if unsent > 0 {
@@ -130,12 +122,17 @@ pub fn update_pace<S: TaskOps>(engine: &Engine<S>) -> f64 {
 /// report. The caller has confirmed already, and writes the reports: a report that cannot be
 /// written must not hide the run's outcome.
 ///
+/// The items are read one at a time (`counts` says how many there are, and how many will be
+/// sent); each outcome is kept on disk next to the journal, in an anonymous temporary file, and
+/// the report reads them back from there in input order.
+///
 /// `on_journal` receives the journal handle before the run starts, so the CLI's second-Ctrl-C
 /// handler can exit between two records.
 // Each argument is a distinct input of the run; bundling them would only rename the list.
 #[allow(clippy::too_many_arguments)]
 pub async fn execute<S: TaskOps>(
-    items: Vec<WorkItem>,
+    items: impl Iterator<Item = std::io::Result<WorkItem>>,
+    counts: &WorkCounts,
     previous: &JournalState,
     opts: &SessionOptions,
     journal: LockedJournal,
@@ -147,8 +144,19 @@ pub async fn execute<S: TaskOps>(
     let header = RunHeader::now(&opts.manifests);
     let journal = Journal::with_group_commit(JournalWriter::start(journal, &header)?);
     on_journal(&journal);
-    let result = run(
+    let dir = spill_dir(&opts.journal);
+    let mut outcomes = SpillWriter::new_in(dir).map_err(|e| SessionError::Spill {
+        dir: dir.to_path_buf(),
+        source: e,
+    })?;
+    let mut keep = |at: usize, r: ItemResult| outcomes.put(at, &r);
+    let summary = run_stream(
         items,
+        Work {
+            total: counts.total,
+            to_send: counts.to_send() as u64,
+        },
+        &mut keep,
         engine,
         &journal,
         previous,
@@ -157,7 +165,19 @@ pub async fn execute<S: TaskOps>(
         progress,
     )
     .await;
-    Ok(Report::new(result))
+    let outcomes = outcomes.finish().map_err(|e| SessionError::Spill {
+        dir: dir.to_path_buf(),
+        source: e,
+    })?;
+    Ok(Report::spilled(summary, outcomes))
+}
+
+/// The directory of the run's temporary files: the journal's (the run writes there already).
+pub fn spill_dir(journal: &std::path::Path) -> &std::path::Path {
+    match journal.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    }
 }
 
 #[cfg(test)]

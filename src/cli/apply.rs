@@ -20,6 +20,7 @@ use crate::apply::outcome::{Accept, ItemStatus};
 use crate::apply::planned::{self, Guard};
 use crate::apply::progress;
 use crate::apply::session::{self, Confirm, SessionOptions};
+use crate::apply::work::{WorkCounts, WorkList};
 use crate::apply::{sandbox, verify};
 use crate::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
@@ -29,9 +30,12 @@ use crate::exit;
 use crate::model::{ApiTime, Update};
 use crate::plan::diff::PlanOptions;
 use crate::plan::file::{PlanFile, PlanItem};
-use crate::plan::live::plan_updates;
 use crate::plan::render;
+use crate::plan::spilled::{
+    BatchEntry, SpilledBatch, SpilledPlan, SpilledPlanError, TaskIndex, plan_spilled,
+};
 use crate::report;
+use crate::spill::SpillWriter;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -184,30 +188,48 @@ pub fn default_journal(first: &str, sandbox: bool) -> PathBuf {
     journal::default_path(&base)
 }
 
-/// One valid manifest entry: the update, where it was written, its annotations.
-struct Entry {
-    update: Update,
-    source: String,
-    annotations: std::collections::BTreeMap<String, String>,
-}
-
 /// What the run applies: manifests (planned against live state, or sent blind) or a saved plan.
 enum Source {
-    Manifests(Vec<Entry>),
+    /// The valid updates, kept on disk next to the journal (a million are not held in memory).
+    Manifests(SpilledBatch),
     /// A saved plan's items as work, and its items to preview.
     Plan(Vec<WorkItem>, Vec<PlanItem>),
 }
 
 /// Validates the manifests as one batch, exactly as `validate` does. Errors: the diagnostics are
-/// printed and exit 65 is returned having sent nothing. Warnings are printed unless `-q`.
+/// printed and exit 65 is returned having sent nothing. Warnings are printed unless `-q`. Each
+/// valid update is written to a temporary file in `dir` as it is read (see [`SpilledBatch`]).
 fn load_entries(
     files: &[String],
     now: Option<ApiTime>,
+    dir: &std::path::Path,
     g: &Global,
-) -> Result<Vec<Entry>, CliError> {
+) -> Result<SpilledBatch, CliError> {
     let inputs = manifests::inputs(files).map_err(CliError::usage)?;
     let now = now.unwrap_or_else(manifests::clock_now);
-    let batch = crate::validate::load_batch(&inputs, now);
+    let spill_failed = |e: std::io::Error| {
+        CliError::failure(format!(
+            "cannot keep the validated updates in a temporary file in {}: {e}",
+            dir.display()
+        ))
+    };
+    let mut entries = SpillWriter::new_in(dir).map_err(spill_failed)?;
+    let mut index = TaskIndex::default();
+    let mut failed = None;
+    let batch = crate::validate::visit_batch(&inputs, now, &mut |e| {
+        if failed.is_some() {
+            return;
+        }
+        index.push(e.update.region, &e.update.task_id);
+        let entry = BatchEntry {
+            origin: format!("{}:{}", e.origin.file, e.origin.line),
+            update: e.update,
+            annotations: e.annotations,
+        };
+        if let Err(e) = entries.push(&entry) {
+            failed = Some(e);
+        }
+    });
     manifests::print_diagnostics(&batch.diagnostics, g);
     if batch.has_errors() {
         let c = batch.counts();
@@ -217,15 +239,11 @@ fn load_entries(
         );
         return Err(CliError::reported(exit::INVALID_MANIFEST));
     }
-    Ok(batch
-        .entries
-        .into_iter()
-        .map(|e| Entry {
-            source: format!("{}:{}", e.origin.file, e.origin.line),
-            update: e.update,
-            annotations: e.annotations,
-        })
-        .collect())
+    if let Some(e) = failed {
+        return Err(spill_failed(e));
+    }
+    let entries = entries.finish().map_err(spill_failed)?;
+    Ok(SpilledBatch::new(entries, index))
 }
 
 /// Reads a saved plan, refusing it whole when a manifest it was made from changed since, or when
@@ -305,7 +323,11 @@ pub fn run(args: Args, g: &Global) -> CliResult {
     report::outputs::check(&outputs, &inputs).map_err(CliError::usage)?;
     let source = match &args.plan {
         Some(plan) => load_plan(plan, args.now)?,
-        None => Source::Manifests(load_entries(&args.files, args.now, g)?),
+        None => {
+            let journal = journal_path(&args);
+            let dir = session::spill_dir(&journal);
+            Source::Manifests(load_entries(&args.files, args.now, dir, g)?)
+        }
     };
     let rt = super::runtime()?;
     rt.block_on(run_async(args, source, reports, g))
@@ -371,14 +393,24 @@ async fn run_async(
             );
         }
         let seeds = match &source {
-            Source::Manifests(entries) => {
+            Source::Manifests(batch) => {
                 let now = sandbox_now(&args);
                 let mut seen = std::collections::HashSet::new();
-                entries
-                    .iter()
-                    .filter(|e| seen.insert(e.update.task_id.clone()))
-                    .map(|e| sandbox::seed_entry(&e.update, &e.annotations, now))
-                    .collect()
+                let mut seeds = Vec::new();
+                for e in batch.entries.iter() {
+                    match e {
+                        Ok(e) if seen.insert(e.update.task_id.clone()) => {
+                            seeds.push(sandbox::seed_entry(&e.update, &e.annotations, now))
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            return Err(CliError::failure(format!(
+                                "cannot read the validated updates back: {e}"
+                            )));
+                        }
+                    }
+                }
+                seeds
             }
             Source::Plan(..) => vec![],
         };
@@ -399,8 +431,9 @@ async fn run_async(
     {
         let seeded = emu.tasks();
         let annotated = match &source {
-            Source::Manifests(entries) => entries
-                .iter()
+            Source::Manifests(batch) => batch
+                .entries
+                .iter_lossy()
                 .filter(|e| sandbox::annotated_status(&e.annotations).is_some())
                 .count(),
             Source::Plan(..) => 0,
@@ -433,36 +466,58 @@ async fn run_async(
     } else {
         Some(PREVIEW_ITEMS)
     };
-    let (items, preview) = match source {
-        Source::Plan(items, plan) => (items, Some(render::preview(&plan, limit))),
-        Source::Manifests(entries) if args.no_refresh => {
+    let (work, counts, preview) = match source {
+        Source::Plan(items, plan) => {
+            let mut counts = WorkCounts::default();
+            for it in &items {
+                counts.add(it, &previous, config.resume);
+            }
+            (
+                WorkList::Items(items),
+                counts,
+                Some(render::preview(&plan, limit)),
+            )
+        }
+        Source::Manifests(batch) if args.no_refresh => {
             if !g.quiet {
                 eprintln!(
                     "note: --no-refresh: live state is not read; every update is sent whole, as written"
                 );
             }
-            let items = entries
-                .into_iter()
-                .map(|e| WorkItem::new(e.update, e.source))
-                .collect();
-            (items, None)
+            let work = WorkList::Blind(batch.entries);
+            let counts = match work.counts(&previous, config.resume) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Err(CliError::failure(format!(
+                        "cannot read the validated updates back: {e}"
+                    )));
+                }
+            };
+            (work, counts, None)
         }
-        Source::Manifests(entries) => {
+        Source::Manifests(batch) => {
             let now = args.now.unwrap_or_else(manifests::clock_now);
             let opts = PlanOptions {
                 restart_running: args.restart_running,
             };
+            let mut counts = WorkCounts::default();
+            let count = |it: &PlanItem| {
+                counts.add(
+                    &planned::work_item(it, Guard::None),
+                    &previous,
+                    config.resume,
+                )
+            };
+            let dir = session::spill_dir(&journal_path);
+            let reads = config.concurrency;
             let plan = shared_quota::until_halted(
                 shared.as_deref(),
-                plan_entries(&engine, entries, now, opts, g),
+                plan_entries(&engine, &batch, dir, now, opts, reads, limit, count, g),
             )
             .await??;
-            let preview = render::preview(&plan, limit);
-            let items = plan
-                .iter()
-                .map(|it| planned::work_item(it, Guard::None))
-                .collect();
-            (items, Some(preview))
+            drop(batch);
+            let preview = plan.preview_text();
+            (WorkList::Planned(plan.items), counts, Some(preview))
         }
     };
     config = match args.concurrency {
@@ -470,10 +525,7 @@ async fn run_async(
             concurrency: c as usize,
             ..config
         },
-        None => {
-            let calls = items.iter().map(WorkItem::calls).max().unwrap_or(1);
-            config.scaled_for(calls)
-        }
+        None => config.scaled_for(counts.max_calls.max(1)),
     };
     let opts = SessionOptions {
         manifests: match &args.plan {
@@ -486,8 +538,7 @@ async fn run_async(
     };
     let mut summary = preview.unwrap_or_default();
     summary.push_str(&session::summary_text(
-        &items,
-        &previous,
+        &counts,
         &opts,
         &target,
         session::update_pace(&engine),
@@ -523,7 +574,18 @@ async fn run_async(
         .as_ref()
         .map(|s| s.halt.child_token())
         .unwrap_or_default();
-    let run = drive(items, &previous, &opts, locked, engine.clone(), cancel, g).await;
+    let run = drive(
+        &work,
+        &counts,
+        args.verify,
+        &previous,
+        &opts,
+        locked,
+        engine.clone(),
+        cancel,
+        g,
+    )
+    .await;
     let Ran {
         mut code,
         sent,
@@ -602,8 +664,8 @@ async fn run_async(
         if args.format == OutputFormat::Json {
             use std::io::Write as _;
             let mut out = std::io::stdout().lock();
-            if out
-                .write_all(&report::Format::Json.render(rep))
+            if report::Format::Json
+                .render_to(rep, &mut out)
                 .and_then(|()| out.flush())
                 .is_err()
             {
@@ -688,19 +750,26 @@ fn end_of_run(
 /// Changes and blocked items shown before asking, unless `-v` (then all).
 pub const PREVIEW_ITEMS: usize = 20;
 
-/// Plans the entries against live state through the engine (reads on their own quotas), as
-/// `plan` does.
+/// Plans the batch against live state through the engine (reads on their own quotas), as `plan`
+/// does, each list page decided as it arrives and each item kept on disk (in `dir`); `reads`
+/// bounds the reads in flight, `preview` the differing items kept for the confirmation, and
+/// `count` sees every item.
+// Each argument is a distinct input of planning; bundling them would only rename the list.
+#[allow(clippy::too_many_arguments)]
 async fn plan_entries<S: TaskOps>(
     engine: &Engine<S>,
-    entries: Vec<Entry>,
+    batch: &SpilledBatch,
+    dir: &std::path::Path,
     now: ApiTime,
     opts: PlanOptions,
+    reads: usize,
+    preview: Option<usize>,
+    count: impl FnMut(&PlanItem),
     g: &Global,
-) -> Result<Vec<PlanItem>, CliError> {
-    let updates: Vec<(Update, String)> =
-        entries.into_iter().map(|e| (e.update, e.source)).collect();
+) -> Result<SpilledPlan, CliError> {
+    let tasks = batch.index.len();
     let t0 = std::time::Instant::now();
-    let planning = plan_updates(engine, &updates, now, opts);
+    let planning = plan_spilled(engine, batch, dir, now, opts, reads, preview, count);
     tokio::pin!(planning);
     // Reading live state takes a call per 100 tasks (or per task), paced like every call: say so
     // every few seconds rather than sit silent.
@@ -711,8 +780,7 @@ async fn plan_entries<S: TaskOps>(
             r = &mut planning => break r,
             _ = tick.tick(), if !g.quiet => {
                 eprintln!(
-                    "planning: reading the live state of {} task(s): {} read call(s), {} throttled, elapsed {}",
-                    updates.len(),
+                    "planning: reading the live state of {tasks} task(s): {} read call(s), {} throttled, elapsed {}",
                     engine.counts().calls(),
                     engine.counts().throttled(),
                     progress::human_duration(t0.elapsed())
@@ -720,16 +788,19 @@ async fn plan_entries<S: TaskOps>(
             }
         }
     };
-    let plan = planned.map_err(|e| {
-        call_failed(
+    let plan = planned.map_err(|e| match e {
+        SpilledPlanError::Api(e) => call_failed(
             &e,
             format!("reading live state failed (nothing was sent): {e}"),
-        )
+        ),
+        SpilledPlanError::Io(e) => CliError::failure(format!(
+            "cannot keep the plan in a temporary file in {} (nothing was sent): {e}",
+            dir.display()
+        )),
     })?;
     if g.verbose > 0 {
         eprintln!(
-            "read the live state of {} task(s) in {} call(s), {:.1} s",
-            updates.len(),
+            "read the live state of {tasks} task(s) in {} call(s), {:.1} s",
             engine.counts().calls(),
             t0.elapsed().as_secs_f64()
         );
@@ -872,8 +943,12 @@ async fn stop_requested() -> bool {
 /// that succeeded (for `--verify`). Ctrl-C or SIGTERM once stops dispatching (in-flight calls
 /// finish and are journaled, reports are written, exit 3); a second one exits at once, between
 /// two journal records.
+// Each argument is a distinct input of the run; bundling them would only rename the list.
+#[allow(clippy::too_many_arguments)]
 async fn drive<S: TaskOps>(
-    items: Vec<WorkItem>,
+    work: &WorkList,
+    counts: &WorkCounts,
+    verify: bool,
     previous: &journal::JournalState,
     opts: &SessionOptions,
     locked: LockedJournal,
@@ -884,13 +959,9 @@ async fn drive<S: TaskOps>(
     let display = progress::for_this_process(g.quiet);
     let quiet = g.quiet;
     let sig = cancel.clone();
-    // What was sent, for --verify: kept only for the items that will be sent.
-    let sendable: Vec<Option<Update>> = items
-        .iter()
-        .map(|i| i.unsent.is_none().then(|| i.update.clone()))
-        .collect();
     let result = session::execute(
-        items,
+        work.iter(),
+        counts,
         previous,
         opts,
         locked,
@@ -918,12 +989,31 @@ async fn drive<S: TaskOps>(
     .await;
     match result {
         Ok(rep) => {
-            let sent = sendable
-                .into_iter()
-                .zip(&rep.items)
-                .filter(|(_, r)| r.status == ItemStatus::Succeeded)
-                .filter_map(|(u, _)| u)
-                .collect();
+            // What was sent, for --verify: the updates of the items that succeeded, read back.
+            let mut sent = Vec::new();
+            let mut unreadable = None;
+            if verify {
+                for (it, r) in work.iter().zip(&rep.items) {
+                    match it {
+                        Ok(it) if it.unsent.is_none() && r.status == ItemStatus::Succeeded => {
+                            sent.push(it.update)
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            unreadable = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            if let Some(e) = unreadable {
+                eprintln!("error: cannot read the run's items back for --verify: {e}");
+                return Ran {
+                    code: exit::FAILURE,
+                    sent: vec![],
+                    report: Some(rep),
+                };
+            }
             Ran {
                 code: exit::SUCCESS,
                 sent,
