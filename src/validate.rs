@@ -5,8 +5,8 @@
 //! files too). All problems in all files are collected in one run.
 //!
 //! Two entry points: [`visit_batch`] streams entries to a callback and keeps only the set of task
-//! IDs (what `validate` and `apply` need for a million-row CSV), and [`load_batch`] collects them (what
-//! `plan` needs).
+//! IDs (what `validate` and `apply` need for a million-row CSV), and [`load_batch`] collects
+//! them (what `plan` needs).
 
 use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
