@@ -455,7 +455,10 @@ impl<S: TaskOps> Engine<S> {
             self.calls[op.index()].fetch_add(1, Ordering::Relaxed);
             let t0 = Instant::now();
             let sent_at = self.now();
-            let result = f().await;
+            // Boxed: the client's future is large (the HTTP exchange), and at a raised quota
+            // thousands of items wait for their slot here; inline, each would carry its size the
+            // whole time (measured: peak RSS grew by about 8 KB per item in flight).
+            let result = Box::pin(f()).await;
             let ms = round1(t0.elapsed().as_secs_f64() * 1000.0);
             *latency_ms = Some(ms);
             lock(&self.timeline).push(Point::new(
