@@ -22,6 +22,13 @@ use crate::plan::live::plan_item;
 use crate::plan::render;
 use crate::spill::{Spill, SpillWriter};
 
+/// Reads in flight at most while planning a spilled batch (each still waits for its operation's
+/// pacer). A million tasks are 10,000 list pages: all asked at once (the default concurrency at
+/// `--qps 10000` is 20,004) they overflowed the emulator's accept backlog and failed on the
+/// 5-second connect timeout. 1,000 (the `--concurrency` flag's own ceiling) still keeps
+/// 10,000 reads/s at 100 ms of latency.
+pub const MAX_READS_IN_FLIGHT: usize = 1000;
+
 /// One valid update of the batch as it is kept on disk: the update, `file:line` of it, and its
 /// annotations (`x-…`, read by the sandbox to seed the task).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,8 +235,10 @@ impl<F: FnMut(&PlanItem)> Wanted for Planner<'_, F> {
 
 /// Plans a spilled batch against live state: each task read is decided at once and written to
 /// disk; tasks no read found are missing. `limit` bounds the reads in flight (each waits for its
-/// operation's pacer anyway); `preview` is how many differing items to keep for the confirmation
+/// operation's pacer anyway; never more than [`MAX_READS_IN_FLIGHT`]); `preview` is how many differing items to keep for the confirmation
 /// (`None`: all); `observe` sees every item as it is decided (in no particular order).
+// Each argument is a distinct input of planning; bundling them would only rename the list.
+#[allow(clippy::too_many_arguments)]
 pub async fn plan_spilled<S: LiveSource>(
     src: &S,
     batch: &SpilledBatch,
@@ -259,7 +268,7 @@ pub async fn plan_spilled<S: LiveSource>(
         observe,
         error: None,
     };
-    fetch_into(src, &mut p, limit).await?;
+    fetch_into(src, &mut p, limit.min(MAX_READS_IN_FLIGHT)).await?;
     for at in 0..n {
         if !p.found[at]
             && let Some(entry) = p.entry(at)
@@ -276,4 +285,167 @@ pub async fn plan_spilled<S: LiveSource>(
         preview: p.preview.into_values().collect(),
         differing: p.differing,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::models::ListResponse;
+    use crate::plan::live::plan_updates;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// An account: tasks per region, every read counted.
+    struct Account {
+        tasks: Vec<TaskState>,
+        region: Region,
+        lists: AtomicUsize,
+        describes: AtomicUsize,
+    }
+
+    impl LiveSource for Account {
+        async fn list_page(
+            &self,
+            r: Region,
+            page: u32,
+            size: u32,
+        ) -> Result<ListResponse, ApiError> {
+            self.lists.fetch_add(1, Ordering::SeqCst);
+            let mine: Vec<&TaskState> = self.tasks.iter().filter(|_| r == self.region).collect();
+            Ok(ListResponse {
+                page_number: page,
+                page_size: size,
+                total: mine.len() as u64,
+                task_list: mine
+                    .into_iter()
+                    .skip(((page - 1) * size) as usize)
+                    .take(size as usize)
+                    .cloned()
+                    .collect(),
+                ..ListResponse::default()
+            })
+        }
+
+        async fn describe(&self, id: &str, r: Region) -> Result<Option<TaskState>, ApiError> {
+            self.describes.fetch_add(1, Ordering::SeqCst);
+            Ok(self
+                .tasks
+                .iter()
+                .find(|t| r == self.region && t.task_id == id)
+                .cloned())
+        }
+    }
+
+    fn account(n: usize) -> Account {
+        let tasks = (0..n)
+            .map(|i| {
+                let mut t = TaskState {
+                    task_id: format!("t{i:04}"),
+                    task_status: 3,
+                    ..TaskState::default()
+                };
+                t.task_info.callback_url = "https://old.example.com/cb".into();
+                t
+            })
+            .collect();
+        Account {
+            tasks,
+            region: Region::CnShanghai,
+            lists: AtomicUsize::new(0),
+            describes: AtomicUsize::new(0),
+        }
+    }
+
+    /// Updates of tasks t0000..t{n}: every third already as asked, some in another region (missing
+    /// there), a few that do not exist.
+    fn updates(n: usize) -> Vec<(Update, String)> {
+        let mut out: Vec<(Update, String)> = (0..n)
+            .map(|i| {
+                let region = if i == 7 {
+                    Region::CnBeijing
+                } else {
+                    Region::CnShanghai
+                };
+                let mut u = Update::new(format!("t{:04}", n - 1 - i), region);
+                u.callback_url = Some(if i % 3 == 0 {
+                    "https://old.example.com/cb".into()
+                } else {
+                    format!("https://new.example.com/{i}")
+                });
+                (u, format!("m.yaml:{}", i + 2))
+            })
+            .collect();
+        let mut gone = Update::new("nope", Region::CnShanghai);
+        gone.callback_url = Some("https://new.example.com/x".into());
+        out.insert(5.min(out.len()), (gone, "m.yaml:99".into()));
+        out
+    }
+
+    fn spilled(updates: &[(Update, String)], dir: &std::path::Path) -> SpilledBatch {
+        let mut w = SpillWriter::with_threshold(dir, 4096).unwrap();
+        let mut index = TaskIndex::default();
+        for (u, origin) in updates {
+            index.push(u.region, &u.task_id);
+            w.push(&BatchEntry {
+                update: u.clone(),
+                origin: origin.clone(),
+                annotations: BTreeMap::new(),
+            })
+            .unwrap();
+        }
+        SpilledBatch::new(w.finish().unwrap(), index)
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// The same items, in the same order, from the same reads, as planning the batch in memory.
+    #[test]
+    fn a_spilled_plan_is_the_plan_of_the_batch_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = ApiTime::parse("2026-01-01T00:00:00Z").unwrap();
+        let opts = PlanOptions::default();
+        for (tasks, wanted) in [(1000, 600), (5000, 3), (10, 1)] {
+            let ups = updates(wanted);
+            let held = account(tasks);
+            let expected = block_on(plan_updates(&held, &ups, now, opts)).unwrap();
+            let acc = account(tasks);
+            let batch = spilled(&ups, dir.path());
+            let mut seen = 0;
+            let plan = block_on(plan_spilled(
+                &acc,
+                &batch,
+                dir.path(),
+                now,
+                opts,
+                4,
+                Some(3),
+                |_| seen += 1,
+            ))
+            .unwrap();
+            let items: Vec<PlanItem> = plan.items.iter().map(Result::unwrap).collect();
+            assert_eq!(items, expected, "{tasks} tasks, {wanted} wanted");
+            assert_eq!(seen, expected.len());
+            assert_eq!(plan.summary, render::Summary::of(&expected));
+            assert_eq!(
+                (
+                    acc.lists.load(Ordering::SeqCst),
+                    acc.describes.load(Ordering::SeqCst)
+                ),
+                (
+                    held.lists.load(Ordering::SeqCst),
+                    held.describes.load(Ordering::SeqCst)
+                ),
+                "the same reads"
+            );
+            assert_eq!(
+                plan.preview_text(),
+                render::preview(&expected, Some(3)),
+                "the first differing items, in order"
+            );
+        }
+    }
 }
