@@ -359,5 +359,22 @@ async fn list_pages_and_fuzzy_filters() {
     assert_eq!((r.status, r.code()), (400, "InvalidParameter"));
     let r = list(vec![("PageNumber", "0")]).await;
     assert_eq!(r.code(), "InvalidParameter");
+    // Pages follow the tasks as they are removed (the region's order is rebuilt).
+    let del = s
+        .call(
+            "DeleteLivePullToPush",
+            &[("TaskId", "task-21"), ("Region", "cn-shanghai")],
+        )
+        .await;
+    assert_eq!(del.status, 200);
+    let r = list(vec![("PageNumber", "3"), ("PageSize", "10")]).await;
+    assert_eq!(r.body["Total"], 23);
+    let ids: Vec<_> = r.body["TaskList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["TaskId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["task-20", "task-22", "task-23"]);
     emu.shutdown().await.unwrap();
 }
