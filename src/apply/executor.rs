@@ -680,21 +680,25 @@ impl<S: TaskOps> Run<S> {
         error_code: Option<String>,
         request_id: Option<String>,
     ) {
-        let _ = self
-            .journal
-            .record(&Record::Step(StepRecord {
-                run_id: self.run_id.clone(),
-                task_id: task_id.to_string(),
-                step: step.to_string(),
-                ok,
-                error_code,
-                request_id,
-                at: now_rfc3339(),
-            }))
-            .await;
+        let rec = Record::Step(StepRecord {
+            run_id: self.run_id.clone(),
+            task_id: task_id.to_string(),
+            step: step.to_string(),
+            ok,
+            error_code,
+            request_id,
+            at: now_rfc3339(),
+        });
+        // Boxed, as every rarely taken await of an item (see `run_item`).
+        let _ = Box::pin(self.journal.record(&rec)).await;
     }
 
     /// Runs one item and makes its outcome durable.
+    ///
+    /// Thousands of items wait for their slot at a raised quota (the default concurrency is
+    /// 2 × qps + 4), each holding its future the whole time, so the awaits an item rarely or
+    /// briefly takes (the journal, a staleness read, a rollback) are boxed: only their pointer
+    /// stays in every item's state (measured with a probe future: 2,344 bytes per item before).
     async fn item(&self, item: WorkItem, hash: String) -> Done {
         let ended = self.run_item(&item).await;
         let mut r = ItemResult::pending(item.update.task_id, item.source, hash);
@@ -725,7 +729,7 @@ impl<S: TaskOps> Run<S> {
                 item: r,
                 at: now_rfc3339(),
             });
-            if let Err(e) = self.journal.record(&rec).await {
+            if let Err(e) = Box::pin(self.journal.record(&rec)).await {
                 journal_error = Some(e.to_string());
             }
             let Record::Item(ItemRecord { item, .. }) = rec else {
@@ -751,16 +755,14 @@ impl<S: TaskOps> Run<S> {
         if let Some(expect) = &item.expect {
             let (id, region) = (update.task_id.as_str(), update.region);
             let ops = &self.engine.ops;
-            let state = match self
-                .engine
-                .call(
-                    Operation::Describe,
-                    &self.stop,
-                    &mut attempts,
-                    &mut latency_ms,
-                    || ops.describe(id, region),
-                )
-                .await
+            let state = match Box::pin(self.engine.call(
+                Operation::Describe,
+                &self.stop,
+                &mut attempts,
+                &mut latency_ms,
+                || ops.describe(id, region),
+            ))
+            .await
             {
                 Ok(s) => s,
                 Err(f) => return Ended::from_failure(f, attempts, latency_ms),
@@ -836,8 +838,9 @@ impl<S: TaskOps> Run<S> {
                         self.stop.cancel();
                     }
                     if stopped_task && step == Step::Update {
-                        ended.note =
-                            Some(self.rollback(update, &mut attempts, &mut latency_ms).await);
+                        ended.note = Some(
+                            Box::pin(self.rollback(update, &mut attempts, &mut latency_ms)).await,
+                        );
                         ended.attempts = attempts;
                     } else if stopped_task && step == Step::Restart {
                         ended.note = Some(
@@ -1364,3 +1367,4 @@ mod tests {
         assert_eq!((d.calls(), d.throttled(), d.retries), (8, 0, 1));
     }
 }
+
