@@ -1367,4 +1367,3 @@ mod tests {
         assert_eq!((d.calls(), d.throttled(), d.retries), (8, 0, 1));
     }
 }
-
