@@ -414,7 +414,7 @@ mod per_second_tests {
             at(1499, 20.0, false),
             at(3600, 40.0, false),
         ];
-        let s = per_second(&points, start);
+        let s = per_second(points, start);
         let rows: Vec<_> = s
             .iter()
             .map(|b| (b.second, b.calls, b.throttled, b.p95_ms))
@@ -446,10 +446,10 @@ mod per_second_tests {
         assert!((600.0 / rate_seconds(&long, Duration::from_secs(62)) - 9.709).abs() < 0.01);
         // A burst in one instant, or a single call: over the wall time, at least one second.
         assert_eq!(
-            rate_seconds(&[at(10), at(10)], Duration::from_millis(300)),
+            rate_seconds([at(10), at(10)], Duration::from_millis(300)),
             1.0
         );
-        assert_eq!(rate_seconds(&[at(10)], Duration::from_millis(2500)), 2.5);
+        assert_eq!(rate_seconds([at(10)], Duration::from_millis(2500)), 2.5);
         assert_eq!(rate_seconds(&[] as &[CallPoint], Duration::ZERO), 1.0);
         // Seven calls within 0.6 s were seven calls in one second.
         let seven: Vec<CallPoint> = (0..7).map(|i| at(i * 100)).collect();

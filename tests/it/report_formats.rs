@@ -262,8 +262,11 @@ fn junit_stays_valid_xml_whatever_the_text_and_carries_the_run() {
     const HOSTILE: &str =
         "a\u{0}b \u{1b}[31mred]]><![CDATA[x\u{FFFF}\u{FFFE} \r\tc\u{202E}d\u{7f}\u{85}";
     let mut report = sample();
-    report.items[1].error_message = Some(HOSTILE.into());
-    report.items[1].source = "m/\u{202E}lmay.yaml:3".into();
+    let livebatch::report::Items::Memory(items) = &mut report.items else {
+        panic!("the sample's items are in memory")
+    };
+    items[1].error_message = Some(HOSTILE.into());
+    items[1].source = "m/\u{202E}lmay.yaml:3".into();
     report.run = Some(RunInfo {
         target: "http://127.0.0.1:1".into(),
         sandbox: false,
