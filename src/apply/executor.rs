@@ -1327,6 +1327,92 @@ pub async fn run_stream<S: TaskOps>(
 mod tests {
     use super::*;
 
+    /// Task operations that always succeed at once.
+    struct Ok200;
+
+    impl TaskOps for Ok200 {
+        async fn update(&self, _u: &Update) -> Result<Sent, ApiError> {
+            Ok(Sent::default())
+        }
+        async fn stop(&self, _t: &str, _r: Region) -> Result<Sent, ApiError> {
+            Ok(Sent::default())
+        }
+        async fn restart(&self, _t: &str, _r: Region) -> Result<Sent, ApiError> {
+            Ok(Sent::default())
+        }
+        async fn describe(&self, _t: &str, _r: Region) -> Result<Option<TaskState>, ApiError> {
+            Ok(None)
+        }
+        async fn list_page(&self, _r: Region, _p: u32, _s: u32) -> Result<ListResponse, ApiError> {
+            Ok(ListResponse::default())
+        }
+    }
+
+    /// Items are read as they are sent; one that cannot be read back halts the run (the
+    /// outcomes of those read before it kept), and nothing after it is read.
+    #[tokio::test(start_paused = true)]
+    async fn an_item_that_cannot_be_read_back_halts_the_run() {
+        use super::super::journal::{JournalWriter, RunHeader};
+        use super::super::progress::Silent;
+        let dir = tempfile::tempdir().unwrap();
+        let w = JournalWriter::open(&dir.path().join("j.jsonl"), &RunHeader::now(&[])).unwrap();
+        let journal = Journal::new(w);
+        let config = ExecConfig::new(100.0);
+        let engine = Arc::new(Engine::new(Arc::new(Ok200), Pacers::clock(100.0), &config));
+        let read = std::sync::atomic::AtomicUsize::new(0);
+        let items = (0..6).map(|i| {
+            read.fetch_add(1, Ordering::SeqCst);
+            if i == 3 {
+                Err(std::io::Error::other("disk gone"))
+            } else {
+                Ok(WorkItem::new(
+                    Update::new(format!("t{i}"), Region::CnShanghai),
+                    "m.csv:2",
+                ))
+            }
+        });
+        let mut kept: Vec<(usize, ItemStatus)> = Vec::new();
+        let mut sink = |at: usize, r: ItemResult| {
+            kept.push((at, r.status));
+            Ok(())
+        };
+        let summary = run_stream(
+            items,
+            Work {
+                total: 6,
+                to_send: 6,
+            },
+            &mut sink,
+            engine,
+            &journal,
+            &JournalState::default(),
+            &config,
+            CancellationToken::new(),
+            &Silent,
+        )
+        .await;
+        let Some(HaltReason::Journal { message }) = summary.outcome.halt_reason() else {
+            panic!("{:?}", summary.outcome)
+        };
+        assert!(
+            message.contains("cannot read the run's items back: disk gone"),
+            "{message}"
+        );
+        kept.sort_unstable_by_key(|(at, _)| *at);
+        // The three read before it had been dispatched; the halt stopped them before their first
+        // call (they were waiting for their slot): each has exactly one outcome, none failed.
+        assert_eq!(
+            kept,
+            [0, 1, 2].map(|i| (i, ItemStatus::NotAttempted)).to_vec()
+        );
+        assert_eq!((summary.not_attempted, summary.failed), (3, 0));
+        assert_eq!(
+            read.load(Ordering::SeqCst),
+            4,
+            "nothing read after the failure"
+        );
+    }
+
     #[test]
     fn halt_policy_parses_and_triggers_past_the_limit() {
         assert_eq!("3".parse::<HaltPolicy>(), Ok(HaltPolicy::Count(3)));

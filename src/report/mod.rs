@@ -345,6 +345,56 @@ pub fn write_all(r: &Report, targets: &[(PathBuf, Format)]) -> Result<(), Report
 mod tests {
     use super::*;
 
+    /// A report whose items were kept on disk (written in the order they finished) renders
+    /// byte for byte as the same report held in memory, in every format.
+    #[test]
+    fn a_spilled_report_renders_as_the_report_in_memory() {
+        use crate::apply::outcome::{ItemStatus, Latency, Outcome};
+        use crate::spill::SpillWriter;
+        let items: Vec<ItemResult> = (0..300)
+            .map(|i| {
+                let mut r =
+                    ItemResult::pending(format!("t{i}"), format!("m.csv:{}", i + 2), "h".into());
+                r.status = if i % 7 == 0 {
+                    ItemStatus::Failed
+                } else {
+                    ItemStatus::Succeeded
+                };
+                r.error_message = (i % 7 == 0).then(|| format!("bad, \"quoted\" {i}"));
+                r.latency_ms = Some(f64::from(i) / 10.0);
+                r
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpillWriter::with_threshold(dir.path(), 1000).unwrap();
+        for i in (0..items.len()).rev() {
+            w.put(i, &items[i]).unwrap();
+        }
+        let summary: Summary = serde_json::from_value(serde_json::json!({
+            "outcome": "completed", "total": 300, "succeeded": 257, "failed": 43, "skipped": 0,
+            "not_attempted": 0, "calls": 300, "retries": 0, "throttled": 0,
+            "calls_per_second": 1.0, "updates_per_second": 1.0, "elapsed_seconds": 300.0,
+            "latency_ms": Latency::default(), "rate_samples": []
+        }))
+        .unwrap();
+        assert_eq!(summary.outcome, Outcome::Completed);
+        let spilled = Report::spilled(summary.clone(), w.finish().unwrap());
+        let held = Report::new(RunResult {
+            summary,
+            items: items.clone(),
+        });
+        assert_eq!(spilled, held);
+        for f in [Format::Json, Format::Csv, Format::Junit, Format::Markdown] {
+            let mut out = Vec::new();
+            f.render_to(&spilled, &mut out).unwrap();
+            assert_eq!(out, f.render(&held), "{f:?}");
+        }
+        assert_eq!(
+            terminal::attention(&spilled, 5),
+            terminal::attention(&held, 5)
+        );
+    }
+
     #[test]
     fn an_input_is_hashed_in_blocks_as_a_whole() {
         use sha2::{Digest, Sha256};
