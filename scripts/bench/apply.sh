@@ -10,7 +10,7 @@
 #   restart    apply --plan, 300 stop → update → restart items (running tasks), --latency-ms 100..300
 #   verify     apply FILE --verify, 600 updates: the read-back's cost (wall time with − without)
 #   shared     a second caller takes 5/s of UpdateLivePullToPush throughout, 300 updates
-#   raised     --qps 5000 --quota-raised, 30,000 updates, no latency (and --qps 10000)
+#   raised     --qps 5000 --quota-raised, 30,000 updates, no latency (and --qps 10000; QPS="…" to change)
 #   million    --qps 10000 --quota-raised, 1,000,000 updates: peak RSS   (N=… to change the size)
 #   sdk        the official Python SDK in a sequential loop, 600 updates (needs PyPI for a venv)
 # Per row it prints updates/s (the report's succeeded ÷ elapsed), calls, throttled, the busiest
@@ -184,7 +184,7 @@ PY
 row_raised() {
     local n="${N:-30000}"
     gen raised "$n" 3 callback
-    for q in 5000 10000; do
+    for q in ${QPS:-5000 10000}; do
         start_emulator "$WORK/raised.seed.json" --qps "$q"
         echo "== apply FILE --qps $q --quota-raised, $n updates, no latency"
         run_apply "raised$q" --qps "$q" --quota-raised "$WORK/raised.csv"
