@@ -28,7 +28,9 @@ pub struct Snapshot {
     /// Items finished that were sent (succeeded, failed, stale, already applied): the divisor of
     /// calls per item.
     pub sent_done: u64,
-    /// Calls of this run so far, retries and staleness reads included.
+    /// Calls of this run so far on its busiest operation, retries and staleness reads included.
+    /// Each operation is paced on its own quota, so the pace shown against the quota and the
+    /// calls an item costs in time are those of one operation, not the sum over all of them.
     pub calls: u64,
     /// Retries so far.
     pub retries: u64,

@@ -310,6 +310,14 @@ fn every_operation_is_paced_on_its_own_quota_while_the_others_run_at_theirs() {
         elapsed < 12.0,
         "{elapsed} s: the operations did not overlap"
     );
+    // The outcome line gives each operation's pace: their sum alone would read as four times
+    // the quota.
+    let err = stderr(&out);
+    let line = err.lines().last().unwrap_or_default();
+    for op in ["Describe", "Stop", "Update", "Restart"] {
+        assert!(line.contains(&format!("{op} ")), "{op} missing: {line}");
+    }
+    assert!(line.contains("each on its own quota"), "{line}");
     for id in &ids {
         let t = env.task(id);
         assert_eq!(t.task_status, TaskStatus::Running, "{id}");
