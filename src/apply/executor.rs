@@ -1024,7 +1024,7 @@ impl<I: Iterator<Item = std::io::Result<WorkItem>>> Feed<I> {
         &mut self,
         previous: &JournalState,
         resume: ResumeMode,
-        settle: &mut dyn FnMut(usize, ItemResult),
+        settle: &mut dyn FnMut(usize, ItemResult, &mut Option<String>),
         not_sent: bool,
         failed: &mut Option<String>,
     ) -> Option<(usize, WorkItem, String)> {
@@ -1054,7 +1054,7 @@ impl<I: Iterator<Item = std::io::Result<WorkItem>>> Feed<I> {
             } else if !not_sent {
                 return Some((at, it, r.hash));
             }
-            settle(at, r);
+            settle(at, r, failed);
         }
         None
     }
@@ -1141,20 +1141,13 @@ pub async fn run_stream<S: TaskOps>(
         items: items.enumerate(),
         ended: false,
     };
-    let mut next = {
-        let mut f = None;
-        let n = feed.next(
-            previous,
-            config.resume,
-            &mut |at, r| settle(at, r, &mut counts, &mut f),
-            false,
-            &mut failed,
-        );
-        if let Some(m) = f {
-            failed.get_or_insert(m);
-        }
-        n
-    };
+    let mut next = feed.next(
+        previous,
+        config.resume,
+        &mut |at, r, f| settle(at, r, &mut counts, f),
+        false,
+        &mut failed,
+    );
 
     let sem = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut set: JoinSet<Done> = JoinSet::new();
@@ -1231,17 +1224,13 @@ pub async fn run_stream<S: TaskOps>(
                     done
                 });
                 running.insert(handle.id(), (idx, pending));
-                let mut f = None;
                 next = feed.next(
                     previous,
                     config.resume,
-                    &mut |at, r| settle(at, r, &mut counts, &mut f),
+                    &mut |at, r, f| settle(at, r, &mut counts, f),
                     false,
                     &mut failed,
                 );
-                if let Some(m) = f {
-                    failed.get_or_insert(m);
-                }
             }
             _ = tick.tick() => {
                 engine.refresh_rate(Operation::Update);
@@ -1252,19 +1241,18 @@ pub async fn run_stream<S: TaskOps>(
 
     // Halted or interrupted with items left: the rest are settled as they are, those to send as
     // not attempted.
-    let mut f = None;
     if let Some((idx, item, hash)) = next.take() {
         let r = ItemResult::pending(item.update.task_id, item.source, hash);
-        settle(idx, r, &mut counts, &mut f);
+        settle(idx, r, &mut counts, &mut failed);
     }
     feed.next(
         previous,
         config.resume,
-        &mut |at, r| settle(at, r, &mut counts, &mut f),
+        &mut |at, r, f| settle(at, r, &mut counts, f),
         true,
         &mut failed,
     );
-    if let Some(message) = f.or(failed) {
+    if let Some(message) = failed {
         halt(&mut outcome, HaltReason::Journal { message }, &sh);
     }
     let outcome = outcome.unwrap_or(Outcome::Completed);
