@@ -11,7 +11,8 @@
 #   verify     apply FILE --verify, 600 updates: the read-back's cost (wall time with − without)
 #   shared     a second caller takes 5/s of UpdateLivePullToPush throughout, 300 updates
 #   raised     --qps 5000 --quota-raised, 30,000 updates, no latency (and --qps 10000; QPS="…" to change)
-#   million    --qps 10000 --quota-raised, 1,000,000 updates: peak RSS   (N=… to change the size)
+#   million    --qps 10000 --quota-raised, 1,000,000 updates: peak RSS   (N=… to change the size;
+#              RESUME=1 then resumes the finished run over its journal)
 #   sdk        the official Python SDK in a sequential loop, 600 updates (needs PyPI for a venv)
 # Per row it prints updates/s (the report's succeeded ÷ elapsed), calls, throttled, the busiest
 # one-second window per operation from the emulator, and wall time / peak RSS of livebatch.
@@ -198,7 +199,17 @@ row_million() {
     start_emulator "$WORK/million.seed.json" --qps 10000
     echo "== apply FILE --qps 10000 --quota-raised, $n updates, no latency"
     run_apply million --qps 10000 --quota-raised "$WORK/million.csv"
-    stats; stop_emulator
+    stats
+    if [ -n "${RESUME:-}" ]; then
+        # Resuming the finished run: every record read back, every update skipped.
+        echo "== apply FILE --resume over the journal of that run"
+        /usr/bin/time -f "%e %M" -o "$WORK/resume.time" \
+            "$BIN" apply --yes --quiet --endpoint "$ENDPOINT" --journal "$WORK/million.jsonl" \
+            --resume --qps 10000 --quota-raised "$WORK/million.csv" || echo "  exit code $?"
+        read -r wall rss <"$WORK/resume.time"
+        echo "  livebatch --resume: wall $wall s, peak RSS $((rss / 1024)) MiB"
+    fi
+    stop_emulator
 }
 
 row_sdk() {

@@ -10,12 +10,12 @@
 //! Reading tolerates lines that do not parse (a crash mid-write tears the last line; the next run
 //! starts on a fresh line), and counts them so the CLI can say so.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -446,13 +446,32 @@ pub enum ResumeMode {
     RetryFailed,
 }
 
+/// A 64-bit digest standing for a task ID or an update hash in [`JournalState`].
+///
+/// Why digests, not the strings: resuming a run of a million updates reads a million records,
+/// and two maps keyed by owned strings (a 36-character task ID, a 64-character hash) held about
+/// 400 bytes per record — more than the whole run's 300 MB budget (measured: 16-byte digests
+/// still peaked at 308 MiB resuming a million; 8-byte ones, see BENCHMARKS.md). Why 64 bits are
+/// enough: an update is skipped only if its task's digest *and* its content's digest both match
+/// a success. Two tasks sharing a digest (about 3 × 10⁻⁸ likely among a million) overwrite each
+/// other's entry, so one of them is sent again (harmless: the same update); skipping one that
+/// never succeeded would also need its content's digest to equal the other's, 2⁻⁶⁴.
+type Digest64 = u64;
+
+fn digest64(text: &str) -> Digest64 {
+    let full = Sha256::digest(text.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&full[..8]);
+    u64::from_be_bytes(first)
+}
+
 /// What a journal says, reduced to what resuming needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JournalState {
     /// Per task, the hash of the last update that succeeded: live state now matches it.
-    last_success: HashMap<String, String>,
+    last_success: FxHashMap<Digest64, Digest64>,
     /// Per (task, hash), the latest outcome.
-    latest: HashMap<(String, String), ItemStatus>,
+    latest: FxHashMap<(Digest64, Digest64), ItemStatus>,
     /// Item records read.
     pub items: usize,
     /// Lines that did not parse (a torn last line after a crash, or its fragment later on).
@@ -492,31 +511,33 @@ impl JournalState {
     fn apply(&mut self, it: ItemRecord) {
         let it = it.item;
         self.items += 1;
+        let (task, hash) = (digest64(&it.task_id), digest64(&it.hash));
         if matches!(
             it.status,
             ItemStatus::Succeeded | ItemStatus::AlreadyApplied
         ) {
-            self.last_success
-                .insert(it.task_id.clone(), it.hash.clone());
+            self.last_success.insert(task, hash);
         }
-        self.latest.insert((it.task_id, it.hash), it.status);
+        self.latest.insert((task, hash), it.status);
     }
 
     /// Whether `mode` skips the update of `task_id` with content `hash`, and why.
     pub fn skip(&self, mode: ResumeMode, task_id: &str, hash: &str) -> Option<SkipReason> {
-        let succeeded = self.last_success.get(task_id).map(String::as_str) == Some(hash);
+        if mode == ResumeMode::Fresh {
+            return None;
+        }
+        let (task, hash) = (digest64(task_id), digest64(hash));
+        let succeeded = self.last_success.get(&task) == Some(&hash);
         match mode {
             ResumeMode::Fresh => None,
             ResumeMode::Resume => succeeded.then_some(SkipReason::AlreadySucceeded),
             // The latest record of this exact update decides: a success in an older run must
             // not hide a failure of the same content in a later one.
-            ResumeMode::RetryFailed => {
-                match self.latest.get(&(task_id.to_string(), hash.to_string())) {
-                    Some(ItemStatus::Failed) => None,
-                    _ if succeeded => Some(SkipReason::AlreadySucceeded),
-                    _ => Some(SkipReason::NotFailed),
-                }
-            }
+            ResumeMode::RetryFailed => match self.latest.get(&(task, hash)) {
+                Some(ItemStatus::Failed) => None,
+                _ if succeeded => Some(SkipReason::AlreadySucceeded),
+                _ => Some(SkipReason::NotFailed),
+            },
         }
     }
 }
