@@ -111,6 +111,15 @@ impl WorkItem {
             self.steps.len() + usize::from(self.expect.is_some())
         }
     }
+
+    /// Whether a run sends this item: decided before the run (`unsent`) or skipped by the
+    /// journal (`resume`), it is settled without a call.
+    pub fn is_sent(&self, previous: &JournalState, resume: ResumeMode) -> bool {
+        self.unsent.is_none()
+            && previous
+                .skip(resume, &self.update.task_id, &update_hash(&self.update))
+                .is_none()
+    }
 }
 
 /// The error code reports give an item refused because its task moved since planning.
@@ -965,12 +974,7 @@ pub async fn run<S: TaskOps>(
     let total = items.len();
     let to_send = items
         .iter()
-        .filter(|it| {
-            it.unsent.is_none()
-                && previous
-                    .skip(config.resume, &it.update.task_id, &update_hash(&it.update))
-                    .is_none()
-        })
+        .filter(|it| it.is_sent(previous, config.resume))
         .count() as u64;
     let mut results: Vec<Option<ItemResult>> = vec![None; total];
     let mut keep = |at: usize, r: ItemResult| {

@@ -4,7 +4,7 @@
 //! in flight.
 
 use super::executor::WorkItem;
-use super::journal::{JournalState, ResumeMode, update_hash};
+use super::journal::{JournalState, ResumeMode};
 use super::planned::{Guard, work_item};
 use crate::plan::file::PlanItem;
 use crate::plan::spilled::BatchEntry;
@@ -79,10 +79,7 @@ impl WorkCounts {
         self.max_calls = self.max_calls.max(it.calls());
         if it.unsent.is_some() {
             self.unsent += 1;
-        } else if previous
-            .skip(resume, &it.update.task_id, &update_hash(&it.update))
-            .is_some()
-        {
+        } else if !it.is_sent(previous, resume) {
             self.skipped += 1;
         }
     }
