@@ -12,10 +12,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::client::{Transport, send_signed, send_unsigned_form};
-use super::credentials::{Credentials, Secret};
+use super::clock::{RandomNonce, SystemClock};
+use super::config::{ClientConfig, ClientError};
 use super::endpoint::{Endpoint, EndpointError};
 use super::error::{ApiError, TransportKind};
+use super::secret::{Credentials, Secret};
+use super::transport::{MAX_BODY_BYTES, Transport, send_signed, send_unsigned_form};
 
 /// The STS API version every call names.
 pub const STS_API_VERSION: &str = "2015-04-01";
@@ -195,17 +197,15 @@ impl std::fmt::Debug for StsClient {
 impl StsClient {
     /// An STS client for the Live endpoint `live` (see [`sts_endpoint_for`]), with the timeouts
     /// of `config`, for credential providers built before the Live client.
-    pub fn for_config(
-        config: &super::client::ClientConfig,
-    ) -> Result<StsClient, super::client::ClientError> {
+    pub fn for_config(config: &ClientConfig) -> Result<StsClient, ClientError> {
         let endpoint = sts_endpoint_for(&config.endpoint)?;
         Ok(StsClient(Transport::with_pool(
             endpoint,
             config.connect_timeout,
             config.read_timeout,
-            Arc::new(super::client::SystemClock),
-            Arc::new(super::client::RandomNonce),
-            super::client::MAX_BODY_BYTES,
+            Arc::new(SystemClock),
+            Arc::new(RandomNonce),
+            MAX_BODY_BYTES,
             false,
         )?))
     }

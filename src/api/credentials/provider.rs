@@ -16,16 +16,19 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration as Span, Utc};
 
-use super::remote;
-use super::{Credentials, CredentialsError, Secret, Spec};
-use crate::api::client::Clock;
+use super::error::{CredentialsError, FetchFailure};
+use super::spec::Spec;
+use super::{answer, ecs, external, oidc, ram_role, uri};
+use crate::api::clock::{Clock, SystemClock};
+use crate::api::config::ClientConfig;
+use crate::api::secret::Credentials;
 use crate::api::sts::{RoleRequest, StsClient};
+
+pub use super::ram_role::DEFAULT_DURATION_SECS;
 
 /// The official providers refresh STS credentials 15 minutes before they expire
 /// (credentials-go `SessionStaleTimeSeconds`, the same in Python, Java and Node).
 pub const STALE_MARGIN_SECS: i64 = 15 * 60;
-/// STS's default and minimum session lengths (`DurationSeconds`).
-pub const DEFAULT_DURATION_SECS: u32 = 3600;
 /// After a failed background refresh, wait this long before trying again in the background
 /// (calls keep using the still-valid credentials meanwhile).
 pub const BACKGROUND_RETRY_SECS: i64 = 5;
@@ -37,15 +40,14 @@ pub const BACKGROUND_RETRY_SECS: i64 = 5;
 /// emulator), call it through `spawn_blocking`.
 pub fn resolve(
     spec: &Spec,
-    config: &crate::api::client::ClientConfig,
+    config: &ClientConfig,
 ) -> Result<(Arc<CredentialProvider>, Arc<Issued>), CredentialsError> {
     let sts = StsClient::for_config(config).map_err(|e| CredentialsError::Fetch {
         source_name: spec.describe(),
         message: e.to_string(),
         transient: false,
     })?;
-    let provider =
-        CredentialProvider::from_spec(spec, Some(&sts), Arc::new(crate::api::client::SystemClock));
+    let provider = CredentialProvider::from_spec(spec, Some(&sts), Arc::new(SystemClock));
     let first = std::thread::scope(|s| {
         s.spawn(|| {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -148,16 +150,10 @@ impl std::fmt::Debug for CredentialProvider {
     }
 }
 
-/// A session name the way the official providers make one (`credentials-go-<micros>`), with
-/// this tool's name.
-fn default_session_name(now: DateTime<Utc>) -> String {
-    format!("livebatch-{}", now.timestamp_micros())
-}
-
 impl CredentialProvider {
     /// Credentials that never change (tests, the sandbox, static keys).
     pub fn fixed(credentials: Credentials) -> Arc<CredentialProvider> {
-        let clock: Arc<dyn Clock> = Arc::new(crate::api::client::SystemClock);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         CredentialProvider::from_spec(
             &Spec::Static {
                 credentials,
@@ -176,26 +172,6 @@ impl CredentialProvider {
         clock: Arc<dyn Clock>,
     ) -> Arc<CredentialProvider> {
         let now = clock.now();
-        let role = |role_arn: &str,
-                    session: &Option<String>,
-                    duration: Option<u32>,
-                    policy: &Option<String>,
-                    external: &Option<String>| RoleRequest {
-            role_arn: role_arn.to_string(),
-            session_name: session.clone().unwrap_or_else(|| default_session_name(now)),
-            duration_secs: duration.unwrap_or(DEFAULT_DURATION_SECS),
-            policy: policy.clone(),
-            external_id: external.clone(),
-        };
-        let plain_http = || {
-            reqwest::Client::builder()
-                .no_proxy()
-                .pool_max_idle_per_host(0)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("livebatch/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_default()
-        };
         let missing_sts = |spec: &Spec| {
             Fetcher::Unavailable(format!(
                 "{} needs an STS client, and none was given",
@@ -222,7 +198,14 @@ impl CredentialProvider {
                 Some(sts) => Fetcher::Oidc {
                     provider_arn: provider_arn.clone(),
                     token_file: token_file.clone(),
-                    request: role(role_arn, session_name, *duration_secs, policy, &None),
+                    request: ram_role::role_request(
+                        role_arn,
+                        session_name,
+                        *duration_secs,
+                        policy,
+                        &None,
+                        now,
+                    ),
                     sts: sts.clone(),
                 },
                 None => missing_sts(spec),
@@ -237,7 +220,14 @@ impl CredentialProvider {
             } => match sts {
                 Some(sts) => Fetcher::RamRole {
                     source: CredentialProvider::from_spec(source, Some(sts), clock.clone()),
-                    request: role(role_arn, session_name, *duration_secs, policy, external_id),
+                    request: ram_role::role_request(
+                        role_arn,
+                        session_name,
+                        *duration_secs,
+                        policy,
+                        external_id,
+                        now,
+                    ),
                     sts: sts.clone(),
                 },
                 None => missing_sts(spec),
@@ -247,7 +237,7 @@ impl CredentialProvider {
             },
             Spec::Uri { url } => Fetcher::Uri {
                 url: url.clone(),
-                http: plain_http(),
+                http: answer::plain_http(),
             },
             Spec::Ecs {
                 role_name,
@@ -257,7 +247,7 @@ impl CredentialProvider {
                 role_name: role_name.clone(),
                 imdsv1_disabled: *imdsv1_disabled,
                 base: metadata_url.trim_end_matches('/').to_string(),
-                http: plain_http(),
+                http: answer::plain_http(),
             },
         };
         Arc::new(CredentialProvider {
@@ -389,108 +379,51 @@ impl CredentialProvider {
         Ok(issued)
     }
 
+    /// Obtains credentials once from the source, as they are now.
     async fn fetch(&self) -> Result<Issued, CredentialsError> {
-        let fail = |message: String, transient: bool| CredentialsError::Fetch {
-            source_name: self.description.clone(),
-            message,
-            transient,
-        };
-        let from_api = |e: crate::api::error::ApiError| {
-            let transient = e.class().is_retryable();
-            fail(e.to_string(), transient)
-        };
         let now = self.clock.now();
-        match &self.fetcher {
-            Fetcher::Static(i) => Ok((**i).clone()),
-            Fetcher::Unavailable(why) => Err(fail(why.clone(), false)),
+        let issued = |credentials, expiration| Issued {
+            credentials,
+            obtained: now,
+            expiration,
+        };
+        let fetched = match &self.fetcher {
+            Fetcher::Static(i) => return Ok((**i).clone()),
+            Fetcher::Unavailable(why) => Err(FetchFailure::permanent(why.clone())),
             Fetcher::Oidc {
                 provider_arn,
                 token_file,
                 request,
                 sts,
-            } => {
-                // Re-read at every refresh: the file rotates (Kubernetes, CI runners).
-                let token = std::fs::read_to_string(token_file).map_err(|e| {
-                    fail(
-                        format!(
-                            "cannot read the OIDC token file {}: {e}",
-                            token_file.display()
-                        ),
-                        false,
-                    )
-                })?;
-                let token = token.trim();
-                if token.is_empty() {
-                    return Err(fail(
-                        format!("the OIDC token file {} is empty", token_file.display()),
-                        false,
-                    ));
-                }
-                let t = sts
-                    .assume_role_with_oidc(provider_arn, &Secret::new(token), request)
-                    .await
-                    .map_err(from_api)?;
-                Ok(Issued {
-                    credentials: t.credentials,
-                    obtained: now,
-                    expiration: Some(t.expiration),
-                })
-            }
+            } => oidc::fetch(sts, provider_arn, token_file, request)
+                .await
+                .map(|t| issued(t.credentials, Some(t.expiration))),
             Fetcher::RamRole {
                 source,
                 request,
                 sts,
             } => {
                 let src = Box::pin(source.credentials()).await?;
-                let t = sts
-                    .assume_role(&src.credentials, request)
+                ram_role::fetch(sts, &src.credentials, request)
                     .await
-                    .map_err(from_api)?;
-                Ok(Issued {
-                    credentials: t.credentials,
-                    obtained: now,
-                    expiration: Some(t.expiration),
-                })
+                    .map(|t| issued(t.credentials, Some(t.expiration)))
             }
-            Fetcher::External { command } => {
-                let command = command.clone();
-                let r = tokio::task::spawn_blocking(move || remote::run_external(&command))
-                    .await
-                    .map_err(|e| fail(format!("the process could not be run: {e}"), false))?;
-                let (credentials, expiration) = r.map_err(|m| fail(m, false))?;
-                Ok(Issued {
-                    credentials,
-                    obtained: now,
-                    expiration,
-                })
-            }
-            Fetcher::Uri { url, http } => {
-                let (credentials, expiration) = remote::fetch_uri(http, url)
-                    .await
-                    .map_err(|(m, transient)| fail(m, transient))?;
-                Ok(Issued {
-                    credentials,
-                    obtained: now,
-                    expiration: Some(expiration),
-                })
-            }
+            Fetcher::External { command } => external::fetch(command)
+                .await
+                .map(|(c, expiration)| issued(c, expiration)),
+            Fetcher::Uri { url, http } => uri::fetch(http, url)
+                .await
+                .map(|(c, expiration)| issued(c, Some(expiration))),
             Fetcher::Ecs {
                 role_name,
                 imdsv1_disabled,
                 base,
                 http,
-            } => {
-                let (credentials, expiration) =
-                    remote::fetch_ecs(http, base, role_name.as_deref(), *imdsv1_disabled)
-                        .await
-                        .map_err(|(m, transient)| fail(m, transient))?;
-                Ok(Issued {
-                    credentials,
-                    obtained: now,
-                    expiration: Some(expiration),
-                })
-            }
-        }
+            } => ecs::fetch(http, base, role_name.as_deref(), *imdsv1_disabled)
+                .await
+                .map(|(c, expiration)| issued(c, Some(expiration))),
+        };
+        fetched.map_err(|f| f.named(&self.description))
     }
 }
 
