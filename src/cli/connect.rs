@@ -1,16 +1,17 @@
 //! Shared by every command that calls the API: credentials and flags to a client, the pace
-//! flags' check, the engine of a run without a shared quota, and the exit code of a failed call.
+//! flags' check, and the engine of a run without a shared quota. (The exit code of a failed call
+//! is `error.rs`'s, with the error type; it is re-exported here for the commands that import it
+//! from this file.)
 
 use std::sync::Arc;
 
 use super::error::CliError;
+pub use super::error::exit_code_for;
 use super::{ApiArgs, Global};
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::{self, Environment};
-use crate::api::error::ErrorClass;
 use crate::apply::executor::{Engine, ExecConfig, PACE_HEADROOM};
 use crate::apply::limiter::Pacers;
-use crate::exit;
 
 /// The documented per-account quota of every pull-to-push operation.
 pub const DOCUMENTED_QUOTA: f64 = 10.0;
@@ -87,15 +88,6 @@ pub fn connect(api: &ApiArgs, g: &Global) -> Result<Client, CliError> {
         .provider(provider)
         .build()
         .map_err(CliError::failure)
-}
-
-/// The exit code for a failed call: systemic failures are about the key or permissions.
-pub fn exit_code_for(e: &crate::api::error::ApiError) -> u8 {
-    if e.class() == ErrorClass::Systemic {
-        exit::CREDENTIALS
-    } else {
-        exit::FAILURE
-    }
 }
 
 /// The engine of a real run: the client's calls, each operation paced at [`PACE_HEADROOM`] of

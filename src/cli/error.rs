@@ -1,6 +1,8 @@
 //! The CLI's one error type: an exit code and, unless the failure site already printed its
-//! lines (diagnostics, lists), the message `cli::main` prints once as `error: …`.
+//! lines (diagnostics, lists), the message `cli::main` prints once as `error: …`; and the exit
+//! code of a failed API call, decided here once for every command.
 
+use crate::api::error::{ApiError, ErrorClass};
 use crate::exit;
 
 /// A failed command: the process exit code (`src/exit.rs`) and what to print on stderr.
@@ -43,9 +45,18 @@ impl CliError {
     }
 }
 
+/// The exit code for a failed call: systemic failures are about the key or permissions.
+pub fn exit_code_for(e: &ApiError) -> u8 {
+    if e.class() == ErrorClass::Systemic {
+        exit::CREDENTIALS
+    } else {
+        exit::FAILURE
+    }
+}
+
 /// A failed API call: systemic failures (the key, permissions) exit 77, others exit 1.
-pub fn call_failed(e: &crate::api::error::ApiError, message: impl std::fmt::Display) -> CliError {
-    CliError::new(super::connect::exit_code_for(e), message)
+pub fn call_failed(e: &ApiError, message: impl std::fmt::Display) -> CliError {
+    CliError::new(exit_code_for(e), message)
 }
 
 /// What a command returns: its exit code when it ran (0, or 2 for pending changes), else why not.
