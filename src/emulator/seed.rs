@@ -399,17 +399,9 @@ pub fn synthetic(n: usize, rng_seed: Option<u64>, now: ApiTime) -> Vec<SeedTask>
 
 /// A UUID-shaped (version 4) ID from `rng`, like the service's task IDs.
 pub fn uuid_from(rng: &mut impl Rng) -> String {
-    let a: u128 = rng.random::<u128>() & !(0xF000 << 64) | (0x4000 << 64);
-    let a = a & !(0xC000 << 48) | (0x8000 << 48);
-    let h = format!("{a:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    uuid::Builder::from_random_bytes(rng.random::<u128>().to_be_bytes())
+        .into_uuid()
+        .to_string()
 }
 
 #[cfg(test)]

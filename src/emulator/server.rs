@@ -379,17 +379,7 @@ impl Activity {
 }
 
 fn request_id() -> String {
-    let mut r = rand::rng();
-    let a: u128 = r.random();
-    let h = format!("{a:032X}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{:X}", uuid::Uuid::from_u128(rand::rng().random()))
 }
 
 type Resp = Response<Full<Bytes>>;
