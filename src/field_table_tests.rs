@@ -5,7 +5,7 @@
 
 use crate::api::models::TaskState;
 use crate::emulator::seed::task_before;
-use crate::emulator::state::{Params, Store};
+use crate::emulator::{operations::Params, store::Store};
 use crate::export::{self, ExportFormat};
 use crate::manifest::Input;
 use crate::model::{ApiTime, Field, Region, Role, SourceType, Update};

@@ -23,7 +23,7 @@ pub struct FaultConfig {
     /// dropping the connection: the client cannot know the call took effect.
     pub drop_after_apply_rate: f64,
     /// Fraction of running tasks that turn abnormal (status 2) on the clock; see
-    /// [`super::state::Abnormal`].
+    /// [`super::task::Abnormal`].
     pub abnormal_rate: f64,
     /// Seed for every random draw; `None` seeds from the OS.
     pub rng_seed: Option<u64>,

@@ -19,12 +19,15 @@
 
 pub mod auth;
 pub mod faults;
+pub mod operations;
 pub mod quota;
 pub mod seed;
 pub mod server;
-pub mod state;
+pub mod state_file;
 pub mod stats;
+pub mod store;
 pub mod sts;
+pub mod task;
 pub mod wal;
 
 use std::net::SocketAddr;
@@ -36,8 +39,9 @@ use crate::model::ApiTime;
 
 pub use faults::FaultConfig;
 pub use server::{Emulator, EmulatorHandle};
-pub use state::{SeedError, SeedTask, StateFile};
+pub use state_file::StateFile;
 pub use stats::{StatsSnapshot, WindowStat};
+pub use task::{SeedError, SeedTask};
 
 /// The default key pair. It is a public test key, documented in the README: it protects nothing
 /// and exists so that a client can sign without any setup.

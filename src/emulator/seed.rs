@@ -26,7 +26,8 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use super::state::{STATE_FORMAT, SeedError, SeedTask, StateFile};
+use super::state_file::{STATE_FORMAT, StateFile};
+use super::task::{SeedError, SeedTask};
 use crate::manifest::Input;
 use crate::model::{ApiTime, Region, SourceType, TaskStatus, Update};
 use crate::rules;

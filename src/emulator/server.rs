@@ -27,10 +27,12 @@ use tokio::task::JoinSet;
 
 use super::auth::{self, NonceCache, SignedRequest};
 use super::faults::{Faults, Outcome};
+use super::operations::Params;
 use super::quota::Limiter;
-use super::state::{Abnormal, Params, SeedTask, Store};
 use super::stats::{Stats, StatsSnapshot};
+use super::store::Store;
 use super::sts::{self as emu_sts, StsStore};
+use super::task::{Abnormal, SeedTask};
 use super::wal::{self, Committer, Record};
 use super::{ApiFault, Clock, EmulatorConfig, EmulatorError, KeyPair};
 use crate::api::models::{API_VERSION, ErrorBody, action};

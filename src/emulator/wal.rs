@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::state::{SeedTask, StateFile, Store};
+use super::state_file::StateFile;
+use super::store::Store;
+use super::task::SeedTask;
 
 /// Log size that triggers a new snapshot. An update's record is ~600 bytes, so this is ~14,000
 /// changes between snapshots; writing a 10,000-task snapshot takes tens of milliseconds.
