@@ -249,6 +249,16 @@ pub enum EmulatorError {
     State { path: PathBuf, message: String },
     #[error(transparent)]
     Seed(#[from] SeedError),
+    /// Tasks seeded into a running emulator are in its memory, but their log records did not
+    /// reach the state file's log.
+    #[error(
+        "state file {path}: {count} seeded task(s) were added but could not be logged to disk: {reason} (they are lost if the emulator stops without writing its final snapshot)"
+    )]
+    SeedNotDurable {
+        path: PathBuf,
+        count: usize,
+        reason: String,
+    },
     #[error("{0}")]
     Config(String),
 }

@@ -328,7 +328,7 @@ async fn list_pages_and_fuzzy_filters() {
             restarted_at: None,
         })
         .collect();
-    emu.seed(seeds).unwrap();
+    emu.seed(seeds).await.unwrap();
     let list = |extra: Vec<(&'static str, &'static str)>| {
         let s = &s;
         async move {
