@@ -44,6 +44,7 @@ impl SlidingWindow {
 #[derive(Debug)]
 pub struct Limiter {
     qps: u32,
+    window: Duration,
     origin: Instant,
     windows: Mutex<HashMap<(String, String), SlidingWindow>>,
 }
@@ -51,8 +52,15 @@ pub struct Limiter {
 impl Limiter {
     /// `qps == 0` admits everything.
     pub fn new(qps: u32) -> Limiter {
+        Limiter::with_window(qps, Duration::from_secs(1))
+    }
+
+    /// At most `limit` calls in any sliding `window` (tests use a long one, so that what they
+    /// assert does not depend on how fast the machine runs them).
+    pub fn with_window(limit: u32, window: Duration) -> Limiter {
         Limiter {
-            qps,
+            qps: limit,
+            window,
             origin: Instant::now(),
             windows: Mutex::new(HashMap::new()),
         }
@@ -70,7 +78,7 @@ impl Limiter {
             .entry((account.to_string(), action.to_string()))
             .or_default();
         entry
-            .try_admit(now, self.qps, Duration::from_secs(1))
+            .try_admit(now, self.qps, self.window)
             .map(|_| ())
             .map_err(|wait| (wait.as_micros().div_ceil(1000) as u64).max(1))
     }

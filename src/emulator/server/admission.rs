@@ -367,3 +367,275 @@ fn stats_response(shared: &Shared, peer: SocketAddr, rid: &str) -> Resp {
     let body = serde_json::to_value(shared.stats.snapshot()).unwrap_or_default();
     json_response(200, &body, rid)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The admission order, without a TCP server: requests built in memory, signed as a client
+    //! signs them, straight into [`handle`].
+
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use http_body_util::Full;
+
+    use super::*;
+    use crate::emulator::faults::FaultConfig;
+    use crate::emulator::quota::Limiter;
+    use crate::emulator::stats::StatsSnapshot;
+    use crate::emulator::store::Store;
+    use crate::emulator::task::SeedTask;
+    use crate::emulator::{
+        Clock, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig,
+    };
+    use crate::model::{Region, SourceType, TaskStatus};
+
+    const NOW: &str = "2026-03-01T00:00:00Z";
+    const LIST: &str = action::DESCRIBE_LIST;
+    const UPDATE: &str = action::UPDATE;
+    const SECRET: &str = DEFAULT_ACCESS_KEY_SECRET;
+    const HOUR: i64 = 3600;
+
+    fn at(offset_secs: i64) -> ApiTime {
+        ApiTime::from_unix(ApiTime::parse(NOW).unwrap().unix() + offset_secs).unwrap()
+    }
+
+    /// A server's state with no server: a manual clock, `limit` calls per operation in any hour
+    /// (an hour, so that nothing here depends on how fast the machine runs it), `faults`, and one
+    /// stopped task `a`, whose callback an Update may change.
+    fn shared(limit: u32, faults: FaultConfig) -> Arc<Shared> {
+        let cfg = EmulatorConfig {
+            qps: limit,
+            faults,
+            clock: Clock::manual(at(0)),
+            ..EmulatorConfig::default()
+        };
+        let task = SeedTask {
+            task_id: "a".into(),
+            region: Region::CnShanghai,
+            task_name: String::new(),
+            source_type: SourceType::Live,
+            source_protocol: "rtmp".into(),
+            source_urls: vec!["rtmp://pull.example.com/app/s".into()],
+            dst_url: "rtmp://push.example.com/app/a".into(),
+            start_time: at(-HOUR),
+            end_time: at(24 * HOUR),
+            callback_url: String::new(),
+            repeat_number: 0,
+            offset: 0,
+            file_index: 0,
+            retry_count: 3,
+            retry_interval: 60,
+            task_status: TaskStatus::Stopped,
+            task_exit_reason: None,
+            task_exit_time: None,
+            restarted_at: None,
+        };
+        let mut store = Store::new();
+        store.seed(vec![task]).unwrap();
+        let mut s = Shared::new(&cfg, Arc::new(Mutex::new(store)), None);
+        s.limiter = Limiter::with_window(limit, Duration::from_secs(3600));
+        Arc::new(s)
+    }
+
+    /// A V3-signed GET, as a client sends it, signed with `secret` and using `nonce`.
+    fn signed(
+        act: &str,
+        params: &[(&str, &str)],
+        nonce: &str,
+        secret: &str,
+    ) -> Request<Full<Bytes>> {
+        let query: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let payload = sign::sha256_hex(b"");
+        let headers = vec![
+            ("host".to_string(), "127.0.0.1:9".to_string()),
+            ("x-acs-action".into(), act.into()),
+            ("x-acs-version".into(), API_VERSION.into()),
+            ("x-acs-date".into(), NOW.into()),
+            ("x-acs-signature-nonce".into(), nonce.into()),
+            ("x-acs-content-sha256".into(), payload.clone()),
+        ];
+        let v3 = sign::V3Request {
+            method: "GET",
+            path: "/",
+            query: &query,
+            headers: &headers,
+            payload_sha256: &payload,
+        };
+        let authorization = sign::v3_authorization(&v3, DEFAULT_ACCESS_KEY_ID, secret);
+        let mut b = Request::builder()
+            .method("GET")
+            .uri(format!("/?{}", sign::canonical_query(&query)));
+        for (k, v) in &headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        b.header("authorization", authorization)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    }
+
+    fn list(nonce: &str, secret: &str) -> Request<Full<Bytes>> {
+        signed(LIST, &[("Region", "cn-shanghai")], nonce, secret)
+    }
+
+    fn update_callback(nonce: &str, url: &str) -> Request<Full<Bytes>> {
+        let p = [
+            ("TaskId", "a"),
+            ("Region", "cn-shanghai"),
+            ("CallbackUrl", url),
+        ];
+        signed(UPDATE, &p, nonce, SECRET)
+    }
+
+    async fn answer(s: &Arc<Shared>, req: Request<Full<Bytes>>) -> Answer {
+        handle(s.clone(), SocketAddr::from(([127, 0, 0, 1], 9)), req).await
+    }
+
+    /// The status and the error code answered (`ok` for a success).
+    async fn reply(s: &Arc<Shared>, req: Request<Full<Bytes>>) -> (u16, String) {
+        let resp = answer(s, req).await.expect("answered, not dropped");
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let code = v["Code"].as_str().unwrap_or("ok").to_string();
+        (status, code)
+    }
+
+    fn callback(s: &Shared) -> String {
+        s.store().get("a").unwrap().callback_url.clone()
+    }
+
+    fn accepted(stats: &StatsSnapshot, act: &str) -> u64 {
+        stats
+            .windows
+            .iter()
+            .filter(|w| w.action == act)
+            .map(|w| w.accepted)
+            .sum()
+    }
+
+    fn ok() -> (u16, String) {
+        (200, "ok".into())
+    }
+
+    fn refused(status: u16, code: &str) -> (u16, String) {
+        (status, code.into())
+    }
+
+    #[tokio::test]
+    async fn a_bad_signature_is_refused_for_it_before_the_quota_and_uses_none() {
+        let s = shared(1, FaultConfig::default());
+        let bad = refused(400, "SignatureDoesNotMatch");
+        assert_eq!(reply(&s, list("n1", "wrong-secret")).await, bad);
+        assert_eq!(reply(&s, list("n2", SECRET)).await, ok(), "quota left");
+        // The one call the quota allows is used: a bad signature is still refused for the
+        // signature, not for the quota.
+        assert_eq!(reply(&s, list("n3", "wrong-secret")).await, bad);
+        assert_eq!(
+            reply(&s, list("n4", SECRET)).await,
+            refused(400, "Throttling.User")
+        );
+        let stats = s.stats.snapshot();
+        assert_eq!(stats.count(LIST, "SignatureDoesNotMatch"), 2);
+        assert_eq!(accepted(&stats, LIST), 1);
+    }
+
+    #[tokio::test]
+    async fn a_replayed_nonce_is_refused_and_uses_no_quota() {
+        let s = shared(2, FaultConfig::default());
+        let replay = refused(400, "SignatureNonceUsed");
+        assert_eq!(reply(&s, list("n1", SECRET)).await, ok());
+        assert_eq!(reply(&s, list("n1", SECRET)).await, replay);
+        assert_eq!(reply(&s, list("n2", SECRET)).await, ok(), "quota left");
+        // Over quota now: a replay is still refused as a replay.
+        assert_eq!(reply(&s, list("n1", SECRET)).await, replay);
+        assert_eq!(
+            reply(&s, list("n3", SECRET)).await,
+            refused(400, "Throttling.User")
+        );
+        assert_eq!(accepted(&s.stats.snapshot(), LIST), 2);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_change_is_not_applied() {
+        let s = shared(1, FaultConfig::default());
+        let first = "https://hooks.example.com/first";
+        assert_eq!(reply(&s, update_callback("n1", first)).await, ok());
+        let second = update_callback("n2", "https://hooks.example.com/second");
+        assert_eq!(reply(&s, second).await, refused(400, "Throttling.User"));
+        assert_eq!(callback(&s), first);
+    }
+
+    #[tokio::test]
+    async fn a_failure_injected_after_admission_counts_as_admitted_and_changes_nothing() {
+        let faults = FaultConfig {
+            fail_rate: 1.0,
+            rng_seed: Some(7),
+            ..FaultConfig::default()
+        };
+        let s = shared(1, faults);
+        let (status, code) = reply(&s, update_callback("n1", "https://hooks.example.com/x")).await;
+        assert!(
+            matches!(
+                (status, code.as_str()),
+                (500, "InternalError") | (503, "ServiceUnavailable")
+            ),
+            "{status} {code}"
+        );
+        assert_eq!(callback(&s), "", "not performed");
+        assert_eq!(accepted(&s.stats.snapshot(), UPDATE), 1);
+        // It used the quota's one call.
+        let next = update_callback("n2", "https://hooks.example.com/y");
+        assert_eq!(reply(&s, next).await, refused(400, "Throttling.User"));
+    }
+
+    #[tokio::test]
+    async fn a_reset_drops_the_call_before_the_operation() {
+        let faults = FaultConfig {
+            reset_rate: 1.0,
+            rng_seed: Some(7),
+            ..FaultConfig::default()
+        };
+        let s = shared(1, faults);
+        let dropped = answer(&s, update_callback("n1", "https://hooks.example.com/x")).await;
+        assert!(dropped.is_err(), "no answer");
+        assert_eq!(callback(&s), "", "not performed");
+        let stats = s.stats.snapshot();
+        assert_eq!(stats.count(UPDATE, "reset"), 1);
+        assert_eq!(accepted(&stats, UPDATE), 1);
+    }
+
+    #[tokio::test]
+    async fn a_drop_after_apply_applies_the_change_and_answers_nothing() {
+        let faults = FaultConfig {
+            drop_after_apply_rate: 1.0,
+            rng_seed: Some(7),
+            ..FaultConfig::default()
+        };
+        let s = shared(1, faults);
+        let url = "https://hooks.example.com/applied";
+        let dropped = answer(&s, update_callback("n1", url)).await;
+        assert!(dropped.is_err(), "no answer");
+        assert_eq!(callback(&s), url, "performed");
+        assert_eq!(s.stats.snapshot().count(UPDATE, "dropped after apply"), 1);
+    }
+
+    #[tokio::test]
+    async fn checks_before_the_quota_use_none_of_it() {
+        let s = shared(1, FaultConfig::default());
+        // An operation the API does not have, and a body too large to read.
+        let unknown = signed("DescribeSomethingElse", &[], "n1", SECRET);
+        assert_eq!(
+            reply(&s, unknown).await,
+            refused(404, "InvalidAction.NotFound")
+        );
+        let big = Request::builder()
+            .uri("/")
+            .body(Full::new(Bytes::from(vec![b'x'; MAX_BODY + 1])))
+            .unwrap();
+        assert_eq!(reply(&s, big).await, refused(400, "InvalidParameter"));
+        assert_eq!(reply(&s, list("n2", SECRET)).await, ok(), "quota left");
+    }
+}

@@ -338,3 +338,88 @@ impl Activity {
         limit.checked_sub(since).filter(|d| !d.is_zero())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::seed::synthetic;
+    use crate::model::ApiTime;
+
+    fn now() -> ApiTime {
+        ApiTime::parse("2026-11-25T12:00:00Z").unwrap()
+    }
+
+    /// A server's state keeping the state file `path`, its log open.
+    fn with_log(path: &Path) -> Shared {
+        let store = Arc::new(Mutex::new(Store::new()));
+        let committer = Committer::start(path, store.clone()).unwrap();
+        Shared::new(&EmulatorConfig::default(), store, Some(committer))
+    }
+
+    fn not_durable(e: EmulatorError) -> (PathBuf, usize, String) {
+        match e {
+            EmulatorError::SeedNotDurable {
+                path,
+                count,
+                reason,
+            } => (path, count, reason),
+            other => panic!("not SeedNotDurable: {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn seeding_returns_once_the_tasks_are_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emu.json");
+        wal::checkpoint(&path, &Store::new()).unwrap();
+        let shared = with_log(&path);
+        let tasks = synthetic(3, Some(1), now());
+        seed_durably(&shared, tasks.clone(), Some(&path))
+            .await
+            .unwrap();
+        let log = std::fs::read_to_string(wal::log_path(&path)).unwrap();
+        assert_eq!(log.lines().count(), 3, "{log}");
+        shared.wal.as_ref().unwrap().stop();
+        let mut back = Store::new();
+        wal::recover(&path, &mut back).unwrap();
+        assert_eq!(back.tasks(), &tasks[..]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_log_that_cannot_be_written_fails_seeding_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emu.json");
+        // Every write to this log fails, as on a full disk.
+        std::os::unix::fs::symlink("/dev/full", wal::log_path(&path)).unwrap();
+        let shared = with_log(&path);
+        let e = seed_durably(&shared, synthetic(2, Some(1), now()), Some(&path))
+            .await
+            .unwrap_err();
+        let shown = e.to_string();
+        let (p, count, reason) = not_durable(e);
+        assert_eq!((p.as_path(), count), (path.as_path(), 2));
+        assert!(reason.contains("No space left on device"), "{reason}");
+        assert!(
+            shown.starts_with(&format!(
+                "state file {}: 2 seeded task(s) were added but could not be logged",
+                path.display()
+            )),
+            "{shown}"
+        );
+        shared.wal.as_ref().unwrap().stop();
+    }
+
+    #[tokio::test]
+    async fn seeding_after_the_log_writer_stopped_fails_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emu.json");
+        let shared = with_log(&path);
+        shared.wal.as_ref().unwrap().stop();
+        let e = seed_durably(&shared, synthetic(1, Some(1), now()), Some(&path))
+            .await
+            .unwrap_err();
+        let (_, count, reason) = not_durable(e);
+        assert_eq!((count, reason.as_str()), (1, "the emulator is stopping"));
+    }
+}
