@@ -1,7 +1,8 @@
 //! Where the truth is hardest: calls applied but never answered, clients that go away, status 2,
 //! idle connections, empty nonces — in-process, over real HTTP.
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::support::emulator::{Signer, seed_task, t};
@@ -182,6 +183,47 @@ async fn running_tasks_turn_abnormal_on_the_clock_and_follow_the_running_rules()
     emu.shutdown().await.unwrap();
 }
 
+/// Waits for the server to close `c`: `Ok` on end of stream; an error when a byte arrives instead
+/// or nothing happens for 20 s (the connection is still open).
+fn closed_by_server(mut c: TcpStream) -> Result<(), String> {
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = [0u8; 64];
+    match c.read(&mut buf) {
+        Ok(0) => Ok(()),
+        Ok(n) => Err(format!("the server sent {n} bytes instead of closing")),
+        Err(e) => Err(format!("still open after 20 s ({e})")),
+    }
+}
+
+/// A connection that was answered one request and kept alive: the stats (unsigned), read whole.
+fn answered_once(addr: std::net::SocketAddr) -> TcpStream {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(b"GET /_emulator/stats HTTP/1.1\r\nHost: emulator\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the answer was complete");
+        got.extend_from_slice(&buf[..n]);
+        let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map(|v| v.trim().parse().unwrap())
+            .expect("a content-length");
+        if got.len() >= end + 4 + len {
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            assert!(!head.contains("connection: close"), "kept alive: {head}");
+            return c;
+        }
+    }
+}
+
 #[tokio::test]
 async fn idle_connections_are_closed() {
     let emu = Emulator::start(EmulatorConfig {
@@ -191,15 +233,17 @@ async fn idle_connections_are_closed() {
     .await
     .unwrap();
     let addr = emu.addr();
-    let closed = tokio::task::spawn_blocking(move || {
-        let mut c = std::net::TcpStream::connect(addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut buf = [0u8; 16];
-        matches!(c.read(&mut buf), Ok(0))
+    // Closed by the server, both: a connection that never sent a request, and one kept alive
+    // after its answer (the case a pooling client meets).
+    let (never_used, after_a_request) = tokio::task::spawn_blocking(move || {
+        let never_used = closed_by_server(TcpStream::connect(addr).unwrap());
+        let after_a_request = closed_by_server(answered_once(addr));
+        (never_used, after_a_request)
     })
     .await
     .unwrap();
-    assert!(closed, "the server closed the idle connection");
+    assert_eq!(never_used, Ok(()), "a connection that never sent a request");
+    assert_eq!(after_a_request, Ok(()), "a connection idle after a request");
     // A pooling client whose idle connection was closed simply opens another one.
     let s = Signer::new(&emu.url(), Clock::system());
     let list = [("Region", "cn-shanghai")];
