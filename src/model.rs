@@ -309,7 +309,7 @@ macro_rules! field_table {
 }
 
 // Adding a field: a row here; its arms in `Update::get`/`clear` (below), `TaskInfo::reported`
-// (api/models.rs) and `SeedTask::set` (emulator/state.rs) — the compiler points at each — and in
+// (api/models.rs) and `SeedTask::set` (emulator/task.rs) — the compiler points at each — and in
 // `Update::set` (its debug assertion and the round-trip test point there); its column in `export::ExportRecord` and `CSV_COLUMNS` (a test points there);
 // its words in `rules::FIELD_RULES` and whatever checks it needs. Every other consumer (params,
 // changed fields, validation's and the emulator's parsing, diff, fingerprint, drift, export's
