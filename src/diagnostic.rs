@@ -62,6 +62,12 @@ impl Location {
         }
     }
 
+    /// `file:line`, as a plan item's `origin` names its update: the one spelling planning writes
+    /// and `apply --plan` derives again to check a saved plan.
+    pub fn file_line(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+
     pub fn cell(file: &Arc<str>, line: u32, column_name: &Arc<str>) -> Location {
         Location {
             column_name: Some(column_name.clone()),

@@ -41,12 +41,7 @@ pub fn plan_live(
     let updates: Vec<_> = batch
         .entries
         .iter()
-        .map(|e| {
-            (
-                e.update.clone(),
-                format!("{}:{}", e.origin.file, e.origin.line),
-            )
-        })
+        .map(|e| (e.update.clone(), e.origin.file_line()))
         .collect();
     let opts = PlanOptions {
         restart_running: live.restart_running,

@@ -56,6 +56,25 @@ pub struct PlanFile {
 /// Why a saved plan could not be read or used.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanFileError {
+    #[error(
+        "plan {path} is larger than {limit_mib} MiB: a saved plan is read whole; split the manifests into several plans, or apply the manifests directly (`livebatch apply FILE…` streams any size)"
+    )]
+    TooLarge { path: String, limit_mib: u64 },
+    #[error("plan {path} is not a regular file ({kind}): a saved plan is read from a file")]
+    NotAFile { path: String, kind: &'static str },
+    #[error("the plan {path} was made from {manifest}, which is not a regular file ({kind}); a plan's manifests are files")]
+    ManifestNotAFile {
+        path: String,
+        manifest: String,
+        kind: &'static str,
+    },
+    #[error("the plan {path} does not match its manifests; nothing was sent:\n{}\nre-run `livebatch plan --out` and review it again instead of editing the plan", .found.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
+    Underived {
+        path: String,
+        found: Vec<crate::plan::derive::Underived>,
+    },
+    #[error("the plan {path}: its manifests no longer validate as of the plan's time ({errors} error(s)); re-run `livebatch plan --out`")]
+    ManifestsInvalid { path: String, errors: usize },
     #[error("cannot read plan {path}: {source}")]
     Read {
         path: String,
@@ -118,11 +137,30 @@ impl PlanFile {
     }
 
     pub fn load(path: &Path) -> Result<PlanFile, PlanFileError> {
+        use std::io::Read;
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| PlanFileError::Read {
+        let read_err = |source| PlanFileError::Read {
             path: shown.clone(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let meta = file.metadata().map_err(read_err)?;
+        if !meta.is_file() {
+            return Err(PlanFileError::NotAFile {
+                path: shown,
+                kind: file_kind(&meta),
+            });
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_PLAN_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
+        if bytes.len() as u64 > MAX_PLAN_BYTES {
+            return Err(PlanFileError::TooLarge {
+                path: shown,
+                limit_mib: MAX_PLAN_BYTES >> 20,
+            });
+        }
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| PlanFileError::Parse {
                 path: shown.clone(),
@@ -144,9 +182,30 @@ impl PlanFile {
         })
     }
 
-    /// Refuses the plan whole when any of its manifests is no longer what was planned.
+    /// Refuses the plan whole when any of its manifests is no longer what was planned, or it
+    /// names none, or any item is not what the manifests and the item's recorded live state
+    /// produce ([`crate::plan::derive`]): what is sent is what was reviewed.
     pub fn check_manifests(&self, plan_path: &Path) -> Result<(), PlanFileError> {
+        let shown = plan_path.display().to_string();
+        if self.manifests.is_empty() {
+            return Err(PlanFileError::Underived {
+                path: shown,
+                found: vec![crate::plan::derive::Underived::NoManifests],
+            });
+        }
         for m in &self.manifests {
+            let meta = std::fs::metadata(&m.path).map_err(|source| PlanFileError::ManifestGone {
+                path: shown.clone(),
+                manifest: m.path.clone(),
+                source,
+            })?;
+            if !meta.is_file() {
+                return Err(PlanFileError::ManifestNotAFile {
+                    path: shown,
+                    manifest: m.path.clone(),
+                    kind: file_kind(&meta),
+                });
+            }
             let now =
                 manifest_ref(Path::new(&m.path)).map_err(|source| PlanFileError::ManifestGone {
                     path: plan_path.display().to_string(),
@@ -162,8 +221,65 @@ impl PlanFile {
                 });
             }
         }
-        Ok(())
+        self.check_derived(&shown)
     }
+
+    /// Reads the manifests again, validated as of the plan's `created_at`, and derives every item.
+    fn check_derived(&self, shown: &str) -> Result<(), PlanFileError> {
+        let inputs: Vec<crate::manifest::Input> = self
+            .manifests
+            .iter()
+            .map(|m| crate::manifest::Input::from_arg(&m.path))
+            .collect();
+        let batch = crate::validate::load_batch(&inputs, self.created_at);
+        if batch.has_errors() {
+            return Err(PlanFileError::ManifestsInvalid {
+                path: shown.to_string(),
+                errors: batch.counts().errors,
+            });
+        }
+        let entries: Vec<(Update, String)> = batch
+            .entries
+            .into_iter()
+            .map(|e| {
+                let origin = e.origin.file_line();
+                (e.update, origin)
+            })
+            .collect();
+        let found = crate::plan::derive::check(self, &entries);
+        if found.is_empty() {
+            Ok(())
+        } else {
+            Err(PlanFileError::Underived {
+                path: shown.to_string(),
+                found,
+            })
+        }
+    }
+}
+
+/// The largest saved plan `apply --plan` reads (it is read whole). A plan item with its recorded
+/// live state is about 1.2 KB of JSON, so this holds about 100,000 items; a larger batch is
+/// applied from its manifests, which `apply` streams.
+pub const MAX_PLAN_BYTES: u64 = 128 << 20;
+
+/// What a path that is not a regular file is, for messages.
+pub fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() { "a directory" } else { "not a file" }
 }
 
 /// Hashes a manifest file as it is on disk now.
@@ -198,21 +314,25 @@ mod tests {
     fn save_load_round_trip_and_manifest_check() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = dir.path().join("m.yaml");
-        std::fs::write(&manifest, "updates: []\n").unwrap();
+        std::fs::write(
+            &manifest,
+            "updates:\n  - TaskId: t1\n    Region: cn-beijing\n    CallbackUrl: https://h/cb\n",
+        )
+        .unwrap();
         let mut u = Update::new("t1", Region::CnBeijing);
         u.callback_url = Some("https://h/cb".into());
-        let item = PlanItem {
-            task_id: "t1".into(),
-            region: Region::CnBeijing,
-            origin: "m.yaml:2".into(),
-            decision: Decision::NoOp,
-            update: u,
-            live: None,
-            fingerprint: Some("sha256:00".into()),
-        };
+        let created = ApiTime::parse("2027-01-01T00:00:00Z").unwrap();
+        // What planning makes of it for a task not found: the one item the manifest produces.
+        let item = crate::plan::live::plan_item(
+            &u,
+            format!("{}:2", manifest.display()),
+            None,
+            created,
+            PlanOptions::default(),
+        );
         let plan = PlanFile::new(
             PlanOptions::default(),
-            ApiTime::parse("2027-01-01T00:00:00Z").unwrap(),
+            created,
             vec![manifest_ref(&manifest).unwrap()],
             vec![item],
         );
@@ -221,6 +341,11 @@ mod tests {
         let back = PlanFile::load(&path).unwrap();
         assert_eq!(back, plan);
         back.check_manifests(&path).unwrap();
+        // An item edited in the plan is refused, naming it.
+        let mut edited = back.clone();
+        edited.items[0].update.callback_url = Some("https://evil/cb".into());
+        let err = edited.check_manifests(&path).unwrap_err().to_string();
+        assert!(err.contains("item 1 (t1 in cn-beijing"), "{err}");
         std::fs::write(&manifest, "updates: [] # edited\n").unwrap();
         let err = back.check_manifests(&path).unwrap_err();
         assert!(

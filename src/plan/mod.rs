@@ -5,8 +5,10 @@
 //!   blocked or missing, narrowed to the fields that differ; [`render`] shows it as a reviewed diff.
 //! - [`spilled`]: the same for a batch too large to hold (`apply` of a million updates): updates
 //!   and plan items on disk, each list page decided as it arrives.
-//! - [`file`]: a saved plan, applied exactly by `apply --plan`.
+//! - [`file`]: a saved plan, applied exactly by `apply --plan`; [`derive`] checks that every item
+//!   of it is what its manifests and recorded live state produce, so an edited plan sends nothing.
 
+pub mod derive;
 pub mod diff;
 pub mod fetch;
 pub mod file;

@@ -87,10 +87,18 @@ impl StoreUrl {
     }
 }
 
+/// The URL as it may be shown: the password, and any query or fragment (which can carry one,
+/// `redis://host/0?password=…`, a form some clients accept), as `***`.
 fn redact(url: &url::Url) -> String {
     let mut u = url.clone();
     if u.password().is_some() {
         let _ = u.set_password(Some("***"));
+    }
+    if u.query().is_some() {
+        u.set_query(Some("***"));
+    }
+    if u.fragment().is_some() {
+        u.set_fragment(Some("***"));
     }
     u.to_string()
 }
@@ -183,6 +191,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!e.contains("secret") && e.contains("***"), "{e}");
+        // A password in the query (refused: no query is allowed) is not shown either.
+        let e = StoreUrl::parse("redis://host/0?password=S3cret#S3cret")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("S3cret") && e.contains("no query"), "{e}");
     }
 
     #[test]

@@ -186,7 +186,8 @@ impl SharedPacer {
             outstanding: Semaphore::new(MAX_OUTSTANDING),
             state: Mutex::new(State {
                 rate: params.cap,
-                runners: 1,
+                // Unknown until the first reservation answers (see `down`).
+                runners: 0,
                 down_since: None,
                 retry_at: None,
                 attempt: 0,
@@ -212,7 +213,7 @@ impl SharedPacer {
         lock(&self.state).halted.clone()
     }
 
-    /// Runners on this key at the last reservation (this one included).
+    /// Runners on this key at the last reservation (this one included); 0 before the first.
     pub fn runners(&self) -> i64 {
         lock(&self.state).runners
     }
@@ -268,7 +269,7 @@ impl SharedPacer {
         let message = e.to_string();
         match self.config.on_error {
             OnStoreError::Local => {
-                let rate = self.config.adaptive.cap / s.runners.max(1) as f64;
+                let rate = self.config.adaptive.cap / fallback_share(s.runners) as f64;
                 drop(s);
                 self.local.set_rate(rate);
                 if first {
@@ -294,6 +295,22 @@ impl SharedPacer {
         }
     }
 }
+
+/// How many runners the local fallback divides the quota by: those the store counted at the last
+/// reservation, or — when the store failed before any reservation answered, so nothing is known
+/// — [`RUNNERS_ASSUMED_UNSEEN`]. Assuming one then let two runs that lost Redis at start-up each
+/// pace at the whole quota (59 calls/s together against 30, measured).
+pub fn fallback_share(runners_seen: i64) -> i64 {
+    if runners_seen > 0 {
+        runners_seen
+    } else {
+        RUNNERS_ASSUMED_UNSEEN
+    }
+}
+
+/// Runners assumed by the local fallback when none was ever seen: a run that shares a quota
+/// through a store is, by the flag's purpose, not alone.
+pub const RUNNERS_ASSUMED_UNSEEN: i64 = 2;
 
 enum Next {
     Wait(Duration),
@@ -381,6 +398,13 @@ impl Pacer for SharedPacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fallback_share_assumes_two_runners_when_none_was_seen() {
+        assert_eq!(fallback_share(0), 2);
+        assert_eq!(fallback_share(1), 1);
+        assert_eq!(fallback_share(3), 3);
+    }
 
     #[test]
     fn backoff_grows_to_two_seconds_and_never_spins() {

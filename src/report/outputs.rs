@@ -67,26 +67,62 @@ pub fn identity(path: &Path) -> PathBuf {
     }
 }
 
-/// Refuses an output that is an input or another output, then checks each can be written: its
-/// directory exists and accepts a new file, and the file itself, when it exists, is a regular
-/// file opened for writing without changing it. `-` (standard input) is never a file.
+/// A file as the system knows it: its resolved path, and (when it exists) its device and inode.
+/// Two names of one file — a hard link (`ln m.yaml j.jsonl`) — differ in path but not in inode,
+/// so comparing paths alone let a journal be appended into the manifest it was linked to.
+#[derive(Debug, Clone)]
+struct FileKey {
+    path: PathBuf,
+    inode: Option<(u64, u64)>,
+}
+
+impl FileKey {
+    fn of(path: &Path) -> FileKey {
+        FileKey {
+            path: identity(path),
+            inode: inode(path),
+        }
+    }
+
+    fn same(&self, other: &FileKey) -> bool {
+        self.path == other.path || (self.inode.is_some() && self.inode == other.inode)
+    }
+}
+
+#[cfg(unix)]
+fn inode(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn inode(_: &Path) -> Option<(u64, u64)> {
+    None
+}
+
+/// Refuses an output that is an input or another output (the same file by any name, hard links
+/// included), then checks each can be written: a regular file or a new one in a directory that
+/// accepts a new file; or, for reports and plans, a device, FIFO or `-` (standard output), which
+/// are written in place. The journal must be a regular file: it is appended to, read back on
+/// resume and locked, none of which a FIFO or device can do (a FIFO blocked the run forever).
+/// `-` as an input (standard input) is never a file.
 pub fn check(outputs: &[Output], inputs: &[PathBuf]) -> Result<(), OutputError> {
-    let inputs: Vec<(PathBuf, &PathBuf)> = inputs
+    let inputs: Vec<(FileKey, &PathBuf)> = inputs
         .iter()
         .filter(|p| p.as_os_str() != "-")
-        .map(|p| (identity(p), p))
+        .map(|p| (FileKey::of(p), p))
         .collect();
-    let mut seen: Vec<(PathBuf, &Output)> = Vec::new();
+    let mut seen: Vec<(FileKey, &Output)> = Vec::new();
     for out in outputs {
-        let id = identity(&out.path);
-        if let Some((_, input)) = inputs.iter().find(|(i, _)| *i == id) {
+        let key = FileKey::of(&out.path);
+        if let Some((_, input)) = inputs.iter().find(|(i, _)| i.same(&key)) {
             return Err(OutputError::IsInput {
                 role: out.role,
                 path: out.path.clone(),
                 input: (*input).clone(),
             });
         }
-        if let Some((_, other)) = seen.iter().find(|(o, _)| *o == id) {
+        if let Some((_, other)) = seen.iter().find(|(o, _)| o.same(&key)) {
             return Err(OutputError::Clash {
                 role: out.role,
                 path: out.path.clone(),
@@ -94,19 +130,35 @@ pub fn check(outputs: &[Output], inputs: &[PathBuf]) -> Result<(), OutputError> 
                 other: other.path.clone(),
             });
         }
-        writable(&out.path).map_err(|why| OutputError::NotWritable {
+        writable(&out.path, out.role == JOURNAL).map_err(|why| OutputError::NotWritable {
             role: out.role,
             path: out.path.clone(),
             why,
         })?;
-        seen.push((id, out));
+        seen.push((key, out));
     }
     Ok(())
 }
 
-/// Whether `path` can be written the way reports and journals are (a temporary file in its
-/// directory renamed over it, or appended to), trying it without changing anything that exists.
-fn writable(path: &Path) -> Result<(), String> {
+/// The role name of the run's journal among the outputs.
+pub const JOURNAL: &str = "journal";
+
+/// Whether `path` can be written the way it will be ([`crate::fsutil::destination`]): a regular
+/// file replaced by a temporary file renamed over it (or a journal appended to), a device or FIFO
+/// written in place. Tried without changing anything that exists.
+fn writable(path: &Path, regular_only: bool) -> Result<(), String> {
+    use crate::fsutil::Destination;
+    let dest = crate::fsutil::destination(path).map_err(|e| e.to_string())?;
+    let path = match dest {
+        Destination::Replace(p) => p,
+        Destination::Stdout | Destination::InPlace(_) if regular_only => {
+            return Err(
+                "it is not a regular file (a device, FIFO or standard output); the journal must be a regular file".into(),
+            );
+        }
+        Destination::Stdout => return Ok(()),
+        Destination::InPlace(p) => return writable_in_place(&p),
+    };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -116,13 +168,10 @@ fn writable(path: &Path) -> Result<(), String> {
         Ok(_) => return Err(format!("{} is not a directory", dir.display())),
         Err(e) => return Err(format!("directory {}: {e}", dir.display())),
     }
-    if let Ok(m) = std::fs::metadata(path) {
-        if m.is_dir() {
-            return Err("it is a directory".into());
-        }
+    if std::fs::metadata(&path).is_ok() {
         std::fs::OpenOptions::new()
             .append(true)
-            .open(path)
+            .open(&path)
             .map_err(|e| e.to_string())?;
     }
     let probe = dir.join(format!(".livebatch-probe-{}", std::process::id()));
@@ -133,6 +182,28 @@ fn writable(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot create a file in {}: {e}", dir.display()))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// A device or FIFO: opening a FIFO for writing waits for a reader (which may come only when the
+/// run writes its reports), so a FIFO is checked by its permission bits; a device is opened for
+/// writing, which changes nothing.
+fn writable_in_place(path: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let m = std::fs::metadata(path).map_err(|e| e.to_string())?;
+        if m.file_type().is_fifo() {
+            return Ok(());
+        }
+        if m.file_type().is_socket() {
+            return Err("it is a socket; name a file, a device or a FIFO".into());
+        }
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -186,5 +257,52 @@ mod tests {
         assert!(e.contains("is a directory"), "{e}");
         // Nothing was left behind by the probe.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_hard_link_to_an_input_is_the_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("m.yaml");
+        std::fs::write(&m, "updates: []\n").unwrap();
+        let j = dir.path().join("j.jsonl");
+        std::fs::hard_link(&m, &j).unwrap();
+        let e = check(&[Output::new(JOURNAL, &j)], std::slice::from_ref(&m)).unwrap_err();
+        assert!(matches!(e, OutputError::IsInput { .. }), "{e}");
+        // And two outputs that are one file by two names clash.
+        let r = dir.path().join("r.json");
+        std::fs::write(&r, "{}").unwrap();
+        let r2 = dir.path().join("r2.json");
+        std::fs::hard_link(&r, &r2).unwrap();
+        let e = check(
+            &[Output::new("--report", &r), Output::new("--report", &r2)],
+            &[],
+        )
+        .unwrap_err();
+        assert!(matches!(e, OutputError::Clash { .. }), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_a_report_destination_but_never_a_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        check(&[Output::new("--report", &fifo)], &[]).unwrap();
+        check(&[Output::new("--report", "-")], &[]).unwrap();
+        let e = check(&[Output::new(JOURNAL, &fifo)], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must be a regular file"), "{e}");
+        let e = check(&[Output::new(JOURNAL, "-")], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must be a regular file"), "{e}");
     }
 }
