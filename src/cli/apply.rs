@@ -268,6 +268,11 @@ fn load_plan(path: &std::path::Path, now: Option<ApiTime>) -> Result<Source, Cli
         );
         return Err(CliError::reported(exit::INVALID_MANIFEST));
     }
+    // What is sent must be what the manifests produce: an edited or spliced item refuses it all.
+    plan.check_derived(path).map_err(|e| CliError {
+        code: exit::INVALID_MANIFEST,
+        message: Some(e.to_string()),
+    })?;
     Ok(Source::Plan(planned::work_items(&plan), plan.items))
 }
 

@@ -22,7 +22,9 @@ use crate::plan::live::plan_item;
 /// One way a saved plan is not what its manifests produce.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Underived {
-    #[error("the plan names no manifests: a saved plan must be made from manifests (`livebatch plan --out`)")]
+    #[error(
+        "the plan names no manifests: a saved plan must be made from manifests (`livebatch plan --out`)"
+    )]
     NoManifests,
     #[error("item {index} ({task} in {region}) is not in the plan's manifests")]
     NotInManifests {
@@ -46,7 +48,9 @@ pub enum Underived {
         origin: String,
         what: &'static str,
     },
-    #[error("the update of {task} in {region} (from {origin}) is in the manifests but not in the plan")]
+    #[error(
+        "the update of {task} in {region} (from {origin}) is in the manifests but not in the plan"
+    )]
     Omitted {
         task: String,
         region: &'static str,
@@ -71,7 +75,10 @@ pub fn check(plan: &PlanFile, entries: &[(Update, String)]) -> Vec<Underived> {
         .collect();
     for (i, item) in plan.items.iter().enumerate() {
         let index = i + 1;
-        let (task, region) = (crate::text::escape(&item.task_id).into_owned(), item.region.as_str());
+        let (task, region) = (
+            crate::text::escape(&item.task_id).into_owned(),
+            item.region.as_str(),
+        );
         let Some((u, origin, seen)) = wanted.get_mut(&(item.region, item.task_id.as_str())) else {
             out.push(Underived::NotInManifests {
                 index,
@@ -89,7 +96,13 @@ pub fn check(plan: &PlanFile, entries: &[(Update, String)]) -> Vec<Underived> {
             continue;
         }
         *seen = true;
-        let derived = plan_item(u, origin.to_string(), item.live.clone(), plan.created_at, opts);
+        let derived = plan_item(
+            u,
+            origin.to_string(),
+            item.live.clone(),
+            plan.created_at,
+            opts,
+        );
         if let Some(what) = first_difference(item, &derived) {
             out.push(Underived::Differs {
                 index,
@@ -215,7 +228,11 @@ mod tests {
         assert!(found[0].to_string().contains("update"), "{}", found[0]);
         assert!(found[1].to_string().contains("item 2 (t-1"), "{}", found[1]);
 
-        for steps in [vec![], vec![Step::Stop], vec![Step::Stop, Step::Update, Step::Restart]] {
+        for steps in [
+            vec![],
+            vec![Step::Stop],
+            vec![Step::Stop, Step::Update, Step::Restart],
+        ] {
             let mut p = plan(&e, &[3, 3], false);
             if let Decision::Change { steps: s, .. } = &mut p.items[0].decision {
                 *s = steps.clone();
@@ -231,12 +248,20 @@ mod tests {
         let e = entries(2);
         let mut p = plan(&e, &[3, 3], false);
         let foreign = entries(3).pop().unwrap();
-        let spliced = plan(std::slice::from_ref(&foreign), &[3], false).items.remove(0);
+        let spliced = plan(std::slice::from_ref(&foreign), &[3], false)
+            .items
+            .remove(0);
         p.items.push(spliced);
         p.items.push(p.items[0].clone());
         let found = check(&p, &e);
-        assert!(matches!(found[0], Underived::NotInManifests { index: 3, .. }), "{found:?}");
-        assert!(matches!(found[1], Underived::Twice { index: 4, .. }), "{found:?}");
+        assert!(
+            matches!(found[0], Underived::NotInManifests { index: 3, .. }),
+            "{found:?}"
+        );
+        assert!(
+            matches!(found[1], Underived::Twice { index: 4, .. }),
+            "{found:?}"
+        );
 
         let mut p = plan(&e, &[3, 3], false);
         p.items.pop();

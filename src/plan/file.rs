@@ -62,7 +62,9 @@ pub enum PlanFileError {
     TooLarge { path: String, limit_mib: u64 },
     #[error("plan {path} is not a regular file ({kind}): a saved plan is read from a file")]
     NotAFile { path: String, kind: &'static str },
-    #[error("the plan {path} was made from {manifest}, which is not a regular file ({kind}); a plan's manifests are files")]
+    #[error(
+        "the plan {path} was made from {manifest}, which is not a regular file ({kind}); a plan's manifests are files"
+    )]
     ManifestNotAFile {
         path: String,
         manifest: String,
@@ -73,7 +75,9 @@ pub enum PlanFileError {
         path: String,
         found: Vec<crate::plan::derive::Underived>,
     },
-    #[error("the plan {path}: its manifests no longer validate as of the plan's time ({errors} error(s)); re-run `livebatch plan --out`")]
+    #[error(
+        "the plan {path}: its manifests no longer validate as of the plan's time ({errors} error(s)); re-run `livebatch plan --out`"
+    )]
     ManifestsInvalid { path: String, errors: usize },
     #[error("cannot read plan {path}: {source}")]
     Read {
@@ -143,14 +147,15 @@ impl PlanFile {
             path: shown.clone(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(read_err)?;
-        let meta = file.metadata().map_err(read_err)?;
+        // Checked before opening: opening a FIFO for reading waits for a writer, forever.
+        let meta = std::fs::metadata(path).map_err(read_err)?;
         if !meta.is_file() {
             return Err(PlanFileError::NotAFile {
                 path: shown,
                 kind: file_kind(&meta),
             });
         }
+        let file = std::fs::File::open(path).map_err(read_err)?;
         let mut bytes = Vec::new();
         file.take(MAX_PLAN_BYTES + 1)
             .read_to_end(&mut bytes)
@@ -182,23 +187,18 @@ impl PlanFile {
         })
     }
 
-    /// Refuses the plan whole when any of its manifests is no longer what was planned, or it
-    /// names none, or any item is not what the manifests and the item's recorded live state
-    /// produce ([`crate::plan::derive`]): what is sent is what was reviewed.
+    /// Refuses the plan whole when any of its manifests is no longer what was planned (or is not
+    /// a regular file, which could be read forever). A plan naming none is refused by
+    /// [`PlanFile::check_derived`].
     pub fn check_manifests(&self, plan_path: &Path) -> Result<(), PlanFileError> {
         let shown = plan_path.display().to_string();
-        if self.manifests.is_empty() {
-            return Err(PlanFileError::Underived {
-                path: shown,
-                found: vec![crate::plan::derive::Underived::NoManifests],
-            });
-        }
         for m in &self.manifests {
-            let meta = std::fs::metadata(&m.path).map_err(|source| PlanFileError::ManifestGone {
-                path: shown.clone(),
-                manifest: m.path.clone(),
-                source,
-            })?;
+            let meta =
+                std::fs::metadata(&m.path).map_err(|source| PlanFileError::ManifestGone {
+                    path: shown.clone(),
+                    manifest: m.path.clone(),
+                    source,
+                })?;
             if !meta.is_file() {
                 return Err(PlanFileError::ManifestNotAFile {
                     path: shown,
@@ -221,11 +221,14 @@ impl PlanFile {
                 });
             }
         }
-        self.check_derived(&shown)
+        Ok(())
     }
 
-    /// Reads the manifests again, validated as of the plan's `created_at`, and derives every item.
-    fn check_derived(&self, shown: &str) -> Result<(), PlanFileError> {
+    /// Reads the manifests again, validated as of the plan's `created_at`, and derives every item
+    /// ([`crate::plan::derive`]): refuses the plan whole, naming each item that is not what the
+    /// manifests and its recorded live state produce. Call after [`PlanFile::check_manifests`].
+    pub fn check_derived(&self, plan_path: &Path) -> Result<(), PlanFileError> {
+        let shown = plan_path.display().to_string();
         let inputs: Vec<crate::manifest::Input> = self
             .manifests
             .iter()
@@ -279,7 +282,11 @@ pub fn file_kind(meta: &std::fs::Metadata) -> &'static str {
             return "a socket";
         }
     }
-    if meta.is_dir() { "a directory" } else { "not a file" }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
 }
 
 /// Hashes a manifest file as it is on disk now.
@@ -341,10 +348,11 @@ mod tests {
         let back = PlanFile::load(&path).unwrap();
         assert_eq!(back, plan);
         back.check_manifests(&path).unwrap();
+        back.check_derived(&path).unwrap();
         // An item edited in the plan is refused, naming it.
         let mut edited = back.clone();
         edited.items[0].update.callback_url = Some("https://evil/cb".into());
-        let err = edited.check_manifests(&path).unwrap_err().to_string();
+        let err = edited.check_derived(&path).unwrap_err().to_string();
         assert!(err.contains("item 1 (t1 in cn-beijing"), "{err}");
         std::fs::write(&manifest, "updates: [] # edited\n").unwrap();
         let err = back.check_manifests(&path).unwrap_err();

@@ -29,7 +29,10 @@ fn lb(dir: &Path) -> Command {
 }
 
 fn mkfifo(p: &Path) {
-    let st = std::process::Command::new("mkfifo").arg(p).status().unwrap();
+    let st = std::process::Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .unwrap();
     assert!(st.success(), "mkfifo {}", p.display());
 }
 
@@ -51,7 +54,12 @@ fn a_report_through_a_symlink_lands_in_its_target_and_the_link_stays() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&real).unwrap()).unwrap();
     assert_eq!(v["summary"]["succeeded"], 36, "{v}");
 }
@@ -75,7 +83,12 @@ fn a_report_to_a_fifo_is_streamed_into_it_and_the_fifo_stays() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&reader.join().unwrap()).unwrap();
     assert_eq!(v["summary"]["succeeded"], 36, "{v}");
-    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
 }
 
 #[test]
@@ -115,7 +128,13 @@ fn a_journal_hard_linked_to_the_manifest_or_the_plan_is_refused_and_both_stay_in
     let pj = dir.path().join("p.jsonl");
     std::fs::hard_link(&plan, &pj).unwrap();
     let o = lb(dir.path())
-        .args(["apply", "--yes", "--endpoint", "http://127.0.0.1:9", "--journal"])
+        .args([
+            "apply",
+            "--yes",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--journal",
+        ])
         .arg(&pj)
         .arg("--plan")
         .arg(&plan)
@@ -138,5 +157,66 @@ fn a_journal_on_a_fifo_is_refused_at_once() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
-    assert!(stderr(&o).contains("must be a regular file"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("must be a regular file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_plan_on_a_fifo_or_naming_a_fifo_or_device_as_its_manifest_is_refused_at_once() {
+    let (dir, _) = scratch();
+    let fifo = dir.path().join("plan.pipe");
+    mkfifo(&fifo);
+    let o = lb(dir.path())
+        .args([
+            "apply",
+            "--yes",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--plan",
+        ])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a regular file (a FIFO)"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A plan whose manifest is a FIFO (or /dev/zero: read forever) is refused before reading it.
+    let m_fifo = dir.path().join("m.pipe");
+    mkfifo(&m_fifo);
+    for manifest in [m_fifo.display().to_string(), "/dev/zero".to_string()] {
+        let plan = serde_json::json!({
+            "schema": "livebatch.plan/v1",
+            "tool_version": "0.1.0",
+            "created_at": "2026-01-01T00:00:00Z",
+            "restart_running": false,
+            "manifests": [{ "path": manifest, "sha256": "0".repeat(64) }],
+            "items": [],
+        });
+        let p = dir.path().join("plan.json");
+        std::fs::write(&p, plan.to_string()).unwrap();
+        let o = lb(dir.path())
+            .args([
+                "apply",
+                "--yes",
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "--plan",
+            ])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("which is not a regular file"),
+            "{}",
+            stderr(&o)
+        );
+    }
 }

@@ -25,6 +25,7 @@ mod files_in_place;
 mod hostile_input;
 mod manifest_props;
 mod plan_apply;
+mod plan_forgery;
 mod plan_live;
 mod quota_cli;
 mod quota_outage;

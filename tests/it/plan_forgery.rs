@@ -1,0 +1,136 @@
+//! Issue 22 item 4, from the outside: a saved plan sends only what its manifests and recorded
+//! live state produce. Each edit a person with write access to the plan artifact could make —
+//! an `update` changed beside unchanged `changes`, a field not listed, an item spliced in from
+//! another plan, `manifests: []`, `steps: []`, `steps: ["stop"]`, stop → update → restart on a
+//! stopped task — refuses the whole plan (exit 65) naming the item, and nothing is sent. The real
+//! binary against the emulator on loopback.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::emulator::Emu;
+use livebatch::apply::sandbox;
+use livebatch::emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET};
+use livebatch::model::{ApiTime, Update};
+use serde_json::{Value, json};
+
+fn lb(dir: &Path, emu: &Emu, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"))
+        .env_clear()
+        .env("HOME", dir)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
+        .env("NO_PROXY", "127.0.0.1")
+        .current_dir(dir)
+        .args(&args[..1])
+        .args(["--endpoint", &emu.url()])
+        .args(&args[1..])
+        .output()
+        .unwrap()
+}
+
+/// A plan of `us` saved in `dir` (manifest `m.yaml`), read back as JSON.
+fn saved_plan(dir: &Path, emu: &Emu, us: &[Update], name: &str) -> (PathBuf, Value) {
+    crate::support::batch::write_manifest(&dir.join(format!("{name}.yaml")), us);
+    let out = lb(
+        dir,
+        emu,
+        &[
+            "plan",
+            "--out",
+            &format!("{name}.json"),
+            &format!("{name}.yaml"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = dir.join(format!("{name}.json"));
+    let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    (p, v)
+}
+
+#[test]
+fn every_edit_that_the_manifests_do_not_produce_refuses_the_plan_and_sends_nothing() {
+    let us = crate::support::batch::callback_updates("forge", 3, "https://hooks.new.example.com");
+    let other =
+        crate::support::batch::callback_updates("spliced", 1, "https://hooks.new.example.com");
+    let now = ApiTime::from_unix(chrono::Utc::now().timestamp()).unwrap();
+    let seed = sandbox::seed_tasks(us.iter().chain(&other), now);
+    let emu = Emu::seeded(0, None, seed);
+    let dir = tempfile::tempdir().unwrap();
+    let (plan, original) = saved_plan(dir.path(), &emu, &us, "m");
+    let (_, foreign) = saved_plan(dir.path(), &emu, &other, "other");
+
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let edits: Vec<(&str, Edit, &str)> = vec![
+        (
+            "an update edited beside unchanged changes",
+            Box::new(|p| {
+                p["items"][1]["update"]["callback_url"] = json!("https://evil.example.com/x")
+            }),
+            "item 2 (forge-001",
+        ),
+        (
+            "a field not listed in changes",
+            Box::new(|p| {
+                p["items"][0]["update"]["source_urls"] = json!(["rtmp://evil.example.com/live/x"])
+            }),
+            "item 1 (forge-000",
+        ),
+        (
+            "an item spliced in from another plan",
+            Box::new(move |p| {
+                let item = foreign["items"][0].clone();
+                p["items"].as_array_mut().unwrap().push(item);
+            }),
+            "item 4 (spliced-000",
+        ),
+        (
+            "no manifests",
+            Box::new(|p| p["manifests"] = json!([])),
+            "names no manifests",
+        ),
+        (
+            "steps: []",
+            Box::new(|p| p["items"][0]["steps"] = json!([])),
+            "item 1 (forge-000",
+        ),
+        (
+            "steps: [stop]",
+            Box::new(|p| p["items"][2]["steps"] = json!(["stop"])),
+            "item 3 (forge-002",
+        ),
+        (
+            "stop, update, restart on a stopped task",
+            Box::new(|p| p["items"][0]["steps"] = json!(["stop", "update", "restart"])),
+            "item 1 (forge-000",
+        ),
+    ];
+    for (what, edit, names) in edits {
+        let mut edited = original.clone();
+        edit(&mut edited);
+        assert_ne!(edited, original, "{what}: the edit changed the plan");
+        std::fs::write(&plan, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+        let before = emu.stats().requests;
+        let out = lb(dir.path(), &emu, &["apply", "--plan", "m.json", "--yes"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(65), "{what}: {err}");
+        assert!(err.contains(names), "{what}: {err}");
+        assert!(err.contains("nothing was sent"), "{what}: {err}");
+        assert_eq!(emu.stats().requests, before, "{what}: nothing was sent");
+    }
+    // The plan as made applies.
+    std::fs::write(&plan, serde_json::to_vec_pretty(&original).unwrap()).unwrap();
+    let out = lb(dir.path(), &emu, &["apply", "--plan", "m.json", "--yes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        emu.task("forge-001").callback_url,
+        "https://hooks.new.example.com/forge/1"
+    );
+}
