@@ -122,7 +122,7 @@ pub fn check(plan: &PlanFile, entries: &[(Update, String)]) -> Vec<Underived> {
             origin: origin.to_string(),
         })
         .collect();
-    omitted.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+    omitted.sort_by_key(ToString::to_string);
     out.extend(omitted);
     out
 }
