@@ -24,6 +24,15 @@ enum Col {
     Ignored,
 }
 
+/// The header row, read: each column's name (as the rows' diagnostics name it) and meaning.
+struct Header {
+    line: u32,
+    names: Vec<Arc<str>>,
+    cols: Vec<Col>,
+    /// False when a column was refused: the rows are still read and checked, but none is valid.
+    ok: bool,
+}
+
 /// Reads a CSV manifest, calling `sink` once per data row.
 pub fn read(
     file: &Arc<str>,
@@ -38,7 +47,6 @@ pub fn read(
         .from_reader(LineLimit::new(reader));
     let mut row = ::csv::ByteRecord::new();
 
-    // Header.
     match rdr.read_byte_record(&mut row) {
         Ok(true) => {}
         Ok(false) => {
@@ -54,96 +62,11 @@ pub fn read(
             return;
         }
     }
-    let header_line = line_of(&row);
-    let mut names: Vec<Arc<str>> = Vec::with_capacity(row.len());
-    let mut cols: Vec<Col> = Vec::with_capacity(row.len());
-    // Names seen so far: a set, since a header may be long (a scan per column was quadratic).
-    let mut seen: HashSet<Arc<str>> = HashSet::with_capacity(row.len().min(64));
-    let mut annotation_cols = 0usize;
-    let mut header_ok = true;
-    for (i, cell) in row.iter().enumerate() {
-        let name: Arc<str> = match std::str::from_utf8(cell) {
-            Ok(s) => Arc::from(s),
-            Err(_) => {
-                diags.push(Diagnostic::error(
-                    Location::line(file, header_line),
-                    code::ENCODING,
-                    format!(
-                        "header cell {} is not valid UTF-8; save the file as UTF-8",
-                        i + 1
-                    ),
-                ));
-                names.push(Arc::from(format!("#{}", i + 1)));
-                cols.push(Col::Ignored);
-                header_ok = false;
-                continue;
-            }
-        };
-        let at = Location::cell(file, header_line, &name);
-        let col = if !seen.insert(name.clone()) {
-            diags.push(Diagnostic::error(
-                at,
-                code::DUPLICATE_FIELD,
-                format!("column {name:?} appears twice in the header; keep one"),
-            ));
-            header_ok = false;
-            Col::Ignored
-        } else {
-            match classify_key(&name) {
-                Key::Field(f) => Col::Field(f),
-                Key::Annotation => {
-                    annotation_cols += 1;
-                    Col::Annotation(name.clone())
-                }
-                Key::Unknown(s) => {
-                    let msg = if name.is_empty() {
-                        format!(
-                            "header cell {} is empty; name the column or remove it",
-                            i + 1
-                        )
-                    } else {
-                        unknown_field_message(&name, s)
-                    };
-                    diags.push(Diagnostic::error(at, code::UNKNOWN_FIELD, msg));
-                    header_ok = false;
-                    Col::Ignored
-                }
-            }
-        };
-        names.push(name);
-        cols.push(col);
-    }
-    debug_assert!(ANNOTATION_PREFIX == "x-");
-    let mut missing = false;
-    if annotation_cols > MAX_ANNOTATIONS {
-        diags.push(Diagnostic::error(
-            Location::line(file, header_line),
-            code::SHAPE,
-            format!(
-                "{} ({annotation_cols} found); the rows were not read",
-                super::too_many_annotations("the header")
-            ),
-        ));
-        missing = true;
-    }
-    for req in Field::required() {
-        if !cols.iter().any(|c| matches!(c, Col::Field(f) if *f == req)) {
-            diags.push(
-                Diagnostic::error(
-                    Location::line(file, header_line),
-                    code::MISSING_FIELD,
-                    format!("the header has no {req} column; every update needs {req}"),
-                )
-                .with_field(req),
-            );
-            missing = true;
-        }
-    }
-    if missing {
+    let header = Header::read(file, &row, diags);
+    if !header.rows_readable(file, diags) {
         return;
     }
 
-    // Rows.
     let mut rows = 0usize;
     loop {
         match rdr.read_byte_record(&mut row) {
@@ -155,72 +78,202 @@ pub fn read(
             }
         }
         rows += 1;
-        let line = line_of(&row);
-        if row.len() != cols.len() {
+        if let Some(rec) = header.record(file, &row, diags) {
+            sink(rec);
+        }
+    }
+    if rows == 0 {
+        diags.push(Diagnostic::warning(
+            Location::line(file, header.line),
+            code::NO_UPDATES,
+            "the file has a header but no rows",
+        ));
+    }
+}
+
+impl Header {
+    /// Reads the header row, reporting cells that are not UTF-8, named twice or unknown.
+    fn read(file: &Arc<str>, row: &::csv::ByteRecord, diags: &mut Vec<Diagnostic>) -> Header {
+        let mut h = Header {
+            line: line_of(row),
+            names: Vec::with_capacity(row.len()),
+            cols: Vec::with_capacity(row.len()),
+            ok: true,
+        };
+        // Names seen so far: a set, since a header may be long (a scan per column was quadratic).
+        let mut seen: HashSet<Arc<str>> = HashSet::with_capacity(row.len().min(64));
+        for (i, cell) in row.iter().enumerate() {
+            let Ok(text) = std::str::from_utf8(cell) else {
+                diags.push(Diagnostic::error(
+                    Location::line(file, h.line),
+                    code::ENCODING,
+                    format!(
+                        "header cell {} is not valid UTF-8; save the file as UTF-8",
+                        i + 1
+                    ),
+                ));
+                h.names.push(Arc::from(format!("#{}", i + 1)));
+                h.cols.push(Col::Ignored);
+                h.ok = false;
+                continue;
+            };
+            let name: Arc<str> = Arc::from(text);
+            let col = if seen.insert(name.clone()) {
+                column(file, h.line, i, &name, diags)
+            } else {
+                diags.push(Diagnostic::error(
+                    Location::cell(file, h.line, &name),
+                    code::DUPLICATE_FIELD,
+                    format!("column {name:?} appears twice in the header; keep one"),
+                ));
+                Col::Ignored
+            };
+            if matches!(col, Col::Ignored) {
+                h.ok = false;
+            }
+            h.names.push(name);
+            h.cols.push(col);
+        }
+        h
+    }
+
+    /// Whether the rows can be read under this header: not with too many annotation columns, nor
+    /// without a required field's column (each reported).
+    fn rows_readable(&self, file: &Arc<str>, diags: &mut Vec<Diagnostic>) -> bool {
+        debug_assert!(ANNOTATION_PREFIX == "x-");
+        let mut readable = true;
+        let annotation_cols = self
+            .cols
+            .iter()
+            .filter(|c| matches!(c, Col::Annotation(_)))
+            .count();
+        if annotation_cols > MAX_ANNOTATIONS {
+            diags.push(Diagnostic::error(
+                Location::line(file, self.line),
+                code::SHAPE,
+                format!(
+                    "{} ({annotation_cols} found); the rows were not read",
+                    super::too_many_annotations("the header")
+                ),
+            ));
+            readable = false;
+        }
+        for req in Field::required() {
+            if !self
+                .cols
+                .iter()
+                .any(|c| matches!(c, Col::Field(f) if *f == req))
+            {
+                diags.push(
+                    Diagnostic::error(
+                        Location::line(file, self.line),
+                        code::MISSING_FIELD,
+                        format!("the header has no {req} column; every update needs {req}"),
+                    )
+                    .with_field(req),
+                );
+                readable = false;
+            }
+        }
+        readable
+    }
+
+    /// One data row as a record (`None`, reported, when its cell count is not the header's).
+    /// Empty cells and the cells of ignored columns are left out.
+    fn record(
+        &self,
+        file: &Arc<str>,
+        row: &::csv::ByteRecord,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<RawRecord> {
+        let line = line_of(row);
+        if row.len() != self.cols.len() {
             diags.push(Diagnostic::error(
                 Location::line(file, line),
                 code::RAGGED_ROW,
                 format!(
                     "this row has {} cells but the header has {}; every row needs one cell per column (leave a cell empty to keep a value unchanged)",
                     row.len(),
-                    cols.len()
+                    self.cols.len()
                 ),
             ));
-            continue;
+            return None;
         }
         let mut rec = RawRecord {
             location: Location::line(file, line),
-            fields: Vec::with_capacity(cols.len()),
+            fields: Vec::with_capacity(self.cols.len()),
             annotations: Vec::new(),
-            invalid: !header_ok,
+            invalid: !self.ok,
         };
-        for ((cell, col), name) in row.iter().zip(&cols).zip(&names) {
+        for ((cell, col), name) in row.iter().zip(&self.cols).zip(&self.names) {
             if cell.is_empty() || matches!(col, Col::Ignored) {
                 continue;
             }
-            let text = match std::str::from_utf8(cell) {
-                Ok(s) => s,
-                Err(_) => {
-                    let mut d = Diagnostic::error(
-                        Location::cell(file, line, name),
-                        code::ENCODING,
-                        "this cell is not valid UTF-8; save the file as UTF-8",
-                    );
-                    if let Col::Field(f) = col {
-                        d = d.with_field(*f);
-                    }
-                    diags.push(d);
-                    rec.invalid = true;
-                    if let Col::Field(f) = col {
-                        rec.fields.push(RawField {
-                            field: *f,
-                            value: RawValue::Invalid,
-                            location: Location::cell(file, line, name),
-                            from_defaults: false,
-                        });
-                    }
-                    continue;
+            let at = || Location::cell(file, line, name);
+            let Ok(text) = std::str::from_utf8(cell) else {
+                let mut d = Diagnostic::error(
+                    at(),
+                    code::ENCODING,
+                    "this cell is not valid UTF-8; save the file as UTF-8",
+                );
+                if let Col::Field(f) = col {
+                    d = d.with_field(*f);
                 }
+                diags.push(d);
+                rec.invalid = true;
+                if let Col::Field(f) = col {
+                    rec.fields.push(RawField {
+                        field: *f,
+                        value: RawValue::Invalid,
+                        location: at(),
+                        from_defaults: false,
+                    });
+                }
+                continue;
             };
             match col {
                 Col::Field(f) => rec.fields.push(RawField {
                     field: *f,
                     value: RawValue::Text(text.to_string()),
-                    location: Location::cell(file, line, name),
+                    location: at(),
                     from_defaults: false,
                 }),
                 Col::Annotation(n) => rec.annotations.push((n.to_string(), text.to_string())),
                 Col::Ignored => {}
             }
         }
-        sink(rec);
+        Some(rec)
     }
-    if rows == 0 {
-        diags.push(Diagnostic::warning(
-            Location::line(file, header_line),
-            code::NO_UPDATES,
-            "the file has a header but no rows",
-        ));
+}
+
+/// What the header cell `name` (the `i`th, 0-based, seen for the first time) means; an unknown
+/// or empty name is reported and its column ignored.
+fn column(
+    file: &Arc<str>,
+    line: u32,
+    i: usize,
+    name: &Arc<str>,
+    diags: &mut Vec<Diagnostic>,
+) -> Col {
+    match classify_key(name) {
+        Key::Field(f) => Col::Field(f),
+        Key::Annotation => Col::Annotation(name.clone()),
+        Key::Unknown(s) => {
+            let msg = if name.is_empty() {
+                format!(
+                    "header cell {} is empty; name the column or remove it",
+                    i + 1
+                )
+            } else {
+                unknown_field_message(name, s)
+            };
+            diags.push(Diagnostic::error(
+                Location::cell(file, line, name),
+                code::UNKNOWN_FIELD,
+                msg,
+            ));
+            Col::Ignored
+        }
     }
 }
 
