@@ -177,6 +177,35 @@ struct Seen {
     fingerprint: u64,
 }
 
+/// One record's fields parsed into an update, and what went wrong on the way.
+struct Parsed {
+    update: Update,
+    /// Each field's index in the record's fields, by `Field as usize`.
+    at: [Option<usize>; Field::ALL.len()],
+    /// Which fields parsed: a required one that did not is missing (or already reported).
+    parsed: [bool; Field::ALL.len()],
+    /// Something is wrong: the record is not an entry.
+    failed: bool,
+    /// The record's text itself is wrong (not only a rule): its warnings are left out as noise.
+    parse_failed: bool,
+}
+
+impl Parsed {
+    /// Field `f` as the record gives it, if it does.
+    fn field<'r>(&self, rec: &'r RawRecord, f: Field) -> Option<&'r RawField> {
+        self.at[f as usize].map(|i| &rec.fields[i])
+    }
+}
+
+/// A task ID seen for the first time, or again.
+enum Repeat {
+    First,
+    /// Listed again with the very same update: one is sent.
+    Identical,
+    /// Listed again with a different update (or an invalid one).
+    Different,
+}
+
 struct Validator {
     now: ApiTime,
     file_idx: u32,
@@ -234,35 +263,62 @@ impl Validator {
 
     fn check(&mut self, rec: RawRecord) -> Option<Entry> {
         self.records += 1;
-        let mut failed = rec.invalid;
-        let mut parse_failed = rec.invalid;
-        let mut at: [Option<usize>; Field::ALL.len()] = [None; Field::ALL.len()];
-        // Which fields parsed: a required one that did not is missing (or already reported).
-        let mut parsed = [false; Field::ALL.len()];
-        let mut u = Update::new(String::new(), Region::CnShanghai);
+        let mut p = self.parse_fields(&rec);
+        self.check_required(&rec, &mut p);
+        if !p.parsed[Field::Region as usize] {
+            p.failed = true;
+        }
+        self.check_rules(&rec, &mut p);
+        if p.parsed[Field::TaskId as usize] {
+            match self.check_repeat(&rec, &p) {
+                Repeat::First => {}
+                Repeat::Identical => return None,
+                Repeat::Different => p.failed = true,
+            }
+        }
+        if p.failed {
+            return None;
+        }
+        self.valid += 1;
+        Some(Entry {
+            update: p.update,
+            origin: rec.location,
+            annotations: rec.annotations.into_iter().collect(),
+        })
+    }
 
+    /// Parses each field's text into the update, reporting what does not parse (a bad default
+    /// once, not per update).
+    fn parse_fields(&mut self, rec: &RawRecord) -> Parsed {
+        let mut p = Parsed {
+            update: Update::new(String::new(), Region::CnShanghai),
+            at: [None; Field::ALL.len()],
+            parsed: [false; Field::ALL.len()],
+            failed: rec.invalid,
+            parse_failed: rec.invalid,
+        };
         for (i, f) in rec.fields.iter().enumerate() {
-            at[f.field as usize] = Some(i);
+            p.at[f.field as usize] = Some(i);
             let res = match &f.value {
                 RawValue::Null | RawValue::Invalid => {
                     if f.value == RawValue::Invalid {
-                        parse_failed = true;
+                        p.parse_failed = true;
                     }
                     Ok(())
                 }
                 RawValue::List(list) => {
                     // Only a list field is ever a list (the parser reports lists elsewhere).
-                    u.set(f.field, Value::Urls(Cow::Borrowed(list)));
+                    p.update.set(f.field, Value::Urls(Cow::Borrowed(list)));
                     Ok(())
                 }
                 RawValue::Text(s) => rules::parse_text(f.field, s).map(|v| {
-                    u.set(f.field, v);
-                    parsed[f.field as usize] = true;
+                    p.update.set(f.field, v);
+                    p.parsed[f.field as usize] = true;
                 }),
             };
             if let Err(v) = res {
-                failed = true;
-                parse_failed = true;
+                p.failed = true;
+                p.parse_failed = true;
                 if f.from_defaults {
                     if self.reported_defaults.insert(f.location.clone()) {
                         let mut d = Diagnostic::error(f.location.clone(), v.code, v.message)
@@ -271,21 +327,24 @@ impl Validator {
                         self.diags.push(d);
                     }
                 } else {
-                    self.report(&rec, Some(f), v);
+                    self.report(rec, Some(f), v);
                 }
             }
         }
-        let field_at = |f: Field| at[f as usize].map(|i| &rec.fields[i]);
+        p
+    }
 
+    /// Reports each required field that is missing or empty.
+    fn check_required(&mut self, rec: &RawRecord, p: &mut Parsed) {
         for req in rules::required_fields() {
-            let given = field_at(req);
+            let given = p.field(rec, req);
             let missing = match given {
                 None => true,
                 Some(f) => f.value == RawValue::Null,
             };
             if missing {
-                failed = true;
-                parse_failed = true;
+                p.failed = true;
+                p.parse_failed = true;
                 let what = if given.is_some() {
                     "is empty"
                 } else {
@@ -305,16 +364,17 @@ impl Validator {
                 );
             }
         }
-        let has_task_id = parsed[Field::TaskId as usize];
-        if !parsed[Field::Region as usize] {
-            failed = true;
-        }
+    }
 
-        let violations = self.checker.check(&u, self.now);
+    /// Runs the offline rules on the parsed update and reports their violations, each at its
+    /// field.
+    fn check_rules(&mut self, rec: &RawRecord, p: &mut Parsed) {
+        let has_task_id = p.parsed[Field::TaskId as usize];
+        let violations = self.checker.check(&p.update, self.now);
         // A warning on a record that is already wrong is noise ("the update of  changes nothing"
         // under "TaskId is empty"): the errors say what to fix first.
-        let has_error = parse_failed
-            || failed
+        let has_error = p.parse_failed
+            || p.failed
             || violations.iter().any(|v| {
                 v.severity == Severity::Error && (has_task_id || v.field != Field::TaskId)
             });
@@ -326,63 +386,59 @@ impl Validator {
                 continue;
             }
             if v.severity == Severity::Error {
-                failed = true;
+                p.failed = true;
             }
-            self.report(&rec, field_at(v.field), v);
+            self.report(rec, p.field(rec, v.field), v);
         }
+    }
 
-        if has_task_id {
-            let fp = if failed { 0 } else { fingerprint(&u) };
-            let loc = field_at(Field::TaskId).map_or(&rec.location, |f| &f.location);
+    /// Remembers where the update's task was first seen, or reports it seen again: a warning
+    /// for an identical update (one update sent), an error for a different one.
+    fn check_repeat(&mut self, rec: &RawRecord, p: &Parsed) -> Repeat {
+        let u = &p.update;
+        let fp = if p.failed { 0 } else { fingerprint(u) };
+        let loc = p
+            .field(rec, Field::TaskId)
+            .map_or(&rec.location, |f| &f.location);
+        let Some(first) = self.seen.get(u.task_id.as_str()).copied() else {
             let here = Seen {
                 file: self.file_idx,
                 line: loc.line,
                 column: loc.column.unwrap_or(0),
                 fingerprint: fp,
             };
-            if let Some(first) = self.seen.get(u.task_id.as_str()).copied() {
-                let first_loc = self.seen_location(first);
-                if fp != 0 && first.fingerprint == fp {
-                    self.diags.push(
-                        Diagnostic::warning(
-                            loc.clone(),
-                            code::DUPLICATE_TASK,
-                            format!(
-                                "task {} is listed again, identically; it will be updated once",
-                                u.task_id
-                            ),
-                        )
-                        .with_field(Field::TaskId)
-                        .with_related(first_loc),
-                    );
-                    return None;
-                }
-                self.diags.push(
-                    Diagnostic::error(
-                        loc.clone(),
-                        code::DUPLICATE_TASK,
-                        format!(
-                            "task {} is listed twice with different changes; merge them into one update",
-                            u.task_id
-                        ),
-                    )
-                    .with_field(Field::TaskId)
-                    .with_related(first_loc),
-                );
-                failed = true;
-            } else {
-                self.seen.insert(Box::from(u.task_id.as_str()), here);
-            }
+            self.seen.insert(Box::from(u.task_id.as_str()), here);
+            return Repeat::First;
+        };
+        let first_loc = self.seen_location(first);
+        if fp != 0 && first.fingerprint == fp {
+            self.diags.push(
+                Diagnostic::warning(
+                    loc.clone(),
+                    code::DUPLICATE_TASK,
+                    format!(
+                        "task {} is listed again, identically; it will be updated once",
+                        u.task_id
+                    ),
+                )
+                .with_field(Field::TaskId)
+                .with_related(first_loc),
+            );
+            return Repeat::Identical;
         }
-        if failed {
-            return None;
-        }
-        self.valid += 1;
-        Some(Entry {
-            update: u,
-            origin: rec.location,
-            annotations: rec.annotations.into_iter().collect(),
-        })
+        self.diags.push(
+            Diagnostic::error(
+                loc.clone(),
+                code::DUPLICATE_TASK,
+                format!(
+                    "task {} is listed twice with different changes; merge them into one update",
+                    u.task_id
+                ),
+            )
+            .with_field(Field::TaskId)
+            .with_related(first_loc),
+        );
+        Repeat::Different
     }
 
     fn seen_location(&self, s: Seen) -> Location {
