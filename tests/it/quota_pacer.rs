@@ -1,20 +1,34 @@
 //! The shared pacer against a real redis-server: runners sharing one key split it evenly at the
 //! shared pace, a runner further from Redis is not starved, and outages pause, halt or fall back
 //! without ever failing open.
+//!
+//! No assertion here reads a wall clock. Runs last until a number of grants, not a number of
+//! seconds; what is checked is counted — grants per runner, slots booked in Redis (its `status`:
+//! reservations per runner, how far ahead the schedule is booked, the rate in force) — or, for
+//! the local fallback, timed on tokio's paused clock. Waits for something that must happen have a
+//! one-minute guard against a hang, never a pace.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::quota::{RedisServer, delaying_proxy};
 use livebatch::apply::adaptive::AdaptiveConfig;
 use livebatch::apply::limiter::Pacer;
-use livebatch::quota::pacer::{OnStoreError, SharedConfig, SharedPacer, StoreEvent};
-use livebatch::quota::store::Store;
+use livebatch::quota::model::interval_us;
+use livebatch::quota::pacer::{
+    MAX_OUTSTANDING, OnStoreError, SharedConfig, SharedPacer, StoreEvent,
+};
+use livebatch::quota::store::{Status, Store};
 use livebatch::quota::{QuotaKey, StoreUrl};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 type Events = Arc<Mutex<Vec<StoreEvent>>>;
+
+/// Grants so far, of one pacer.
+type Grants = Arc<AtomicUsize>;
+
+const OPERATION: &str = "UpdateLivePullToPush";
 
 fn config(cap: f64, on_error: OnStoreError, timeout: Duration) -> SharedConfig {
     SharedConfig {
@@ -38,7 +52,7 @@ async fn pacer(
     let halt = CancellationToken::new();
     let p = SharedPacer::new(
         store,
-        QuotaKey::new(account, "UpdateLivePullToPush").unwrap(),
+        QuotaKey::new(account, OPERATION).unwrap(),
         name.to_string(),
         cfg,
         halt.clone(),
@@ -47,21 +61,125 @@ async fn pacer(
     (Arc::new(p), events, halt)
 }
 
-/// Runs `workers` tasks that each acquire in a loop until `stop`; returns the grant times.
-fn drive(p: Arc<SharedPacer>, workers: usize, stop: CancellationToken) -> Arc<Mutex<Vec<Instant>>> {
-    let grants: Arc<Mutex<Vec<Instant>>> = Arc::default();
+fn events_of(events: &Events) -> Vec<StoreEvent> {
+    events.lock().unwrap().clone()
+}
+
+/// Reads a key's schedule and runners as `quota status` does, on a connection of its own.
+struct Watch {
+    store: Store,
+    key: QuotaKey,
+    cfg: SharedConfig,
+}
+
+impl Watch {
+    async fn new(url: &str, account: &str, cfg: SharedConfig) -> Watch {
+        Watch {
+            store: Store::connect(&StoreUrl::parse(url).unwrap())
+                .await
+                .unwrap(),
+            key: QuotaKey::new(account, OPERATION).unwrap(),
+            cfg,
+        }
+    }
+
+    async fn status(&self) -> Status {
+        self.store
+            .status(&self.key, &self.cfg.params())
+            .await
+            .unwrap()
+    }
+}
+
+/// Slots `runner` has booked in Redis so far.
+fn booked(st: &Status, runner: &str) -> usize {
+    st.runners
+        .iter()
+        .find(|r| r.id == runner)
+        .map_or(0, |r| r.total as usize)
+}
+
+/// Runs `workers` tasks that each acquire in a loop until `stop`; returns the count of grants.
+fn drive(p: Arc<SharedPacer>, workers: usize, stop: CancellationToken) -> Grants {
+    let grants: Grants = Arc::default();
     for _ in 0..workers {
         let (p, g, stop) = (p.clone(), grants.clone(), stop.clone());
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = p.acquire() => g.lock().unwrap().push(Instant::now()),
+                    _ = p.acquire() => { g.fetch_add(1, Ordering::SeqCst); }
                 }
             }
         });
     }
     grants
+}
+
+/// Waits until `cond` holds, looking every 10 ms; the minute is a guard against a hang.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still waiting after a minute for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Lets the named runners acquire until they were granted `total` slots between them, checking
+/// all along what Redis holds:
+/// - each runner has few slots booked but not yet granted: the [`MAX_OUTSTANDING`] it may hold
+///   (what makes the split fair, however many calls a runner queues), and for each at most one
+///   more, released a round trip before it is due so that the next booking reaches Redis in time;
+/// - the schedule is paced at the cap, and booked no further ahead than those slots (one
+///   interval more: Redis's next free slot lies one interval past the last booked): a pacer
+///   that let calls go before their slots would book ever further ahead.
+///
+/// Returns the grants per runner.
+async fn share_until(
+    watch: &Watch,
+    runners: &[(&str, Grants)],
+    total: usize,
+    stop: CancellationToken,
+) -> Vec<usize> {
+    let cap = (watch.cfg.adaptive.cap * 1000.0).round() as i64;
+    let most_held = 2 * MAX_OUTSTANDING;
+    let most_ahead = (runners.len() * most_held + 1) as f64;
+    let granted = || -> Vec<usize> {
+        runners
+            .iter()
+            .map(|(_, g)| g.load(Ordering::SeqCst))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while granted().iter().sum::<usize>() < total {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {:?} grants after a minute",
+            granted()
+        );
+        let st = watch.status().await;
+        // Read after the status: a slot it counts as booked is granted by now or still held.
+        let now = granted();
+        for ((name, _), g) in runners.iter().zip(&now) {
+            let held = booked(&st, name).saturating_sub(*g);
+            assert!(
+                held <= most_held,
+                "runner {name} holds {held} booked slots ({st:?})"
+            );
+        }
+        assert_eq!((st.rate, st.interval_us), (cap, interval_us(cap)), "{st:?}");
+        let ahead = st.ahead_us as f64 / st.interval_us as f64;
+        assert!(
+            ahead <= most_ahead,
+            "the schedule is booked {ahead:.1} slots ahead, more than {most_ahead} ({st:?}, granted {now:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    granted()
 }
 
 fn share_check(counts: &[usize]) {
@@ -78,60 +196,35 @@ fn share_check(counts: &[usize]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_runners_share_one_key_evenly_at_the_shared_pace() {
     let server = RedisServer::start();
-    let cap = 48.5; // 97 % of a 50/s quota: short test, same arithmetic as 10/s
+    let cfg = config(48.5, OnStoreError::Pause, Duration::from_secs(30));
     let stop = CancellationToken::new();
-    let mut all = Vec::new();
+    let mut runners = Vec::new();
     // Very different concurrency: fairness must not depend on how many calls a runner queues.
     for (name, workers) in [("a", 2usize), ("b", 4), ("c", 12)] {
-        let (p, _, _) = pacer(
-            &server.url(),
-            "acct",
-            name,
-            config(cap, OnStoreError::Pause, Duration::from_secs(30)),
-        )
-        .await;
-        all.push(drive(p, workers, stop.clone()));
+        let (p, _, _) = pacer(&server.url(), "acct", name, cfg).await;
+        runners.push((name, drive(p, workers, stop.clone())));
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    stop.cancel();
-    let counts: Vec<usize> = all.iter().map(|g| g.lock().unwrap().len()).collect();
+    let watch = Watch::new(&server.url(), "acct", cfg).await;
+    let counts = share_until(&watch, &runners, 150, stop).await;
     share_check(&counts);
-    // Never faster than the shared pace: n grants span at least (n - 1) intervals (a little
-    // timer slack allowed, never a burst).
-    let mut times: Vec<Instant> = all.iter().flat_map(|g| g.lock().unwrap().clone()).collect();
-    times.sort();
-    let span = *times.last().unwrap() - times[0];
-    let min_span = Duration::from_secs_f64((times.len() - 1) as f64 / cap);
-    assert!(
-        span + Duration::from_millis(60) >= min_span,
-        "{} grants in {span:?}",
-        times.len()
-    );
-    assert!(
-        times.len() as f64 >= cap * 2.0,
-        "only {} grants in 3 s at {cap}/s",
-        times.len()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_behind_a_slow_link_gets_its_share() {
     let server = RedisServer::start();
     let far = delaying_proxy(server.addr(), Duration::from_millis(20)).await;
-    let cap = 29.1;
-    let cfg = config(cap, OnStoreError::Pause, Duration::from_secs(30));
+    let cfg = config(29.1, OnStoreError::Pause, Duration::from_secs(30));
     let stop = CancellationToken::new();
     let (pf, _, _) = pacer(&format!("redis://{far}"), "acct", "far", cfg).await;
     let (pa, _, _) = pacer(&server.url(), "acct", "near1", cfg).await;
     let (pb, _, _) = pacer(&server.url(), "acct", "near2", cfg).await;
-    let all = [
-        drive(pf, 8, stop.clone()),
-        drive(pa, 8, stop.clone()),
-        drive(pb, 8, stop.clone()),
+    let runners = [
+        ("far", drive(pf, 8, stop.clone())),
+        ("near1", drive(pa, 8, stop.clone())),
+        ("near2", drive(pb, 8, stop.clone())),
     ];
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    stop.cancel();
-    let counts: Vec<usize> = all.iter().map(|g| g.lock().unwrap().len()).collect();
+    let watch = Watch::new(&server.url(), "acct", cfg).await;
+    let counts = share_until(&watch, &runners, 120, stop).await;
     share_check(&counts);
 }
 
@@ -147,27 +240,32 @@ async fn dispatch_pauses_while_redis_is_down_and_resumes_when_it_is_back() {
     .await;
     let stop = CancellationToken::new();
     let grants = drive(p.clone(), 4, stop.clone());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    until("the first grants", || grants.load(Ordering::SeqCst) >= 5).await;
     server.kill();
-    let killed = Instant::now();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let at_kill = grants.load(Ordering::SeqCst);
+    until("the pacer to find the store down", || {
+        !events_of(&events).is_empty()
+    })
+    .await;
+    // A second down: failing open, 20/s would let about twenty calls through in it. (A busy
+    // machine makes this a weaker test, never a failing one.)
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Slots booked before the kill may still be used, at most the outstanding bound; nothing
+    // else is let through while Redis is down.
+    let during = grants.load(Ordering::SeqCst) - at_kill;
+    assert!(
+        during <= MAX_OUTSTANDING,
+        "{during} calls let through while the store was down"
+    );
     server.restart();
-    let back = Instant::now();
-    // The store is retried with backoff (at most 2 s apart), so give it that and a little more.
-    tokio::time::sleep(Duration::from_millis(4000)).await;
+    let back = grants.load(Ordering::SeqCst);
+    until("10 calls after Redis came back", || {
+        grants.load(Ordering::SeqCst) >= back + 10
+    })
+    .await;
     stop.cancel();
-    let g = grants.lock().unwrap().clone();
-    // Slots booked before the kill may still be used (at most the outstanding bound, all due
-    // within a few intervals); nothing else is let through while Redis is down.
-    let during = g
-        .iter()
-        .filter(|t| **t > killed + Duration::from_millis(1000) && **t < back)
-        .count();
-    assert_eq!(during, 0, "calls let through while the store was down");
-    let after = g.iter().filter(|t| **t > back).count();
-    assert!(after >= 10, "only {after} calls after Redis came back");
     assert!(!halt.is_cancelled());
-    let ev = events.lock().unwrap().clone();
+    let ev = events_of(&events);
     assert!(
         matches!(ev.first(), Some(StoreEvent::Down { .. })),
         "{ev:?}"
@@ -190,20 +288,25 @@ async fn past_the_timeout_the_run_halts_and_nothing_more_is_let_through() {
     .await;
     p.acquire().await;
     server.kill();
-    let waited = tokio::time::timeout(Duration::from_secs(8), p.acquire()).await;
-    assert!(waited.is_err(), "a slot was handed out with the store down");
-    assert!(halt.is_cancelled(), "the run was not halted");
+    tokio::select! {
+        _ = p.acquire() => panic!("a slot was handed out with the store down"),
+        _ = halt.cancelled() => {}
+        _ = tokio::time::sleep(Duration::from_secs(60)) => panic!("the run was not halted"),
+    }
     assert!(p.halted().is_some());
+    // Halted, a call waits for good: not on the store, on nothing (it is pending at once).
+    let more = tokio::time::timeout(Duration::from_millis(500), p.acquire()).await;
+    assert!(more.is_err(), "a slot was handed out after the halt");
+    let ev = events_of(&events);
     assert!(
-        events
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|e| matches!(e, StoreEvent::Halted { .. }))
+        ev.iter().any(|e| matches!(e, StoreEvent::Halted { .. })),
+        "{ev:?}"
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On one thread, so that tokio's clock can be paused once Redis is gone: the fallback is timed
+/// on the paused clock, which moves only when every task waits on it.
+#[tokio::test]
 async fn local_fallback_paces_at_the_last_known_share() {
     let mut server = RedisServer::start();
     let cfg = config(20.0, OnStoreError::Local, Duration::from_secs(60));
@@ -213,19 +316,23 @@ async fn local_fallback_paces_at_the_last_known_share() {
     p.acquire().await;
     assert_eq!(p.runners(), 2);
     server.kill();
+    tokio::time::pause();
     let stop = CancellationToken::new();
     let grants = drive(p.clone(), 4, stop.clone());
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
     stop.cancel();
-    let n = grants.lock().unwrap().len();
-    // 20/s shared by two runners: about 10/s here, never the whole 20/s.
+    let n = grants.load(Ordering::SeqCst);
+    // 20/s shared by two runners: 10/s here, 100 calls in 10 s (and one at once), never the
+    // whole 20/s.
     assert!(
-        (12..=24).contains(&n),
-        "{n} calls in 2 s on the local fallback"
+        (95..=101).contains(&n),
+        "{n} calls in 10 s on the local fallback"
     );
     assert!(!halt.is_cancelled());
+    let ev = events_of(&events);
     assert!(
-        matches!(events.lock().unwrap().first(), Some(StoreEvent::Local { rate, .. }) if (*rate - 10.0).abs() < 1e-9)
+        matches!(ev.first(), Some(StoreEvent::Local { rate, .. }) if (*rate - 10.0).abs() < 1e-9),
+        "{ev:?}"
     );
 }
 
@@ -246,40 +353,62 @@ async fn script_flush_mid_run_reloads_the_script() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
+    // Under way first: the first calls load the script, and a flush between their SCRIPT LOAD
+    // and their EVALSHA would fail them (the client reloads once).
+    until("the first grants", || grants.load(Ordering::SeqCst) >= 10).await;
     for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = grants.load(Ordering::SeqCst);
         let _: () = redis::cmd("SCRIPT")
             .arg("FLUSH")
             .query_async(&mut con)
             .await
             .unwrap();
+        // Slots booked before the flush (at most the outstanding bound) may still be granted;
+        // grants beyond them were booked after it, by the script loaded again. Ten: well past
+        // the reloads this flush set off, so that the next flush does not fall between one's
+        // SCRIPT LOAD and its EVALSHA either.
+        until("slots booked after SCRIPT FLUSH", || {
+            let ev = events_of(&events);
+            assert!(ev.is_empty(), "{ev:?}");
+            grants.load(Ordering::SeqCst) >= before + MAX_OUTSTANDING + 10
+        })
+        .await;
     }
-    let before = grants.lock().unwrap().len();
-    tokio::time::sleep(Duration::from_millis(500)).await;
     stop.cancel();
-    assert!(
-        grants.lock().unwrap().len() > before,
-        "no progress after SCRIPT FLUSH"
-    );
-    assert!(
-        events.lock().unwrap().is_empty(),
-        "{:?}",
-        events.lock().unwrap()
-    );
+    let ev = events_of(&events);
+    assert!(ev.is_empty(), "{ev:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttle_seen_by_one_runner_slows_the_others() {
     let server = RedisServer::start();
-    let cfg = config(9.7, OnStoreError::Pause, Duration::from_secs(30));
+    // Recovery all but off (0.001 calls/s per second), so the lowered rate is still in force
+    // however long the steps below take.
+    let cfg = SharedConfig {
+        adaptive: AdaptiveConfig {
+            increase_per_sec: 0.001,
+            ..AdaptiveConfig::for_cap(9.7)
+        },
+        timeout: Duration::from_secs(30),
+        on_error: OnStoreError::Pause,
+    };
     let (a, _, _) = pacer(&server.url(), "acct", "a", cfg).await;
     let (b, _, _) = pacer(&server.url(), "acct", "b", cfg).await;
+    let watch = Watch::new(&server.url(), "acct", cfg).await;
     b.acquire().await;
     assert_eq!(b.rate(), 9.7);
-    // The executor lowers its pacer's rate on a throttle: reported to the shared schedule.
+    // The executor lowers its pacer's rate on a throttle: reported to the shared schedule, in
+    // the background.
     a.set_rate(9.7);
     a.set_rate(6.79);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while watch.status().await.throttles == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no throttle reached the store"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     b.acquire().await;
     assert!(b.rate() < 7.0, "b still at {}", b.rate());
 }
