@@ -530,16 +530,19 @@ impl<R: Read> Read for LineLimit<R> {
 mod tests {
     use super::*;
 
-    fn through(data: &[u8], chunk: usize) -> Vec<u8> {
-        struct Chunky<'a>(&'a [u8], usize);
-        impl Read for Chunky<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let n = self.0.len().min(self.1).min(buf.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
+    /// A reader that hands out at most `.1` bytes per read, so that every chunk edge is tried.
+    struct Chunky<'a>(&'a [u8], usize);
+
+    impl Read for Chunky<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
         }
+    }
+
+    fn through(data: &[u8], chunk: usize) -> Vec<u8> {
         let mut out = Vec::new();
         LineLimit::new(Chunky(data, chunk))
             .read_to_end(&mut out)
@@ -609,50 +612,155 @@ mod tests {
         assert_eq!(scan_err(&ok), None);
     }
 
-    /// The quote rules byte by byte, as `csv_core` applies them: the reference for `account`.
-    fn reference(data: &[u8]) -> Option<ScanError> {
-        let (mut q, mut line, mut open_line) = (Quote::CellStart, 1u64, 0u64);
-        for &b in data {
-            q = match (q, b) {
-                (Quote::Quoted, b'"') => Quote::ClosingOrEscaped,
-                (Quote::Quoted, _) => Quote::Quoted,
-                (Quote::CellStart, b'"') => {
-                    open_line = line;
-                    Quote::Quoted
+    /// What `csv_core` does with `data`, seen from outside: the input ends inside a quoted cell
+    /// exactly when a row written after it does not come back as its own record (the quoted cell
+    /// swallows it).
+    fn csv_reader_swallows_what_follows(data: &[u8]) -> bool {
+        let mut text = data.to_vec();
+        text.extend_from_slice(b"\nSENTINEL,row\n");
+        let mut rdr = ::csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&text[..]);
+        let last = rdr.byte_records().map(Result::unwrap).last();
+        last.is_none_or(|r| r.iter().collect::<Vec<_>>() != [&b"SENTINEL"[..], b"row"])
+    }
+
+    fn scan_err_chunked(data: &[u8], chunk: usize) -> Option<ScanError> {
+        let mut out = Vec::new();
+        let err = LineLimit::new(Chunky(data, chunk))
+            .read_to_end(&mut out)
+            .err()?;
+        err.get_ref()
+            .and_then(|e| e.downcast_ref::<ScanError>())
+            .copied()
+    }
+
+    /// Writes rows as a plain CSV writer would: a cell holding `,`, `"` or a line end is quoted,
+    /// its quotes doubled. Returns the text and, per quoted cell, where its opening quote is
+    /// (byte offset and 1-based line) with its content.
+    fn write_csv(rows: &[Vec<String>], eol: &str) -> (String, Vec<(usize, u32, String)>) {
+        let mut text = String::new();
+        let mut quoted = Vec::new();
+        for row in rows {
+            for (i, cell) in row.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
                 }
-                (Quote::ClosingOrEscaped, b'"') => Quote::Quoted,
-                (_, b',' | b'\n' | b'\r') => Quote::CellStart,
-                _ => Quote::Unquoted,
-            };
-            line += u64::from(b == b'\n');
+                if cell.contains([',', '"', '\n', '\r']) {
+                    let line = 1 + text.matches('\n').count() as u32;
+                    quoted.push((text.len(), line, cell.clone()));
+                    text.push('"');
+                    text.push_str(&cell.replace('"', "\"\""));
+                    text.push('"');
+                } else {
+                    text.push_str(cell);
+                }
+            }
+            text.push_str(eol);
         }
-        (q == Quote::Quoted).then_some(ScanError::UnclosedQuote { line: open_line })
+        (text, quoted)
+    }
+
+    /// Runs [`read`] over `text` in chunks of `chunk` bytes.
+    fn read_all(text: &str, chunk: usize) -> (Vec<RawRecord>, Vec<Diagnostic>) {
+        let file: Arc<str> = Arc::from("m.csv");
+        let (mut records, mut diags) = (Vec::new(), Vec::new());
+        read(
+            &file,
+            Chunky(text.as_bytes(), chunk),
+            &mut |r| records.push(r),
+            &mut diags,
+        );
+        (records, diags)
     }
 
     proptest::proptest! {
         #[test]
-        fn the_span_scanner_agrees_with_the_byte_rules(
+        fn an_unclosed_quote_is_refused_exactly_when_the_csv_reader_would_swallow_the_rest(
             data in proptest::collection::vec(
                 proptest::sample::select(vec![b'a', b',', b'"', b'\n', b'\r']), 0..60),
             chunk in 1usize..9,
         ) {
-            struct Chunky<'a>(&'a [u8], usize);
-            impl Read for Chunky<'_> {
-                fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                    let n = self.0.len().min(self.1).min(buf.len());
-                    buf[..n].copy_from_slice(&self.0[..n]);
-                    self.0 = &self.0[n..];
-                    Ok(n)
-                }
+            let refused = matches!(
+                scan_err_chunked(&data, chunk),
+                Some(ScanError::UnclosedQuote { .. })
+            );
+            proptest::prop_assert_eq!(refused, csv_reader_swallows_what_follows(&data));
+        }
+
+        /// Rows of awkward cells (quotes, commas, line ends inside them), written by a plain CSV
+        /// writer with LF or CRLF line ends, read back cell for cell, each record at the line its
+        /// row starts on; the same text cut inside a quoted cell is refused at the line the
+        /// quote opened.
+        #[test]
+        fn written_rows_read_back_and_a_cut_quoted_cell_is_refused_where_it_opened(
+            notes in 0usize..3,
+            rows in proptest::collection::vec(
+                proptest::collection::vec("[a\u{e9},\"\n\r ]{0,6}", 5), 0..5),
+            crlf in proptest::bool::ANY,
+            chunk in 1usize..9,
+            which in proptest::arbitrary::any::<proptest::sample::Index>(),
+            cut in proptest::sample::select(vec![0usize, 1, 2, 3, 5, 8]),
+        ) {
+            let mut header: Vec<String> = Field::required().map(|f| f.name().to_string()).collect();
+            let fields = header.len();
+            header.extend((0..notes).map(|i| format!("x-note{i}")));
+            let rows: Vec<Vec<String>> = rows
+                .into_iter()
+                .map(|r| r[..header.len()].to_vec())
+                .collect();
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let (body, quoted) = write_csv(&rows, eol);
+            let text = format!("{}{eol}{body}", header.join(","));
+            let (records, diags) = read_all(&text, chunk);
+
+            let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+            proptest::prop_assert!(errors.is_empty(), "{:?}", errors);
+            proptest::prop_assert_eq!(records.len(), rows.len());
+            let mut line = 2u32;
+            for (rec, row) in records.iter().zip(&rows) {
+                proptest::prop_assert_eq!(rec.location.line, line);
+                proptest::prop_assert!(!rec.invalid);
+                // Line ends are read as LF, inside quoted cells too.
+                let want = |c: &String| c.replace("\r\n", "\n");
+                let want_fields: Vec<(Field, String)> = Field::required()
+                    .zip(row)
+                    .filter(|(_, c)| !c.is_empty())
+                    .map(|(f, c)| (f, want(c)))
+                    .collect();
+                let got_fields: Vec<(Field, String)> = rec
+                    .fields
+                    .iter()
+                    .map(|f| match &f.value {
+                        RawValue::Text(t) => (f.field, t.clone()),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect();
+                proptest::prop_assert_eq!(got_fields, want_fields);
+                let want_notes: Vec<(String, String)> = header[fields..]
+                    .iter()
+                    .zip(&row[fields..])
+                    .filter(|(_, c)| !c.is_empty())
+                    .map(|(n, c)| (n.clone(), want(c)))
+                    .collect();
+                proptest::prop_assert_eq!(&rec.annotations, &want_notes);
+                line += 1 + row.iter().map(|c| c.matches('\n').count() as u32).sum::<u32>();
             }
-            // The scanner sees CRLF as LF, as the CSV reader does after it.
-            let lf: Vec<u8> = String::from_utf8(data.clone()).unwrap().replace("\r\n", "\n").into_bytes();
-            let mut out = Vec::new();
-            let got = LineLimit::new(Chunky(&data, chunk))
-                .read_to_end(&mut out)
-                .err()
-                .and_then(|e| e.get_ref().and_then(|x| x.downcast_ref::<ScanError>()).copied());
-            proptest::prop_assert_eq!(got, reference(&lf));
+
+            if !quoted.is_empty() {
+                let (at, open_line, content) = &quoted[which.index(quoted.len())];
+                // Cut after `cut` characters of the cell: what is left of it keeps its quotes
+                // doubled, so the cell stays open to the end of the text.
+                let kept: String = content.chars().take(cut).collect();
+                let head = header.join(",").len() + eol.len();
+                let cut_text = format!("{}\"{}", &text[..head + at], kept.replace('"', "\"\""));
+                let (_, diags) = read_all(&cut_text, chunk);
+                let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+                proptest::prop_assert_eq!(errors.len(), 1, "{:?}", diags);
+                proptest::prop_assert_eq!(errors[0].code, code::SYNTAX);
+                proptest::prop_assert_eq!(errors[0].location.line, open_line + 1);
+            }
         }
     }
 }
