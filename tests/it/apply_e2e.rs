@@ -3,20 +3,16 @@
 //! directory. No timing asserts: where a run must be caught mid-way, the test polls the journal.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Child;
 
-use crate::support::batch::write_manifest;
+use crate::support::binary::{Scratch, wait_for};
 use crate::support::emulator::Emu;
 use assert_cmd::Command;
 use livebatch::apply::journal::{ItemStatus, Record};
 use livebatch::apply::sandbox;
-use livebatch::emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig, FaultConfig, SeedTask,
-};
+use livebatch::emulator::{EmulatorConfig, FaultConfig, SeedTask};
 use livebatch::model::{ApiTime, TaskStatus, Update};
-use livebatch::report::Report;
 use predicates::prelude::PredicateBooleanExt;
 
 const NEW_CALLBACK: &str = "https://hooks.new.example.com/notify";
@@ -45,90 +41,6 @@ fn seed(us: &[Update]) -> Vec<SeedTask> {
     sandbox::seed_tasks(us, now())
 }
 
-struct Scratch {
-    dir: tempfile::TempDir,
-    home: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        Scratch {
-            dir: tempfile::tempdir().unwrap(),
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn manifest(&self, us: &[Update]) -> PathBuf {
-        let p = self.path("m.yaml");
-        write_manifest(&p, us);
-        p
-    }
-
-    fn env(&self, cmd: &mut std::process::Command, secret: &str) {
-        cmd.env_clear()
-            .env("HOME", self.home.path())
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
-            .env("NO_PROXY", "127.0.0.1")
-            .current_dir(self.dir.path());
-    }
-
-    /// `livebatch apply --endpoint URL --journal j.jsonl ARGS…` with the emulator's key.
-    fn apply(&self, emu: &Emu, args: &[&str]) -> Command {
-        self.apply_with_secret(emu, args, DEFAULT_ACCESS_KEY_SECRET)
-    }
-
-    fn apply_with_secret(&self, emu: &Emu, args: &[&str], secret: &str) -> Command {
-        let mut std_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"));
-        self.env(&mut std_cmd, secret);
-        std_cmd
-            .arg("apply")
-            .arg("--endpoint")
-            .arg(emu.url())
-            .arg("--journal")
-            .arg(self.path("j.jsonl"))
-            .args(args);
-        Command::from_std(std_cmd)
-    }
-
-    fn spawn(&self, emu: &Emu, args: &[&str]) -> Child {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"));
-        self.env(&mut cmd, DEFAULT_ACCESS_KEY_SECRET);
-        cmd.arg("apply")
-            .arg("--endpoint")
-            .arg(emu.url())
-            .arg("--journal")
-            .arg(self.path("j.jsonl"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    fn journal(&self) -> Vec<Record> {
-        read_journal(&self.path("j.jsonl"))
-    }
-
-    fn report(&self, name: &str) -> Report {
-        let text = std::fs::read_to_string(self.path(name)).unwrap();
-        serde_json::from_str(&text).unwrap()
-    }
-}
-
-/// Every complete line of the journal (a torn last line after `kill -9` is skipped).
-fn read_journal(p: &Path) -> Vec<Record> {
-    let text = std::fs::read_to_string(p).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 fn item_records(rs: &[Record]) -> Vec<&livebatch::apply::outcome::ItemResult> {
     rs.iter()
         .filter_map(|r| match r {
@@ -136,15 +48,6 @@ fn item_records(rs: &[Record]) -> Vec<&livebatch::apply::outcome::ItemResult> {
             _ => None,
         })
         .collect()
-}
-
-/// Polls until `cond` holds; panics after a generous deadline (a slow machine is not a failure).
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn signal(child: &Child, sig: &str) {

@@ -5,12 +5,8 @@
 //! outcome line is the last line on standard error. The real binary against the emulator on
 //! loopback; no timing asserts (a run caught mid-way is found by polling the journal).
 
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
+use crate::support::binary::{Scratch, wait_for};
 use crate::support::emulator::Emu;
-use assert_cmd::Command;
 use livebatch::apply::sandbox;
 use livebatch::emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, SeedTask};
 use livebatch::model::{ApiTime, Update};
@@ -33,86 +29,6 @@ fn seed(us: &[Update]) -> Vec<SeedTask> {
     sandbox::seed_tasks(us, now)
 }
 
-struct Scratch {
-    dir: tempfile::TempDir,
-    home: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        Scratch {
-            dir: tempfile::tempdir().unwrap(),
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn manifest(&self, us: &[Update]) -> PathBuf {
-        let p = self.path("m.yaml");
-        crate::support::batch::write_manifest(&p, us);
-        p
-    }
-
-    /// `PROGRAM [PRE…] livebatch apply --endpoint URL --journal JOURNAL ARGS…` with the emulator's key.
-    fn command(
-        &self,
-        emu: &Emu,
-        program: &str,
-        pre: &[&str],
-        args: &[&str],
-    ) -> std::process::Command {
-        let mut cmd = std::process::Command::new(program);
-        cmd.env_clear()
-            .env("HOME", self.home.path())
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
-            .env("NO_PROXY", "127.0.0.1")
-            .current_dir(self.dir.path())
-            .args(pre)
-            .arg("apply")
-            .arg("--endpoint")
-            .arg(emu.url())
-            .arg("--journal")
-            .arg(self.path(JOURNAL))
-            .args(args);
-        cmd
-    }
-
-    fn apply(&self, emu: &Emu, args: &[&str]) -> Command {
-        let bin = assert_cmd::cargo::cargo_bin("livebatch");
-        Command::from_std(self.command(emu, bin.to_str().unwrap(), &[], args))
-    }
-
-    fn spawn(&self, emu: &Emu, args: &[&str]) -> Child {
-        let bin = assert_cmd::cargo::cargo_bin("livebatch");
-        self.command(emu, bin.to_str().unwrap(), &[], args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    fn journal_items(&self) -> usize {
-        std::fs::read_to_string(self.path(JOURNAL))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("\"type\":\"item\""))
-            .count()
-    }
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn last_line(stderr: &[u8]) -> String {
     String::from_utf8_lossy(stderr)
         .lines()
@@ -129,7 +45,7 @@ fn stderr_of(out: &std::process::Output) -> String {
 fn a_report_over_the_manifest_the_journal_or_another_report_is_refused_before_sending() {
     let us = updates("out", 3);
     let emu = emulator(seed(&us));
-    let s = Scratch::new();
+    let s = Scratch::with_journal(JOURNAL);
     // A JSON manifest, so that a report path ending in .json can name it.
     let m = s.path("m.json");
     let entries: Vec<serde_json::Value> = us
@@ -181,7 +97,7 @@ fn a_report_over_the_manifest_the_journal_or_another_report_is_refused_before_se
 fn a_report_in_a_missing_directory_is_refused_before_sending() {
     let us = updates("dir", 3);
     let emu = emulator(seed(&us));
-    let s = Scratch::new();
+    let s = Scratch::with_journal(JOURNAL);
     let m = s.manifest(&us);
     let out = s
         .apply(
@@ -199,7 +115,7 @@ fn a_report_in_a_missing_directory_is_refused_before_sending() {
 fn a_second_run_on_a_journal_in_use_is_refused() {
     let us = updates("lock", 3);
     let emu = emulator(seed(&us));
-    let s = Scratch::new();
+    let s = Scratch::with_journal(JOURNAL);
     let m = s.manifest(&us);
     // Another process (this test) holds the journal's lock, as a running apply does.
     let held = std::fs::OpenOptions::new()
@@ -225,7 +141,7 @@ fn a_second_run_on_a_journal_in_use_is_refused() {
 fn sigterm_ends_the_run_like_ctrl_c_with_the_outcome_line_last() {
     let us = updates("term", 40);
     let emu = emulator(seed(&us));
-    let s = Scratch::new();
+    let s = Scratch::with_journal(JOURNAL);
     let m = s.manifest(&us);
     let child = s.spawn(&emu, &[m.to_str().unwrap(), "--yes", "--report", "r.json"]);
     wait_for("5 journal records", || s.journal_items() >= 5);
@@ -261,7 +177,7 @@ fn sigterm_ends_the_run_like_ctrl_c_with_the_outcome_line_last() {
 fn a_journal_that_cannot_be_written_halts_naming_the_file_and_the_os_error() {
     let us = updates("full", 30);
     let emu = emulator(seed(&us));
-    let s = Scratch::new();
+    let s = Scratch::with_journal(JOURNAL);
     let m = s.manifest(&us);
     let bin = assert_cmd::cargo::cargo_bin("livebatch");
     let script = "trap '' XFSZ; ulimit -f 2; exec \"$0\" \"$@\"";
@@ -298,7 +214,7 @@ fn the_end_of_a_run_lists_failed_updates_and_the_next_command() {
         .filter(|t| t.task_id != "end-002" && t.task_id != "end-004")
         .collect();
     let emu = emulator(seeds);
-    let s = Scratch::new();
+    let s = Scratch::with_journal(JOURNAL);
     let m = s.manifest(&us);
     let out = s
         .apply(&emu, &[m.to_str().unwrap(), "--yes", "--no-refresh"])
@@ -328,7 +244,7 @@ fn the_end_of_a_run_lists_failed_updates_and_the_next_command() {
 fn reports_say_what_run_they_describe_and_format_json_prints_it_on_stdout() {
     let us = updates("info", 4);
     let emu = emulator(seed(&us));
-    let s = Scratch::new();
+    let s = Scratch::with_journal(JOURNAL);
     let m = s.manifest(&us);
     let out = s
         .apply(
@@ -390,7 +306,7 @@ fn reports_say_what_run_they_describe_and_format_json_prints_it_on_stdout() {
 fn a_hand_edited_plan_is_checked_again_with_the_offline_rules() {
     let us = updates("plan", 3);
     let emu = emulator(seed(&us));
-    let s = Scratch::new();
+    let s = Scratch::with_journal(JOURNAL);
     let m = s.manifest(&us);
     let mut plan_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"));
     plan_cmd

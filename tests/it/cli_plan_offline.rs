@@ -1,13 +1,9 @@
 //! `livebatch plan --offline`: exact wire parameters per update, a summary, one JSON document.
 
-use assert_cmd::Command;
+use crate::support::binary::lb;
 use predicates::prelude::*;
 
 const NOW: &str = "2027-03-01T00:00:00Z";
-
-fn lb() -> Command {
-    Command::cargo_bin("livebatch").unwrap()
-}
 
 #[test]
 fn text_plan_shows_exact_parameters_and_summary() {

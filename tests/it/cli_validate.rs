@@ -1,14 +1,10 @@
 //! `livebatch validate` driven as a user would: exit codes 0, 64, 65, located messages, snapshots.
 
-use assert_cmd::Command;
+use crate::support::binary::lb;
 use predicates::prelude::*;
 use std::path::PathBuf;
 
 const NOW: &str = "2027-03-01T00:00:00Z";
-
-fn lb() -> Command {
-    Command::cargo_bin("livebatch").unwrap()
-}
 
 fn validate(args: &[&str]) -> assert_cmd::assert::Assert {
     lb().arg("validate")

@@ -989,8 +989,6 @@ mod live {
 // credentials.
 
 mod binary {
-    use std::path::{Path, PathBuf};
-
     use assert_cmd::Command;
     use livebatch::api::client::ClientConfig;
     use livebatch::api::credentials::Credentials;
@@ -1000,6 +998,8 @@ mod binary {
     use livebatch::emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig};
     use livebatch::model::{ApiTime, Region, Update};
 
+    use crate::support::batch::write_manifest;
+    use crate::support::binary::Scratch;
     use crate::support::emulator::Emu;
     use livebatch::report::Report;
 
@@ -1049,18 +1049,6 @@ mod binary {
             .collect()
     }
 
-    fn write_manifest(path: &Path, us: &[Update]) {
-        let mut s = String::from("updates:\n");
-        for u in us {
-            s.push_str(&format!(
-                "  - TaskId: {}\n    Region: cn-shanghai\n    CallbackUrl: {}\n",
-                u.task_id,
-                u.callback_url.as_deref().unwrap_or("")
-            ));
-        }
-        std::fs::write(path, s).unwrap();
-    }
-
     /// A JWT-shaped OIDC token (payload without `exp`: it does not expire in these runs).
     fn jwt() -> String {
         use base64::Engine;
@@ -1074,41 +1062,16 @@ mod binary {
         )
     }
 
-    struct Scratch {
-        dir: tempfile::TempDir,
-    }
-
-    impl Scratch {
-        fn new() -> Scratch {
-            Scratch {
-                dir: tempfile::tempdir().unwrap(),
-            }
-        }
-
-        fn path(&self, name: &str) -> PathBuf {
-            self.dir.path().join(name)
-        }
-
-        /// The binary with an empty environment and this scratch directory as HOME.
-        fn cmd(&self) -> Command {
-            let mut c = Command::cargo_bin("livebatch").unwrap();
-            c.env_clear()
-                .env("HOME", self.dir.path())
-                .env("NO_PROXY", "127.0.0.1")
-                .current_dir(self.dir.path());
-            c
-        }
-
-        fn oidc_env(&self, c: &mut Command) {
-            let token = self.path("oidc-token");
-            std::fs::write(&token, jwt()).unwrap();
-            c.env("ALIBABA_CLOUD_ROLE_ARN", ROLE)
-                .env(
-                    "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
-                    "acs:ram::5555000011112222:oidc-provider/github",
-                )
-                .env("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token);
-        }
+    /// Sets `c` up to sign in with OIDC (the token in `s`'s `oidc-token`).
+    fn oidc_env(s: &Scratch, c: &mut Command) {
+        let token = s.path("oidc-token");
+        std::fs::write(&token, jwt()).unwrap();
+        c.env("ALIBABA_CLOUD_ROLE_ARN", ROLE)
+            .env(
+                "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+                "acs:ram::5555000011112222:oidc-provider/github",
+            )
+            .env("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token);
     }
 
     fn stderr(o: &std::process::Output) -> String {
@@ -1119,7 +1082,7 @@ mod binary {
     fn nothing_configured_exits_77_listing_every_source_tried() {
         let s = Scratch::new();
         let o = s
-            .cmd()
+            .unconfigured()
             .args([
                 "export",
                 "--region",
@@ -1147,8 +1110,8 @@ mod binary {
     fn a_configured_source_that_cannot_produce_credentials_exits_77_naming_it() {
         let emu = emulator(None, &[]);
         let s = Scratch::new();
-        let mut c = s.cmd();
-        s.oidc_env(&mut c);
+        let mut c = s.unconfigured();
+        oidc_env(&s, &mut c);
         std::fs::remove_file(s.path("oidc-token")).unwrap();
         let o = c
             .args([
@@ -1182,16 +1145,16 @@ mod binary {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::create_dir_all(s.path(".aliyun")).unwrap();
+        std::fs::create_dir_all(s.home.path().join(".aliyun")).unwrap();
         std::fs::write(
-            s.path(".aliyun/config.json"),
+            s.home.path().join(".aliyun/config.json"),
             serde_json::json!({"current": "ext", "profiles": [
                 {"name": "ext", "mode": "External", "process_command": script.to_str().unwrap()}]})
             .to_string(),
         )
         .unwrap();
         let o = s
-            .cmd()
+            .unconfigured()
             .args([
                 "export",
                 "--region",
@@ -1225,8 +1188,8 @@ mod binary {
         let emu = emulator(Some(3), &us);
         let s = Scratch::new();
         write_manifest(&s.path("m.yaml"), &us);
-        let mut c = s.cmd();
-        s.oidc_env(&mut c);
+        let mut c = s.unconfigured();
+        oidc_env(&s, &mut c);
         let o = c
             .args([
                 "apply",
@@ -1288,7 +1251,7 @@ mod binary {
             .output()
             .unwrap()
         };
-        let mut c = s.cmd();
+        let mut c = s.unconfigured();
         c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", &token.access_key_id)
             .env(
                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
@@ -1307,7 +1270,7 @@ mod binary {
         assert!(halted.contains("InvalidSecurityToken.Expired"), "{halted}");
 
         // Renewed credentials: --resume sends the rest.
-        let mut c = s.cmd();
+        let mut c = s.unconfigured();
         c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET);
         let o = run(&mut c, &["--resume"]);

@@ -1,26 +1,12 @@
 //! The binary: first line, then a clean stop.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use crate::support::binary::EmulatorProcess;
 
 #[test]
 fn prints_the_real_port_first_and_serves() {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("livebatch"))
-        .args(["emulator", "--listen", "127.0.0.1:0", "--qps", "5"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_string();
-    let port: u16 = url
+    let emulator = EmulatorProcess::start(&["--qps", "5"]);
+    let port: u16 = emulator
+        .url()
         .strip_prefix("http://127.0.0.1:")
         .unwrap()
         .parse()
@@ -28,8 +14,6 @@ fn prints_the_real_port_first_and_serves() {
     assert_ne!(port, 0);
     let stats = std::net::TcpStream::connect(("127.0.0.1", port));
     assert!(stats.is_ok());
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]
@@ -41,31 +25,11 @@ fn rejects_bad_rates() {
         .stderr(predicates::str::contains("fraction from 0 to 1"));
 }
 
-/// Starts the binary, returns (child, url, the stderr line saying what it holds).
-fn start(args: &[&str]) -> (std::process::Child, String, String) {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("livebatch"))
-        .args(["emulator", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut holding = String::new();
-    err.read_line(&mut holding).unwrap();
-    // Keep draining stderr: a closed pipe would end the emulator at its next message.
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    (child, url, holding.trim().to_string())
+/// Starts the binary, returns it and the stderr line saying what it holds.
+fn start(args: &[&str]) -> (EmulatorProcess, String) {
+    let emulator = EmulatorProcess::start(args);
+    let holding = emulator.first_stderr_line().trim().to_string();
+    (emulator, holding)
 }
 
 #[test]
@@ -74,7 +38,7 @@ fn seeds_from_the_bundled_manifests_so_that_plan_finds_every_task_to_change() {
         ("examples/migration.yaml", 36),
         ("examples/migration.csv", 30),
     ] {
-        let (mut child, url, holding) = start(&["--seed", file]);
+        let (mut emulator, holding) = start(&["--seed", file]);
         assert!(
             holding.starts_with(&format!("emulator: holding {n} tasks: ")),
             "{holding}"
@@ -82,7 +46,7 @@ fn seeds_from_the_bundled_manifests_so_that_plan_finds_every_task_to_change() {
         assert!(holding.contains(&format!("from {file}")), "{holding}");
         let dir = tempfile::tempdir().unwrap();
         let out = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin!("livebatch"))
-            .args(["plan", "--endpoint", &url, file])
+            .args(["plan", "--endpoint", emulator.url(), file])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("HOME", dir.path())
             .env(
@@ -98,8 +62,7 @@ fn seeds_from_the_bundled_manifests_so_that_plan_finds_every_task_to_change() {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        emulator.kill();
         assert!(
             text.contains(&format!("{n} to change")) && text.contains(" 0 missing"),
             "{file}: {text}"
@@ -109,12 +72,9 @@ fn seeds_from_the_bundled_manifests_so_that_plan_finds_every_task_to_change() {
 
 #[test]
 fn synthetic_tasks_are_counted_and_reproducible() {
-    let (mut a, _, ha) = start(&["--tasks", "36", "--rng-seed", "1"]);
-    let (mut b, _, hb) = start(&["--tasks", "36", "--rng-seed", "1"]);
-    for c in [&mut a, &mut b] {
-        c.kill().unwrap();
-        c.wait().unwrap();
-    }
+    let (a, ha) = start(&["--tasks", "36", "--rng-seed", "1"]);
+    let (b, hb) = start(&["--tasks", "36", "--rng-seed", "1"]);
+    drop((a, b));
     assert!(ha.starts_with("emulator: holding 36 tasks: "), "{ha}");
     assert!(ha.contains("running") && ha.contains("stopped"), "{ha}");
     assert_eq!(ha, hb);

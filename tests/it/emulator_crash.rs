@@ -2,13 +2,13 @@
 //! loses none it acknowledged; `apply` killed while the emulator drops answers after applying,
 //! then `--resume`, ends with every task updated and reports what it sent again.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::binary::EmulatorProcess;
 use crate::support::emulator::Signer;
 use livebatch::emulator::{Clock, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET};
 
@@ -24,37 +24,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Starts `livebatch emulator ARGS` on a free port; returns the child, its URL and its stderr
-/// lines (read in the background).
-fn emulator(args: &[&str]) -> (Killed, String, Arc<std::sync::Mutex<String>>) {
-    let mut child = bin()
-        .args(["emulator", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line {line:?}"))
-        .to_string();
-    let err = Arc::new(std::sync::Mutex::new(String::new()));
-    let (e2, stderr) = (err.clone(), child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let mut e = e2.lock().unwrap();
-            e.push_str(&l);
-            e.push('\n');
-        }
-    });
-    (Killed(child), url, err)
 }
 
 /// A manifest moving the callback of `n` tasks `crash-NN` in cn-shanghai.
@@ -104,7 +73,7 @@ async fn killing_the_emulator_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let m = manifest(dir.path(), TASKS);
     let state = dir.path().join("emu.json");
-    let (mut child, url, _) = emulator(&[
+    let mut emulator = EmulatorProcess::start(&[
         "--seed",
         m.to_str().unwrap(),
         "--state",
@@ -112,7 +81,7 @@ async fn killing_the_emulator_loses_no_acknowledged_write() {
         "--qps",
         "0",
     ]);
-    let s = Arc::new(Signer::new(&url, Clock::system()));
+    let s = Arc::new(Signer::new(emulator.url(), Clock::system()));
     let acked: Arc<Vec<AtomicUsize>> = Arc::new((0..TASKS).map(|_| AtomicUsize::new(0)).collect());
     let total = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -151,8 +120,7 @@ async fn killing_the_emulator_loses_no_acknowledged_write() {
     while total.load(Ordering::SeqCst) < 200 && started.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    child.0.kill().unwrap(); // SIGKILL
-    child.0.wait().unwrap();
+    emulator.kill(); // SIGKILL
     stop.store(true, Ordering::SeqCst);
     while workers.join_next().await.is_some() {}
     assert!(
@@ -160,13 +128,13 @@ async fn killing_the_emulator_loses_no_acknowledged_write() {
         "updates were answered before the kill"
     );
 
-    let (child, url, err) = emulator(&[
+    let mut emulator = EmulatorProcess::start(&[
         "--seed",
         m.to_str().unwrap(),
         "--state",
         state.to_str().unwrap(),
     ]);
-    let s = Signer::new(&url, Clock::system());
+    let s = Signer::new(emulator.url(), Clock::system());
     for i in 0..TASKS {
         let k = acked[i].load(Ordering::SeqCst);
         let got = callback(&s, &format!("crash-{i:02}")).await;
@@ -174,8 +142,8 @@ async fn killing_the_emulator_loses_no_acknowledged_write() {
         let ok = [k, k + 1].map(|k| format!("https://hooks.example.com/{i}/{k}"));
         assert!(ok.contains(&got), "task {i}: acknowledged {k}, found {got}");
     }
-    drop(child);
-    let err = err.lock().unwrap().clone();
+    emulator.kill();
+    let err = emulator.stderr();
     assert!(err.contains("from state file"), "{err}");
     assert!(err.contains("not used"), "the seed was not used: {err}");
 }
@@ -187,7 +155,7 @@ async fn apply_killed_while_answers_are_dropped_resumes_to_every_update() {
     let m = manifest(dir.path(), TASKS);
     let journal = dir.path().join("j.jsonl");
     let report = dir.path().join("r.json");
-    let (emu, url, _) = emulator(&[
+    let emu = EmulatorProcess::start(&[
         "--seed",
         m.to_str().unwrap(),
         "--drop-after-apply-rate",
@@ -200,6 +168,7 @@ async fn apply_killed_while_answers_are_dropped_resumes_to_every_update() {
         "--qps",
         "100",
     ]);
+    let url = emu.url().to_string();
     let apply = |extra: &[&str]| {
         let mut c = bin();
         c.arg("apply")

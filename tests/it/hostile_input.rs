@@ -9,13 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crate::support::binary::lb;
 use assert_cmd::Command;
 
 const NOW: &str = "2027-03-01T00:00:00Z";
-
-fn lb() -> Command {
-    Command::cargo_bin("livebatch").unwrap()
-}
 
 /// A command with an empty environment but for a scratch `HOME` (no credentials, no proxies).
 fn clean(home: &Path) -> Command {

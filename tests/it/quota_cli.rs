@@ -1,18 +1,15 @@
 //! `--quota-store` end to end: the real binary, several runs against one emulator through a real
 //! redis-server, and `livebatch quota status`.
 
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use crate::support::batch::write_manifest;
+use crate::support::binary::{Scratch, lb, spawn, wait_for};
 use crate::support::emulator::Emu;
 use crate::support::quota::RedisServer;
-use assert_cmd::Command;
 use livebatch::apply::sandbox;
-use livebatch::emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig, FaultConfig, KeyPair,
-};
+use livebatch::emulator::{EmulatorConfig, FaultConfig, KeyPair};
 use livebatch::model::{ApiTime, Update};
 
 /// An emulator holding the tasks `us` update: a quota of 10 calls/s per operation, answers
@@ -39,55 +36,19 @@ fn updates(prefix: &str, n: usize) -> Vec<Update> {
     crate::support::batch::callback_updates(prefix, n, "https://hooks.new.example.com")
 }
 
-struct Scratch {
-    dir: tempfile::TempDir,
-    home: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        Scratch {
-            dir: tempfile::tempdir().unwrap(),
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn cmd(&self) -> std::process::Command {
-        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"));
-        c.env_clear()
-            .env("HOME", self.home.path())
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
-            .env("NO_PROXY", "127.0.0.1")
-            .current_dir(self.dir.path());
-        c
-    }
-
-    /// `livebatch apply` of manifest `name` against `emu`, journal `name.jsonl`.
-    fn apply(&self, emu: &Emu, name: &str, args: &[&str]) -> std::process::Command {
-        let mut c = self.cmd();
-        c.arg("apply")
-            .arg("--yes")
-            .arg("--endpoint")
-            .arg(emu.url())
-            .arg("--journal")
-            .arg(self.path(&format!("{name}.jsonl")))
-            .arg(self.path(name))
-            .args(args)
-            .stdin(Stdio::null());
-        c
-    }
-}
-
-fn spawn(mut c: std::process::Command) -> Child {
-    c.stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// `livebatch apply --yes` of manifest `name` in `s` against `emu`, journal `name.jsonl`.
+fn apply(s: &Scratch, emu: &Emu, name: &str, args: &[&str]) -> std::process::Command {
+    let mut c = s.livebatch();
+    c.arg("apply")
+        .arg("--yes")
+        .arg("--endpoint")
+        .arg(emu.url())
+        .arg("--journal")
+        .arg(s.path(&format!("{name}.jsonl")))
+        .arg(s.path(name))
+        .args(args)
+        .stdin(Stdio::null());
+    c
 }
 
 #[test]
@@ -101,7 +62,7 @@ fn three_runs_share_one_emulator_quota_without_a_throttle() {
         write_manifest(&s.path(p), us);
         let url = redis.url();
         let args = ["--quota-store", url.as_str(), "--quota-key", "1234567890"];
-        children.push(spawn(s.apply(&emu, p, &args)));
+        children.push(spawn(apply(&s, &emu, p, &args)));
     }
     for c in children {
         let out = c.wait_with_output().unwrap();
@@ -137,16 +98,11 @@ fn redis_lost_past_the_timeout_halts_with_exit_3_and_resume_finishes() {
         "--quota-store-timeout",
         "1",
     ];
-    let child = spawn(s.apply(&emu, "m", &args));
+    let child = spawn(apply(&s, &emu, "m", &args));
     // Wait for the run to be under way, then take Redis away.
-    let t0 = Instant::now();
-    while emu.stats().count("UpdateLivePullToPush", "ok") < 3 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "the run never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("the run to start", || {
+        emu.stats().count("UpdateLivePullToPush", "ok") >= 3
+    });
     redis.kill();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -158,8 +114,7 @@ fn redis_lost_past_the_timeout_halts_with_exit_3_and_resume_finishes() {
     let done = emu.stats().count("UpdateLivePullToPush", "ok");
     assert!(done < 40, "everything was sent with the store down");
     redis.restart();
-    let out = s
-        .apply(&emu, "m", &[&args[..], &["--resume"]].concat())
+    let out = apply(&s, &emu, "m", &[&args[..], &["--resume"]].concat())
         .output()
         .unwrap();
     assert_eq!(
@@ -183,10 +138,14 @@ fn an_unreachable_store_stops_before_anything_is_sent_and_hides_its_password() {
         .unwrap()
         .port();
     let url = format!("redis://:hunter2@127.0.0.1:{port}");
-    let out = s
-        .apply(&emu, "m", &["--quota-store", &url, "--quota-key", "acct"])
-        .output()
-        .unwrap();
+    let out = apply(
+        &s,
+        &emu,
+        "m",
+        &["--quota-store", &url, "--quota-key", "acct"],
+    )
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("quota store redis://:***@127.0.0.1"), "{err}");
@@ -218,7 +177,7 @@ fn two_access_keys_of_one_account_learn_it_and_share_its_quota() {
     let mut children = Vec::new();
     for (name, us, (id, secret)) in [("a", &a, ("ak-main", "s1")), ("b", &b, ("ak-ram", "s2"))] {
         write_manifest(&s.path(name), us);
-        let mut c = s.apply(&emu, name, &["--quota-store", &redis.url()]);
+        let mut c = apply(&s, &emu, name, &["--quota-store", &redis.url()]);
         c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", id)
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret);
         children.push(spawn(c));
@@ -242,7 +201,7 @@ fn an_account_that_cannot_be_learnt_stops_before_anything_is_sent() {
     let us = updates("k", 1);
     let emu = emulator(&us);
     write_manifest(&s.path("m"), &us);
-    let mut c = s.apply(&emu, "m", &["--quota-store", "redis://127.0.0.1:1"]);
+    let mut c = apply(&s, &emu, "m", &["--quota-store", "redis://127.0.0.1:1"]);
     c.env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "wrong-secret");
     let out = c.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -284,8 +243,7 @@ fn quota_status_shows_the_runners_and_the_interval() {
         p.acquire().await;
         p.acquire().await;
     });
-    let out = Command::cargo_bin("livebatch")
-        .unwrap()
+    let out = lb()
         .args([
             "quota",
             "status",
@@ -310,8 +268,7 @@ fn quota_status_shows_the_runners_and_the_interval() {
     assert!(text.contains("ci-job-7"), "{text}");
     assert!(!text.contains("DescribeLivePullToPushList"), "{text}");
     // Another account sees none of it.
-    let out = Command::cargo_bin("livebatch")
-        .unwrap()
+    let out = lb()
         .args([
             "quota",
             "status",
@@ -333,7 +290,7 @@ fn plan_books_its_reads_in_the_store_too() {
     let emu = emulator(&us);
     write_manifest(&s.path("m.yaml"), &us);
     let out = s
-        .cmd()
+        .livebatch()
         .args(["plan", "--endpoint", &emu.url(), "m.yaml"])
         .args(["--quota-store", &redis.url(), "--quota-key", "acct"])
         .stdin(Stdio::null())
@@ -366,7 +323,7 @@ fn export_books_its_list_calls_in_the_store_too() {
     let us = updates("e", 3);
     let emu = emulator(&us);
     let out = s
-        .cmd()
+        .livebatch()
         .args([
             "export",
             "--region",
