@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::binary::lb;
 use assert_cmd::Command;
 
 /// A copy of the bundled example in a temp dir, and the dir.
@@ -18,8 +19,9 @@ fn scratch() -> (tempfile::TempDir, PathBuf) {
     (dir, m)
 }
 
-fn lb(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("livebatch").unwrap();
+/// `livebatch` in `dir`.
+fn lb_in(dir: &Path) -> Command {
+    let mut c = lb();
     c.current_dir(dir)
         .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
         .env("NO_COLOR", "1")
@@ -47,7 +49,7 @@ fn a_report_through_a_symlink_lands_in_its_target_and_the_link_stays() {
     std::fs::write(&real, "old").unwrap();
     let link = dir.path().join("link.json");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let o = lb(dir.path())
+    let o = lb_in(dir.path())
         .args(["apply", "--sandbox", "--yes", "--report"])
         .arg(&link)
         .arg(&m)
@@ -74,7 +76,7 @@ fn a_report_to_a_fifo_is_streamed_into_it_and_the_fifo_stays() {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read(&fifo).unwrap())
     };
-    let o = lb(dir.path())
+    let o = lb_in(dir.path())
         .args(["apply", "--sandbox", "--yes", "--report"])
         .arg(format!("json:{}", fifo.display()))
         .arg(&m)
@@ -94,7 +96,7 @@ fn a_report_to_a_fifo_is_streamed_into_it_and_the_fifo_stays() {
 #[test]
 fn a_report_to_dash_goes_to_standard_output() {
     let (dir, m) = scratch();
-    let o = lb(dir.path())
+    let o = lb_in(dir.path())
         .args(["apply", "--sandbox", "--yes", "--report", "json:-"])
         .arg(&m)
         .output()
@@ -111,7 +113,7 @@ fn a_journal_hard_linked_to_the_manifest_or_the_plan_is_refused_and_both_stay_in
     let before = std::fs::read(&m).unwrap();
     let j = dir.path().join("j.jsonl");
     std::fs::hard_link(&m, &j).unwrap();
-    let o = lb(dir.path())
+    let o = lb_in(dir.path())
         .args(["apply", "--sandbox", "--yes", "--journal"])
         .arg(&j)
         .arg(&m)
@@ -120,14 +122,14 @@ fn a_journal_hard_linked_to_the_manifest_or_the_plan_is_refused_and_both_stay_in
     assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
     assert!(stderr(&o).contains("is also an input"), "{}", stderr(&o));
     assert_eq!(std::fs::read(&m).unwrap(), before, "the manifest is intact");
-    lb(dir.path()).arg("validate").arg(&m).assert().success();
+    lb_in(dir.path()).arg("validate").arg(&m).assert().success();
 
     // The same with a saved plan: the check is made before the plan is even read.
     let plan = dir.path().join("plan.json");
     std::fs::write(&plan, "{}").unwrap();
     let pj = dir.path().join("p.jsonl");
     std::fs::hard_link(&plan, &pj).unwrap();
-    let o = lb(dir.path())
+    let o = lb_in(dir.path())
         .args([
             "apply",
             "--yes",
@@ -150,7 +152,7 @@ fn a_journal_on_a_fifo_is_refused_at_once() {
     let (dir, m) = scratch();
     let fifo = dir.path().join("j.pipe");
     mkfifo(&fifo);
-    let o = lb(dir.path())
+    let o = lb_in(dir.path())
         .args(["apply", "--sandbox", "--yes", "--journal"])
         .arg(&fifo)
         .arg(&m)
@@ -169,7 +171,7 @@ fn a_plan_on_a_fifo_or_naming_a_fifo_or_device_as_its_manifest_is_refused_at_onc
     let (dir, _) = scratch();
     let fifo = dir.path().join("plan.pipe");
     mkfifo(&fifo);
-    let o = lb(dir.path())
+    let o = lb_in(dir.path())
         .args([
             "apply",
             "--yes",
@@ -201,7 +203,7 @@ fn a_plan_on_a_fifo_or_naming_a_fifo_or_device_as_its_manifest_is_refused_at_onc
         });
         let p = dir.path().join("plan.json");
         std::fs::write(&p, plan.to_string()).unwrap();
-        let o = lb(dir.path())
+        let o = lb_in(dir.path())
             .args([
                 "apply",
                 "--yes",

@@ -5,22 +5,17 @@
 //! stopped task — refuses the whole plan (exit 65) naming the item, and nothing is sent. The real
 //! binary against the emulator on loopback.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use crate::support::binary::Scratch;
 use crate::support::emulator::Emu;
 use livebatch::apply::sandbox;
-use livebatch::emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET};
 use livebatch::model::{ApiTime, Update};
 use serde_json::{Value, json};
 
-fn lb(dir: &Path, emu: &Emu, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("livebatch"))
-        .env_clear()
-        .env("HOME", dir)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
-        .env("NO_PROXY", "127.0.0.1")
-        .current_dir(dir)
+/// `livebatch COMMAND --endpoint URL ARGS…` in `s`, signed with the emulator's key.
+fn run(s: &Scratch, emu: &Emu, args: &[&str]) -> std::process::Output {
+    s.livebatch()
         .args(&args[..1])
         .args(["--endpoint", &emu.url()])
         .args(&args[1..])
@@ -28,11 +23,11 @@ fn lb(dir: &Path, emu: &Emu, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// A plan of `us` saved in `dir` (manifest `m.yaml`), read back as JSON.
-fn saved_plan(dir: &Path, emu: &Emu, us: &[Update], name: &str) -> (PathBuf, Value) {
-    crate::support::batch::write_manifest(&dir.join(format!("{name}.yaml")), us);
-    let out = lb(
-        dir,
+/// A plan of `us` saved in `s` (manifest `{name}.yaml`), read back as JSON.
+fn saved_plan(s: &Scratch, emu: &Emu, us: &[Update], name: &str) -> (PathBuf, Value) {
+    crate::support::batch::write_manifest(&s.path(&format!("{name}.yaml")), us);
+    let out = run(
+        s,
         emu,
         &[
             "plan",
@@ -46,7 +41,7 @@ fn saved_plan(dir: &Path, emu: &Emu, us: &[Update], name: &str) -> (PathBuf, Val
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let p = dir.join(format!("{name}.json"));
+    let p = s.path(&format!("{name}.json"));
     let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
     (p, v)
 }
@@ -59,9 +54,9 @@ fn every_edit_that_the_manifests_do_not_produce_refuses_the_plan_and_sends_nothi
     let now = ApiTime::from_unix(chrono::Utc::now().timestamp()).unwrap();
     let seed = sandbox::seed_tasks(us.iter().chain(&other), now);
     let emu = Emu::seeded(0, None, seed);
-    let dir = tempfile::tempdir().unwrap();
-    let (plan, original) = saved_plan(dir.path(), &emu, &us, "m");
-    let (_, foreign) = saved_plan(dir.path(), &emu, &other, "other");
+    let s = Scratch::new();
+    let (plan, original) = saved_plan(&s, &emu, &us, "m");
+    let (_, foreign) = saved_plan(&s, &emu, &other, "other");
 
     type Edit = Box<dyn Fn(&mut Value)>;
     let edits: Vec<(&str, Edit, &str)> = vec![
@@ -114,7 +109,7 @@ fn every_edit_that_the_manifests_do_not_produce_refuses_the_plan_and_sends_nothi
         assert_ne!(edited, original, "{what}: the edit changed the plan");
         std::fs::write(&plan, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
         let before = emu.stats().requests;
-        let out = lb(dir.path(), &emu, &["apply", "--plan", "m.json", "--yes"]);
+        let out = run(&s, &emu, &["apply", "--plan", "m.json", "--yes"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(65), "{what}: {err}");
         assert!(err.contains(names), "{what}: {err}");
@@ -123,7 +118,7 @@ fn every_edit_that_the_manifests_do_not_produce_refuses_the_plan_and_sends_nothi
     }
     // The plan as made applies.
     std::fs::write(&plan, serde_json::to_vec_pretty(&original).unwrap()).unwrap();
-    let out = lb(dir.path(), &emu, &["apply", "--plan", "m.json", "--yes"]);
+    let out = run(&s, &emu, &["apply", "--plan", "m.json", "--yes"]);
     assert!(
         out.status.success(),
         "{}",

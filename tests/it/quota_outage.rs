@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::binary::lb;
 use crate::support::quota::RedisServer;
 use livebatch::apply::adaptive::AdaptiveConfig;
 use livebatch::quota::pacer::{OnStoreError, SharedConfig, SharedPacer, StoreEvent};
@@ -53,8 +54,7 @@ fn a_password_in_the_store_url_query_is_never_shown() {
         &m,
     )
     .unwrap();
-    let out = assert_cmd::Command::cargo_bin("livebatch")
-        .unwrap()
+    let out = lb()
         .current_dir(dir.path())
         // Static keys of no account: the URL is refused before any call (port 9 is discard).
         .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIexample")
