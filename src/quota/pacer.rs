@@ -191,7 +191,10 @@ impl SharedPacer {
                 down_since: None,
                 retry_at: None,
                 attempt: 0,
-                last_set_rate: f64::INFINITY,
+                // The executor's first `set_rate` is the cap: not a decrease. Starting at
+                // infinity counted it as one, so every run reported a throttle it never got and
+                // slowed the shared schedule to 0.7 × the cap as it started.
+                last_set_rate: config.adaptive.cap,
                 halted: None,
             }),
             local: ClockPacer::new(config.adaptive.cap),
