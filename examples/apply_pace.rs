@@ -10,11 +10,16 @@ use std::time::{Duration, Instant};
 
 use livebatch::api::error::ApiError;
 use livebatch::api::models::{ListResponse, TaskState};
-use livebatch::apply::executor::{Engine, ExecConfig, PACE_HEADROOM, Sent, TaskOps, WorkItem, run};
+use livebatch::apply::config::ExecConfig;
+use livebatch::apply::dispatch::{RunContext, run};
+use livebatch::apply::engine::Engine;
+use livebatch::apply::item::WorkItem;
 use livebatch::apply::journal::{Journal, JournalState, JournalWriter, RunHeader};
 use livebatch::apply::limiter::Pacers;
+use livebatch::apply::ops::{Sent, TaskOps};
 use livebatch::apply::progress::Silent;
 use livebatch::model::{Region, Update};
+use livebatch::pace::PACE_HEADROOM;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
@@ -67,16 +72,16 @@ async fn main() {
     });
     let config = ExecConfig::new(qps);
     let pacers = Pacers::governed(qps, PACE_HEADROOM).expect("qps");
-    let r = run(
-        items,
-        Arc::new(Engine::new(fake.clone(), pacers, &config)),
-        &journal,
-        &JournalState::default(),
-        &config,
-        CancellationToken::new(),
-        &Silent,
-    )
-    .await;
+    let ctx = RunContext {
+        engine: Arc::new(Engine::new(fake.clone(), pacers, &config)),
+        journal: &journal,
+        previous: &JournalState::default(),
+        config: &config,
+        cancel: CancellationToken::new(),
+        progress: &Silent,
+    };
+    let applied = run(items, &ctx).await;
+    let summary = livebatch::report::stats::summarize(&applied.record);
     let mut t = fake.sent.lock().unwrap().clone();
     t.sort();
     let busiest = (0..t.len())
@@ -88,7 +93,7 @@ async fn main() {
         })
         .max()
         .unwrap_or(0);
-    let tt = &r.summary;
+    let tt = &summary;
     println!(
         "items {n} qps {qps}: succeeded {} in {:.2} s = {:.2} updates/s ({:.1}% of quota); busiest 1-s window {busiest} calls; latency p50 {:.0} ms p95 {:.0} ms p99 {:.0} ms",
         tt.succeeded,

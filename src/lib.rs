@@ -12,6 +12,8 @@ pub mod export;
 pub mod fsutil;
 pub mod manifest;
 pub mod model;
+pub mod outcome;
+pub mod pace;
 pub mod plan;
 pub mod quota;
 pub mod report;

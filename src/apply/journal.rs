@@ -19,11 +19,11 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::outcome::ItemResult;
 use crate::api::models::action;
 use crate::model::Update;
+use crate::outcome::ItemResult;
 
-pub use super::outcome::{ItemStatus, SkipReason};
+pub use crate::outcome::{ItemStatus, SkipReason};
 
 /// First record of each run appended to a journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -221,6 +221,11 @@ pub struct JournalWriter {
     path: PathBuf,
     file: File,
     run_id: String,
+    /// Tests: the write (counted from 0 after the run header) that fails, as a full disk would.
+    #[cfg(test)]
+    fail_write: Option<usize>,
+    #[cfg(test)]
+    writes: usize,
 }
 
 impl JournalWriter {
@@ -249,6 +254,10 @@ impl JournalWriter {
             path: path.to_path_buf(),
             file,
             run_id: header.run_id.clone(),
+            #[cfg(test)]
+            fail_write: None,
+            #[cfg(test)]
+            writes: 0,
         };
         w.append(&Record::Run(header.clone()))?;
         Ok(w)
@@ -274,8 +283,24 @@ impl JournalWriter {
             })
     }
 
+    /// Tests: makes the `n`-th write from now (0: the next) fail with ENOSPC.
+    #[cfg(test)]
+    pub(crate) fn fail_write(mut self, n: usize) -> JournalWriter {
+        self.fail_write = Some(n);
+        self.writes = 0;
+        self
+    }
+
     /// Writes whole lines in one `write` and fsyncs them.
     fn write_durably(&mut self, lines: &[u8]) -> Result<(), (&'static str, std::io::Error)> {
+        #[cfg(test)]
+        {
+            let n = self.writes;
+            self.writes += 1;
+            if self.fail_write == Some(n) {
+                return Err(("write", std::io::Error::from_raw_os_error(28)));
+            }
+        }
         self.file.write_all(lines).map_err(|e| ("write", e))?;
         self.file.sync_data().map_err(|e| ("fsync", e))
     }

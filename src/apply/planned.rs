@@ -3,8 +3,8 @@
 //! blocked and missing items are carried along unsent, with their reason, so every report lists
 //! them in place.
 
-use super::executor::{Expect, Unsent, WorkItem};
-use super::outcome::ItemStatus;
+use super::item::{Expect, Unsent, WorkItem};
+use crate::outcome::ItemStatus;
 use crate::plan::diff::Decision;
 use crate::plan::file::{PlanFile, PlanItem};
 use crate::rules::code;

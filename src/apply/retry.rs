@@ -109,17 +109,7 @@ impl RetryBudget {
     }
 }
 
-/// Why an item is not retried any more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GiveUp {
-    /// The failure is about this item; retrying cannot help.
-    Permanent,
-    /// `max_attempts` calls were made.
-    AttemptsExhausted,
-    /// The run's retry budget is spent: too much is failing.
-    BudgetExhausted,
-}
+pub use crate::outcome::GiveUp;
 
 /// What to do after a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! One `apply` session after the manifests are loaded: confirm, open the journal, run, report.
+//! One `apply` session after the manifests are loaded: confirm, open the journal, run, keep the
+//! outcomes for the end (verify and the reports, which the caller assembles once).
 //!
 //! Kept apart from the CLI so it is driven in tests with fake task operations, and shared by
 //! `apply` on manifests and `apply` on a saved plan: both produce [`WorkItem`]s and call [`execute`].
@@ -9,23 +10,28 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::executor::{Engine, ExecConfig, ItemResult, TaskOps, Work, WorkItem, run_stream};
+use super::config::ExecConfig;
+use super::dispatch::{RunContext, Work, run_stream};
+use super::engine::Engine;
+use super::item::WorkItem;
 use super::journal::{
     Journal, JournalError, JournalState, JournalWriter, LockedJournal, ResumeMode, RunHeader,
 };
+use super::ops::TaskOps;
 use super::progress::Progress;
 use super::work::WorkCounts;
 use crate::api::operation::Operation;
-use crate::report::{Format, Report, ReportError};
-use crate::spill::SpillWriter;
+use crate::outcome::{RunRecord, Settled};
+use crate::spill::{Spill, SpillWriter};
 
 /// What the session needs besides the items.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
     pub manifests: Vec<PathBuf>,
     pub journal: PathBuf,
-    pub reports: Vec<(PathBuf, Format)>,
     pub config: ExecConfig,
+    /// Keep the update of every item that succeeded with its outcome, for `--verify`.
+    pub keep_sent: bool,
 }
 
 /// A session could not run or finish its paperwork.
@@ -33,8 +39,6 @@ pub struct SessionOptions {
 pub enum SessionError {
     #[error(transparent)]
     Journal(#[from] JournalError),
-    #[error(transparent)]
-    Report(#[from] ReportError),
     /// The run's outcomes could not be kept on disk for the reports.
     #[error("cannot keep the run's outcomes in a temporary file in {dir}: {source}")]
     Spill {
@@ -118,58 +122,71 @@ pub fn update_pace<S: TaskOps>(engine: &Engine<S>) -> f64 {
     engine.pacers().rate(Operation::Update)
 }
 
-/// Starts the journal (locked by the caller before planning), runs the items, returns the
-/// report. The caller has confirmed already, and writes the reports: a report that cannot be
-/// written must not hide the run's outcome.
+/// What a session works with besides its items and its journal.
+pub struct Session<'a, S> {
+    /// How many items there are, and how many will be sent.
+    pub counts: &'a WorkCounts,
+    pub previous: &'a JournalState,
+    pub opts: &'a SessionOptions,
+    pub engine: Arc<Engine<S>>,
+    pub cancel: CancellationToken,
+    pub progress: &'a dyn Progress,
+}
+
+/// What a session leaves for the end of the run: its record, and every item's outcome kept on
+/// disk in input order (with the update sent, for `--verify`, when asked).
+#[derive(Debug)]
+pub struct Ran {
+    pub record: RunRecord,
+    pub outcomes: Spill<Settled>,
+}
+
+/// Starts the journal (locked by the caller before planning) and runs the items. The caller has
+/// confirmed already, and assembles and writes the reports from what this returns.
 ///
-/// The items are read one at a time (`counts` says how many there are, and how many will be
-/// sent); each outcome is kept on disk next to the journal, in an anonymous temporary file, and
-/// the report reads them back from there in input order.
+/// The items are read one at a time; each outcome is kept on disk next to the journal, in an
+/// anonymous temporary file, read back from there in input order.
 ///
 /// `on_journal` receives the journal handle before the run starts, so the CLI's second-Ctrl-C
 /// handler can exit between two records.
-// Each argument is a distinct input of the run; bundling them would only rename the list.
-#[allow(clippy::too_many_arguments)]
 pub async fn execute<S: TaskOps>(
     items: impl Iterator<Item = std::io::Result<WorkItem>>,
-    counts: &WorkCounts,
-    previous: &JournalState,
-    opts: &SessionOptions,
     journal: LockedJournal,
-    engine: Arc<Engine<S>>,
-    cancel: CancellationToken,
-    progress: &dyn Progress,
+    session: Session<'_, S>,
     on_journal: impl FnOnce(&Journal),
-) -> Result<Report, SessionError> {
+) -> Result<Ran, SessionError> {
+    let opts = session.opts;
     let header = RunHeader::now(&opts.manifests);
     let journal = Journal::with_group_commit(JournalWriter::start(journal, &header)?);
     on_journal(&journal);
     let dir = spill_dir(&opts.journal);
-    let mut outcomes = SpillWriter::new_in(dir).map_err(|e| SessionError::Spill {
+    let spill_failed = |source| SessionError::Spill {
         dir: dir.to_path_buf(),
-        source: e,
-    })?;
-    let mut keep = |at: usize, r: ItemResult| outcomes.put(at, &r);
-    let summary = run_stream(
-        items,
-        Work {
-            total: counts.total,
-            to_send: counts.to_send() as u64,
-        },
-        &mut keep,
-        engine,
-        &journal,
-        previous,
-        &opts.config,
-        cancel,
-        progress,
-    )
-    .await;
-    let outcomes = outcomes.finish().map_err(|e| SessionError::Spill {
-        dir: dir.to_path_buf(),
-        source: e,
-    })?;
-    Ok(Report::spilled(summary, outcomes))
+        source,
+    };
+    let mut outcomes = SpillWriter::new_in(dir).map_err(spill_failed)?;
+    let keep_sent = opts.keep_sent;
+    let mut keep = |at: usize, mut s: Settled| {
+        if !keep_sent {
+            s.sent = None;
+        }
+        outcomes.put(at, &s)
+    };
+    let work = Work {
+        total: session.counts.total,
+        to_send: session.counts.to_send() as u64,
+    };
+    let ctx = RunContext {
+        engine: session.engine,
+        journal: &journal,
+        previous: session.previous,
+        config: &opts.config,
+        cancel: session.cancel,
+        progress: session.progress,
+    };
+    let record = run_stream(items, work, &mut keep, &ctx).await;
+    let outcomes = outcomes.finish().map_err(spill_failed)?;
+    Ok(Ran { record, outcomes })
 }
 
 /// The directory of the run's temporary files: the journal's (the run writes there already).

@@ -3,11 +3,12 @@
 //! whole (`--no-refresh`) — read back one at a time, so a million-update run holds only the items
 //! in flight.
 
-use super::executor::WorkItem;
+use super::item::WorkItem;
 use super::journal::{JournalState, ResumeMode};
 use super::planned::{Guard, work_item};
 use crate::plan::file::PlanItem;
 use crate::plan::spilled::BatchEntry;
+pub use crate::plan::stale::Expect;
 use crate::spill::Spill;
 
 /// The items of a run, in input order.

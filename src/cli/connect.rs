@@ -10,8 +10,10 @@ pub use super::error::exit_code_for;
 use super::{ApiArgs, Global};
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::{self, Environment};
-use crate::apply::executor::{Engine, ExecConfig, PACE_HEADROOM};
+use crate::apply::config::ExecConfig;
+use crate::apply::engine::Engine;
 use crate::apply::limiter::Pacers;
+use crate::pace::PACE_HEADROOM;
 
 /// The documented per-account quota of every pull-to-push operation.
 pub const DOCUMENTED_QUOTA: f64 = 10.0;

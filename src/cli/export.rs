@@ -11,7 +11,7 @@ use crate::api::client::{Client, ListQuery, MAX_PAGE_SIZE, list_all_pages};
 use crate::api::error::{ApiError, TransportKind};
 use crate::api::models::TaskState;
 use crate::api::operation::Operation;
-use crate::apply::executor::ExecConfig;
+use crate::apply::config::ExecConfig;
 use crate::exit;
 use crate::export::{self, ExportFormat};
 use crate::model::{ApiTime, Region};

@@ -4,7 +4,7 @@
 use super::connect::{check_qps, connect};
 use super::error::{CliError, call_failed};
 use super::{ApiArgs, Global, shared_quota};
-use crate::apply::executor::ExecConfig;
+use crate::apply::config::ExecConfig;
 use crate::model::ApiTime;
 use crate::plan::diff::PlanOptions;
 use crate::plan::file::PlanItem;

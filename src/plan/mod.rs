@@ -7,6 +7,8 @@
 //!   and plan items on disk, each list page decided as it arrives.
 //! - [`file`]: a saved plan, applied exactly by `apply --plan`; [`derive`] checks that every item
 //!   of it is what its manifests and recorded live state produce, so an edited plan sends nothing.
+//! - [`file`]: a saved plan, applied exactly by `apply --plan`; [`stale`] decides, right before an
+//!   item of it is sent, whether it still applies to its task as the task is now.
 
 pub mod derive;
 pub mod diff;
@@ -16,3 +18,4 @@ pub mod live;
 pub mod offline;
 pub mod render;
 pub mod spilled;
+pub mod stale;

@@ -233,22 +233,35 @@ impl<F: FnMut(&PlanItem)> Wanted for Planner<'_, F> {
     }
 }
 
+/// How to plan a spilled batch: where plan items are kept (`dir`), the clock the rules are judged
+/// on, the planning options, the reads in flight at most (each waits for its operation's pacer
+/// anyway; never more than [`MAX_READS_IN_FLIGHT`]), and how many differing items to keep for the
+/// confirmation's preview (`None`: all).
+#[derive(Debug, Clone, Copy)]
+pub struct Planning<'a> {
+    pub dir: &'a std::path::Path,
+    pub now: ApiTime,
+    pub opts: PlanOptions,
+    pub reads: usize,
+    pub preview: Option<usize>,
+}
+
 /// Plans a spilled batch against live state: each task read is decided at once and written to
-/// disk; tasks no read found are missing. `limit` bounds the reads in flight (each waits for its
-/// operation's pacer anyway; never more than [`MAX_READS_IN_FLIGHT`]); `preview` is how many differing items to keep for the confirmation
-/// (`None`: all); `observe` sees every item as it is decided (in no particular order).
-// Each argument is a distinct input of planning; bundling them would only rename the list.
-#[allow(clippy::too_many_arguments)]
+/// disk; tasks no read found are missing. `observe` sees every item as it is decided (in no
+/// particular order).
 pub async fn plan_spilled<S: LiveSource>(
     src: &S,
     batch: &SpilledBatch,
-    dir: &std::path::Path,
-    now: ApiTime,
-    opts: PlanOptions,
-    limit: usize,
-    preview: Option<usize>,
+    how: Planning<'_>,
     observe: impl FnMut(&PlanItem),
 ) -> Result<SpilledPlan, SpilledPlanError> {
+    let Planning {
+        dir,
+        now,
+        opts,
+        reads: limit,
+        preview,
+    } = how;
     let n = batch.index.len();
     let mut remaining = BTreeMap::new();
     for r in &batch.index.regions {
@@ -415,17 +428,14 @@ mod tests {
             let acc = account(tasks);
             let batch = spilled(&ups, dir.path());
             let mut seen = 0;
-            let plan = block_on(plan_spilled(
-                &acc,
-                &batch,
-                dir.path(),
+            let how = Planning {
+                dir: dir.path(),
                 now,
                 opts,
-                4,
-                Some(3),
-                |_| seen += 1,
-            ))
-            .unwrap();
+                reads: 4,
+                preview: Some(3),
+            };
+            let plan = block_on(plan_spilled(&acc, &batch, how, |_| seen += 1)).unwrap();
             let items: Vec<PlanItem> = plan.items.iter().map(Result::unwrap).collect();
             assert_eq!(items, expected, "{tasks} tasks, {wanted} wanted");
             assert_eq!(seen, expected.len());

@@ -8,11 +8,11 @@
 //! starved: it waits for a booked slot instead of retrying a denied one (a deny-and-retry design
 //! gave a runner 20 ms further away 0 of 60 calls in 6 s in a simulation against redis 7.0.15).
 //! Slots are evenly spaced at 97 % of the quota, with no burst, as in-process
-//! (`apply::executor::PACE_HEADROOM`).
+//! (`pace::PACE_HEADROOM`).
 //!
 //! - [`model`]: the script's arithmetic as a pure Rust model, checked against the real script.
 //! - [`store`]: the Redis side (connection manager, `EVALSHA` with reload on `NOSCRIPT`).
-//! - [`pacer`]: [`pacer::SharedPacer`], an `apply::limiter::Pacer` that books slots in the store,
+//! - [`pacer`]: [`pacer::SharedPacer`], a `pace::Pacer` that books slots in the store,
 //!   bounds each runner's outstanding reservations (fairness), shares throttles, and pauses,
 //!   halts or falls back to the in-process limiter when Redis is unreachable. Never fails open.
 //!

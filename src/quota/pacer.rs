@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 use super::model::Params;
 use super::store::Store;
 use super::{QuotaError, QuotaKey};
-use crate::apply::adaptive::AdaptiveConfig;
-use crate::apply::limiter::{ClockPacer, Pacer};
+use crate::pace::adaptive::AdaptiveConfig;
+use crate::pace::limiter::{ClockPacer, Pacer};
 
 /// Booked-but-not-yet-due slots one runner may hold. One is enough for fairness; two hide the
 /// round trip to Redis (the next slot is booked while the previous one is still being waited

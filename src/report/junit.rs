@@ -13,7 +13,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 
 use super::Report;
-use crate::apply::outcome::ItemStatus;
+use crate::outcome::ItemStatus;
 
 /// Text from a file or the server as it may appear in the XML: every hidden or XML-forbidden
 /// character written as a visible escape ([`crate::text::escape`]: `\u{1b}`, `\r`, `\t`,

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::Report;
-use crate::apply::outcome::{HaltReason, ItemStatus, Outcome, SecondStats};
+use crate::outcome::{HaltReason, ItemStatus, Outcome, SecondStats};
 
 /// Failures listed at most; the rest are counted.
 pub const MAX_ROWS: usize = 50;
@@ -125,53 +125,76 @@ pub fn chart(per_second: &[SecondStats]) -> String {
     m
 }
 
+/// The whole report, section by section.
 pub fn render(r: &Report) -> String {
-    let s = &r.summary;
     let mut m = String::new();
     let _ = writeln!(m, "### livebatch apply: {}\n", cell(&verdict(r)));
-    if let Some(run) = &r.run {
+    run_section(&mut m, r);
+    halt_section(&mut m, r);
+    totals_section(&mut m, r);
+    calls_section(&mut m, r);
+    m.push_str(&chart(&r.summary.per_second));
+    failures_section(&mut m, r);
+    verify_section(&mut m, r);
+    m
+}
+
+/// What run this is: tool, target, times, pace, and the inputs with their hashes.
+fn run_section(m: &mut String, r: &Report) {
+    let Some(run) = &r.run else {
+        return;
+    };
+    let _ = writeln!(
+        m,
+        "livebatch {} → {}, from {} to {}; updates paced at {} calls/s (quota {} calls/s per operation), concurrency {}, up to {} attempts each.\n",
+        cell(&r.tool_version),
+        cell(&run.target),
+        cell(&run.started_at),
+        cell(&run.finished_at),
+        run.update_pace,
+        run.qps,
+        run.concurrency,
+        run.max_attempts
+    );
+    let _ = writeln!(m, "| input | sha256 |\n|---|---|");
+    for f in &run.inputs {
         let _ = writeln!(
             m,
-            "livebatch {} → {}, from {} to {}; updates paced at {} calls/s (quota {} calls/s per operation), concurrency {}, up to {} attempts each.\n",
-            cell(&r.tool_version),
-            cell(&run.target),
-            cell(&run.started_at),
-            cell(&run.finished_at),
-            run.update_pace,
-            run.qps,
-            run.concurrency,
-            run.max_attempts
+            "| {} | {} |",
+            cell(&f.path),
+            cell(f.sha256.as_deref().unwrap_or("(standard input)"))
         );
-        let _ = writeln!(m, "| input | sha256 |\n|---|---|");
-        for f in &run.inputs {
-            let _ = writeln!(
-                m,
-                "| {} | {} |",
-                cell(&f.path),
-                cell(f.sha256.as_deref().unwrap_or("(standard input)"))
-            );
+    }
+    m.push('\n');
+}
+
+/// Why the run halted, when it did.
+fn halt_section(m: &mut String, r: &Report) {
+    let Some(reason) = r.summary.outcome.halt_reason() else {
+        return;
+    };
+    let why = match reason {
+        HaltReason::Systemic { code, message } => format!(
+            "the service refused the account or key (`{}`: {}); nothing more was sent",
+            cell(code),
+            cell(message)
+        ),
+        HaltReason::MaxFailures { failed, policy } => {
+            format!(
+                "{failed} failures exceeded `--max-failures {}`",
+                cell(policy)
+            )
         }
-        m.push('\n');
-    }
-    if let Some(reason) = s.outcome.halt_reason() {
-        let why = match reason {
-            HaltReason::Systemic { code, message } => format!(
-                "the service refused the account or key (`{}`: {}); nothing more was sent",
-                cell(code),
-                cell(message)
-            ),
-            HaltReason::MaxFailures { failed, policy } => {
-                format!(
-                    "{failed} failures exceeded `--max-failures {}`",
-                    cell(policy)
-                )
-            }
-            HaltReason::Journal { message } => {
-                format!("the journal could not be written: {}", cell(message))
-            }
-        };
-        let _ = writeln!(m, "Halted: {why}.\n");
-    }
+        HaltReason::Journal { message } => {
+            format!("the journal could not be written: {}", cell(message))
+        }
+    };
+    let _ = writeln!(m, "Halted: {why}.\n");
+}
+
+/// The items by outcome (stale only when there are some), and those never sent.
+fn totals_section(m: &mut String, r: &Report) {
+    let s = &r.summary;
     if s.stale > 0 {
         let _ = writeln!(
             m,
@@ -202,6 +225,11 @@ pub fn render(r: &Report) -> String {
             s.noop, s.blocked, s.missing, s.already_applied
         );
     }
+}
+
+/// The calls: counts, rates, latency, and the credential refreshes.
+fn calls_section(m: &mut String, r: &Report) {
+    let s = &r.summary;
     let _ = writeln!(
         m,
         "{} calls ({} retries, {} throttled) in {:.1} s: {:.2} calls/s, {:.2} updates/s. Latency p50 {} · p95 {} · p99 {}.\n",
@@ -218,7 +246,10 @@ pub fn render(r: &Report) -> String {
     if let Some(n) = r.credential_refreshes {
         let _ = writeln!(m, "Credentials refreshed {n} time(s) during the run.\n");
     }
-    m.push_str(&chart(&s.per_second));
+}
+
+/// The first failures (failed, stale, blocked, missing) as a table, and how many more.
+fn failures_section(m: &mut String, r: &Report) {
     // Counted as they are read, the first rows kept: a run's items are not all held.
     let mut failed = Vec::new();
     let mut failures = 0usize;
@@ -259,6 +290,10 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+}
+
+/// What `--verify` found.
+fn verify_section(m: &mut String, r: &Report) {
     if let Some(v) = &r.verify {
         if v.mismatches.is_empty() {
             let _ = writeln!(
@@ -292,13 +327,12 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
-    m
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::outcome::{HaltReason, ItemResult};
+    use crate::outcome::{HaltReason, ItemResult};
     use crate::report::{InputFile, RunInfo};
 
     fn report(outcome: Outcome, failed: u64, stale: u64) -> Report {

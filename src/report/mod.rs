@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::apply::outcome::RunResult;
+use crate::outcome::{RunResult, Settled};
 use crate::spill::Spill;
 
 pub mod csv;
@@ -19,12 +19,13 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod outputs;
+pub mod stats;
 pub mod terminal;
 
 /// The JSON report's schema name; bumped on any incompatible change.
 pub const SCHEMA: &str = "livebatch.report/v1";
 
-pub use crate::apply::outcome::{ItemResult, Latency, Summary};
+pub use crate::outcome::{ItemResult, Latency, Summary};
 
 /// What `apply --verify` found when it read the updated tasks back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,7 +33,7 @@ pub struct Verification {
     /// Tasks read back (every update that succeeded).
     pub checked: usize,
     /// Those whose live state does not match what was sent.
-    pub mismatches: Vec<crate::apply::verify::Mismatch>,
+    pub mismatches: Vec<crate::outcome::Mismatch>,
 }
 
 /// Everything any report format shows.
@@ -119,7 +120,7 @@ impl Report {
     }
 
     /// The report of a run whose outcomes were kept on disk (see [`crate::spill`]).
-    pub fn spilled(summary: Summary, items: Spill<ItemResult>) -> Report {
+    pub fn spilled(summary: Summary, items: Spill<Settled>) -> Report {
         Report {
             items: Items::Spilled(Arc::new(items)),
             ..Report::new(RunResult {
@@ -136,7 +137,8 @@ impl Report {
 #[derive(Debug, Clone)]
 pub enum Items {
     Memory(Vec<ItemResult>),
-    Spilled(Arc<Spill<ItemResult>>),
+    /// As the run kept them (each with the update sent, for `--verify`; not shown).
+    Spilled(Arc<Spill<Settled>>),
 }
 
 impl Items {
@@ -156,7 +158,7 @@ impl Items {
     pub fn iter(&self) -> Box<dyn Iterator<Item = ItemResult> + '_> {
         match self {
             Items::Memory(v) => Box::new(v.iter().cloned()),
-            Items::Spilled(s) => Box::new(s.iter_lossy()),
+            Items::Spilled(s) => Box::new(s.iter_lossy().map(|s| s.item)),
         }
     }
 
@@ -208,7 +210,7 @@ impl Serialize for Items {
             }
             Items::Spilled(sp) => {
                 for i in sp.iter() {
-                    seq.serialize_element(&i.map_err(S::Error::custom)?)?;
+                    seq.serialize_element(&i.map_err(S::Error::custom)?.item)?;
                 }
             }
         }
@@ -289,11 +291,12 @@ impl Format {
         Format::from_path(spec).map(|f| (spec.to_path_buf(), f))
     }
 
-    pub fn render(self, r: &Report) -> Vec<u8> {
+    /// The whole report in memory; fails (rather than coming out short) if an item could not be
+    /// read back.
+    pub fn render(self, r: &Report) -> std::io::Result<Vec<u8>> {
         let mut out = Vec::new();
-        // Writing to a Vec cannot fail; a spilled item that cannot be read shortens the output.
-        let _ = self.render_to(r, &mut out);
-        out
+        self.render_to(r, &mut out)?;
+        Ok(out)
     }
 
     /// Writes the report to `w` as it renders (the JSON and CSV reports item by item, so a
@@ -338,7 +341,7 @@ mod tests {
     /// byte for byte as the same report held in memory, in every format.
     #[test]
     fn a_spilled_report_renders_as_the_report_in_memory() {
-        use crate::apply::outcome::{ItemStatus, Latency, Outcome};
+        use crate::outcome::{ItemStatus, Latency, Outcome};
         use crate::spill::SpillWriter;
         let items: Vec<ItemResult> = (0..300)
             .map(|i| {
@@ -357,7 +360,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = SpillWriter::with_threshold(dir.path(), 1000).unwrap();
         for i in (0..items.len()).rev() {
-            w.put(i, &items[i]).unwrap();
+            let kept = Settled {
+                item: items[i].clone(),
+                sent: None,
+            };
+            w.put(i, &kept).unwrap();
         }
         let summary: Summary = serde_json::from_value(serde_json::json!({
             "outcome": "completed", "total": 300, "succeeded": 257, "failed": 43, "skipped": 0,
@@ -376,12 +383,47 @@ mod tests {
         for f in [Format::Json, Format::Csv, Format::Junit, Format::Markdown] {
             let mut out = Vec::new();
             f.render_to(&spilled, &mut out).unwrap();
-            assert_eq!(out, f.render(&held), "{f:?}");
+            assert_eq!(out, f.render(&held).unwrap(), "{f:?}");
         }
         assert_eq!(
-            terminal::attention(&spilled, 5),
-            terminal::attention(&held, 5)
+            terminal::attention(&spilled, 5).unwrap(),
+            terminal::attention(&held, 5).unwrap()
         );
+    }
+
+    /// A spilled item that cannot be read back makes every rendering fail with the reason; none
+    /// comes out short (issue 18: no silent drops).
+    #[test]
+    fn an_item_that_cannot_be_read_back_fails_the_report_instead_of_shortening_it() {
+        use crate::spill::SpillWriter;
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpillWriter::with_threshold(dir.path(), 10).unwrap();
+        let mut failed = ItemResult::pending("t0".into(), "m.csv:2".into(), "h".into());
+        failed.status = crate::outcome::ItemStatus::Failed;
+        let kept = |item: &ItemResult| Settled {
+            item: item.clone(),
+            sent: None,
+        };
+        w.put(0, &kept(&failed)).unwrap();
+        // Item 2 (position 1) was never recorded; item 3 was.
+        w.put(2, &kept(&failed)).unwrap();
+        let summary: Summary = serde_json::from_value(serde_json::json!({
+            "outcome": "completed", "total": 3, "succeeded": 0, "failed": 3, "skipped": 0,
+            "not_attempted": 0, "calls": 3, "retries": 0, "throttled": 0,
+            "calls_per_second": 1.0, "updates_per_second": 0.0, "elapsed_seconds": 1.0,
+            "latency_ms": Latency::default(), "rate_samples": []
+        }))
+        .unwrap();
+        let r = Report::spilled(summary, w.finish().unwrap());
+        for f in [Format::Json, Format::Csv, Format::Junit, Format::Markdown] {
+            let e = f.render(&r).unwrap_err();
+            assert!(
+                e.to_string().contains("item 2 was never recorded"),
+                "{f:?}: {e}"
+            );
+        }
+        let e = terminal::attention(&r, 5).unwrap_err();
+        assert!(e.to_string().contains("item 2 was never recorded"), "{e}");
     }
 
     #[test]

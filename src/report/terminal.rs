@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::Report;
-use crate::apply::outcome::{HaltReason, ItemStatus, Outcome};
+use crate::outcome::{HaltReason, ItemStatus, Outcome};
 
 /// Items listed at most; the rest are counted and left to the report.
 pub const LISTED: usize = 20;
@@ -27,7 +27,8 @@ fn safe(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// The updates that failed, were blocked, missing or stale: the first `limit` as
 /// `status task (file:line): code: message`, then how many more. Empty when there are none.
-pub fn attention(r: &Report, limit: usize) -> String {
+/// Fails (rather than listing fewer) if an item could not be read back.
+pub fn attention(r: &Report, limit: usize) -> std::io::Result<String> {
     // Counted as they are read, the first `limit` kept: a run's items are not all held.
     let mut items = Vec::new();
     let mut count = 0usize;
@@ -37,8 +38,11 @@ pub fn attention(r: &Report, limit: usize) -> String {
             items.push(i);
         }
     }
+    if let Some(e) = r.items.take_error() {
+        return Err(e);
+    }
     if count == 0 {
-        return String::new();
+        return Ok(String::new());
     }
     let mut s = format!("{count} update(s) need attention:\n");
     for it in &items {
@@ -60,7 +64,7 @@ pub fn attention(r: &Report, limit: usize) -> String {
     if count > limit {
         let _ = writeln!(s, "  and {} more, see the report", count - limit);
     }
-    s
+    Ok(s)
 }
 
 /// How this run was invoked, for the next command: the manifests (or `--plan PLAN`) and the
@@ -114,7 +118,7 @@ pub fn next_command(r: &Report, inv: &Invocation) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::outcome::ItemResult;
+    use crate::outcome::ItemResult;
 
     fn report(outcome: Outcome, items: Vec<ItemResult>) -> Report {
         let json = serde_json::json!({
@@ -193,7 +197,7 @@ mod tests {
             ));
         }
         let r = report(Outcome::Completed, items);
-        let mut text = attention(&r, LISTED);
+        let mut text = attention(&r, LISTED).unwrap();
         text.push_str(&next_command(&r, &inv()).unwrap());
         insta::assert_snapshot!(text);
     }
@@ -204,7 +208,7 @@ mod tests {
             Outcome::Completed,
             vec![item("a", ItemStatus::Succeeded, None, "")],
         );
-        assert_eq!(attention(&none, LISTED), "");
+        assert_eq!(attention(&none, LISTED).unwrap(), "");
         assert_eq!(next_command(&none, &inv()), None);
         let interrupted = report(
             Outcome::Interrupted,

@@ -41,7 +41,7 @@ fn seed(us: &[Update]) -> Vec<SeedTask> {
     sandbox::seed_tasks(us, now())
 }
 
-fn item_records(rs: &[Record]) -> Vec<&livebatch::apply::outcome::ItemResult> {
+fn item_records(rs: &[Record]) -> Vec<&livebatch::outcome::ItemResult> {
     rs.iter()
         .filter_map(|r| match r {
             Record::Item(i) => Some(&i.item),

@@ -11,20 +11,50 @@ use std::time::Duration;
 use livebatch::api::error::{ApiError, TransportKind};
 use livebatch::api::models::{ListResponse, TaskState};
 use livebatch::api::operation::Operation;
-use livebatch::apply::executor::{
-    Engine, ExecConfig, HaltPolicy, HaltReason, Outcome, PACE_HEADROOM, RunResult, Sent, TaskOps,
-    WorkItem, run,
-};
+use livebatch::apply::config::ExecConfig;
+use livebatch::apply::dispatch::{self, RunContext};
+use livebatch::apply::engine::Engine;
+use livebatch::apply::halt::HaltPolicy;
+use livebatch::apply::item::WorkItem;
 use livebatch::apply::journal::{
     ItemStatus, Journal, JournalState, JournalWriter, Record, ResumeMode, RunHeader,
 };
 use livebatch::apply::limiter::Pacers;
-use livebatch::apply::outcome::Accept;
+use livebatch::apply::ops::{Sent, TaskOps};
 use livebatch::apply::progress::Silent;
 use livebatch::apply::retry::{GiveUp, RetryBudget};
 use livebatch::model::{Region, Update};
+use livebatch::outcome::Accept;
+use livebatch::outcome::{HaltReason, Outcome, RunResult};
+use livebatch::pace::PACE_HEADROOM;
+use livebatch::report::stats::summarize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// The run in memory ([`dispatch::run`]), its record summarized as the reports summarize it.
+async fn run<S: TaskOps>(
+    items: Vec<WorkItem>,
+    engine: Arc<Engine<S>>,
+    journal: &Journal,
+    previous: &JournalState,
+    config: &ExecConfig,
+    cancel: CancellationToken,
+    progress: &dyn livebatch::apply::progress::Progress,
+) -> RunResult {
+    let ctx = RunContext {
+        engine,
+        journal,
+        previous,
+        config,
+        cancel,
+        progress,
+    };
+    let applied = dispatch::run(items, &ctx).await;
+    RunResult {
+        summary: summarize(&applied.record),
+        items: applied.items,
+    }
+}
 
 type Reply = Result<(), ApiError>;
 

@@ -8,10 +8,13 @@ use std::time::Duration;
 use livebatch::api::client::{Client, ClientConfig};
 use livebatch::api::credentials::Credentials;
 use livebatch::api::endpoint::Endpoint;
-use livebatch::apply::executor::{Engine, ExecConfig, RunResult, WorkItem, run};
+use livebatch::apply::config::ExecConfig;
+use livebatch::apply::dispatch::{self, RunContext};
+use livebatch::apply::engine::Engine;
+use livebatch::apply::item::WorkItem;
 use livebatch::apply::journal::{ItemStatus, Journal, JournalState, JournalWriter, RunHeader};
 use livebatch::apply::limiter::Pacers;
-use livebatch::apply::outcome::Accept;
+use livebatch::apply::ops::TaskOps;
 use livebatch::apply::planned::work_items;
 use livebatch::apply::progress::Silent;
 use livebatch::emulator::{
@@ -20,9 +23,12 @@ use livebatch::emulator::{
 };
 use livebatch::exit;
 use livebatch::model::{Region, SourceType, TaskStatus, Update};
+use livebatch::outcome::Accept;
+use livebatch::outcome::RunResult;
 use livebatch::plan::diff::{PlanOptions, Step};
 use livebatch::plan::file::PlanFile;
 use livebatch::plan::live::plan_updates;
+use livebatch::report::stats::summarize;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::emulator::at;
@@ -69,6 +75,31 @@ fn engine(client: &Client) -> Arc<Engine<Client>> {
         Pacers::clock(100.0),
         &ExecConfig::new(100.0),
     ))
+}
+
+/// The run in memory ([`dispatch::run`]), its record summarized as the reports summarize it.
+async fn run<S: TaskOps>(
+    items: Vec<WorkItem>,
+    engine: Arc<Engine<S>>,
+    journal: &Journal,
+    previous: &JournalState,
+    config: &ExecConfig,
+    cancel: CancellationToken,
+    progress: &dyn livebatch::apply::progress::Progress,
+) -> RunResult {
+    let ctx = RunContext {
+        engine,
+        journal,
+        previous,
+        config,
+        cancel,
+        progress,
+    };
+    let applied = dispatch::run(items, &ctx).await;
+    RunResult {
+        summary: summarize(&applied.record),
+        items: applied.items,
+    }
 }
 
 /// Runs `items` through the executor against `client`, journaling to `j`.
@@ -264,11 +295,12 @@ async fn verify_reads_back_what_was_sent_and_names_what_differs() {
     gone.task_id = "v-gone".into();
     client.update(&a).await.unwrap();
     client.update(&b).await.unwrap();
-    let sent = vec![a.clone(), b.clone()];
+    let sent = [a.clone(), b.clone()];
     assert!(
-        livebatch::apply::verify::verify(reader.as_ref(), &sent)
+        livebatch::apply::verify::verify(reader.as_ref(), || sent.iter().cloned().map(Ok))
             .await
             .unwrap()
+            .mismatches
             .is_empty()
     );
 
@@ -276,9 +308,11 @@ async fn verify_reads_back_what_was_sent_and_names_what_differs() {
     let mut back = b.clone();
     back.callback_url = Some("https://hooks.old.example.com/cb".into());
     client.update(&back).await.unwrap();
-    let m = livebatch::apply::verify::verify(reader.as_ref(), &[a, b, gone])
+    let all = [a, b, gone];
+    let m = livebatch::apply::verify::verify(reader.as_ref(), || all.iter().cloned().map(Ok))
         .await
-        .unwrap();
+        .unwrap()
+        .mismatches;
     assert_eq!(m.len(), 2);
     assert_eq!(m[0].task_id, "v-2");
     assert_eq!(m[0].differences[0].old, "https://hooks.old.example.com/cb");

@@ -1,7 +1,7 @@
 //! Every report format is written and parsed back; hostile error text cannot break any of them.
 
 use livebatch::apply::adaptive::RateSample;
-use livebatch::apply::outcome::{HaltReason, ItemStatus, Outcome};
+use livebatch::outcome::{HaltReason, ItemStatus, Outcome};
 use livebatch::report::{ItemResult, Latency, Report, SCHEMA, Summary, check_paths, write_all};
 use quick_xml::events::Event;
 

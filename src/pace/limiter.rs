@@ -277,7 +277,7 @@ impl Pacers {
         }
     }
 
-    /// Every operation at `quota` calls/s, paced at [`crate::apply::executor::PACE_HEADROOM`] of
+    /// Every operation at `quota` calls/s, paced at [`crate::pace::PACE_HEADROOM`] of
     /// it by a [`GovernorPacer`] each (real runs).
     pub fn governed(quota: f64, headroom: f64) -> Result<Pacers, PacerError> {
         let mut err = None;

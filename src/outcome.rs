@@ -1,15 +1,33 @@
 //! What a run produced, as one set of types used all the way: the engine fills them, the journal
 //! writes an item as it is (with its run id and time), the reports render them, and the exit code
 //! is mapped from them. Nothing is copied field by field into a look-alike type on the way.
+//!
+//! A leaf: `apply` produces these and `report` renders them, and neither imports the other for
+//! them. What a run records is [`RunRecord`] (counts, calls, the pace over time); the figures the
+//! reports derive from it (latency percentiles, rates, the per-second chart) are the reports'
+//! (`report::stats`), kept in [`Summary`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::adaptive::RateSample;
-use super::retry::GiveUp;
 use crate::api::error::ErrorClass;
 use crate::exit;
+use crate::model::{Region, Update};
+use crate::pace::adaptive::RateSample;
+use crate::plan::diff::FieldChange;
+
+/// Why an item is not retried any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GiveUp {
+    /// The failure is about this item; retrying cannot help.
+    Permanent,
+    /// `max_attempts` calls were made.
+    AttemptsExhausted,
+    /// The run's retry budget is spent: too much is failing.
+    BudgetExhausted,
+}
 
 /// What happened to one item, as the journal and the reports say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -254,15 +272,6 @@ pub struct Summary {
     pub per_second: Vec<SecondStats>,
 }
 
-/// One call as the engine saw it: when it was sent (since the engine started), how long it took,
-/// whether it was throttled.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CallPoint {
-    pub at: std::time::Duration,
-    pub latency_ms: f64,
-    pub throttled: bool,
-}
-
 /// One second of a run, for the reports' chart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecondStats {
@@ -274,71 +283,148 @@ pub struct SecondStats {
     pub p95_ms: Option<f64>,
 }
 
-/// The wall time a rate is counted over: the run's, but at least one second, the window the
-/// quota counts in — 7 calls in 0.6 s were 7 calls in that second, not 11.7 calls/s.
-pub fn wall_seconds(elapsed: std::time::Duration) -> f64 {
-    elapsed.as_secs_f64().max(1.0)
+/// One item's outcome as the run keeps it for the end: its result, and the update that was sent
+/// when it succeeded and `--verify` will read it back (so verify learns what was sent from the
+/// run's own records, not from the work list).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settled {
+    pub item: ItemResult,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<Update>,
 }
 
-/// The time a run's calls occupied at the pace they were sent: n calls from the first send to
-/// the last span n − 1 gaps but take n of them (17 calls 103 ms apart span 1.65 s: counted over
-/// the span they read 10.3 calls/s, an alarming figure under a 10/s quota; over the 17 gaps they
-/// take, 9.7, the pace they left at). With fewer than two sends, the run's wall time. Never less
-/// than one second, as [`wall_seconds`].
-pub fn rate_seconds<P: std::borrow::Borrow<CallPoint>>(
-    points: impl IntoIterator<Item = P>,
-    elapsed: std::time::Duration,
-) -> f64 {
-    let mut span: Option<(std::time::Duration, std::time::Duration)> = None;
-    let mut n = 0u64;
-    for p in points {
-        let at = p.borrow().at;
-        n += 1;
-        span = Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
-    }
-    match span {
-        Some((first, last)) if n >= 2 && last > first => {
-            let n = n as f64;
-            ((last - first).as_secs_f64() * n / (n - 1.0)).max(1.0)
+/// Items by status, counted as their outcomes settle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub stale: u64,
+    pub not_attempted: u64,
+    pub noop: u64,
+    pub blocked: u64,
+    pub missing: u64,
+    pub already_applied: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, s: ItemStatus) {
+        match s {
+            ItemStatus::Succeeded => self.succeeded += 1,
+            ItemStatus::Failed => self.failed += 1,
+            ItemStatus::Skipped => self.skipped += 1,
+            ItemStatus::Stale => self.stale += 1,
+            ItemStatus::NoOp => self.noop += 1,
+            ItemStatus::Blocked => self.blocked += 1,
+            ItemStatus::Missing => self.missing += 1,
+            ItemStatus::AlreadyApplied => self.already_applied += 1,
+            ItemStatus::NotAttempted => self.not_attempted += 1,
         }
-        _ => wall_seconds(elapsed),
+    }
+
+    /// Items settled for good (a `not_attempted` one is left to do).
+    pub fn done(&self) -> u64 {
+        self.succeeded
+            + self.failed
+            + self.skipped
+            + self.stale
+            + self.noop
+            + self.blocked
+            + self.missing
+            + self.already_applied
     }
 }
 
-/// Buckets calls by the second of the run they were sent in (seconds without calls included, so
-/// a chart's axis is time), counting from `start`; calls before `start` are not this run's.
-pub fn per_second<P: std::borrow::Borrow<CallPoint>>(
-    points: impl IntoIterator<Item = P>,
-    start: std::time::Duration,
-) -> Vec<SecondStats> {
-    let mut buckets: Vec<(u64, u64, Vec<f64>)> = Vec::new();
-    for p in points {
-        let p = p.borrow();
-        let Some(since) = p.at.checked_sub(start) else {
-            continue;
-        };
-        let i = since.as_secs() as usize;
-        if buckets.len() <= i {
-            buckets.resize_with(i + 1, || (0, 0, Vec::new()));
-        }
-        let b = &mut buckets[i];
-        b.0 += 1;
-        b.1 += u64::from(p.throttled);
-        b.2.push(p.latency_ms);
+/// Calls made so far, per operation, and the run-wide retry figures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallCounts {
+    pub by_op: [OperationCalls; 7],
+    pub retries: u64,
+}
+
+impl CallCounts {
+    pub fn calls(&self) -> u64 {
+        self.by_op.iter().map(|c| c.calls).sum()
     }
-    buckets
-        .into_iter()
-        .enumerate()
-        .map(|(i, (calls, throttled, mut lat))| {
-            lat.sort_by(f64::total_cmp);
-            SecondStats {
-                second: i as u64,
-                calls,
-                throttled,
-                p95_ms: percentile(&lat, 95.0),
-            }
-        })
-        .collect()
+    /// The calls of the operation that made the most. Each operation has its own quota, so this
+    /// is the count a pace is compared with: a saved-plan run's staleness reads and its updates
+    /// both run at 9.7/s, and their sum (19.4/s) is over no quota.
+    pub fn busiest(&self) -> u64 {
+        self.by_op.iter().map(|c| c.calls).max().unwrap_or(0)
+    }
+    pub fn throttled(&self) -> u64 {
+        self.by_op.iter().map(|c| c.throttled).sum()
+    }
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &CallCounts) -> CallCounts {
+        let mut d = self.clone();
+        for (a, b) in d.by_op.iter_mut().zip(&earlier.by_op) {
+            a.calls -= b.calls;
+            a.throttled -= b.throttled;
+        }
+        d.retries -= earlier.retries;
+        d
+    }
+}
+
+/// One call as the engine keeps it, packed: 16 bytes (a call point and a separate latency list
+/// took 40), so the calls of a million-update run take 16 MB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedCall {
+    /// Sent at, since the engine started.
+    pub at_nanos: u64,
+    /// Latency in tenths of a millisecond (latencies are kept to 0.1 ms).
+    pub tenths: u32,
+    pub throttled: bool,
+}
+
+impl RecordedCall {
+    pub fn new(at: std::time::Duration, latency_ms: f64, throttled: bool) -> RecordedCall {
+        RecordedCall {
+            at_nanos: u64::try_from(at.as_nanos()).unwrap_or(u64::MAX),
+            tenths: (latency_ms * 10.0).round() as u32,
+            throttled,
+        }
+    }
+
+    /// When it was sent, since the engine started.
+    pub fn at(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.at_nanos)
+    }
+
+    /// The latency as it was measured (to 0.1 ms: k tenths is exactly k / 10).
+    pub fn latency_ms(&self) -> f64 {
+        f64::from(self.tenths) / 10.0
+    }
+}
+
+/// What one run recorded, as it ended: how it ended, its items by status, its calls (each one,
+/// for the reports' latency and per-second figures) and its Update pace over time. The reports
+/// derive their figures from it (`report::stats::summarize`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub outcome: Outcome,
+    /// Items in the run.
+    pub total: u64,
+    pub tally: Tally,
+    /// Calls made during the run (planning's reads before it not counted).
+    pub calls: CallCounts,
+    pub elapsed: std::time::Duration,
+    /// When the run started, on the engine's clock (the calls' `at`).
+    pub started: std::time::Duration,
+    /// Every call of the run, in the order they completed.
+    pub timeline: Vec<RecordedCall>,
+    pub rate_samples: Vec<RateSample>,
+}
+
+/// A task whose live state does not match the update that succeeded on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mismatch {
+    pub task_id: String,
+    pub region: Region,
+    /// Sent value as `new`, live value as `old`; empty when the task is gone.
+    pub differences: Vec<FieldChange>,
+    pub missing: bool,
 }
 
 /// Which items that were never sent a run accepts (`--allow-blocked`, `--allow-missing`).
@@ -392,99 +478,6 @@ impl Summary {
 }
 
 #[cfg(test)]
-mod per_second_tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn at(ms: u64, latency_ms: f64, throttled: bool) -> CallPoint {
-        CallPoint {
-            at: Duration::from_millis(ms),
-            latency_ms,
-            throttled,
-        }
-    }
-
-    #[test]
-    fn calls_are_bucketed_by_the_second_they_were_sent_in() {
-        let start = Duration::from_millis(500);
-        let points = [
-            at(100, 1.0, false), // before the run: planning
-            at(500, 10.0, false),
-            at(1400, 30.0, true),
-            at(1499, 20.0, false),
-            at(3600, 40.0, false),
-        ];
-        let s = per_second(points, start);
-        let rows: Vec<_> = s
-            .iter()
-            .map(|b| (b.second, b.calls, b.throttled, b.p95_ms))
-            .collect();
-        assert_eq!(
-            rows,
-            vec![
-                (0, 3, 1, Some(30.0)),
-                (1, 0, 0, None),
-                (2, 0, 0, None),
-                (3, 1, 0, Some(40.0)),
-            ]
-        );
-    }
-
-    #[test]
-    fn rates_count_the_gaps_calls_take_not_the_span_between_them() {
-        let at = |ms: u64| CallPoint {
-            at: Duration::from_millis(ms),
-            latency_ms: 50.0,
-            throttled: false,
-        };
-        // 17 calls on a 103 ms grid: 9.71 calls/s, not 17 / 1.648 s = 10.3.
-        let grid: Vec<CallPoint> = (0..17).map(|i| at(5 + i * 103)).collect();
-        let secs = rate_seconds(&grid, Duration::from_millis(1900));
-        assert!((17.0 / secs - 9.709).abs() < 0.01, "{}", 17.0 / secs);
-        // 600 calls at 9.7/s: the same figure as over the wall time, to within a call.
-        let long: Vec<CallPoint> = (0..600).map(|i| at(i * 103)).collect();
-        assert!((600.0 / rate_seconds(&long, Duration::from_secs(62)) - 9.709).abs() < 0.01);
-        // A burst in one instant, or a single call: over the wall time, at least one second.
-        assert_eq!(
-            rate_seconds([at(10), at(10)], Duration::from_millis(300)),
-            1.0
-        );
-        assert_eq!(rate_seconds([at(10)], Duration::from_millis(2500)), 2.5);
-        assert_eq!(rate_seconds(&[] as &[CallPoint], Duration::ZERO), 1.0);
-        // Seven calls within 0.6 s were seven calls in one second.
-        let seven: Vec<CallPoint> = (0..7).map(|i| at(i * 100)).collect();
-        assert_eq!(rate_seconds(&seven, Duration::from_millis(650)), 1.0);
-    }
-
-    #[test]
-    fn rates_count_at_least_one_second() {
-        assert_eq!(wall_seconds(Duration::from_millis(20)), 1.0);
-        assert_eq!(wall_seconds(Duration::from_millis(600)), 1.0);
-        assert_eq!(wall_seconds(Duration::from_millis(4120)), 4.12);
-        assert_eq!(wall_seconds(Duration::ZERO), 1.0);
-    }
-}
-
-/// Nearest-rank percentile of sorted values.
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-/// To 0.1 (latencies in reports).
-pub fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
-
-/// To 0.001 (rates and durations in reports).
-pub fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -512,15 +505,6 @@ mod tests {
             by_operation: BTreeMap::new(),
             per_second: vec![],
         }
-    }
-
-    #[test]
-    fn percentiles_by_nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), Some(50.0));
-        assert_eq!(percentile(&v, 99.0), Some(99.0));
-        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
-        assert_eq!(percentile(&[], 50.0), None);
     }
 
     #[test]

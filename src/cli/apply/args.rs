@@ -1,0 +1,163 @@
+//! `apply`'s flags, and the paths they decide (the journal).
+
+use std::path::PathBuf;
+
+use super::super::connect::DOCUMENTED_QUOTA;
+use super::super::{ApiArgs, OutputFormat};
+use crate::apply::halt::HaltPolicy;
+use crate::apply::journal;
+use crate::model::ApiTime;
+
+const EXAMPLES: &str = "\
+Examples:
+  livebatch apply --sandbox --yes examples/migration.yaml      rehearse: built-in emulator, no credentials
+  livebatch apply examples/migration.yaml                      plan against live state, show it, ask, apply
+  livebatch apply --restart-running m.yaml                     stop → update → restart running tasks
+  livebatch apply --no-refresh --yes m.yaml                    no read permission: send every manifest field blind
+  livebatch apply --yes --report run.json --report run.xml m.yaml   CI: no question, JSON + JUnit reports
+  livebatch apply --resume --yes m.yaml                        after a crash or Ctrl-C: only what is left
+  livebatch apply --retry-failed --yes m.yaml                  only what failed last time
+  livebatch apply --plan plan.json --yes --verify              exactly a reviewed plan, then read back
+
+Exit codes: 0 all succeeded · 1 some failed, or blocked/missing items not accepted · 3 halted or interrupted · 4 stale plan
+            64 usage · 65 invalid manifest (nothing sent) · 77 credentials, or a systemic error halted the run";
+
+/// Plan against live state, then send exactly the changes, paced per operation, with retries, a
+/// journal and reports.
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// Manifests to apply (YAML, JSON or CSV; `-` reads standard input). Validated first, as one
+    /// batch: an invalid batch sends nothing (exit 65). Then each task's live state is read and
+    /// the update decided exactly as `plan` does: only the fields that differ are sent; tasks
+    /// already as asked are not sent (noop); blocked and missing tasks are never sent.
+    #[arg(
+        required_unless_present = "plan",
+        conflicts_with = "plan",
+        value_name = "FILE"
+    )]
+    pub files: Vec<String>,
+    /// Apply exactly a plan saved by `livebatch plan --out`: only its reviewed calls, each refused
+    /// (status stale, exit 4) if its task changed since planning. Refused whole (exit 4) if a
+    /// manifest it was made from changed.
+    #[arg(long, value_name = "PLAN", conflicts_with = "sandbox")]
+    pub plan: Option<PathBuf>,
+    /// For a running task whose update needs a stopped task (SourceUrls, Offset, FileIndex, ...):
+    /// stop → update → restart it, as `plan --restart-running` plans. Without it such updates are
+    /// blocked.
+    #[arg(long, conflicts_with_all = ["plan", "no_refresh"])]
+    pub restart_running: bool,
+    /// Do not read live state: send every manifest's whole update as written (for keys without
+    /// read permission). Nothing is checked against the task's state first, so an unchanged
+    /// StartTime or SourceUrls sent to a running task is refused by the service
+    /// (CodeTaskHasStarted), and unchanged tasks are updated anyway.
+    #[arg(long, conflicts_with = "plan")]
+    pub no_refresh: bool,
+    /// Exit 0 even though some tasks are blocked (their state forbids the change). They are never
+    /// sent either way; without this flag they make the run exit 1.
+    #[arg(long)]
+    pub allow_blocked: bool,
+    /// Exit 0 even though some tasks do not exist. They are never sent either way; without this
+    /// flag they make the run exit 1.
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// After the run, read every updated task back and report any whose live state does not
+    /// match what was sent (exit 1 if any).
+    #[arg(long)]
+    pub verify: bool,
+    /// Apply without asking. Required when standard input is not a terminal.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// The account's quota in calls/s of each operation (documented: 10 for each). Every
+    /// operation (Update, Describe, DescribeList, Stop, Restart) has its own pacer: its calls leave
+    /// evenly spaced at 97% of its quota, so network jitter cannot push a second over it, and reads
+    /// never take an update's slot.
+    #[arg(long, default_value_t = DOCUMENTED_QUOTA, value_name = "N")]
+    pub qps: f64,
+    /// Confirms the account's quota was raised above 10 calls/s (required for --qps above 10).
+    #[arg(long)]
+    pub quota_raised: bool,
+    /// Items in flight at most [default: (2 × qps + 4) × calls per item, so latency up to 1 s keeps
+    /// every operation's pace].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub concurrency: Option<u32>,
+    /// Calls per update at most, the first included (1 = never retry).
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
+    /// Stop dispatching once more than N updates (or P% of them) failed; the rest are not attempted.
+    #[arg(long, value_name = "N|P%")]
+    pub max_failures: Option<HaltPolicy>,
+    /// Write a report; the extension picks the format (.json, .csv, .xml JUnit, .md), or a prefix
+    /// names it (json:, csv:, junit:, md:PATH, e.g. md:$GITHUB_STEP_SUMMARY). Repeatable.
+    #[arg(long = "report", value_name = "PATH")]
+    pub reports: Vec<PathBuf>,
+    /// Journal file [default: <first manifest>.journal.jsonl].
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Skip updates that the journal says already succeeded with identical content.
+    #[arg(long, conflicts_with = "retry_failed")]
+    pub resume: bool,
+    /// Send only the updates that the journal says failed last time.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Rehearse the same pipeline (plan, then apply) against a built-in emulator seeded with the
+    /// manifests' tasks: with the status of their x-TaskStatus annotation when they have one (an
+    /// exported manifest rehearses truthfully), else stopped (so every valid update can succeed).
+    /// No credentials, nothing beyond 127.0.0.1. Its journal is <manifest>.sandbox.journal.jsonl,
+    /// so a rehearsal never makes a real --resume skip anything.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// With --sandbox: the fraction of calls (0 to 1) the emulator answers with a transient 500/503,
+    /// to watch retries at work.
+    #[arg(long, value_name = "F", requires = "sandbox", value_parser = parse_fraction)]
+    pub sandbox_fail_rate: Option<f64>,
+    /// Judge time rules ("EndTime after now") against this instant instead of the clock
+    /// (yyyy-MM-ddTHH:mm:ssZ, UTC), as `validate --now` does.
+    #[arg(long, value_name = "TIME", value_parser = ApiTime::parse)]
+    pub now: Option<ApiTime>,
+    /// `json`: print the run's report (the JSON report's document: summary, items, run) on
+    /// standard output at the end, for scripts; the terminal text stays on standard error.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Text from a file, escaped for the terminal (control and invisible characters shown).
+/// `--sandbox-fail-rate`: a fraction from 0 to 1.
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a fraction from 0 to 1 (e.g. 0.1)")),
+    }
+}
+
+/// The journal when `--journal` is not given: next to the first manifest (`stdin` for `-`), with
+/// `.sandbox` added for rehearsals so that a sandbox run never makes a real `--resume` skip work.
+pub fn default_journal(first: &str, sandbox: bool) -> PathBuf {
+    let mut base = if first == "-" {
+        PathBuf::from("stdin")
+    } else {
+        PathBuf::from(first)
+    };
+    if sandbox {
+        let mut name = base
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| "livebatch".into());
+        name.push(".sandbox");
+        base.set_file_name(name);
+    }
+    journal::default_path(&base)
+}
+
+/// The journal this run appends to: `--journal`, or next to the first manifest (or the plan).
+pub(super) fn journal_path(args: &Args) -> PathBuf {
+    let first = match &args.plan {
+        Some(p) => p.display().to_string(),
+        None => args.files[0].clone(),
+    };
+    args.journal
+        .clone()
+        .unwrap_or_else(|| default_journal(&first, args.sandbox))
+}

@@ -1,0 +1,166 @@
+//! The report phase and the end of a run: the report assembled once, after verify, from the run's
+//! record and outcomes, written once to every `--report`; then on standard error what needs
+//! attention, the next command, and last of all the outcome line.
+
+use std::path::PathBuf;
+
+use super::super::{Global, OutputFormat};
+use super::args::Args;
+use crate::apply::session::{Ran, SessionOptions};
+use crate::exit;
+use crate::outcome::Accept;
+use crate::report::{self, Report, RunInfo, Verification};
+
+/// What the report says besides the run's own record: where and how it ran, and what was true
+/// when the run ended (its end time, the credential refreshes so far), and verify's finding.
+pub(super) struct RunFacts {
+    pub run: RunInfo,
+    pub credential_refreshes: Option<u64>,
+    pub verify: Option<Verification>,
+}
+
+/// The report of a run, assembled once.
+pub(super) fn assemble(ran: Ran, facts: RunFacts) -> Report {
+    let mut rep = Report::spilled(report::stats::summarize(&ran.record), ran.outcomes);
+    rep.verify = facts.verify;
+    rep.credential_refreshes = facts.credential_refreshes;
+    rep.run = Some(facts.run);
+    rep
+}
+
+/// Writes every report; one that cannot be written is said where it happens and raises the exit
+/// code (the end of the run still follows).
+pub(super) fn write_reports(rep: &Report, reports: &[(PathBuf, report::Format)], code: u8) -> u8 {
+    match report::write_all(rep, reports) {
+        Ok(()) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            code.max(exit::FAILURE)
+        }
+    }
+}
+
+/// The end of the run on the terminal, then the JSON document on standard output with
+/// `--format json`.
+pub(super) fn end(rep: &Report, args: &Args, opts: &SessionOptions, code: u8, g: &Global) -> u8 {
+    let accept = Accept {
+        blocked: args.allow_blocked,
+        missing: args.allow_missing,
+    };
+    let invocation = report::terminal::Invocation {
+        inputs: match &args.plan {
+            Some(p) => format!("--plan {}", p.display()),
+            None => args.files.join(" "),
+        },
+        journal: args
+            .journal
+            .as_ref()
+            .map(|j| format!(" --journal {}", j.display()))
+            .unwrap_or_default(),
+        saved_plan: args.plan.is_some(),
+    };
+    let mut code = code;
+    if !end_of_run(rep, accept, &invocation, opts, g) {
+        code = code.max(exit::FAILURE);
+    }
+    if args.format == OutputFormat::Json {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        if report::Format::Json
+            .render_to(rep, &mut out)
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            return code.max(exit::FAILURE);
+        }
+    }
+    code
+}
+
+/// The end of a run on standard error: what needs attention, the next command, and last of all
+/// the outcome line (so it is the line a CI log or a terminal shows at the bottom).
+/// Returns false if the items could not be read back for the list (said in its place; the
+/// outcome line still comes last).
+fn end_of_run(
+    rep: &Report,
+    accept: Accept,
+    invocation: &report::terminal::Invocation,
+    opts: &SessionOptions,
+    g: &Global,
+) -> bool {
+    let s = &rep.summary;
+    let mut listed = true;
+    if !g.quiet {
+        match report::terminal::attention(rep, report::terminal::LISTED) {
+            Ok(text) => eprint!("{text}"),
+            Err(e) => {
+                eprintln!("error: cannot read the run's outcomes back: {e}");
+                listed = false;
+            }
+        }
+        if let Some(next) = report::terminal::next_command(rep, invocation) {
+            eprintln!("{next}");
+        }
+        let unaccepted: Vec<String> = [
+            (s.blocked, accept.blocked, "blocked", "--allow-blocked"),
+            (s.missing, accept.missing, "missing", "--allow-missing"),
+        ]
+        .into_iter()
+        .filter(|(n, ok, _, _)| *n > 0 && !ok)
+        .map(|(n, _, what, flag)| format!("{n} {what} (accept with {flag})"))
+        .collect();
+        if !unaccepted.is_empty() {
+            eprintln!(
+                "not sent and not accepted: {}; exit 1",
+                unaccepted.join(", ")
+            );
+        }
+    }
+    let mut extra = String::new();
+    for (n, what) in [
+        (s.stale, "stale (re-plan)"),
+        (s.already_applied, "already applied"),
+        (s.noop, "already up to date"),
+        (s.blocked, "blocked"),
+        (s.missing, "missing"),
+    ] {
+        if n > 0 {
+            extra.push_str(&format!(", {n} {what}"));
+        }
+    }
+    let outcome = match s.outcome.halt_reason() {
+        Some(reason) => format!("halted ({reason})"),
+        None => s.outcome.name().to_string(),
+    };
+    // Each operation has its own quota: with several, the total alone (a saved plan's reads and
+    // updates: 19.4/s) would read as twice the quota, so each one's pace follows it.
+    let per_operation = if s.by_operation.len() > 1 && s.elapsed_seconds > 0.0 {
+        let each: Vec<String> = s
+            .by_operation
+            .iter()
+            .map(|(action, c)| {
+                let short = action.strip_suffix("LivePullToPush").unwrap_or(action);
+                format!("{short} {:.2}", c.calls as f64 / s.elapsed_seconds)
+            })
+            .collect();
+        format!(" ({}, each on its own quota)", each.join(", "))
+    } else {
+        String::new()
+    };
+    // The outcome line is printed even with -q when the run did not complete: it is the reason.
+    if !g.quiet || s.outcome.halt_reason().is_some() {
+        eprintln!(
+            "{outcome}: {} succeeded, {} failed{extra}, {} skipped, {} not attempted; {} retries, {} throttled; {:.2} calls/s{per_operation} over {:.1} s; journal {}",
+            s.succeeded,
+            s.failed,
+            s.skipped,
+            s.not_attempted,
+            s.retries,
+            s.throttled,
+            s.calls_per_second,
+            s.elapsed_seconds,
+            opts.journal.display()
+        );
+    }
+    listed
+}
