@@ -15,11 +15,11 @@ use livebatch::apply::dispatch::{RunContext, run};
 use livebatch::apply::engine::Engine;
 use livebatch::apply::item::WorkItem;
 use livebatch::apply::journal::{Journal, JournalState, JournalWriter, RunHeader};
-use livebatch::apply::limiter::Pacers;
 use livebatch::apply::ops::{Sent, TaskOps};
 use livebatch::apply::progress::Silent;
 use livebatch::model::{Region, Update};
 use livebatch::pace::PACE_HEADROOM;
+use livebatch::pace::Pacers;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 

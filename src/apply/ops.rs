@@ -1,6 +1,6 @@
 //! The task operations the engine calls, as one trait with every method required: the real API
 //! client implements it (`sender.rs`), tests implement it with fakes. One call each, never retried
-//! here: pacing and retries are the engine's ([`super::executor::Engine::call`]).
+//! here: pacing and retries are the engine's ([`super::engine::Engine::call`]).
 
 use std::future::Future;
 

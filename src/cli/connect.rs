@@ -12,8 +12,8 @@ use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::{self, Environment};
 use crate::apply::config::ExecConfig;
 use crate::apply::engine::Engine;
-use crate::apply::limiter::Pacers;
 use crate::pace::PACE_HEADROOM;
+use crate::pace::Pacers;
 
 /// The documented per-account quota of every pull-to-push operation.
 pub const DOCUMENTED_QUOTA: f64 = 10.0;

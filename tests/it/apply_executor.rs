@@ -19,7 +19,6 @@ use livebatch::apply::item::WorkItem;
 use livebatch::apply::journal::{
     ItemStatus, Journal, JournalState, JournalWriter, Record, ResumeMode, RunHeader,
 };
-use livebatch::apply::limiter::Pacers;
 use livebatch::apply::ops::{Sent, TaskOps};
 use livebatch::apply::progress::Silent;
 use livebatch::apply::retry::{GiveUp, RetryBudget};
@@ -27,6 +26,7 @@ use livebatch::model::{Region, Update};
 use livebatch::outcome::Accept;
 use livebatch::outcome::{HaltReason, Outcome, RunResult};
 use livebatch::pace::PACE_HEADROOM;
+use livebatch::pace::Pacers;
 use livebatch::report::stats::summarize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
