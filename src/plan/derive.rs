@@ -13,6 +13,7 @@
 //! real state by its fingerprint (a moved task is `stale`), so editing it gains nothing either.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use crate::model::{Region, Update};
 use crate::plan::diff::PlanOptions;
@@ -56,6 +57,51 @@ pub enum Underived {
         region: &'static str,
         origin: String,
     },
+}
+
+/// Why a saved plan is refused as not derived from its manifests.
+#[derive(Debug, thiserror::Error)]
+pub enum DeriveError {
+    #[error("the plan {path} does not match its manifests; nothing was sent:\n{}\nre-run `livebatch plan --out` and review it again instead of editing the plan", .found.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
+    Underived { path: String, found: Vec<Underived> },
+    #[error(
+        "the plan {path}: its manifests no longer validate as of the plan's time ({errors} error(s)); re-run `livebatch plan --out`"
+    )]
+    ManifestsInvalid { path: String, errors: usize },
+}
+
+/// Reads a saved plan's manifests again, validated as of the plan's `created_at`, and derives
+/// every item ([`check`]): refuses the plan whole, naming each item that is not what the
+/// manifests and its recorded live state produce. Call after [`PlanFile::check_manifests`] (which
+/// makes sure the manifests are the files hashed at planning, and regular files).
+pub fn check_saved(plan: &PlanFile, plan_path: &Path) -> Result<(), DeriveError> {
+    let shown = plan_path.display().to_string();
+    let inputs: Vec<crate::manifest::Input> = plan
+        .manifests
+        .iter()
+        .map(|m| crate::manifest::Input::from_arg(&m.path))
+        .collect();
+    let batch = crate::validate::load_batch(&inputs, plan.created_at);
+    if batch.has_errors() {
+        return Err(DeriveError::ManifestsInvalid {
+            path: shown,
+            errors: batch.counts().errors,
+        });
+    }
+    let entries: Vec<(Update, String)> = batch
+        .entries
+        .into_iter()
+        .map(|e| {
+            let origin = e.origin.file_line();
+            (e.update, origin)
+        })
+        .collect();
+    let found = check(plan, &entries);
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(DeriveError::Underived { path: shown, found })
+    }
 }
 
 /// Checks every item of `plan` against `entries`, the manifests' valid updates with their

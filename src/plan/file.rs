@@ -70,15 +70,6 @@ pub enum PlanFileError {
         manifest: String,
         kind: &'static str,
     },
-    #[error("the plan {path} does not match its manifests; nothing was sent:\n{}\nre-run `livebatch plan --out` and review it again instead of editing the plan", .found.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
-    Underived {
-        path: String,
-        found: Vec<crate::plan::derive::Underived>,
-    },
-    #[error(
-        "the plan {path}: its manifests no longer validate as of the plan's time ({errors} error(s)); re-run `livebatch plan --out`"
-    )]
-    ManifestsInvalid { path: String, errors: usize },
     #[error("cannot read plan {path}: {source}")]
     Read {
         path: String,
@@ -189,7 +180,7 @@ impl PlanFile {
 
     /// Refuses the plan whole when any of its manifests is no longer what was planned (or is not
     /// a regular file, which could be read forever). A plan naming none is refused by
-    /// [`PlanFile::check_derived`].
+    /// [`crate::plan::derive::check_saved`].
     pub fn check_manifests(&self, plan_path: &Path) -> Result<(), PlanFileError> {
         let shown = plan_path.display().to_string();
         for m in &self.manifests {
@@ -222,42 +213,6 @@ impl PlanFile {
             }
         }
         Ok(())
-    }
-
-    /// Reads the manifests again, validated as of the plan's `created_at`, and derives every item
-    /// ([`crate::plan::derive`]): refuses the plan whole, naming each item that is not what the
-    /// manifests and its recorded live state produce. Call after [`PlanFile::check_manifests`].
-    pub fn check_derived(&self, plan_path: &Path) -> Result<(), PlanFileError> {
-        let shown = plan_path.display().to_string();
-        let inputs: Vec<crate::manifest::Input> = self
-            .manifests
-            .iter()
-            .map(|m| crate::manifest::Input::from_arg(&m.path))
-            .collect();
-        let batch = crate::validate::load_batch(&inputs, self.created_at);
-        if batch.has_errors() {
-            return Err(PlanFileError::ManifestsInvalid {
-                path: shown.to_string(),
-                errors: batch.counts().errors,
-            });
-        }
-        let entries: Vec<(Update, String)> = batch
-            .entries
-            .into_iter()
-            .map(|e| {
-                let origin = e.origin.file_line();
-                (e.update, origin)
-            })
-            .collect();
-        let found = crate::plan::derive::check(self, &entries);
-        if found.is_empty() {
-            Ok(())
-        } else {
-            Err(PlanFileError::Underived {
-                path: shown.to_string(),
-                found,
-            })
-        }
     }
 }
 
@@ -348,11 +303,13 @@ mod tests {
         let back = PlanFile::load(&path).unwrap();
         assert_eq!(back, plan);
         back.check_manifests(&path).unwrap();
-        back.check_derived(&path).unwrap();
         // An item edited in the plan is refused, naming it.
+        crate::plan::derive::check_saved(&back, &path).unwrap();
         let mut edited = back.clone();
         edited.items[0].update.callback_url = Some("https://evil/cb".into());
-        let err = edited.check_derived(&path).unwrap_err().to_string();
+        let err = crate::plan::derive::check_saved(&edited, &path)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("item 1 (t1 in cn-beijing"), "{err}");
         std::fs::write(&manifest, "updates: [] # edited\n").unwrap();
         let err = back.check_manifests(&path).unwrap_err();

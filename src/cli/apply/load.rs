@@ -97,7 +97,7 @@ pub(super) fn load_plan(path: &std::path::Path, now: Option<ApiTime>) -> Result<
         return Err(CliError::reported(exit::INVALID_MANIFEST));
     }
     // What is sent must be what the manifests produce: an edited or spliced item refuses it all.
-    plan.check_derived(path).map_err(|e| CliError {
+    crate::plan::derive::check_saved(&plan, path).map_err(|e| CliError {
         code: exit::INVALID_MANIFEST,
         message: Some(e.to_string()),
     })?;
