@@ -7,6 +7,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +48,11 @@ pub struct PlanItem {
 pub struct PlanFile {
     pub schema: String,
     pub tool_version: String,
-    pub created_at: ApiTime,
+    /// When the plan was made (`plan --now`, else the clock). `apply --max-age` refuses a plan
+    /// without one ([`check_age`]): a plan edited by hand or written by another tool could
+    /// otherwise be applied at any age.
+    #[serde(default)]
+    pub created_at: Option<ApiTime>,
     pub restart_running: bool,
     pub manifests: Vec<ManifestRef>,
     pub items: Vec<PlanItem>,
@@ -114,7 +119,7 @@ impl PlanFile {
         PlanFile {
             schema: PLAN_SCHEMA.to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            created_at,
+            created_at: Some(created_at),
             restart_running: options.restart_running,
             manifests,
             items,
@@ -122,13 +127,17 @@ impl PlanFile {
     }
 
     /// Writes the plan atomically (temp file, fsync, rename), so a crash never leaves half a plan.
-    pub fn save(&self, path: &Path) -> Result<(), PlanFileError> {
+    /// Returns the SHA-256 (hex) of the bytes written: the saved plan's identity, shown to the
+    /// reviewer (`plan --format markdown`) so the file CI applies can be checked against it.
+    pub fn save(&self, path: &Path) -> Result<String, PlanFileError> {
+        use sha2::{Digest, Sha256};
         let err = |source| PlanFileError::Write {
             path: path.display().to_string(),
             source,
         };
         let json = serde_json::to_vec_pretty(self).expect("plan types always serialize");
-        crate::fsutil::write_atomic(path, &json).map_err(err)
+        crate::fsutil::write_atomic(path, &json).map_err(err)?;
+        Ok(hex::encode(Sha256::digest(&json)))
     }
 
     pub fn load(path: &Path) -> Result<PlanFile, PlanFileError> {
@@ -244,6 +253,148 @@ pub fn file_kind(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
+/// Why `apply --plan PLAN --max-age DURATION` refuses a plan by its age.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanAgeError {
+    #[error(
+        "the plan was made at {created_at}, {} ago, older than --max-age {}: live state may have \
+         moved since it was reviewed; make a new plan (`livebatch plan --out`) and review it again",
+        format_duration(*age),
+        format_duration(*max_age)
+    )]
+    TooOld {
+        created_at: ApiTime,
+        age: Duration,
+        max_age: Duration,
+    },
+    #[error(
+        "the plan has no creation time (`created_at`), so --max-age cannot tell how old it is; \
+         make it again with `livebatch plan --out` (which records one) and review it again"
+    )]
+    NoCreationTime,
+    #[error(
+        "the plan says it was made at {created_at}, {} from now: this machine's clock or the \
+         plan's creation time is wrong; check the clock, or make the plan again",
+        format_duration(*ahead)
+    )]
+    FromTheFuture {
+        created_at: ApiTime,
+        ahead: Duration,
+    },
+}
+
+/// How far a plan's creation time may be ahead of `now` before it is refused: clocks of two
+/// CI runners differ by seconds, not by minutes.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// Whether a saved plan is young enough to apply: made at most `max_age` before `now`.
+/// Pure (the caller passes the clock), so the boundary is tested exactly: a plan exactly
+/// `max_age` old is accepted, one second more is refused.
+pub fn check_age(plan: &PlanFile, now: ApiTime, max_age: Duration) -> Result<(), PlanAgeError> {
+    let created_at = plan.created_at.ok_or(PlanAgeError::NoCreationTime)?;
+    let secs = now.0.signed_duration_since(created_at.0).num_seconds();
+    if secs < 0 {
+        let ahead = Duration::from_secs(secs.unsigned_abs());
+        if ahead > CLOCK_SKEW {
+            return Err(PlanAgeError::FromTheFuture { created_at, ahead });
+        }
+        return Ok(());
+    }
+    let age = Duration::from_secs(secs.unsigned_abs());
+    if age > max_age {
+        return Err(PlanAgeError::TooOld {
+            created_at,
+            age,
+            max_age,
+        });
+    }
+    Ok(())
+}
+
+/// Why a duration such as `--max-age 2h` could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration: give a number with a unit, e.g. 90s, 5m, 2h or 1d")]
+    Empty,
+    #[error(
+        "{text:?} is not a duration: give whole numbers each with a unit s, m, h or d \
+         (e.g. 90s, 5m, 2h, 1d, 1h30m)"
+    )]
+    Invalid { text: String },
+    #[error("{text:?} is zero: a duration must be at least 1s")]
+    Zero { text: String },
+    #[error("{text:?} is too long a duration")]
+    Overflow { text: String },
+}
+
+/// Reads a duration of whole seconds, minutes, hours or days: `90s`, `5m`, `2h`, `1d`, or
+/// several together from the largest unit down (`1h30m`). A bare number is refused: `--max-age
+/// 30` could mean seconds or minutes, and guessing wrong would apply a plan nobody should.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(DurationError::Empty);
+    }
+    let invalid = || DurationError::Invalid {
+        text: text.to_string(),
+    };
+    let overflow = || DurationError::Overflow {
+        text: text.to_string(),
+    };
+    let mut total: u64 = 0;
+    let mut last_unit = u64::MAX;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| overflow())?;
+        let unit = match rest.as_bytes().get(digits) {
+            Some(b's') => 1,
+            Some(b'm') => 60,
+            Some(b'h') => 3600,
+            Some(b'd') => 86_400,
+            _ => return Err(invalid()),
+        };
+        // Each unit once, largest first: `5m1h` is more likely a typo than a duration.
+        if unit >= last_unit {
+            return Err(invalid());
+        }
+        last_unit = unit;
+        total = n
+            .checked_mul(unit)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(overflow)?;
+        rest = &rest[digits + 1..];
+    }
+    if total == 0 {
+        return Err(DurationError::Zero {
+            text: text.to_string(),
+        });
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// A duration as the largest units that say it: `1d2h`, `2h05m`, `3m20s`, `45s`.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, h, m, sec) = (s / 86_400, (s / 3600) % 24, (s / 60) % 60, s % 60);
+    if days > 0 {
+        if h > 0 {
+            format!("{days}d{h}h")
+        } else {
+            format!("{days}d")
+        }
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{sec:02}s")
+    } else {
+        format!("{sec}s")
+    }
+}
+
 /// Hashes a manifest file as it is on disk now.
 pub fn manifest_ref(path: &Path) -> std::io::Result<ManifestRef> {
     use sha2::{Digest, Sha256};
@@ -318,6 +469,108 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("re-run `livebatch plan --out`"));
+    }
+
+    fn plan_made_at(created_at: Option<&str>) -> PlanFile {
+        let mut p = PlanFile::new(
+            PlanOptions::default(),
+            ApiTime::parse("2027-01-01T00:00:00Z").unwrap(),
+            vec![],
+            vec![],
+        );
+        p.created_at = created_at.map(|t| ApiTime::parse(t).unwrap());
+        p
+    }
+
+    #[test]
+    fn check_age_accepts_up_to_the_limit_and_says_why_it_refuses() {
+        let plan = plan_made_at(Some("2027-01-01T00:00:00Z"));
+        let at = |t: &str| ApiTime::parse(t).unwrap();
+        let two_hours = Duration::from_secs(7200);
+        check_age(&plan, at("2027-01-01T00:00:00Z"), two_hours).unwrap();
+        check_age(&plan, at("2027-01-01T02:00:00Z"), two_hours).unwrap();
+        let err = check_age(&plan, at("2027-01-01T02:00:01Z"), two_hours).unwrap_err();
+        assert_eq!(
+            err,
+            PlanAgeError::TooOld {
+                created_at: at("2027-01-01T00:00:00Z"),
+                age: Duration::from_secs(7201),
+                max_age: two_hours,
+            }
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("2027-01-01T00:00:00Z"), "{msg}");
+        assert!(msg.contains("2h00m ago"), "{msg}");
+        assert!(msg.contains("--max-age 2h00m"), "{msg}");
+        assert!(msg.contains("review it again"), "{msg}");
+        // A runner a little behind the planner's clock is fine; far behind is refused.
+        check_age(&plan, at("2026-12-31T23:56:00Z"), two_hours).unwrap();
+        let err = check_age(&plan, at("2026-12-31T23:00:00Z"), two_hours).unwrap_err();
+        assert!(matches!(err, PlanAgeError::FromTheFuture { .. }), "{err}");
+        assert!(err.to_string().contains("1h00m from now"), "{err}");
+    }
+
+    #[test]
+    fn a_plan_without_creation_time_is_refused_for_max_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let mut json: serde_json::Value =
+            serde_json::to_value(plan_made_at(Some("2027-01-01T00:00:00Z"))).unwrap();
+        json.as_object_mut().unwrap().remove("created_at");
+        std::fs::write(&path, json.to_string()).unwrap();
+        // Such a plan still loads (its age matters only with --max-age) ...
+        let plan = PlanFile::load(&path).unwrap();
+        assert_eq!(plan.created_at, None);
+        // ... and --max-age refuses it with a message that says what to do.
+        let now = ApiTime::parse("2027-01-01T00:00:00Z").unwrap();
+        let err = check_age(&plan, now, Duration::from_secs(60)).unwrap_err();
+        assert_eq!(err, PlanAgeError::NoCreationTime);
+        assert!(err.to_string().contains("no creation time"), "{err}");
+        assert!(err.to_string().contains("livebatch plan --out"), "{err}");
+    }
+
+    #[test]
+    fn durations_read_each_unit_and_refuse_what_is_ambiguous() {
+        let secs = |t: &str| parse_duration(t).map(|d| d.as_secs());
+        assert_eq!(secs("90s"), Ok(90));
+        assert_eq!(secs("5m"), Ok(300));
+        assert_eq!(secs("2h"), Ok(7200));
+        assert_eq!(secs("1d"), Ok(86_400));
+        assert_eq!(secs("1h30m"), Ok(5400));
+        assert_eq!(secs(" 1d2h3m4s "), Ok(93_784));
+        for bad in ["30", "5x", "m", "1.5h", "-1h", "5m1h", "1h1h", "1 h", "h1"] {
+            assert!(
+                matches!(parse_duration(bad), Err(DurationError::Invalid { .. })),
+                "{bad}: {:?}",
+                parse_duration(bad)
+            );
+        }
+        assert_eq!(parse_duration(""), Err(DurationError::Empty));
+        assert!(matches!(
+            parse_duration("0s"),
+            Err(DurationError::Zero { .. })
+        ));
+        assert!(matches!(
+            parse_duration("99999999999999999999d"),
+            Err(DurationError::Overflow { .. })
+        ));
+        assert!(matches!(
+            parse_duration("999999999999999999d"),
+            Err(DurationError::Overflow { .. })
+        ));
+        let msg = parse_duration("30").unwrap_err().to_string();
+        assert!(msg.contains("90s, 5m, 2h, 1d"), "{msg}");
+    }
+
+    #[test]
+    fn durations_format_in_their_largest_units() {
+        let f = |s| format_duration(Duration::from_secs(s));
+        assert_eq!(f(0), "0s");
+        assert_eq!(f(45), "45s");
+        assert_eq!(f(200), "3m20s");
+        assert_eq!(f(7500), "2h05m");
+        assert_eq!(f(86_400), "1d");
+        assert_eq!(f(93_784), "1d2h");
     }
 
     #[test]
