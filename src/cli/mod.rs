@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::exit;
 
 pub mod apply;
+pub mod completions;
 pub mod connect;
 pub mod diff;
 pub mod emulator;
@@ -111,6 +112,10 @@ pub enum Command {
     Emulator(emulator::Args),
     /// The quota shared by several runs through Redis (--quota-store): who shares it, how fast.
     Quota(quota::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionArgs),
+    /// Print the manual page (roff; `livebatch man | man -l -`).
+    Man(completions::ManArgs),
 }
 
 /// The async runtime every networked command runs on (two workers: the machine's size, and
@@ -147,6 +152,8 @@ pub fn main() -> ExitCode {
         Command::Export(a) => export::run(a, &g),
         Command::Emulator(a) => emulator::run(a, &g),
         Command::Quota(a) => quota::run(a, &g),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a),
     };
     // The one place an error is printed.
     ExitCode::from(result.unwrap_or_else(|e| {
