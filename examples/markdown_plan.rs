@@ -56,7 +56,7 @@ fn main() {
 
 fn item(i: usize) -> PlanItem {
     let id = format!("t-{i:06}");
-    let (changes, steps, status) = if i % 3 == 0 {
+    let (changes, steps, status) = if i.is_multiple_of(3) {
         (
             vec![FieldChange {
                 field: Field::SourceUrls,
