@@ -48,11 +48,10 @@ pub struct PlanItem {
 pub struct PlanFile {
     pub schema: String,
     pub tool_version: String,
-    /// When the plan was made (`plan --now`, else the clock). `apply --max-age` refuses a plan
-    /// without one ([`check_age`]): a plan edited by hand or written by another tool could
-    /// otherwise be applied at any age.
-    #[serde(default)]
-    pub created_at: Option<ApiTime>,
+    /// When the plan was made (`plan --now`, else the clock): the instant its items are derived
+    /// at, and what `apply --max-age` measures its age from ([`check_age`]). A plan without one
+    /// is refused when loaded ([`PlanFileError::NoCreationTime`]).
+    pub created_at: ApiTime,
     pub restart_running: bool,
     pub manifests: Vec<ManifestRef>,
     pub items: Vec<PlanItem>,
@@ -61,6 +60,12 @@ pub struct PlanFile {
 /// Why a saved plan could not be read or used.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanFileError {
+    #[error(
+        "the plan {path} has no creation time (`created_at`): how old it is (--max-age) and what \
+         its items were derived at cannot be known; make it again with `livebatch plan --out` \
+         (which records one) and review it again"
+    )]
+    NoCreationTime { path: String },
     #[error(
         "plan {path} is larger than {limit_mib} MiB: a saved plan is read whole; split the manifests into several plans, or apply the manifests directly (`livebatch apply FILE…` streams any size)"
     )]
@@ -119,7 +124,7 @@ impl PlanFile {
         PlanFile {
             schema: PLAN_SCHEMA.to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            created_at: Some(created_at),
+            created_at,
             restart_running: options.restart_running,
             manifests,
             items,
@@ -180,6 +185,14 @@ impl PlanFile {
                 path: shown,
                 found: schema.to_string(),
             });
+        }
+        // Said plainly rather than as serde's "missing field": without it neither the items can
+        // be derived again nor `--max-age` tell how old the plan is.
+        if value
+            .get("created_at")
+            .is_none_or(serde_json::Value::is_null)
+        {
+            return Err(PlanFileError::NoCreationTime { path: shown });
         }
         serde_json::from_value(value).map_err(|e| PlanFileError::Parse {
             path: shown,
@@ -268,11 +281,6 @@ pub enum PlanAgeError {
         max_age: Duration,
     },
     #[error(
-        "the plan has no creation time (`created_at`), so --max-age cannot tell how old it is; \
-         make it again with `livebatch plan --out` (which records one) and review it again"
-    )]
-    NoCreationTime,
-    #[error(
         "the plan says it was made at {created_at}, {} from now: this machine's clock or the \
          plan's creation time is wrong; check the clock, or make the plan again",
         format_duration(*ahead)
@@ -291,7 +299,7 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
 /// Pure (the caller passes the clock), so the boundary is tested exactly: a plan exactly
 /// `max_age` old is accepted, one second more is refused.
 pub fn check_age(plan: &PlanFile, now: ApiTime, max_age: Duration) -> Result<(), PlanAgeError> {
-    let created_at = plan.created_at.ok_or(PlanAgeError::NoCreationTime)?;
+    let created_at = plan.created_at;
     let secs = now.0.signed_duration_since(created_at.0).num_seconds();
     if secs < 0 {
         let ahead = Duration::from_secs(secs.unsigned_abs());
@@ -471,20 +479,18 @@ mod tests {
         assert!(err.to_string().contains("re-run `livebatch plan --out`"));
     }
 
-    fn plan_made_at(created_at: Option<&str>) -> PlanFile {
-        let mut p = PlanFile::new(
+    fn plan_made_at(created_at: &str) -> PlanFile {
+        PlanFile::new(
             PlanOptions::default(),
-            ApiTime::parse("2027-01-01T00:00:00Z").unwrap(),
+            ApiTime::parse(created_at).unwrap(),
             vec![],
             vec![],
-        );
-        p.created_at = created_at.map(|t| ApiTime::parse(t).unwrap());
-        p
+        )
     }
 
     #[test]
     fn check_age_accepts_up_to_the_limit_and_says_why_it_refuses() {
-        let plan = plan_made_at(Some("2027-01-01T00:00:00Z"));
+        let plan = plan_made_at("2027-01-01T00:00:00Z");
         let at = |t: &str| ApiTime::parse(t).unwrap();
         let two_hours = Duration::from_secs(7200);
         check_age(&plan, at("2027-01-01T00:00:00Z"), two_hours).unwrap();
@@ -511,22 +517,24 @@ mod tests {
     }
 
     #[test]
-    fn a_plan_without_creation_time_is_refused_for_max_age() {
+    fn a_plan_without_creation_time_is_refused_with_a_message() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.json");
         let mut json: serde_json::Value =
-            serde_json::to_value(plan_made_at(Some("2027-01-01T00:00:00Z"))).unwrap();
+            serde_json::to_value(plan_made_at("2027-01-01T00:00:00Z")).unwrap();
         json.as_object_mut().unwrap().remove("created_at");
-        std::fs::write(&path, json.to_string()).unwrap();
-        // Such a plan still loads (its age matters only with --max-age) ...
-        let plan = PlanFile::load(&path).unwrap();
-        assert_eq!(plan.created_at, None);
-        // ... and --max-age refuses it with a message that says what to do.
-        let now = ApiTime::parse("2027-01-01T00:00:00Z").unwrap();
-        let err = check_age(&plan, now, Duration::from_secs(60)).unwrap_err();
-        assert_eq!(err, PlanAgeError::NoCreationTime);
-        assert!(err.to_string().contains("no creation time"), "{err}");
-        assert!(err.to_string().contains("livebatch plan --out"), "{err}");
+        for doc in [json.clone(), {
+            json["created_at"] = serde_json::Value::Null;
+            json
+        }] {
+            std::fs::write(&path, doc.to_string()).unwrap();
+            let err = PlanFile::load(&path).unwrap_err();
+            assert!(matches!(err, PlanFileError::NoCreationTime { .. }), "{err}");
+            let msg = err.to_string();
+            assert!(msg.contains("no creation time"), "{msg}");
+            assert!(msg.contains("--max-age"), "{msg}");
+            assert!(msg.contains("livebatch plan --out"), "{msg}");
+        }
     }
 
     #[test]
