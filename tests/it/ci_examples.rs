@@ -154,25 +154,6 @@ fn livebatch_commands(file: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// `apply --max-age` is the saved plan's age limit (`plan::file::check_age`), wired into `apply`
-/// separately. Until this build's `apply` takes it, the examples' `--max-age` is checked here
-/// with the library's own parser and then set aside; once `apply` takes it, it is parsed whole.
-fn without_unwired_max_age(c: &[String]) -> Vec<String> {
-    let wired =
-        Cli::try_parse_from(["livebatch", "apply", "--plan", "p.json", "--max-age", "1d"]).is_ok();
-    let mut out = Vec::new();
-    let mut words = c.iter();
-    while let Some(w) = words.next() {
-        if !wired && w == "--max-age" {
-            let v = words.next().expect("--max-age needs a value");
-            livebatch::plan::file::parse_duration(v).unwrap_or_else(|e| panic!("{c:?}: {e}"));
-            continue;
-        }
-        out.push(w.clone());
-    }
-    out
-}
-
 fn check(file: &str) -> Vec<Vec<String>> {
     let cmds = livebatch_commands(file);
     for c in &cmds {
@@ -180,8 +161,7 @@ fn check(file: &str) -> Vec<Vec<String>> {
             !c.iter().any(|w| w.contains('$')),
             "{file}: unexpanded variable in {c:?}"
         );
-        let args = without_unwired_max_age(c);
-        let cli = match Cli::try_parse_from(&args) {
+        let cli = match Cli::try_parse_from(c) {
             Ok(cli) => cli,
             // `livebatch --version` after installing: clap answers it as an "error" kind.
             Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => continue,

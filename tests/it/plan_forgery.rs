@@ -129,3 +129,48 @@ fn every_edit_that_the_manifests_do_not_produce_refuses_the_plan_and_sends_nothi
         "https://hooks.new.example.com/forge/1"
     );
 }
+
+#[test]
+fn a_plan_older_than_max_age_is_refused_with_exit_4_and_a_fresh_one_applies() {
+    let us = crate::support::batch::callback_updates("aged", 2, "https://hooks.new.example.com");
+    let now = ApiTime::from_unix(chrono::Utc::now().timestamp()).unwrap();
+    let emu = Emu::seeded(0, None, sandbox::seed_tasks(&us, now));
+    let s = Scratch::new();
+    let (plan, original) = saved_plan(&s, &emu, &us, "m");
+    let mut old = original.clone();
+    old["created_at"] = json!("2020-01-01T00:00:00Z");
+    std::fs::write(&plan, serde_json::to_vec_pretty(&old).unwrap()).unwrap();
+    let before = emu.stats().requests;
+    let out = run(
+        &s,
+        &emu,
+        &["apply", "--plan", "m.json", "--max-age", "7d", "--yes"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("older than --max-age 7d"), "{err}");
+    assert_eq!(emu.stats().requests, before, "nothing was sent");
+
+    let mut no_time = original.clone();
+    no_time.as_object_mut().unwrap().remove("created_at");
+    std::fs::write(&plan, serde_json::to_vec_pretty(&no_time).unwrap()).unwrap();
+    let out = run(
+        &s,
+        &emu,
+        &["apply", "--plan", "m.json", "--max-age", "7d", "--yes"],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("created_at"));
+
+    std::fs::write(&plan, serde_json::to_vec_pretty(&original).unwrap()).unwrap();
+    let out = run(
+        &s,
+        &emu,
+        &["apply", "--plan", "m.json", "--max-age", "1h", "--yes"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -42,6 +42,15 @@ pub struct Args {
     /// manifest it was made from changed.
     #[arg(long, value_name = "PLAN", conflicts_with = "sandbox")]
     pub plan: Option<PathBuf>,
+    /// With --plan: refuse the plan (exit 4, nothing sent) when it was made longer ago than
+    /// DURATION (`90s`, `5m`, `2h`, `7d`, `1h30m`), so what is applied was reviewed recently.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = crate::plan::file::parse_duration,
+        requires = "plan"
+    )]
+    pub max_age: Option<std::time::Duration>,
     /// For a running task whose update needs a stopped task (SourceUrls, Offset, FileIndex, ...):
     /// stop → update → restart it, as `plan --restart-running` plans. Without it such updates are
     /// blocked.

@@ -76,8 +76,21 @@ pub(super) fn load_entries(
 
 /// Reads a saved plan, refusing it whole when a manifest it was made from changed since, or when
 /// an update it would send breaks a rule `validate` checks (a plan is a file anyone can edit).
-pub(super) fn load_plan(path: &std::path::Path, now: Option<ApiTime>) -> Result<Source, CliError> {
+pub(super) fn load_plan(
+    path: &std::path::Path,
+    now: Option<ApiTime>,
+    max_age: Option<std::time::Duration>,
+) -> Result<Source, CliError> {
     let plan = PlanFile::load(path).map_err(CliError::usage)?;
+    // The age is the real clock's (`--now` judges the time rules, not how old a review is).
+    if let Some(max_age) = max_age {
+        crate::plan::file::check_age(&plan, manifests::clock_now(), max_age).map_err(|e| {
+            CliError {
+                code: exit::STALE_PLAN,
+                message: Some(format!("{}: {e}", path.display())),
+            }
+        })?;
+    }
     if let Err(e) = plan.check_manifests(path) {
         return Err(CliError {
             code: exit::STALE_PLAN,

@@ -50,7 +50,7 @@ pub fn run(args: Args, g: &Global) -> CliResult {
     );
     report::outputs::check(&outputs, &inputs(&args)).map_err(CliError::usage)?;
     let source = match &args.plan {
-        Some(plan) => load_plan(plan, args.now)?,
+        Some(plan) => load_plan(plan, args.now, args.max_age)?,
         None => {
             let journal = journal_path(&args);
             let dir = session::spill_dir(&journal);
