@@ -96,13 +96,21 @@ async fn stale_dates_and_replayed_nonces_are_refused() {
 }
 
 #[tokio::test]
-async fn sts_tokens_are_accepted_and_signed_like_any_header() {
+async fn a_security_token_sent_with_a_permanent_key_is_refused() {
+    // A token marks a request as made with STS credentials; a permanent key has none, so the
+    // pair is refused rather than the token ignored (the signature itself is valid).
     let (emu, mut s) = start().await;
     s.extra = vec![
         ("x-acs-security-token".into(), "any-token-value".into()),
         ("x-acs-accesskey-id".into(), s.id.clone()),
     ];
     let r = s.call(LIST, P).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "InvalidSecurityToken.MismatchWithAccessKey"),
+        "{}",
+        r.body
+    );
+    assert_eq!(emu.stats().count(LIST, "ok"), 0);
     emu.shutdown().await.unwrap();
 }

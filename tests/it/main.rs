@@ -14,6 +14,7 @@ mod cli_plan_offline;
 mod cli_validate;
 mod completions_man;
 mod credentials;
+mod credentials_hardening;
 mod emulator_api;
 mod emulator_auth;
 mod emulator_cli;

@@ -76,11 +76,49 @@ pub fn parse_external(stdout: &[u8]) -> Result<(Credentials, Option<DateTime<Utc
 /// seconds; one that hangs must not hang the run with it.
 pub const EXTERNAL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs `command` (split on whitespace, no shell, like credentials-go) and parses its output;
-/// kills it after [`EXTERNAL_TIMEOUT`]. Its stderr is not shown: a credential helper may print
-/// anything there.
+/// Once the process has exited, how long what it left behind may keep its output open. A
+/// helper that starts a background process without redirecting it hands that process our pipe,
+/// and end-of-output would only come when that process ends.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// How long to wait for end-of-output after stopping the process group: SIGKILL closes the
+/// pipe as soon as the kernel reaps the processes.
+const AFTER_KILL: Duration = Duration::from_secs(1);
+
+/// Runs `command` (split on whitespace, no shell, like credentials-go) and parses its output,
+/// within [`EXTERNAL_TIMEOUT`]. Its stderr is not shown: a credential helper may print anything
+/// there.
 pub fn run_external(command: &str) -> Result<(Credentials, Option<DateTime<Utc>>), String> {
+    run_within(command, EXTERNAL_TIMEOUT)
+}
+
+/// Stops every process of the group `pgid` (the helper and whatever it started that did not
+/// leave the group).
+fn kill_group(pgid: u32) {
+    if let Ok(pgid) = libc::pid_t::try_from(pgid) {
+        // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// [`run_external`] with the limit given: the process runs in a process group of its own, and at
+/// `limit` the whole group is stopped, not only the process started, so neither a helper that
+/// never exits nor a background process holding its output can keep the run waiting. Output is
+/// read with a deadline, never until end-of-output alone. The bound is `limit` plus
+/// [`AFTER_KILL`].
+pub fn run_within(
+    command: &str,
+    limit: Duration,
+) -> Result<(Credentials, Option<DateTime<Utc>>), String> {
     use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::sync::mpsc::{RecvTimeoutError, channel};
+    use std::time::Instant;
+
+    let start = Instant::now();
+    let deadline = start + limit;
     let mut args = command.split_whitespace();
     let Some(program) = args.next() else {
         return Err("process_command is empty".into());
@@ -90,41 +128,86 @@ pub fn run_external(command: &str) -> Result<(Credentials, Option<DateTime<Utc>>
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot run `{program}`: {e}"))?;
-    // Read stdout on a thread (a full pipe would block the child), bounded.
-    let mut stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(out) = stdout.as_mut() {
-            let _ = out.take(MAX_ANSWER as u64 + 1).read_to_end(&mut buf);
-        }
-        buf
-    });
-    let deadline = std::time::Instant::now() + EXTERNAL_TIMEOUT;
+    let pgid = child.id();
+    // Read stdout on a thread (a full pipe would block the child), bounded; the chunks come
+    // through a channel so that waiting for them has a deadline. A thread still blocked on a
+    // pipe that some escaped process holds open is left behind, not joined.
+    let (tx, rx) = channel::<Vec<u8>>();
+    if let Some(mut out) = child.stdout.take() {
+        std::thread::spawn(move || {
+            let mut total = 0usize;
+            let mut buf = vec![0u8; 8192];
+            while total <= MAX_ANSWER {
+                match out.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        total += n;
+                        if tx.send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let too_slow = || {
+        format!(
+            "`{program}` did not finish within {} s and was stopped, with every process it started",
+            limit.as_secs_f64()
+        )
+    };
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) if std::time::Instant::now() >= deadline => {
-                let _ = child.kill();
+            Ok(None) if Instant::now() >= deadline => {
+                kill_group(pgid);
                 let _ = child.wait();
-                return Err(format!(
-                    "`{program}` did not finish within {} s and was stopped",
-                    EXTERNAL_TIMEOUT.as_secs()
-                ));
+                return Err(too_slow());
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for `{program}`: {e}")),
+            Err(e) => {
+                kill_group(pgid);
+                let _ = child.wait();
+                return Err(format!("waiting for `{program}`: {e}"));
+            }
         }
     };
-    let stdout = reader.join().unwrap_or_default();
     if !status.success() {
         return Err(format!(
             "`{program}` failed ({status}); its output is not shown, since it may hold secrets"
         ));
     }
-    if stdout.len() > MAX_ANSWER {
-        return Err(format!("`{program}` printed more than {MAX_ANSWER} bytes"));
+    let mut stdout = Vec::new();
+    let mut wait_until = deadline.min(Instant::now() + LINGER);
+    let mut killed = false;
+    loop {
+        let left = wait_until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => {
+                stdout.extend_from_slice(&chunk);
+                if stdout.len() > MAX_ANSWER {
+                    kill_group(pgid);
+                    return Err(format!("`{program}` printed more than {MAX_ANSWER} bytes"));
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) if !killed => {
+                // The helper exited, but something it started still holds its output.
+                kill_group(pgid);
+                killed = true;
+                wait_until = Instant::now() + AFTER_KILL;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "`{program}` exited, but a process it started left its process group and \
+                     keeps its output open; a credential helper must close its output (redirect \
+                     what it starts in the background)"
+                ));
+            }
+        }
     }
     parse_external(&stdout).map_err(|m| format!("`{program}` ran, but {m}"))
 }
@@ -177,5 +260,72 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.access_key_id, "a");
+    }
+
+    /// A script in a temporary directory, run by `sh` (the command is split on spaces, no
+    /// shell), and where it writes the pid of what it starts.
+    fn script(body: &str) -> (tempfile::TempDir, String, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("helper.sh");
+        let pid = dir.path().join("pid");
+        std::fs::write(&path, body.replace("PIDFILE", pid.to_str().unwrap())).unwrap();
+        let cmd = format!("sh {}", path.display());
+        (dir, cmd, pid)
+    }
+
+    /// Whether the process named in `pid_file` still runs (a zombie waiting to be reaped does
+    /// not), once a SIGKILL sent to it has had time to land (delivery is asynchronous).
+    fn running(pid_file: &std::path::Path) -> bool {
+        let pid = std::fs::read_to_string(pid_file).unwrap();
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+            })
+        };
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while alive() {
+            if std::time::Instant::now() > until {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    const AK: &str = r#"{"mode":"AK","access_key_id":"a","access_key_secret":"s"}"#;
+
+    #[test]
+    fn a_helper_that_never_exits_is_stopped_at_the_limit_with_what_it_started() {
+        // `sh` waits for `sleep`: killing `sh` alone would leave `sleep` holding the pipe.
+        let (_d, cmd, pid) = script("sleep 1000 &\necho $! > PIDFILE\nwait\n");
+        let e = run_within(&cmd, Duration::from_millis(500)).unwrap_err();
+        assert!(e.contains("did not finish within 0.5 s"), "{e}");
+        assert!(!running(&pid), "the helper's child was left running");
+    }
+
+    #[test]
+    fn a_background_process_holding_the_output_does_not_hold_the_run() {
+        let (_d, cmd, pid) = script(&format!("sleep 1000 &\necho $! > PIDFILE\necho '{AK}'\n"));
+        let (c, _) = run_within(&cmd, Duration::from_secs(30)).unwrap();
+        assert_eq!(c.access_key_id, "a");
+        assert!(
+            !running(&pid),
+            "the process holding the output was left running"
+        );
+    }
+
+    #[test]
+    fn a_process_that_escapes_the_group_with_the_output_is_reported_at_the_limit() {
+        let (_d, cmd, pid) = script(&format!(
+            "setsid sleep 1000 &\necho $! > PIDFILE\necho '{AK}'\n"
+        ));
+        let e = run_within(&cmd, Duration::from_secs(30)).unwrap_err();
+        let escaped = std::fs::read_to_string(&pid).unwrap();
+        let _ = std::process::Command::new("kill")
+            .args(["-9", escaped.trim()])
+            .status();
+        assert!(e.contains("left its process group"), "{e}");
     }
 }

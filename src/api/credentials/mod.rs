@@ -22,6 +22,7 @@ mod environment;
 mod error;
 mod external;
 mod ini;
+mod local_file;
 mod oidc;
 mod profile_file;
 pub mod provider;

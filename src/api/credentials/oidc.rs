@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::environment::var;
 use super::error::{CredentialsError, FetchFailure};
+use super::local_file;
 use super::spec::Spec;
 use super::step::{Answer, Ask, CredentialSource};
 use crate::api::secret::Secret;
@@ -54,6 +55,9 @@ pub fn from_env(ask: &Ask<'_>) -> Result<Answer, CredentialsError> {
     )))
 }
 
+/// The largest OIDC token file read. A JWT from a CI runner or Kubernetes is a few kilobytes.
+const MAX_TOKEN: u64 = 64 << 10;
+
 /// Reads the token (now: it rotates) and exchanges it for temporary credentials.
 pub async fn fetch(
     sts: &StsClient,
@@ -61,9 +65,15 @@ pub async fn fetch(
     token_file: &Path,
     request: &RoleRequest,
 ) -> Result<Temporary, FetchFailure> {
-    let token = std::fs::read_to_string(token_file).map_err(|e| {
+    let token = local_file::read_bounded(token_file, MAX_TOKEN).map_err(|e| {
         FetchFailure::permanent(format!(
             "cannot read the OIDC token file {}: {e}",
+            token_file.display()
+        ))
+    })?;
+    let token = String::from_utf8(token).map_err(|_| {
+        FetchFailure::permanent(format!(
+            "the OIDC token file {} is not UTF-8 text (an OIDC token is a JWT)",
             token_file.display()
         ))
     })?;

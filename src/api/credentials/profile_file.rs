@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::environment::Environment;
 use super::error::CredentialsError;
+use super::local_file;
 
 /// A profile file found and read.
 pub(super) struct ProfileFile {
@@ -48,8 +49,11 @@ fn file_path(env: &Environment, override_var: &str, parts: &[&str]) -> Option<(P
     Some((p, "default location".to_string()))
 }
 
+/// The largest profile file read (the aliyun CLI's file with many profiles is a few kilobytes).
+const MAX_PROFILE_FILE: u64 = 4 << 20;
+
 fn read_optional(path: &Path) -> Result<Option<String>, CredentialsError> {
-    match std::fs::read(path) {
+    match local_file::read_bounded(path, MAX_PROFILE_FILE) {
         Ok(bytes) => String::from_utf8(bytes)
             .map(Some)
             .map_err(|e| CredentialsError::Malformed {
@@ -57,7 +61,7 @@ fn read_optional(path: &Path) -> Result<Option<String>, CredentialsError> {
                 line: None,
                 message: format!("not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
             }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(local_file::ReadError::NotFound) => Ok(None),
         Err(e) => Err(CredentialsError::Unreadable {
             path: path.to_path_buf(),
             message: e.to_string(),

@@ -98,6 +98,19 @@ pub fn must_wait(now: DateTime<Utc>, obtained: DateTime<Utc>, expiration: DateTi
     expiration - now <= hard
 }
 
+/// A source answered credentials whose expiry has already passed. Used, every call would be
+/// refused by the service (or, signed anyway, sent with keys known to be dead), and since
+/// expired credentials must be fetched again before each call, every call would fetch them
+/// again; refused at once, the run stops before sending anything and says why.
+fn expired_answer(expiration: DateTime<Utc>, now: DateTime<Utc>) -> FetchFailure {
+    FetchFailure::permanent(format!(
+        "the credentials it answered expired at {} ({} s before now by this machine's clock); \
+         the source must hand out current credentials (or this machine's clock is wrong)",
+        expiration.format("%Y-%m-%dT%H:%M:%SZ"),
+        (now - expiration).num_seconds()
+    ))
+}
+
 /// How one kind of source obtains credentials.
 enum Fetcher {
     Static(Arc<Issued>),
@@ -423,7 +436,11 @@ impl CredentialProvider {
                 .await
                 .map(|(c, expiration)| issued(c, Some(expiration))),
         };
-        fetched.map_err(|f| f.named(&self.description))
+        let issued = fetched.map_err(|f| f.named(&self.description))?;
+        match issued.expiration {
+            Some(exp) if exp <= now => Err(expired_answer(exp, now).named(&self.description)),
+            _ => Ok(issued),
+        }
     }
 }
 

@@ -181,7 +181,7 @@ fn sts_unsigned(shared: &Shared, req: &Received) -> Step<()> {
 }
 
 /// The signature and date. A temporary key is verified with its own secret, then its token and
-/// expiry are checked. Refusals are counted under the operation the request claims.
+/// expiry are checked; a permanent key must come without a token. Refusals are counted under the operation the request claims.
 fn authenticate(shared: &Shared, req: &Received) -> Step<Caller> {
     let temporary = emu_sts::claimed_key_id(&req.headers, &req.params.0)
         .and_then(|id| shared.sts().lookup(&id));
@@ -202,7 +202,7 @@ fn authenticate(shared: &Shared, req: &Received) -> Step<Caller> {
             Some(t) => {
                 emu_sts::check_temporary(t, &req.headers, &req.params.0, req.now).map(|()| v)
             }
-            None => Ok(v),
+            None => auth::check_permanent(&req.headers, &req.params.0).map(|()| v),
         });
     let verified = match checked {
         Ok(v) => v,
