@@ -44,8 +44,8 @@ pub struct QuotaArgs {
         help_heading = "Shared quota"
     )]
     pub quota_key: Option<String>,
-    /// Seconds the quota store may stay unreachable (dispatch paused) before the run halts
-    /// with exit 3, resumable with --resume.
+    /// Seconds the quota store may stay unreachable (dispatch paused) before the run stops
+    /// (apply: exit 3, resumable with --resume).
     #[arg(
         long,
         default_value_t = 60.0,
@@ -118,7 +118,7 @@ pub fn print_event(e: &StoreEvent) {
             after.as_secs_f64()
         ),
         StoreEvent::Halted { after, message } => eprintln!(
-            "error: {message}; unreachable for {:.0} s: halting (exit 3, resumable with --resume)",
+            "error: {message}; no booking for {:.0} s (--quota-store-timeout): stopping",
             after.as_secs_f64()
         ),
     }
@@ -135,7 +135,11 @@ impl SharedRun {
     /// Ends a shared run: says why it halted if the store made it, and unregisters the runner.
     pub async fn finish(&self) {
         if let Some(why) = self.pacers.iter().find_map(|p| p.halted()) {
-            eprintln!("error: the run halted because the quota store was unreachable ({why})");
+            // Shared by every command: only `apply` keeps a journal, so only it can resume.
+            eprintln!(
+                "error: the run stopped because the quota store could not be used ({why}); \
+                 once it answers, run the command again (apply: with --resume, to skip what was done)"
+            );
         }
         for p in &self.pacers {
             let _ = tokio::time::timeout(Duration::from_secs(2), p.leave()).await;

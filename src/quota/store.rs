@@ -147,6 +147,33 @@ pub fn parse_status(v: &Value) -> Result<Status, String> {
     })
 }
 
+/// What went wrong with the store, in words: an authentication refusal is named as such, with
+/// what to check, because Redis answers it in ways that read like an outage (an unauthenticated
+/// client sending a command of many arguments is disconnected: "broken pipe").
+pub fn describe(e: &redis::RedisError) -> String {
+    let text = e.to_string();
+    let code = e.code().unwrap_or_default();
+    let refused = e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(code, "NOAUTH" | "WRONGPASS")
+        || text.contains("NOAUTH")
+        || text.contains("WRONGPASS")
+        || text.contains("unauthenticated");
+    if !refused {
+        return text;
+    }
+    // The client sends AUTH only with a password in the URL, so a refused AUTH is a wrong
+    // password (Redis answers WRONGPASS; the crate reports it as an authentication failure).
+    let which = if code == "NOAUTH" || text.contains("NOAUTH") || text.contains("unauthenticated") {
+        "NOAUTH: Redis requires a password and the URL gives none"
+    } else {
+        "WRONGPASS: Redis refused the password (or user) in the URL"
+    };
+    format!(
+        "authentication failed ({which}); check the password in --quota-store / \
+         LIVEBATCH_QUOTA_STORE: redis://[USER]:PASSWORD@HOST[:PORT][/DB]"
+    )
+}
+
 /// A connection to the quota store. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct Store {
@@ -167,7 +194,7 @@ impl Store {
         let shown: Arc<str> = url.to_string().into();
         let err = |e: redis::RedisError| QuotaError::Store {
             store: shown.to_string(),
-            message: e.to_string(),
+            message: describe(&e),
         };
         let client = redis::Client::open(url.expose()).map_err(err)?;
         // The connection manager retries a reconnection only briefly: the pacer owns the
@@ -193,6 +220,24 @@ impl Store {
                 });
             }
         };
+        // One round trip now: a store that refuses this client (a password missing or wrong)
+        // says so at once, instead of at the first booking as if it were unreachable.
+        let mut probe = conn.clone();
+        match tokio::time::timeout(
+            CALL_TIMEOUT,
+            redis::cmd("PING").query_async::<Value>(&mut probe),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(err(e)),
+            Err(_) => {
+                return Err(QuotaError::Timeout {
+                    store: shown.to_string(),
+                    secs: CALL_TIMEOUT.as_secs_f64(),
+                });
+            }
+        }
         Ok(Store { conn, shown })
     }
 
@@ -214,7 +259,7 @@ impl Store {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(QuotaError::Store {
                 store: self.shown.to_string(),
-                message: e.to_string(),
+                message: describe(&e),
             }),
             Err(_) => Err(QuotaError::Timeout {
                 store: self.shown.to_string(),

@@ -31,6 +31,7 @@ mod plan_forgery;
 mod plan_live;
 mod plan_markdown;
 mod quota_cli;
+mod quota_hardening;
 mod quota_outage;
 mod quota_pacer;
 mod quota_script;

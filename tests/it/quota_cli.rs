@@ -108,7 +108,7 @@ fn redis_lost_past_the_timeout_halts_with_exit_3_and_resume_finishes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
-        err.contains("halting (exit 3, resumable with --resume)"),
+        err.contains("(--quota-store-timeout): stopping") && err.contains("with --resume"),
         "{err}"
     );
     let done = emu.stats().count("UpdateLivePullToPush", "ok");

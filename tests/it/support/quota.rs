@@ -12,6 +12,8 @@ pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// More `redis-server` arguments (e.g. `--requirepass`), kept for a restart.
+    extra: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -28,11 +30,17 @@ fn binary() -> PathBuf {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// A server started with these arguments too (e.g. `["--requirepass", "pw"]`).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let mut s = RedisServer {
             port: free_port(),
             child: None,
             dir,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         s.spawn();
         s
@@ -43,6 +51,7 @@ impl RedisServer {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .args(["--dir", self.dir.path().to_str().unwrap()])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -74,8 +83,9 @@ impl RedisServer {
         if c.write_all(b"PING\r\n").is_err() {
             return false;
         }
+        // A server that requires a password answers, but with NOAUTH.
         let mut buf = [0u8; 7];
-        c.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+        c.read_exact(&mut buf).is_ok() && (&buf == b"+PONG\r\n" || buf.starts_with(b"-NOAUTH"))
     }
 
     pub fn url(&self) -> String {
