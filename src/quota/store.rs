@@ -1,12 +1,19 @@
-//! The Redis side: one connection manager (reconnects by itself), the one script (`EVALSHA`,
+//! The Redis side: one multiplexed connection, opened again after it fails, over a stream whose
+//! replies are bounded before the parser sees them ([`bounded`]); the one script (`EVALSHA`,
 //! reloaded with `SCRIPT LOAD` when Redis answers `NOSCRIPT`, e.g. after a restart or a
 //! `SCRIPT FLUSH`), and the typed answers of its four modes.
 
+mod bounded;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, ScriptInvocation, Value};
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError,
+    RedisResult, Script, ScriptInvocation, Value,
+};
 
 use super::model::{Booking, Params, Slowed};
 use super::{QuotaError, QuotaKey, StoreUrl};
@@ -174,10 +181,129 @@ pub fn describe(e: &redis::RedisError) -> String {
     )
 }
 
+/// How the store is reached: its address, and the TLS connector for `rediss://`.
+struct Link {
+    info: ConnectionInfo,
+    tls: Option<tokio_rustls::TlsConnector>,
+    /// The connection in use and its generation (so that a failure forgets only the connection
+    /// it happened on, not one opened since).
+    current: tokio::sync::Mutex<Option<(u64, MultiplexedConnection)>>,
+    generation: AtomicU64,
+}
+
+impl Link {
+    fn new(info: ConnectionInfo) -> RedisResult<Link> {
+        let tls = match info.addr() {
+            ConnectionAddr::TcpTls { .. } => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                let config = rustls::ClientConfig::builder()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                Some(tokio_rustls::TlsConnector::from(Arc::new(config)))
+            }
+            _ => None,
+        };
+        Ok(Link {
+            info,
+            tls,
+            current: tokio::sync::Mutex::new(None),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// Opens a connection (TCP, TLS for `rediss://`), authenticates and selects the database as
+    /// the URL says; its replies go through [`bounded::Bounded`].
+    async fn open(&self) -> RedisResult<MultiplexedConnection> {
+        let (host, port) = match self.info.addr() {
+            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+                (host.as_str(), *port)
+            }
+            _ => {
+                return Err(RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "only redis:// and rediss:// stores are supported",
+                )));
+            }
+        };
+        let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+        tcp.set_nodelay(true)?;
+        let config = AsyncConnectionConfig::new().set_response_timeout(Some(CALL_TIMEOUT));
+        let settings = self.info.redis_settings();
+        let (conn, driver) = match &self.tls {
+            None => {
+                let (c, d) = MultiplexedConnection::new_with_config(
+                    settings,
+                    bounded::Bounded::new(tcp),
+                    config,
+                )
+                .await?;
+                (
+                    c,
+                    Box::pin(d) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+                )
+            }
+            Some(tls) => {
+                let name =
+                    rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+                        RedisError::from((
+                            redis::ErrorKind::InvalidClientConfig,
+                            "the store's host is not a TLS server name",
+                            e.to_string(),
+                        ))
+                    })?;
+                let stream = tls.connect(name, tcp).await?;
+                let (c, d) = MultiplexedConnection::new_with_config(
+                    settings,
+                    bounded::Bounded::new(stream),
+                    config,
+                )
+                .await?;
+                (
+                    c,
+                    Box::pin(d) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+                )
+            }
+        };
+        tokio::spawn(driver);
+        Ok(conn)
+    }
+
+    /// The connection in use, opened first if there is none.
+    async fn connection(&self) -> RedisResult<(u64, MultiplexedConnection)> {
+        let mut slot = self.current.lock().await;
+        if let Some((g, c)) = &*slot {
+            return Ok((*g, c.clone()));
+        }
+        let c = self.open().await?;
+        let g = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        *slot = Some((g, c.clone()));
+        Ok((g, c))
+    }
+
+    /// Drops connection `generation` after a failure that may have left it unusable; the next
+    /// call opens another. (An error answer of Redis's, such as a script error, leaves it be.)
+    async fn forget(&self, generation: u64) {
+        let mut slot = self.current.lock().await;
+        if slot.as_ref().is_some_and(|(g, _)| *g == generation) {
+            *slot = None;
+        }
+    }
+}
+
+/// Whether `e` may have left its connection unusable (rather than being Redis's answer).
+fn connection_failed(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+}
+
 /// A connection to the quota store. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    link: Arc<Link>,
     shown: Arc<str>,
 }
 
@@ -188,57 +314,35 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Connects (one attempt, bounded by [`CALL_TIMEOUT`]), so a wrong URL or a Redis that is not
-    /// there is reported before anything is sent. Later outages are retried by the pacer.
+    /// Connects (one attempt, bounded by [`CALL_TIMEOUT`]) and sends one `PING`, so a wrong
+    /// URL, a Redis that is not there, one that refuses this client's authentication or one
+    /// that answers what no Redis would is reported before anything is sent. Later outages are
+    /// retried by the pacer.
     pub async fn connect(url: &StoreUrl) -> Result<Store, QuotaError> {
         let shown: Arc<str> = url.to_string().into();
-        let err = |e: redis::RedisError| QuotaError::Store {
+        let err = |e: RedisError| QuotaError::Store {
             store: shown.to_string(),
             message: describe(&e),
         };
-        let client = redis::Client::open(url.expose()).map_err(err)?;
-        // The connection manager retries a reconnection only briefly: the pacer owns the
-        // outage policy (pause with backoff, halt, or fall back) and its timing.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CALL_TIMEOUT))
-            .set_response_timeout(Some(CALL_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = match tokio::time::timeout(
-            CALL_TIMEOUT,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(err(e)),
-            Err(_) => {
-                return Err(QuotaError::Timeout {
-                    store: shown.to_string(),
-                    secs: CALL_TIMEOUT.as_secs_f64(),
-                });
-            }
+        let info = url.expose().into_connection_info().map_err(err)?;
+        let store = Store {
+            link: Arc::new(Link::new(info).map_err(err)?),
+            shown: shown.clone(),
         };
         // One round trip now: a store that refuses this client (a password missing or wrong)
         // says so at once, instead of at the first booking as if it were unreachable.
-        let mut probe = conn.clone();
-        match tokio::time::timeout(
-            CALL_TIMEOUT,
-            redis::cmd("PING").query_async::<Value>(&mut probe),
-        )
-        .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(err(e)),
-            Err(_) => {
-                return Err(QuotaError::Timeout {
-                    store: shown.to_string(),
-                    secs: CALL_TIMEOUT.as_secs_f64(),
-                });
-            }
+        let ping = async {
+            let (_, mut conn) = store.link.connection().await?;
+            redis::cmd("PING").query_async::<Value>(&mut conn).await
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, ping).await {
+            Ok(Ok(_)) => Ok(store),
+            Ok(Err(e)) => Err(err(e)),
+            Err(_) => Err(QuotaError::Timeout {
+                store: shown.to_string(),
+                secs: CALL_TIMEOUT.as_secs_f64(),
+            }),
         }
-        Ok(Store { conn, shown })
     }
 
     /// The store's URL without its password.
@@ -253,18 +357,36 @@ impl Store {
         runner: &str,
         p: &Params,
     ) -> Result<Value, QuotaError> {
-        let mut conn = self.conn.clone();
         let inv = invocation(key, mode, runner, p);
-        match tokio::time::timeout(CALL_TIMEOUT, inv.invoke_async::<Value>(&mut conn)).await {
+        let generation = Arc::new(AtomicU64::new(0));
+        let used = generation.clone();
+        let call = async {
+            let (g, mut conn) = self.link.connection().await?;
+            used.store(g, Ordering::Relaxed);
+            inv.invoke_async::<Value>(&mut conn).await
+        };
+        let outcome = tokio::time::timeout(CALL_TIMEOUT, call).await;
+        let g = generation.load(Ordering::Relaxed);
+        match outcome {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(QuotaError::Store {
-                store: self.shown.to_string(),
-                message: describe(&e),
-            }),
-            Err(_) => Err(QuotaError::Timeout {
-                store: self.shown.to_string(),
-                secs: CALL_TIMEOUT.as_secs_f64(),
-            }),
+            Ok(Err(e)) => {
+                if connection_failed(&e) && g != 0 {
+                    self.link.forget(g).await;
+                }
+                Err(QuotaError::Store {
+                    store: self.shown.to_string(),
+                    message: describe(&e),
+                })
+            }
+            Err(_) => {
+                if g != 0 {
+                    self.link.forget(g).await;
+                }
+                Err(QuotaError::Timeout {
+                    store: self.shown.to_string(),
+                    secs: CALL_TIMEOUT.as_secs_f64(),
+                })
+            }
         }
     }
 

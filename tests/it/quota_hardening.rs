@@ -135,3 +135,51 @@ fn a_store_that_requires_a_password_is_named_as_an_authentication_failure() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(emu.ok_updates(), 3);
 }
+
+/// A fake store on loopback: to the first bytes a client sends, it answers a bulk string of
+/// 200 MB, and writes its body until the client hangs up. Returns the URL and how many bytes of
+/// the body it managed to write (known once the thread ends).
+fn huge_answer_store() -> (String, std::thread::JoinHandle<u64>) {
+    use std::io::{Read, Write};
+    const HUGE: u64 = 200_000_000;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://127.0.0.1:{}", l.local_addr().unwrap().port());
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut first = [0u8; 512];
+        let _ = s.read(&mut first);
+        let mut written = 0u64;
+        if s.write_all(format!("${HUGE}\r\n").as_bytes()).is_err() {
+            return written;
+        }
+        let chunk = vec![b'a'; 64 << 10];
+        while written < HUGE {
+            match s.write(&chunk) {
+                Ok(n) if n > 0 => written += n as u64,
+                _ => break,
+            }
+        }
+        written
+    });
+    (url, t)
+}
+
+#[test]
+fn a_store_answering_a_huge_string_is_refused_before_reading_it() {
+    let us = updates(2);
+    let emu = emulator(&us);
+    let s = Scratch::new(&us);
+    let (url, fake) = huge_answer_store();
+    let o = s.plan(&emu, &url);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("a string of 200000000 bytes") && e.contains("not the Redis"),
+        "{e}"
+    );
+    // The client hung up at the header: what the fake wrote after it is what fits in the
+    // socket buffers, nowhere near the 200 MB it announced.
+    let written = fake.join().unwrap();
+    assert!(written < 32 << 20, "{written} bytes were taken");
+    assert_eq!(emu.calls("DescribeLivePullToPushList"), 0);
+}
