@@ -300,9 +300,12 @@ mod tests {
     fn a_helper_that_never_exits_is_stopped_at_the_limit_with_what_it_started() {
         // `sh` waits for `sleep`: killing `sh` alone would leave `sleep` holding the pipe.
         let (_d, cmd, pid) = script("sleep 1000 &\necho $! > PIDFILE\nwait\n");
-        let e = run_within(&cmd, Duration::from_millis(500)).unwrap_err();
-        assert!(e.contains("did not finish within 0.5 s"), "{e}");
-        assert!(!running(&pid), "the helper's child was left running");
+        let e = run_within(&cmd, Duration::from_secs(3)).unwrap_err();
+        assert!(e.contains("did not finish within 3 s"), "{e}");
+        // (On a machine too busy to start `sleep` within 3 s there is no child to look for.)
+        if pid.exists() {
+            assert!(!running(&pid), "the helper's child was left running");
+        }
     }
 
     #[test]
