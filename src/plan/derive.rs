@@ -324,6 +324,12 @@ mod tests {
         p.items[0].origin = "other.yaml:9".into();
         assert!(check(&p, &e)[0].to_string().contains("origin"));
         let mut p = plan(&e, &[3], false);
+        // A zeroed fingerprint (issue 22 item 16 met it as "live state changed since planning
+        // ()" at apply time) is refused before anything is read or sent.
+        let mut p = plan(&e, &[3], false);
+        p.items[0].fingerprint = Some(String::new());
+        assert!(check(&p, &e)[0].to_string().contains("fingerprint"));
+        let mut p = plan(&e, &[3], false);
         // The recorded state edited to "running" without its fingerprint: refused.
         p.items[0].live.as_mut().unwrap().task_status = 1;
         assert!(!check(&p, &e).is_empty());
