@@ -323,7 +323,6 @@ mod tests {
         let mut p = plan(&e, &[3], false);
         p.items[0].origin = "other.yaml:9".into();
         assert!(check(&p, &e)[0].to_string().contains("origin"));
-        let mut p = plan(&e, &[3], false);
         // A zeroed fingerprint (issue 22 item 16 met it as "live state changed since planning
         // ()" at apply time) is refused before anything is read or sent.
         let mut p = plan(&e, &[3], false);
