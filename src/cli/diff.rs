@@ -1,6 +1,6 @@
 //! `livebatch diff`: a read-only drift check for scheduled CI jobs.
 
-use super::error::{CliError, CliResult};
+use super::error::CliResult;
 use super::live::{LiveArgs, plan_live};
 use super::manifests::{ManifestArgs, load};
 use super::{Global, OutputFormat};
@@ -10,11 +10,12 @@ use crate::plan::render::{self, Summary};
 
 const EXAMPLES: &str = "\
 Examples:
-  livebatch diff examples/migration.yaml              what differs from live state
+  livebatch diff examples/migration.yaml       what differs from live state
   livebatch diff --format json tasks.yaml > drift.json
 
 Exit codes: 0 live state matches the manifests · 2 it differs · 1 error
-            64 usage · 65 invalid manifest · 77 credentials or permission";
+            64 usage · 65 invalid manifest · 66 a manifest missing or unreadable
+            77 credentials or permission";
 
 /// Compare live state with the manifests and print what differs. Sends no update.
 #[derive(Debug, clap::Args)]
@@ -31,9 +32,7 @@ pub struct Args {
 
 pub fn run(args: Args, g: &Global) -> CliResult {
     let now = args.common.now();
-    let Some(batch) = load(&args.files, now, g) else {
-        return Err(CliError::reported(exit::INVALID_MANIFEST));
-    };
+    let batch = load(&args.files, now, g)?;
     let items = plan_live(&batch, &args.live, now, g)?;
     let summary = Summary::of(&items);
     match args.common.format {

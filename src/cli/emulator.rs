@@ -16,25 +16,32 @@ use crate::model::{ApiTime, TaskStatus};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-The default key pair (id livebatch-emulator, secret livebatch-emulator-secret) is a public test
-key: it protects nothing; --key replaces it. The same port answers STS (2015-04-01):
-GetCallerIdentity, AssumeRole and AssumeRoleWithOIDC.
-The first line printed is `listening on http://HOST:PORT`; the next (on stderr) says what it
-holds, e.g. `holding 36 tasks: 12 running, 20 stopped, 4 not started, from FILE (…)`.
-GET /_emulator/stats (unsigned, loopback only) returns counts and the busiest one-second window.
+The default key pair (id livebatch-emulator, secret livebatch-emulator-secret)
+is a public test key: it protects nothing; --key replaces it. The same port
+answers STS (2015-04-01): GetCallerIdentity, AssumeRole and AssumeRoleWithOIDC.
+The first line printed is `listening on http://HOST:PORT`; the next (on stderr)
+says what it holds, e.g. `holding 36 tasks: 12 running, 20 stopped, 4 not
+started, from FILE (…)`. GET /_emulator/stats (unsigned, loopback only) returns
+counts and the busiest one-second window.
 
-Seeds: any manifest `livebatch validate` accepts (YAML, JSON, CSV). A record with x-TaskStatus
-(as `livebatch export` writes) is the task as it is; a record without it is a change, and the
-task is held as it is before that change, so planning the manifest shows every update.
+Seeds: any manifest `livebatch validate` accepts (YAML, JSON, CSV). A record
+with x-TaskStatus (as `livebatch export` writes) is the task as it is; a record
+without it is a change, and the task is held as it is before that change, so
+planning the manifest shows every update.
 
 Examples:
   livebatch emulator --seed examples/migration.yaml --state emu.json
   livebatch emulator --tasks 500 --rng-seed 1 --abnormal-rate 0.1
-  livebatch emulator --latency-ms 100..300 --drop-after-apply-rate 0.2 --rng-seed 7
-  livebatch emulator --key ak-main:s1:1234567890123456 --key ak-ram:s2:1234567890123456 --sts-ttl 60
-  livebatch plan --endpoint http://127.0.0.1:8787 m.yaml   (with the default key in ALIBABA_CLOUD_*)
+  livebatch emulator --latency-ms 100..300 --drop-after-apply-rate 0.2 \\
+      --rng-seed 7
+  livebatch emulator --key ak-main:s1:1234567890123456 \\
+      --key ak-ram:s2:1234567890123456 --sts-ttl 60
+  livebatch plan --endpoint http://127.0.0.1:8787 m.yaml
+                                with the default key in ALIBABA_CLOUD_*
 
-Exit codes: 0 stopped by Ctrl-C or SIGTERM · 1 cannot listen, or the state file cannot be read or written · 64 usage (a malformed --key too) · 65 invalid --seed file")]
+Exit codes: 0 stopped by Ctrl-C or SIGTERM
+            1 cannot listen, or the state file cannot be read or written
+            64 usage (a malformed --key too) · 65 invalid --seed file")]
 pub struct Args {
     /// Address to listen on; port 0 picks a free port (printed on the first line).
     #[arg(long, default_value = "127.0.0.1:8787", value_name = "HOST:PORT")]

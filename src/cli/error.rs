@@ -31,6 +31,11 @@ impl CliError {
         Self::new(exit::FAILURE, message)
     }
 
+    /// Exit 66: an input file does not exist or cannot be read.
+    pub fn no_input(message: impl std::fmt::Display) -> Self {
+        Self::new(exit::NO_INPUT, message)
+    }
+
     /// Exit 77: credentials cannot be had, or the key lacks permission.
     pub fn credentials(message: impl std::fmt::Display) -> Self {
         Self::new(exit::CREDENTIALS, message)

@@ -19,16 +19,18 @@ use crate::text;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Tasks that can no longer be updated (exited, or EndTime already past) are skipped, and fields
-whose live value the offline rules would refuse are left out, each with a note on stderr, so
-that `livebatch validate` accepts the output unchanged. x-TaskStatus, x-TaskName, x-DstUrl and
-x-SourceProtocol are annotations: kept for reference, never validated or sent.
+Tasks that can no longer be updated (exited, or EndTime already past) are
+skipped, and fields whose live value the offline rules would refuse are left
+out, each with a note on stderr, so that `livebatch validate` accepts the
+output unchanged. x-TaskStatus, x-TaskName, x-DstUrl and x-SourceProtocol are
+annotations: kept for reference, never validated or sent.
 
 Examples:
   livebatch export --region cn-shanghai -o tasks.yaml
   livebatch export --region cn-shanghai --task-id news- --format csv > news.csv
 
-Exit codes: 0 written · 1 a call or write failed · 64 usage · 77 credentials or permission")]
+Exit codes: 0 written · 1 a call or write failed · 64 usage
+            77 credentials or permission")]
 pub struct Args {
     /// Region whose tasks to list (ap-southeast-1, ap-southeast-5, cn-beijing, cn-shanghai).
     #[arg(long, value_parser = parse_region, value_name = "REGION")]

@@ -3,7 +3,11 @@
 
 use super::{Global, OutputFormat};
 use crate::diagnostic::Diagnostic;
-use crate::manifest::Input;
+use std::path::Path;
+
+use super::error::CliError;
+use crate::exit;
+use crate::manifest::{self, Input, NoInput};
 use crate::model::ApiTime;
 use crate::validate::{self, Batch};
 
@@ -35,12 +39,64 @@ pub fn clock_now() -> ApiTime {
     ApiTime::from_unix(secs).unwrap_or(ApiTime(chrono::DateTime::UNIX_EPOCH))
 }
 
-/// Turns file arguments into inputs; standard input may be named once.
-pub fn inputs(files: &[String]) -> Result<Vec<Input>, String> {
+/// Why the file arguments cannot be read as inputs.
+#[derive(Debug)]
+pub enum InputsError {
+    /// `-` named more than once: a usage error (exit 64).
+    StdinTwice,
+    /// One or more inputs missing or unreadable, each said once (exit 66).
+    NoInput(Vec<NoInput>),
+}
+
+impl std::fmt::Display for InputsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputsError::StdinTwice => f.write_str("standard input (-) can be read only once"),
+            // One line each; `cli::main` prefixes the first with `error: `.
+            InputsError::NoInput(all) => {
+                for (i, e) in all.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\nerror: ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl From<InputsError> for CliError {
+    fn from(e: InputsError) -> Self {
+        match e {
+            InputsError::StdinTwice => CliError::usage(e),
+            InputsError::NoInput(_) => CliError::no_input(e),
+        }
+    }
+}
+
+/// Turns file arguments into inputs; standard input may be named once. Every file is checked
+/// before any is read, so a mistyped path is its own error (exit 66, with the nearest name in
+/// its directory) rather than an empty batch reported as invalid.
+pub fn inputs(files: &[String]) -> Result<Vec<Input>, InputsError> {
     if files.iter().filter(|f| f.as_str() == "-").count() > 1 {
-        return Err("standard input (-) can be read only once".into());
+        return Err(InputsError::StdinTwice);
+    }
+    let unusable: Vec<NoInput> = files
+        .iter()
+        .filter(|f| f.as_str() != "-")
+        .filter_map(|f| manifest::check_readable(Path::new(f)).err())
+        .collect();
+    if !unusable.is_empty() {
+        return Err(InputsError::NoInput(unusable));
     }
     Ok(files.iter().map(|f| Input::from_arg(f)).collect())
+}
+
+/// One input file that is not a manifest (`apply --plan`'s plan): exit 66 when it is missing or
+/// unreadable, said as for manifests.
+pub fn check_input(path: &Path) -> Result<(), CliError> {
+    manifest::check_readable(path).map_err(CliError::no_input)
 }
 
 /// Prints diagnostics to stderr: errors always, warnings unless `-q`.
@@ -53,15 +109,10 @@ pub fn print_diagnostics(diags: &[Diagnostic], g: &Global) {
     }
 }
 
-/// Loads and validates the batch; prints diagnostics and returns `None` when it has errors.
-pub fn load(files: &[String], now: ApiTime, g: &Global) -> Option<Batch> {
-    let inputs = match inputs(files) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return None;
-        }
-    };
+/// Loads and validates the batch. An input that cannot be read is its own error (exit 66);
+/// an invalid batch prints its diagnostics and returns exit 65, having sent nothing.
+pub fn load(files: &[String], now: ApiTime, g: &Global) -> Result<Batch, CliError> {
+    let inputs = inputs(files)?;
     let batch = validate::load_batch(&inputs, now);
     if batch.has_errors() {
         print_diagnostics(&batch.diagnostics, g);
@@ -70,7 +121,7 @@ pub fn load(files: &[String], now: ApiTime, g: &Global) -> Option<Batch> {
             "invalid: {} error(s), {} warning(s); no plan was made and nothing was sent",
             c.errors, c.warnings
         );
-        return None;
+        return Err(CliError::reported(exit::INVALID_MANIFEST));
     }
-    Some(batch)
+    Ok(batch)
 }

@@ -23,14 +23,17 @@ pub mod validate;
 
 const EXAMPLES: &str = "\
 Examples:
-  livebatch validate examples/migration.yaml           check a manifest offline
-  livebatch plan --offline examples/migration.yaml     show the exact requests, send nothing
+  livebatch validate examples/migration.yaml        check a manifest offline
+  livebatch plan --offline examples/migration.yaml  the exact requests, no call
   livebatch apply --sandbox --yes examples/migration.yaml
-                                                       rehearse against a built-in emulator
-  livebatch export --region cn-shanghai -o tasks.yaml  start a manifest from live tasks
+                                rehearse against a built-in emulator
+  livebatch export --region cn-shanghai -o tasks.yaml
+                                start a manifest from live tasks
 
-Exit codes: 0 ok · 1 failure · 2 changes pending · 3 interrupted/halted · 4 stale plan
-            64 usage · 65 invalid manifest · 77 credentials or permission";
+Exit codes: 0 ok · 1 failure · 2 changes pending · 3 interrupted/halted
+            4 stale plan · 5 cancelled at the prompt · 64 usage
+            65 invalid manifest · 66 an input missing or unreadable
+            77 credentials or permission";
 
 /// Bulk, paced, resumable updates of ApsaraVideo Live pull-to-push tasks.
 #[derive(Debug, Parser)]

@@ -19,17 +19,19 @@ use crate::report::outputs::{self, Output};
 
 const EXAMPLES: &str = "\
 Examples:
-  livebatch plan examples/migration.yaml                       diff against live state
-  livebatch plan --out plan.json examples/migration.yaml       save it for `apply --plan`
-  livebatch plan --restart-running --out plan.json m.yaml      stop → update → restart running tasks
-  livebatch plan --detailed-exitcode m.yaml || echo changes    CI: 2 when anything differs
-  livebatch plan --offline examples/migration.yaml             exact requests, no credentials
-  livebatch plan --offline --format json examples/migration.csv > requests.json
+  livebatch plan examples/migration.yaml       diff against live state
+  livebatch plan --out plan.json m.yaml        save it for `apply --plan`
+  livebatch plan --restart-running --out plan.json m.yaml
+                                stop → update → restart running tasks
+  livebatch plan --detailed-exitcode m.yaml    CI: 2 when anything differs
+  livebatch plan --offline m.yaml              exact requests, no credentials
+  livebatch plan --offline --format json m.csv > requests.json
   livebatch plan --format markdown --out plan.json m.yaml > comment.md
-                                                               CI: the pull request's comment
+                                CI: the pull request's comment
 
-Exit codes: 0 planned (with --detailed-exitcode: nothing differs) · 1 a call failed
-            2 differences pending (--detailed-exitcode) · 64 usage · 65 invalid manifest
+Exit codes: 0 planned (with --detailed-exitcode: nothing differs)
+            1 a call failed · 2 differences pending (--detailed-exitcode)
+            64 usage · 65 invalid manifest · 66 a manifest missing or unreadable
             77 credentials or permission";
 
 /// Show what would change: against live state, or the exact requests (`--offline`).
@@ -113,9 +115,7 @@ pub fn run(args: Args, g: &Global) -> CliResult {
         outputs::check(&[Output::new("--out", out)], &inputs).map_err(CliError::usage)?;
     }
     let now = args.now.unwrap_or_else(clock_now);
-    let Some(batch) = load(&args.files, now, g) else {
-        return Err(CliError::reported(exit::INVALID_MANIFEST));
-    };
+    let batch = load(&args.files, now, g)?;
     if args.offline {
         let format = match args.format {
             PlanFormat::Json => OutputFormat::Json,

@@ -28,7 +28,8 @@ pub const OPERATIONS: [&str; 7] = [
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "\
 Examples:
-  livebatch quota status --quota-store redis://127.0.0.1:6379 --quota-key 1234567890
+  livebatch quota status --quota-store redis://127.0.0.1:6379 \\
+      --quota-key 1234567890
 
 Exit codes: 0 ok · 1 the store cannot be reached · 64 usage")]
 pub struct Args {
@@ -43,6 +44,8 @@ pub enum QuotaCommand {
 }
 
 #[derive(Debug, ClapArgs)]
+#[command(after_help = "\
+Exit codes: 0 ok · 1 the store cannot be reached · 64 usage")]
 pub struct StatusArgs {
     /// The quota store: redis://HOST[:PORT][/DB] or rediss://…
     #[arg(

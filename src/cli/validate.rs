@@ -12,12 +12,14 @@ use crate::validate;
 const EXAMPLES: &str = "\
 Examples:
   livebatch validate examples/migration.yaml
-  livebatch validate examples/migration.yaml examples/migration.csv   one batch, duplicates checked across files
+  livebatch validate examples/migration.yaml examples/migration.csv
+                                one batch: duplicates checked across files
   livebatch validate --now 2027-03-01T00:00:00Z examples/migration.yaml
   cat tasks.csv | livebatch validate -
   livebatch validate --format json big.csv > report.json
 
-Exit codes: 0 valid (warnings allowed) · 64 usage error · 65 invalid manifest";
+Exit codes: 0 valid (warnings allowed) · 64 usage · 65 invalid manifest
+            66 a manifest missing or unreadable";
 
 /// Check manifests against every rule that needs no live state. Sends nothing.
 #[derive(Debug, clap::Args)]
@@ -42,7 +44,7 @@ struct Report<'a> {
 }
 
 pub fn run(args: Args, g: &Global) -> CliResult {
-    let inputs = inputs(&args.files).map_err(CliError::usage)?;
+    let inputs = inputs(&args.files)?;
     let now = args.common.now();
     if g.verbose > 0 {
         eprintln!("validating {} input(s) against now = {now}", inputs.len());

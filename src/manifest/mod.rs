@@ -17,7 +17,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Location, code};
@@ -76,6 +76,93 @@ impl Input {
             path: None,
             name: Arc::from("<stdin>"),
         }
+    }
+}
+
+/// Why an input cannot be read at all. Checked for every input before any is read, so a mistyped
+/// path is said as such (and exits 66, `EX_NOINPUT`) instead of as an empty, invalid batch.
+#[derive(Debug, thiserror::Error)]
+pub enum NoInput {
+    /// Nothing at that path. `suggestion` is the nearest name in the same directory, as the path
+    /// would be typed; `dir_missing` is set when the directory itself does not exist.
+    #[error("no such file: {}{}", escape_path(path), no_such_hint(suggestion.as_deref(), dir_missing.as_deref()))]
+    Missing {
+        path: PathBuf,
+        suggestion: Option<PathBuf>,
+        dir_missing: Option<PathBuf>,
+    },
+    #[error("{} is a directory, not a manifest file", escape_path(path))]
+    Directory { path: PathBuf },
+    #[error("cannot read {}: {source}", escape_path(path))]
+    Unreadable { path: PathBuf, source: io::Error },
+}
+
+fn escape_path(p: &Path) -> String {
+    crate::text::escape(&p.display().to_string()).into_owned()
+}
+
+fn no_such_hint(suggestion: Option<&Path>, dir_missing: Option<&Path>) -> String {
+    match (suggestion, dir_missing) {
+        (Some(s), _) => format!("; did you mean {}?", escape_path(s)),
+        (None, Some(d)) => format!(" (there is no directory {})", escape_path(d)),
+        (None, None) => String::new(),
+    }
+}
+
+/// How many entries of a directory are compared for a "did you mean"; a huge directory is not
+/// read whole to decorate an error.
+const SUGGESTION_SCAN_LIMIT: usize = 10_000;
+
+/// Checks that `path` names a file that can be opened for reading. Nothing is read from it.
+pub fn check_readable(path: &Path) -> Result<(), NoInput> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(NoInput::Directory {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing(path)),
+        Err(source) => {
+            return Err(NoInput::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    }
+    // Metadata can be read without the right to read the file; opening says whether it can be.
+    File::open(path)
+        .map(drop)
+        .map_err(|source| NoInput::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// The `Missing` error for `path`, with the nearest file name in its directory, if any is near.
+fn missing(path: &Path) -> NoInput {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let dir = parent.unwrap_or(Path::new("."));
+    let wanted = path.file_name().and_then(|n| n.to_str());
+    let (suggestion, dir_missing) = match (std::fs::read_dir(dir), wanted) {
+        (Ok(entries), Some(wanted)) => {
+            let names: Vec<String> = entries
+                .take(SUGGESTION_SCAN_LIMIT)
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect();
+            let near = crate::text::closest(wanted, names.iter().map(String::as_str));
+            let shown = near.map(|n| parent.map_or_else(|| PathBuf::from(n), |p| p.join(n)));
+            (shown, None)
+        }
+        (Err(e), _) if e.kind() == io::ErrorKind::NotFound => (None, parent.map(Path::to_path_buf)),
+        _ => (None, None),
+    };
+    NoInput::Missing {
+        path: path.to_path_buf(),
+        suggestion,
+        dir_missing,
     }
 }
 
@@ -277,6 +364,42 @@ mod tests {
         assert_eq!(classify_key("EndTme"), Key::Unknown(Some("EndTime")));
         assert_eq!(classify_key("SourceUrl"), Key::Unknown(Some("SourceUrls")));
         assert_eq!(classify_key("Banana"), Key::Unknown(None));
+    }
+
+    #[test]
+    fn a_missing_input_names_the_nearest_file_in_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("migration.yaml"), "updates: []\n").unwrap();
+        std::fs::create_dir(dir.path().join("migration.yml")).unwrap();
+        let typo = dir.path().join("migraton.yaml");
+        let e = check_readable(&typo).unwrap_err();
+        let shown = |p: &Path| p.display().to_string();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "no such file: {}; did you mean {}?",
+                shown(&typo),
+                shown(&dir.path().join("migration.yaml"))
+            )
+        );
+        // Nothing near: the path alone. A directory of the same name is never suggested.
+        let far = dir.path().join("completely-else.csv");
+        assert_eq!(
+            check_readable(&far).unwrap_err().to_string(),
+            format!("no such file: {}", shown(&far))
+        );
+        let no_dir = dir.path().join("nowhere").join("a.yaml");
+        assert_eq!(
+            check_readable(&no_dir).unwrap_err().to_string(),
+            format!(
+                "no such file: {} (there is no directory {})",
+                shown(&no_dir),
+                shown(&dir.path().join("nowhere"))
+            )
+        );
+        let e = check_readable(&dir.path().join("migration.yml")).unwrap_err();
+        assert!(matches!(e, NoInput::Directory { .. }), "{e}");
+        assert!(check_readable(&dir.path().join("migration.yaml")).is_ok());
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod export_roundtrip;
 mod files_in_place;
 mod hostile_input;
 mod manifest_props;
+mod operator_output;
 mod plan_apply;
 mod plan_forgery;
 mod plan_live;

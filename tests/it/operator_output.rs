@@ -1,0 +1,218 @@
+//! What an operator reads when something is off: a missing input is said as such (exit 66, with
+//! the nearest name), a refused key names where it came from, every `--help` fits 80 columns.
+//! The real binary, with a controlled environment (no real credentials or home are read).
+
+use assert_cmd::Command;
+use std::path::Path;
+
+const NOW: &str = "2027-03-01T00:00:00Z";
+
+fn lb(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("livebatch").unwrap();
+    c.env_clear().env("HOME", dir).current_dir(dir);
+    c
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+/// A directory holding `migration.yaml` (valid), for typos to be near.
+fn manifest_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/migration.yaml"),
+        dir.path().join("migration.yaml"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_missing_manifest_is_no_input_with_the_nearest_name_for_every_command() {
+    let dir = manifest_dir();
+    // `diff` and `plan` would need credentials and an endpoint after reading the manifests: the
+    // missing file must be found first, so none is given here.
+    for cmd in [
+        &["validate"][..],
+        &["plan", "--offline"],
+        &["plan"],
+        &["diff"],
+    ] {
+        let a = lb(dir.path())
+            .args(cmd)
+            .args(["--now", NOW, "migraton.yaml"])
+            .assert()
+            .code(66);
+        let err = stderr(&a);
+        assert_eq!(
+            err, "error: no such file: migraton.yaml; did you mean migration.yaml?\n",
+            "{cmd:?}"
+        );
+    }
+}
+
+#[test]
+fn every_unusable_input_is_named_once_and_nothing_else_is_reported() {
+    let dir = manifest_dir();
+    std::fs::create_dir(dir.path().join("manifests")).unwrap();
+    let a = lb(dir.path())
+        .args(["validate", "--now", NOW, "migration.yaml", "Migration.yml"])
+        .args(["elsewhere/a.csv", "manifests"])
+        .assert()
+        .code(66);
+    assert_eq!(
+        stderr(&a),
+        "error: no such file: Migration.yml; did you mean migration.yaml?\n\
+         error: no such file: elsewhere/a.csv (there is no directory elsewhere)\n\
+         error: manifests is a directory, not a manifest file\n"
+    );
+    // A valid file next to missing ones is not validated alone: no "valid:" line on stdout.
+    assert!(a.get_output().stdout.is_empty());
+}
+
+#[test]
+fn standard_input_named_twice_is_still_a_usage_error_for_plan_and_diff() {
+    let dir = manifest_dir();
+    for cmd in ["validate", "plan", "diff"] {
+        let a = lb(dir.path()).args([cmd, "-", "-"]).assert().code(64);
+        assert!(stderr(&a).contains("only once"), "{cmd}: {}", stderr(&a));
+    }
+}
+
+// `apply`'s manifests and `--plan` go through `cli::manifests` once `cli/apply.rs` calls
+// `manifests::inputs(files)?` and `manifests::check_input(path)?` (see the ops21 report).
+#[test]
+#[ignore = "needs the two-line cli/apply.rs change in the ops21 report"]
+fn apply_says_a_missing_manifest_or_plan_is_no_input() {
+    let dir = manifest_dir();
+    let a = lb(dir.path())
+        .args(["apply", "--sandbox", "--yes", "--now", NOW, "migraton.yaml"])
+        .assert()
+        .code(66);
+    assert_eq!(
+        stderr(&a),
+        "error: no such file: migraton.yaml; did you mean migration.yaml?\n"
+    );
+    std::fs::write(dir.path().join("rollout.plan.json"), "{}").unwrap();
+    let a = lb(dir.path())
+        .args(["apply", "--yes", "--plan", "rollout.plan.jsn"])
+        .assert()
+        .code(66);
+    assert_eq!(
+        stderr(&a),
+        "error: no such file: rollout.plan.jsn; did you mean rollout.plan.json?\n"
+    );
+}
+
+/// Every command's path from the top (`[]`, `["plan"]`, `["quota", "status"]`, …).
+fn command_paths() -> Vec<(Vec<String>, clap::Command)> {
+    use clap::CommandFactory;
+    fn walk(path: Vec<String>, c: &clap::Command, out: &mut Vec<(Vec<String>, clap::Command)>) {
+        out.push((path.clone(), c.clone()));
+        for sub in c.get_subcommands().filter(|s| s.get_name() != "help") {
+            let mut p = path.clone();
+            p.push(sub.get_name().to_string());
+            walk(p, sub, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(Vec::new(), &livebatch::cli::Cli::command(), &mut out);
+    out
+}
+
+/// On an 80-column terminal every `--help` and `-h` fits, and the examples and exit codes are
+/// written to fit as they are: clap re-wraps a longer line at the edge, which breaks an example
+/// command in two and glues its comment to the next line.
+///
+/// Every command's help also ends with its exit codes.
+#[test]
+fn every_help_fits_80_columns_and_lists_exit_codes() {
+    // `apply`'s help is in `cli/apply.rs`, being restructured elsewhere: its long lines are
+    // listed in the ops21 report. Once they fit, this fails until `apply` is taken off the list.
+    const NOT_YET: &[&str] = &["apply"];
+    let dir = tempfile::tempdir().unwrap();
+    let mut over = Vec::new();
+    let paths = command_paths();
+    assert!(
+        paths.len() >= 9,
+        "{:?}",
+        paths.iter().map(|p| &p.0).collect::<Vec<_>>()
+    );
+    for (path, cmd) in paths {
+        let over_before = over.len();
+        let pending = path.len() == 1 && NOT_YET.contains(&path[0].as_str());
+        let written = [cmd.get_after_help(), cmd.get_after_long_help()];
+        for text in written.into_iter().flatten() {
+            for line in text.to_string().lines() {
+                if line.chars().count() > 80 {
+                    over.push(format!("{path:?} as written: {line}"));
+                }
+            }
+        }
+        for flag in ["--help", "-h"] {
+            let out = lb(dir.path())
+                .env("COLUMNS", "80")
+                .args(&path)
+                .arg(flag)
+                .assert()
+                .code(0);
+            let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+            assert!(text.contains("Usage:"), "{path:?} {flag}: {text}");
+            assert!(text.contains("\nExit codes: 0 "), "{path:?} {flag}: {text}");
+            for line in text.lines().filter(|l| l.chars().count() > 80) {
+                over.push(format!("{path:?} {flag}: {line}"));
+            }
+        }
+        if pending {
+            assert!(
+                over.len() > over_before,
+                "{path:?} fits now: take it off NOT_YET"
+            );
+            over.truncate(over_before);
+        }
+    }
+    assert!(
+        over.is_empty(),
+        "lines over 80 columns:\n{}",
+        over.join("\n")
+    );
+}
+
+/// Declining the prompt is neither a failure nor a usage error. The prompt needs a terminal, so
+/// the run gets one from util-linux `script`.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "needs the cli/apply.rs change in the ops21 report (exit::CANCELLED)"]
+fn declining_the_prompt_says_cancelled_and_exits_5() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = manifest_dir();
+    let bin = assert_cmd::cargo::cargo_bin("livebatch");
+    let line = format!(
+        "{} apply --sandbox --now {NOW} migration.yaml",
+        bin.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` gives the run a terminal");
+    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(
+        text.contains("Apply? [y/N] cancelled; nothing sent"),
+        "{text}"
+    );
+    // Nothing was sent: the sandbox journal holds no outcome.
+    let journal = dir.path().join("migration.yaml.sandbox.journal.jsonl");
+    let kept = std::fs::read_to_string(&journal).unwrap_or_default();
+    assert!(!kept.contains("\"status\""), "{kept}");
+}
