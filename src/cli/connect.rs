@@ -62,6 +62,11 @@ pub fn connect(api: &ApiArgs, g: &Global) -> Result<Client, CliError> {
         }
     };
     config.credentials = first.credentials.clone();
+    super::error::note_key_in_use(super::error::KeyInUse {
+        source: loaded.source.clone(),
+        access_key_id: first.credentials.access_key_id.clone(),
+        temporary: loaded.static_credentials().is_none(),
+    });
     if g.verbose >= 1 {
         eprintln!(
             "credentials: {} — {}; endpoint: {}",

@@ -216,3 +216,72 @@ fn declining_the_prompt_says_cancelled_and_exits_5() {
     let kept = std::fs::read_to_string(&journal).unwrap_or_default();
     assert!(!kept.contains("\"status\""), "{kept}");
 }
+
+/// A key the service refuses is named — where it came from and its AccessKey ID as the aliyun
+/// CLI shows it (`***` and the last 3) — with what to check; the secret never appears.
+#[test]
+fn a_refused_key_names_its_source_and_id_and_what_to_check() {
+    use livebatch::emulator::DEFAULT_ACCESS_KEY_ID;
+    let emu = crate::support::emulator::Emu::seeded(0, None, Vec::new());
+    let dir = manifest_dir();
+    let secret = "wrong-secret-7f3a";
+    // The environment's key, a wrong secret: plan (live reads).
+    let a = lb(dir.path())
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
+        .args([
+            "plan",
+            "--now",
+            NOW,
+            "--endpoint",
+            &emu.url(),
+            "migration.yaml",
+        ])
+        .assert()
+        .code(77);
+    let err = stderr(&a);
+    assert!(err.contains("SignatureDoesNotMatch"), "{err}");
+    assert!(
+        err.contains(
+            "\nhelp: the service could not match the signature of AccessKey ID ***tor, from \
+             environment variables (ALIBABA_CLOUD_ACCESS_KEY_ID): check that \
+             ALIBABA_CLOUD_ACCESS_KEY_SECRET is the secret of that AccessKey"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains(secret), "{err}");
+
+    // An unknown key from the aliyun CLI's file: export.
+    let cfg = dir.path().join("config.json");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{{"current":"prod","profiles":[{{"name":"prod","mode":"AK",
+               "access_key_id":"LTAI5tNoSuchKey9Q","access_key_secret":"{secret}"}}]}}"#
+        ),
+    )
+    .unwrap();
+    let a = lb(dir.path())
+        .env("ALIBABA_CLOUD_CONFIG_FILE", &cfg)
+        .args([
+            "export",
+            "--region",
+            "cn-shanghai",
+            "--endpoint",
+            &emu.url(),
+        ])
+        .assert()
+        .code(77);
+    let err = stderr(&a);
+    let shown = cfg.display();
+    assert!(err.contains("InvalidAccessKeyId"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "\nhelp: the service knows no AccessKey ID ***y9Q, from aliyun CLI config {shown} \
+             (profile \"prod\"): check that access_key_id of profile \"prod\" in {shown} is an \
+             AccessKey of this account"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains(secret), "{err}");
+}
