@@ -288,6 +288,35 @@ pub fn from_tasks(tasks: &[TaskState], region: Region, now: DateTime<Utc>) -> Ex
     out
 }
 
+/// Several regions' listings as one manifest, region by region in the order given (see
+/// [`from_tasks`]). A manifest names a task once (`validate` refuses a TaskId twice), so a TaskId
+/// already exported from an earlier region is skipped in a later one, with the reason.
+pub fn from_regions(listed: &[(Region, Vec<TaskState>)], now: DateTime<Utc>) -> Export {
+    let mut out = Export::default();
+    let mut first_in: std::collections::HashMap<String, Region> = Default::default();
+    for (region, tasks) in listed {
+        let one = from_tasks(tasks, *region, now);
+        for r in one.doc.updates {
+            match first_in.get(&r.task_id) {
+                Some(earlier) => out.skipped.push((
+                    r.task_id,
+                    format!(
+                        "listed in {region} too, already exported from {earlier}; a manifest \
+                         names a task once"
+                    ),
+                )),
+                None => {
+                    first_in.insert(r.task_id.clone(), *region);
+                    out.doc.updates.push(r);
+                }
+            }
+        }
+        out.skipped.extend(one.skipped);
+        out.notes.extend(one.notes);
+    }
+    out
+}
+
 /// Why an export could not be rendered or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -406,6 +435,45 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn several_regions_make_one_manifest_that_names_each_task_once() {
+        let url = ["http://a/b.mp4"];
+        let listed = vec![
+            (
+                Region::CnBeijing,
+                vec![task("b1", 0, "url", &url), task("same", 0, "url", &url)],
+            ),
+            (
+                Region::CnShanghai,
+                vec![task("s1", 1, "url", &url), task("same", 1, "url", &url)],
+            ),
+        ];
+        let e = from_regions(&listed, now());
+        let ids: Vec<_> = e
+            .doc
+            .updates
+            .iter()
+            .map(|u| (u.task_id.as_str(), u.region))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("b1", Region::CnBeijing),
+                ("same", Region::CnBeijing),
+                ("s1", Region::CnShanghai)
+            ]
+        );
+        assert_eq!(
+            e.skipped,
+            [(
+                "same".to_string(),
+                "listed in cn-shanghai too, already exported from cn-beijing; a manifest names \
+                 a task once"
+                    .to_string()
+            )]
+        );
     }
 
     #[test]

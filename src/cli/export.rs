@@ -12,6 +12,7 @@ use crate::api::error::{ApiError, TransportKind};
 use crate::api::models::TaskState;
 use crate::api::operation::Operation;
 use crate::apply::config::ExecConfig;
+use crate::apply::engine::Engine;
 use crate::exit;
 use crate::export::{self, ExportFormat};
 use crate::model::{ApiTime, Region};
@@ -28,13 +29,17 @@ annotations: kept for reference, never validated or sent.
 Examples:
   livebatch export --region cn-shanghai -o tasks.yaml
   livebatch export --region cn-shanghai --task-id news- --format csv > news.csv
+  livebatch export --region all -o everything.yaml
+  livebatch export --region cn-beijing --region cn-shanghai -o two.yaml
 
-Exit codes: 0 written · 1 a call or write failed · 64 usage
+Exit codes: 0 written · 1 a call or write failed (a region that cannot be read
+            is named; nothing is written) · 64 usage
             77 credentials or permission")]
 pub struct Args {
-    /// Region whose tasks to list (ap-southeast-1, ap-southeast-5, cn-beijing, cn-shanghai).
-    #[arg(long, value_parser = parse_region, value_name = "REGION")]
-    pub region: Region,
+    /// Region whose tasks to list (ap-southeast-1, ap-southeast-5, cn-beijing, cn-shanghai), or
+    /// `all` of them; repeat for several. One manifest holds them all.
+    #[arg(long, required = true, value_parser = parse_region, value_name = "REGION")]
+    pub region: Vec<RegionArg>,
     /// Only tasks whose ID contains PATTERN (the service's fuzzy match).
     #[arg(long, value_name = "PATTERN")]
     pub task_id: Option<String>,
@@ -57,61 +62,109 @@ pub struct Args {
     pub api: ApiArgs,
 }
 
-fn parse_region(s: &str) -> Result<Region, String> {
-    s.parse().map_err(|()| {
+/// One `--region` value: a documented region, or `all` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionArg {
+    All,
+    One(Region),
+}
+
+fn parse_region(s: &str) -> Result<RegionArg, String> {
+    if s == "all" {
+        return Ok(RegionArg::All);
+    }
+    s.parse().map(RegionArg::One).map_err(|()| {
         format!(
-            "{s:?} is not a region; expected one of {}",
+            "{s:?} is not a region; expected one of {}, or all",
             Region::ALL.map(|r| r.as_str()).join(", ")
         )
     })
+}
+
+/// The regions asked for, each once, in the documented order (so the output does not depend on
+/// the order of the flags).
+pub fn regions(args: &[RegionArg]) -> Vec<Region> {
+    Region::ALL
+        .into_iter()
+        .filter(|r| {
+            args.iter()
+                .any(|a| *a == RegionArg::All || *a == RegionArg::One(*r))
+        })
+        .collect()
 }
 
 fn parse_now(s: &str) -> Result<ApiTime, String> {
     ApiTime::parse(s).map_err(|e| e.to_string())
 }
 
-/// Every page of the listing, each call through the same engine as planning and apply: paced
-/// on `DescribeLivePullToPushList`'s own quota (booked in the shared quota store with
-/// `--quota-store`), retried by error class. The outer error is the CLI's (the quota store
-/// halted the run, or could not be set up).
+/// Every page of each region's listing, region after region, each call through the same engine
+/// as planning and apply: paced on `DescribeLivePullToPushList`'s own quota (booked in the
+/// shared quota store with `--quota-store`), retried by error class. The first region that cannot
+/// be read ends the listing with its error and its name. The outer error is the CLI's (the quota
+/// store halted the run, or could not be set up).
 async fn list(
     client: &Client,
-    query: &ListQuery,
+    queries: &[ListQuery],
     api: &ApiArgs,
     g: &Global,
-) -> Result<Result<Vec<TaskState>, ApiError>, CliError> {
+) -> Result<Listed, CliError> {
     let qps = DOCUMENTED_QUOTA;
     let config = ExecConfig::new(qps);
     let (engine, shared) =
         shared_quota::engine(client.clone(), qps, &config, &api.quota, g).await?;
-    let verbose = g.verbose;
     let stop = CancellationToken::new();
-    let pages = list_all_pages(
-        |page| {
-            let (engine, stop) = (&engine, &stop);
-            async move {
-                let (mut attempts, mut latency) = (0, None);
-                engine
-                    .call(
-                        Operation::DescribeList,
-                        stop,
-                        &mut attempts,
-                        &mut latency,
-                        || client.describe_list_page(query, page, MAX_PAGE_SIZE),
-                    )
-                    .await
-                    .map_err(|f| {
-                        f.into_error().unwrap_or_else(|| ApiError::Transport {
-                            kind: TransportKind::Other,
-                            message: "the listing was stopped before its first call".into(),
-                        })
-                    })
+    let listing = async {
+        let mut all = Vec::new();
+        for query in queries {
+            match list_region(client, query, &engine, &stop, g.verbose).await {
+                Ok(tasks) => all.push((query.region, tasks)),
+                Err(e) => return Err((query.region, e)),
             }
+        }
+        Ok(all)
+    };
+    let listed = shared_quota::until_halted(shared.as_deref(), listing).await;
+    if let Some(s) = &shared {
+        s.finish().await;
+    }
+    listed
+}
+
+/// Each region's tasks, or the first region that could not be read and why.
+type Listed = Result<Vec<(Region, Vec<TaskState>)>, (Region, ApiError)>;
+
+/// Every page of one region's listing through `engine`.
+async fn list_region(
+    client: &Client,
+    query: &ListQuery,
+    engine: &Engine<Client>,
+    stop: &CancellationToken,
+    verbose: u8,
+) -> Result<Vec<TaskState>, ApiError> {
+    list_all_pages(
+        |page| async move {
+            let (mut attempts, mut latency) = (0, None);
+            engine
+                .call(
+                    Operation::DescribeList,
+                    stop,
+                    &mut attempts,
+                    &mut latency,
+                    || client.describe_list_page(query, page, MAX_PAGE_SIZE),
+                )
+                .await
+                .map_err(|f| {
+                    f.into_error().unwrap_or_else(|| ApiError::Transport {
+                        kind: TransportKind::Other,
+                        message: "the listing was stopped before its first call".into(),
+                    })
+                })
         },
         |page| {
             if verbose >= 2 {
                 eprintln!(
-                    "DescribeLivePullToPushList page {}: {} tasks of {} (RequestId {})",
+                    "DescribeLivePullToPushList {} page {}: {} tasks of {} (RequestId {})",
+                    query.region,
                     page.page_number,
                     page.task_list.len(),
                     page.total,
@@ -119,38 +172,38 @@ async fn list(
                 );
             }
         },
-    );
-    let listed = shared_quota::until_halted(shared.as_deref(), pages).await;
-    if let Some(s) = &shared {
-        s.finish().await;
-    }
-    listed
+    )
+    .await
 }
 
 pub fn run(args: Args, g: &Global) -> CliResult {
     let client = connect(&args.api, g)?;
-    let query = ListQuery {
-        region: args.region,
-        task_id: args.task_id.clone(),
-        task_name: args.task_name.clone(),
-        dst_url: args.dst_url.clone(),
-    };
+    let regions = regions(&args.region);
+    let queries: Vec<ListQuery> = regions
+        .iter()
+        .map(|&region| ListQuery {
+            region,
+            task_id: args.task_id.clone(),
+            task_name: args.task_name.clone(),
+            dst_url: args.dst_url.clone(),
+        })
+        .collect();
     let rt = super::runtime()?;
-    let tasks = match rt.block_on(list(&client, &query, &args.api, g)) {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) => {
+    let listed = match rt.block_on(list(&client, &queries, &args.api, g))? {
+        Ok(l) => l,
+        Err((region, e)) => {
+            // Nothing is written: a manifest missing a region would look like one without tasks.
             let message = format!(
-                "listing the tasks in {} at {} failed: {e} [{}]",
-                args.region,
+                "listing the tasks in {region} at {} failed: {e} [{}]; nothing was written",
                 client.endpoint(),
                 e.class()
             );
             return Err(call_failed(&e, message));
         }
-        Err(e) => return Err(e),
     };
     let now = args.now.map(|t| t.0).unwrap_or_else(chrono::Utc::now);
-    let ex = export::from_tasks(&tasks, args.region, now);
+    let ex = export::from_regions(&listed, now);
+    let from = from_text(&listed);
     if !g.quiet {
         for (id, why) in &ex.skipped {
             eprintln!("note: skipped {id}: {why}");
@@ -160,9 +213,8 @@ pub fn run(args: Args, g: &Global) -> CliResult {
         }
     }
     let comment = format!(
-        "Exported by livebatch from region {} at {}: {} task(s), {} skipped.\n\
+        "Exported by livebatch from {from} at {}: {} task(s), {} skipped.\n\
          x-* fields are annotations (the state at export time); validate ignores them and nothing sends them.",
-        args.region,
         ApiTime(now),
         ex.doc.updates.len(),
         ex.skipped.len()
@@ -173,9 +225,8 @@ pub fn run(args: Args, g: &Global) -> CliResult {
             export::write_atomic(path, text.as_bytes()).map_err(CliError::failure)?;
             if !g.quiet {
                 eprintln!(
-                    "exported {} task(s) from {} to {} ({} skipped)",
+                    "exported {} task(s) from {from} to {} ({} skipped)",
                     ex.doc.updates.len(),
-                    args.region,
                     path.display(),
                     ex.skipped.len()
                 );
@@ -195,4 +246,19 @@ pub fn run(args: Args, g: &Global) -> CliResult {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// "region cn-shanghai", or "regions ap-southeast-1 (3 listed), cn-beijing (0 listed)": what an
+/// export came from, with how many tasks each region listed when there are several.
+fn from_text(listed: &[(Region, Vec<TaskState>)]) -> String {
+    match listed {
+        [(r, _)] => format!("region {r}"),
+        _ => {
+            let each: Vec<String> = listed
+                .iter()
+                .map(|(r, t)| format!("{r} ({} listed)", t.len()))
+                .collect();
+            format!("regions {}", each.join(", "))
+        }
+    }
 }

@@ -22,6 +22,7 @@ mod emulator_crash;
 mod emulator_quota_faults;
 mod emulator_truth;
 mod export;
+mod export_regions;
 mod export_roundtrip;
 mod files_in_place;
 mod hostile_input;
