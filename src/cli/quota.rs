@@ -3,13 +3,14 @@
 
 use clap::{Args as ClapArgs, Subcommand};
 
-use super::Global;
-use super::connect::check_qps;
+use super::connect::{check_qps, connect};
 use super::error::{CliError, CliResult};
+use super::shared_quota::{QuotaArgs, resolve};
+use super::{ApiArgs, Global};
 use crate::exit;
 use crate::pace::PACE_HEADROOM;
 use crate::pace::adaptive::AdaptiveConfig;
-use crate::quota::pacer::params_for;
+use crate::quota::pacer::{OnStoreError, params_for};
 use crate::quota::store::{Status, Store};
 use crate::quota::{QuotaKey, StoreUrl};
 
@@ -28,10 +29,12 @@ pub const OPERATIONS: [&str; 7] = [
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "\
 Examples:
+  livebatch quota status --quota-store redis://127.0.0.1:6379
   livebatch quota status --quota-store redis://127.0.0.1:6379 \\
       --quota-key 1234567890
 
-Exit codes: 0 ok · 1 the store cannot be reached · 64 usage")]
+Exit codes: 0 ok · 1 the store cannot be reached, or a call failed · 64 usage
+            77 credentials or permission (learning the account)")]
 pub struct Args {
     #[command(subcommand)]
     pub command: QuotaCommand,
@@ -45,7 +48,11 @@ pub enum QuotaCommand {
 
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "\
-Exit codes: 0 ok · 1 the store cannot be reached · 64 usage")]
+Without --quota-key, the account is the one of the current credentials, learnt
+with STS GetCallerIdentity as apply learns it (and the output says so).
+
+Exit codes: 0 ok · 1 the store cannot be reached, or a call failed · 64 usage
+            77 credentials or permission (learning the account)")]
 pub struct StatusArgs {
     /// The quota store: redis://HOST[:PORT][/DB] or rediss://…
     #[arg(
@@ -55,39 +62,120 @@ pub struct StatusArgs {
         value_name = "URL"
     )]
     pub quota_store: String,
-    /// The account key the runs share (their --quota-key).
+    /// The account key the runs share (their --quota-key). Default: the account of the current
+    /// credentials, learnt with STS GetCallerIdentity, as the runs learn it.
     #[arg(long, value_name = "NAME")]
-    pub quota_key: String,
+    pub quota_key: Option<String>,
     /// The quota the runs use (their --qps): only to show the rate of a key no run has slowed.
     #[arg(long, default_value_t = 10.0, value_name = "N")]
     pub qps: f64,
+    // How to reach the API, for learning the account: as `ApiArgs` (whose own --quota-store
+    // flags this command has in its own form).
+    /// API endpoint (default https://live.aliyuncs.com), for learning the account.
+    #[arg(
+        long,
+        env = "LIVEBATCH_ENDPOINT",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub endpoint: Option<String>,
+    /// Profile in ~/.aliyun/config.json or ~/.alibabacloud/credentials.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Seconds to wait for a TCP/TLS connection.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub connect_timeout: f64,
+    /// Seconds to wait for a whole response once connected.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub read_timeout: f64,
 }
 
-pub fn run(args: Args, _g: &Global) -> CliResult {
+impl StatusArgs {
+    /// The API flags of a run sharing this store, with no `--quota-key`: what apply would use.
+    fn api(&self) -> ApiArgs {
+        ApiArgs {
+            endpoint: self.endpoint.clone(),
+            profile: self.profile.clone(),
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+            quota: QuotaArgs {
+                quota_store: Some(self.quota_store.clone()),
+                quota_key: None,
+                quota_store_timeout: 60.0,
+                on_quota_store_error: OnStoreError::Pause,
+            },
+        }
+    }
+}
+
+/// Whose quota `quota status` shows, and how it knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Account {
+    /// Named with `--quota-key`.
+    Named(String),
+    /// The current credentials' account, from STS `GetCallerIdentity`.
+    Learnt(String),
+}
+
+impl Account {
+    fn key(&self) -> &str {
+        match self {
+            Account::Named(k) | Account::Learnt(k) => k,
+        }
+    }
+}
+
+pub fn run(args: Args, g: &Global) -> CliResult {
     let QuotaCommand::Status(a) = args.command;
     check_qps(a.qps, true).map_err(CliError::usage)?;
     let url = StoreUrl::parse(&a.quota_store).map_err(CliError::usage)?;
+    // Without --quota-key, the account is learnt exactly as a run learns it (shared_quota::
+    // resolve), so status shows the schedule those runs book on.
+    enum Who {
+        Named(String),
+        Learn(crate::api::client::Client),
+    }
+    let who = match &a.quota_key {
+        Some(k) => Who::Named(k.clone()),
+        None => Who::Learn(connect(&a.api(), g)?),
+    };
     let rt = super::runtime()?;
     rt.block_on(async {
+        let account = match who {
+            Who::Named(k) => Account::Named(k),
+            Who::Learn(client) => {
+                let learnt = resolve(&a.api().quota, &client, g).await?;
+                let key = learnt.quota_key.ok_or_else(|| {
+                    CliError::failure("GetCallerIdentity answered no account; pass --quota-key")
+                })?;
+                Account::Learnt(key)
+            }
+        };
         let store = Store::connect(&url).await.map_err(CliError::failure)?;
         let params = params_for(&AdaptiveConfig::for_cap(a.qps * PACE_HEADROOM));
         let mut shown = Vec::new();
         for op in OPERATIONS {
-            let key = QuotaKey::new(&a.quota_key, op).map_err(CliError::usage)?;
+            let key = QuotaKey::new(account.key(), op).map_err(CliError::usage)?;
             let s = store
                 .status(&key, &params)
                 .await
                 .map_err(CliError::failure)?;
             shown.push((op, s));
         }
-        print!("{}", render_status(&url.to_string(), &a.quota_key, &shown));
+        print!("{}", render_status(&url.to_string(), &account, &shown));
         Ok(exit::SUCCESS)
     })
 }
 
 /// The human form of `quota status`: one block per operation that has runners or was slowed.
-pub fn render_status(store: &str, account: &str, ops: &[(&str, Status)]) -> String {
-    let mut s = format!("quota store {store}, account key {account}\n");
+pub fn render_status(store: &str, account: &Account, ops: &[(&str, Status)]) -> String {
+    let mut s = match account {
+        Account::Named(k) => format!("quota store {store}, account key {k}\n"),
+        Account::Learnt(k) => format!(
+            "quota store {store}, account key {k} (the account of the current credentials, \
+             learnt with STS GetCallerIdentity; --quota-key names another)\n"
+        ),
+    };
     let mut any = false;
     for (op, st) in ops {
         if st.runners.is_empty() && st.throttles == 0 {
@@ -167,7 +255,7 @@ mod tests {
         };
         let out = render_status(
             "redis://127.0.0.1:6379",
-            "1234567890",
+            &Account::Named("1234567890".into()),
             &[("UpdateLivePullToPush", st), ("StopLivePullToPush", idle)],
         );
         insta::assert_snapshot!(out);

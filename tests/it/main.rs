@@ -37,5 +37,6 @@ mod quota_hardening;
 mod quota_outage;
 mod quota_pacer;
 mod quota_script;
+mod quota_status_account;
 mod report_formats;
 mod secrets;
