@@ -1,23 +1,17 @@
 //! `export --region all` and repeated `--region`: one manifest of every region asked for, read
 //! from the emulator; a region that cannot be read fails the export by name, writing nothing.
 
-use std::path::Path;
-
+use crate::support::binary::Scratch;
 use crate::support::emulator::{Emu, seed_task};
 use crate::support::server::{Reply, TestServer, list_handler, task};
 use assert_cmd::Command;
-use livebatch::emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, SeedTask};
+use livebatch::emulator::{DEFAULT_ACCESS_KEY_ID, SeedTask};
 use livebatch::export::read_export;
 use livebatch::model::{Region, SourceType, TaskStatus};
 
-fn livebatch(home: &Path, secret: &str) -> Command {
-    let mut c = Command::cargo_bin("livebatch").unwrap();
-    c.env_clear()
-        .env("HOME", home)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
-        .current_dir(home);
-    c
+/// `livebatch` in `s`, signed with the emulator's default key.
+fn livebatch(s: &Scratch) -> Command {
+    Command::from_std(s.livebatch())
 }
 
 /// `n` stopped tasks in `region`, named after it.
@@ -40,8 +34,8 @@ fn tasks_in(region: Region, n: usize) -> Vec<SeedTask> {
 }
 
 /// (region, TaskId) of every update in the exported file `name`.
-fn exported(home: &Path, name: &str) -> Vec<(Region, String)> {
-    let text = std::fs::read_to_string(home.join(name)).unwrap();
+fn exported(s: &Scratch, name: &str) -> Vec<(Region, String)> {
+    let text = std::fs::read_to_string(s.path(name)).unwrap();
     let doc = read_export(&text).unwrap();
     doc.updates
         .into_iter()
@@ -59,8 +53,8 @@ fn region_all_exports_every_documented_region_into_one_manifest() {
         .flat_map(|(r, n)| tasks_in(r, n))
         .collect();
     let emu = Emu::seeded(0, None, seed);
-    let home = tempfile::tempdir().unwrap();
-    let a = livebatch(home.path(), DEFAULT_ACCESS_KEY_SECRET)
+    let s = Scratch::new();
+    let a = livebatch(&s)
         .args(["export", "--region", "all", "-o", "all.yaml", "--endpoint"])
         .arg(emu.url())
         .assert()
@@ -73,7 +67,7 @@ fn region_all_exports_every_documented_region_into_one_manifest() {
         ),
         "{err}"
     );
-    let got = exported(home.path(), "all.yaml");
+    let got = exported(&s, "all.yaml");
     assert_eq!(got.len(), 110);
     for (r, n) in Region::ALL.into_iter().zip(counts) {
         let mine: Vec<_> = got.iter().filter(|(gr, _)| *gr == r).collect();
@@ -83,13 +77,13 @@ fn region_all_exports_every_documented_region_into_one_manifest() {
     // 2 pages for cn-beijing, 1 for each other region.
     assert_eq!(emu.calls("DescribeLivePullToPushList"), 5);
     // The promise of an export holds across regions: validate accepts it unchanged.
-    livebatch(home.path(), DEFAULT_ACCESS_KEY_SECRET)
+    livebatch(&s)
         .args(["validate", "all.yaml"])
         .assert()
         .code(0);
 
     // Repeated --region: those regions only, each once whatever the flags' order.
-    livebatch(home.path(), DEFAULT_ACCESS_KEY_SECRET)
+    livebatch(&s)
         .args([
             "export",
             "--region",
@@ -101,14 +95,14 @@ fn region_all_exports_every_documented_region_into_one_manifest() {
         .arg(emu.url())
         .assert()
         .code(0);
-    let regions: Vec<Region> = exported(home.path(), "two.yaml")
+    let regions: Vec<Region> = exported(&s, "two.yaml")
         .into_iter()
         .map(|(r, _)| r)
         .collect();
     let mut expected = vec![Region::ApSoutheast1; 3];
     expected.extend([Region::CnShanghai; 2]);
     assert_eq!(regions, expected);
-    let text = std::fs::read_to_string(home.path().join("two.yaml")).unwrap();
+    let text = std::fs::read_to_string(s.path("two.yaml")).unwrap();
     assert!(
         text.starts_with(
             "# Exported by livebatch from regions ap-southeast-1 (3 listed), cn-shanghai \
@@ -129,8 +123,11 @@ fn a_region_that_cannot_be_read_fails_the_export_by_name_and_writes_nothing() {
             listed(r)
         }
     });
-    let home = tempfile::tempdir().unwrap();
-    let a = livebatch(home.path(), SECRET)
+    let s = Scratch::new();
+    let a = s
+        .unconfigured()
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
         .args(["export", "--region", "all", "-o", "all.yaml", "--endpoint"])
         .arg(server.url())
         .assert()
@@ -142,7 +139,7 @@ fn a_region_that_cannot_be_read_fails_the_export_by_name_and_writes_nothing() {
             && err.contains("nothing was written"),
         "{err}"
     );
-    assert!(!home.path().join("all.yaml").exists());
+    assert!(!s.path("all.yaml").exists());
     // The regions before it were read; none after it.
     let regions: Vec<String> = server
         .recorded()
@@ -154,8 +151,8 @@ fn a_region_that_cannot_be_read_fails_the_export_by_name_and_writes_nothing() {
 
 #[test]
 fn an_unknown_region_lists_the_documented_ones_and_all() {
-    let home = tempfile::tempdir().unwrap();
-    let a = livebatch(home.path(), DEFAULT_ACCESS_KEY_SECRET)
+    let s = Scratch::new();
+    let a = livebatch(&s)
         .args(["export", "--region", "cn-hangzhou"])
         .assert()
         .code(64);

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::support::binary::Scratch;
 use crate::support::emulator::Emu;
 use crate::support::quota::RedisServer;
 use assert_cmd::Command;
@@ -41,11 +42,10 @@ fn book_as_a_run(redis: &RedisServer) {
     });
 }
 
-fn status(home: &std::path::Path, endpoint: &str, redis: &RedisServer, secret: &str) -> Command {
-    let mut c = Command::cargo_bin("livebatch").unwrap();
-    c.env_clear()
-        .env("HOME", home)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "ak-ram")
+/// `quota status` on `redis` in `s`, signed with the key `ak-ram` and `secret`.
+fn status(s: &Scratch, endpoint: &str, redis: &RedisServer, secret: &str) -> Command {
+    let mut c = s.unconfigured();
+    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "ak-ram")
         .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
         .args(["quota", "status", "--quota-store", &redis.url()])
         .args(["--endpoint", endpoint]);
@@ -65,11 +65,9 @@ fn status_without_quota_key_shows_the_credentials_account_and_says_so() {
         ..EmulatorConfig::default()
     });
     book_as_a_run(&redis);
-    let home = tempfile::tempdir().unwrap();
+    let s = Scratch::new();
 
-    let out = status(home.path(), &emu.url(), &redis, "s2")
-        .output()
-        .unwrap();
+    let out = status(&s, &emu.url(), &redis, "s2").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -90,7 +88,7 @@ fn status_without_quota_key_shows_the_credentials_account_and_says_so() {
 
     // --quota-key overrides, and nothing is called to learn anything: an endpoint that refuses
     // every connection, and a wrong secret, change nothing.
-    let out = status(home.path(), "http://127.0.0.1:1", &redis, "wrong")
+    let out = status(&s, "http://127.0.0.1:1", &redis, "wrong")
         .args(["--quota-key", "other"])
         .output()
         .unwrap();
@@ -103,7 +101,7 @@ fn status_without_quota_key_shows_the_credentials_account_and_says_so() {
     assert!(text.contains("no runners share this key now"), "{text}");
 
     // A key the service refuses: exit 77, the key named, nothing of the secret.
-    let out = status(home.path(), &emu.url(), &redis, "not-the-secret")
+    let out = status(&s, &emu.url(), &redis, "not-the-secret")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
