@@ -14,10 +14,13 @@ use crate::exit;
 
 const COMPLETION_EXAMPLES: &str = "\
 Examples:
-  livebatch completions bash > ~/.local/share/bash-completion/completions/livebatch
+  livebatch completions bash \\
+      > ~/.local/share/bash-completion/completions/livebatch
   livebatch completions zsh > \"${fpath[1]}/_livebatch\"
   livebatch completions fish > ~/.config/fish/completions/livebatch.fish
-  livebatch completions powershell >> $PROFILE";
+  livebatch completions powershell >> $PROFILE
+
+Exit codes: 0 written · 1 standard output cannot be written · 64 usage";
 
 /// Print a shell completion script.
 #[derive(Debug, clap::Args)]
@@ -30,9 +33,12 @@ pub struct CompletionArgs {
 
 /// Print the manual page (roff), or write one page per command into a directory.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Examples:\n  livebatch man | man -l -\n  livebatch man --out-dir share/man/man1"
-)]
+#[command(after_help = "\
+Examples:
+  livebatch man | man -l -
+  livebatch man --out-dir share/man/man1
+
+Exit codes: 0 written · 1 a page or its directory cannot be written · 64 usage")]
 pub struct ManArgs {
     /// Write livebatch.1 and one page per subcommand (livebatch-plan.1, ...) into DIR instead.
     #[arg(long, value_name = "DIR")]
