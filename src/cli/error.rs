@@ -124,6 +124,13 @@ fn refused_key_help(e: &ApiError) -> Option<String> {
     let ApiError::Service { code, .. } = e else {
         return None;
     };
+    help_for_refused_key(code)
+}
+
+/// The `help:` text for a service error code that refuses the key itself (without `help: `),
+/// naming the key `connect` noted; `None` for any other code. For sites that report a refusal
+/// without an `ApiError` at hand (a run halted by one, its code kept in the halt reason).
+pub fn help_for_refused_key(code: &str) -> Option<String> {
     let why = refusal(code)?;
     let key = KEY_IN_USE
         .lock()
