@@ -513,9 +513,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_step_record_the_journal_refuses_halts_the_run() {
         let dir = tempfile::tempdir().unwrap();
-        // Write 0 is the first item's stop step; its update and restart steps, its item record
-        // and everything after are written.
-        let journal = journal(dir.path(), Some(0));
+        // Write 0 is the first item's intent (`begin`), write 1 its stop step; its update and
+        // restart steps, its item record and everything after are written.
+        let journal = journal(dir.path(), Some(1));
         let mut first = item(0);
         first.steps = vec![Step::Stop, Step::Update, Step::Restart];
         let items = std::iter::once(Ok(first)).chain((1..50).map(|i| Ok(item(i))));

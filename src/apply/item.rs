@@ -217,10 +217,11 @@ impl<S: TaskOps> ItemRunner<S> {
     /// Records one step of a multi-call item, so a crash between a stop and its restart leaves
     /// the journal saying which tasks were left stopped. A record the journal refuses is kept in
     /// `tries` (the item goes on: a stopped task is still restarted) and halts the run.
-    async fn journal_step(&self, tries: &mut Tries, task_id: &str, step: StepOutcome<'_>) {
+    async fn journal_step(&self, tries: &mut Tries, update: &Update, step: StepOutcome<'_>) {
         let rec = Record::Step(StepRecord {
             run_id: self.run_id.clone(),
-            task_id: task_id.to_string(),
+            task_id: update.task_id.clone(),
+            region: Some(update.region),
             step: step.name.to_string(),
             ok: step.ok,
             error_code: step.error_code,
@@ -338,12 +339,33 @@ impl<S: TaskOps> ItemRunner<S> {
         let never = CancellationToken::new();
         for &step in &item.steps {
             let stop = if stopped_task { &never } else { &self.stop };
+            if step == Step::Stop {
+                if self.stop.is_cancelled() {
+                    return Ended::from_failure(
+                        Failure::Stopped { last: None },
+                        tries.attempts,
+                        None,
+                    );
+                }
+                // The intent, durable before the stop is sent: a crash that loses the stop's
+                // answer (or its record) still leaves the journal saying this task may be
+                // stopped, and the next run looks at it (`super::recover`).
+                let rec = StepOutcome::ok(super::recover::BEGIN, None);
+                self.journal_step(tries, update, rec).await;
+                if tries.journal_error.is_some() {
+                    return Ended::from_failure(
+                        Failure::Stopped { last: None },
+                        tries.attempts,
+                        None,
+                    );
+                }
+            }
             match self.step(step, update, stop, tries).await {
                 Ok(sent) => {
                     if multi {
                         let rid = Some(sent.request_id.clone()).filter(|r| !r.is_empty());
                         let rec = StepOutcome::ok(step_name(step), rid);
-                        self.journal_step(tries, &update.task_id, rec).await;
+                        self.journal_step(tries, update, rec).await;
                     }
                     stopped_task |= step == Step::Stop;
                     last = sent;
@@ -354,7 +376,7 @@ impl<S: TaskOps> ItemRunner<S> {
                         let code = ended.error.as_ref().map(ApiError::code);
                         let rec =
                             StepOutcome::failed(step_name(step), code, ended.request_id.clone());
-                        self.journal_step(tries, &update.task_id, rec).await;
+                        self.journal_step(tries, update, rec).await;
                     }
                     if ended.systemic {
                         // Stop the other items now, not when the coordinator gets to this outcome.
@@ -393,7 +415,7 @@ impl<S: TaskOps> ItemRunner<S> {
         match self.step(Step::Restart, update, &never, tries).await {
             Ok(_) => {
                 let rec = StepOutcome::ok("rollback-restart", None);
-                self.journal_step(tries, &update.task_id, rec).await;
+                self.journal_step(tries, update, rec).await;
                 "the update failed after the task was stopped; it was restarted with its old configuration".into()
             }
             Err(f) => {
@@ -403,7 +425,7 @@ impl<S: TaskOps> ItemRunner<S> {
                     .as_ref()
                     .and_then(|e| e.request_id().map(str::to_string));
                 let rec = StepOutcome::failed("rollback-restart", code, rid);
-                self.journal_step(tries, &update.task_id, rec).await;
+                self.journal_step(tries, update, rec).await;
                 let why = error
                     .map(|e| format!("{}: {}", e.code(), e.message()))
                     .unwrap_or_default();

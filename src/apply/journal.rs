@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::api::models::action;
-use crate::model::Update;
+use crate::model::{Region, Update};
 use crate::outcome::ItemResult;
+use super::recover::{Tracker, Unfinished};
 
 pub use crate::outcome::{ItemStatus, SkipReason};
 
@@ -71,7 +72,12 @@ pub struct ItemRecord {
 pub struct StepRecord {
     pub run_id: String,
     pub task_id: String,
-    /// `stop`, `update`, `restart` or `rollback-restart`.
+    /// The task's region, so recovery can find it (absent in journals from before 0.x: then
+    /// recovery looks in every region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
+    /// `begin` (the intent, written before the stop is sent), `stop`, `update`, `restart`,
+    /// `rollback-restart`, or recovery's `recover-restart` / `recover-checked`.
     pub step: String,
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -281,6 +287,15 @@ impl JournalWriter {
                 action,
                 source,
             })
+    }
+
+    /// Gives the journal back, still locked, for the next run's header (after recovery wrote its
+    /// records as a run of their own).
+    pub fn into_locked(self) -> LockedJournal {
+        LockedJournal {
+            path: self.path,
+            file: self.file,
+        }
     }
 
     /// Tests: makes the `n`-th write from now (0: the next) fail with ENOSPC.
@@ -501,6 +516,9 @@ pub struct JournalState {
     pub items: usize,
     /// Lines that did not parse (a torn last line after a crash, or its fragment later on).
     pub unreadable_lines: usize,
+    /// Multi-call items begun and never finished (a crash between a stop and its restart): their
+    /// tasks may be left stopped; every run recovers them before planning.
+    pub unfinished: Vec<Unfinished>,
 }
 
 impl JournalState {
@@ -519,17 +537,23 @@ impl JournalState {
     /// Reads journal lines from any reader (for tests and tools).
     pub fn from_reader(r: impl BufRead) -> std::io::Result<JournalState> {
         let mut st = JournalState::default();
+        let mut open = Tracker::default();
         for line in r.split(b'\n') {
             let line = line?;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             match serde_json::from_slice::<Record>(&line) {
-                Ok(Record::Item(it)) => st.apply(it),
+                Ok(Record::Item(it)) => {
+                    open.item(&it);
+                    st.apply(it)
+                }
+                Ok(Record::Step(s)) => open.step(&s),
                 Ok(_) => {}
                 Err(_) => st.unreadable_lines += 1,
             }
         }
+        st.unfinished = open.finish();
         Ok(st)
     }
 

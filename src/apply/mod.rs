@@ -27,6 +27,7 @@ pub mod journal;
 pub mod ops;
 pub mod planned;
 pub mod progress;
+pub mod recover;
 pub mod record;
 pub mod retry;
 pub mod sandbox;

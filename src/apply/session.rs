@@ -78,13 +78,23 @@ pub fn ask(prompt: &str, input: &mut impl BufRead, out: &mut impl Write) -> bool
     matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
-/// Reads the journal when resuming; a fresh run needs nothing from it.
+/// Reads the journal when resuming. A fresh run needs only its unfinished multi-call items (to
+/// recover them before planning), and nothing when there is no journal yet.
 pub fn previous_state(
     mode: ResumeMode,
     journal: &std::path::Path,
 ) -> Result<JournalState, JournalError> {
     match mode {
-        ResumeMode::Fresh => Ok(JournalState::default()),
+        ResumeMode::Fresh => match JournalState::read(journal) {
+            Ok(st) => {
+                let mut only = JournalState::default();
+                only.unfinished = st.unfinished;
+                only.unreadable_lines = st.unreadable_lines;
+                Ok(only)
+            }
+            Err(JournalError::Missing(_)) => Ok(JournalState::default()),
+            Err(e) => Err(e),
+        },
         _ => JournalState::read(journal),
     }
 }

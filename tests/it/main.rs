@@ -13,6 +13,7 @@ mod ci_examples;
 mod cli_plan_offline;
 mod cli_validate;
 mod completions_man;
+mod crash_recovery;
 mod credentials;
 mod credentials_hardening;
 mod emulator_api;

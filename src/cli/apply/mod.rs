@@ -94,6 +94,7 @@ async fn run_async(
     }
     let client = target.client.clone();
     let (engine, shared) = shared_quota::engine(client, args.qps, &config, &quota, g).await?;
+    let locked = recover_unfinished(&args, &previous, locked, &engine, g).await?;
     let journal = journal_path(&args);
     let ctx = plan::PlanContext {
         engine: &engine,
@@ -210,6 +211,54 @@ fn open_journal(
         e => CliError::failure(e),
     })?;
     Ok((previous, locked))
+}
+
+/// The recover phase, before planning: each multi-call item an earlier run began and never
+/// finished (killed between a stop and its restart) has its task read, and restarted if it is
+/// stopped, each said on stderr and journaled as a run of its own. The plan that follows then sees
+/// the task running (with the configuration the item meant if the update took). A sandbox run
+/// recovers nothing: its tasks are not the account's.
+async fn recover_unfinished(
+    args: &Args,
+    previous: &JournalState,
+    locked: LockedJournal,
+    engine: &Engine<Client>,
+    g: &Global,
+) -> Result<LockedJournal, CliError> {
+    use crate::apply::recover::{Recovered, recover};
+    if previous.unfinished.is_empty() || args.sandbox {
+        return Ok(locked);
+    }
+    let n = previous.unfinished.len();
+    eprintln!(
+        "recovering: {n} stop → update → restart item(s) an earlier run began and never finished; checking their tasks"
+    );
+    let header = crate::apply::journal::RunHeader::now(&inputs(args));
+    let mut writer = crate::apply::journal::JournalWriter::start(locked, &header)
+        .map_err(CliError::failure)?;
+    let say = |u: &crate::apply::recover::Unfinished, r: &Recovered| {
+        let id = crate::text::escape(&u.task_id);
+        let what = match r {
+            Recovered::Restarted => "was left stopped; restarted".to_string(),
+            Recovered::NotStopped(s) => format!("not stopped ({s:?}); nothing to do"),
+            Recovered::Missing => "no longer exists; nothing to do".to_string(),
+            Recovered::Failed(why) => format!(
+                "could not be recovered ({}); it may still be stopped, the next run tries again",
+                crate::text::escape(why)
+            ),
+        };
+        if !g.quiet || matches!(r, Recovered::Failed(_)) {
+            eprintln!("  task {id}: {what}");
+        }
+    };
+    let done = recover(engine, &mut writer, &previous.unfinished, say)
+        .await
+        .map_err(CliError::failure)?;
+    eprintln!(
+        "recovered: {} task(s) restarted, {} needed nothing, {} could not be recovered",
+        done.restarted, done.checked, done.failed
+    );
+    Ok(writer.into_locked())
 }
 
 /// What the confirmation shows: the plan's preview, the counts, where and how fast it goes.
