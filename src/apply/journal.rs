@@ -19,10 +19,10 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::recover::{Tracker, Unfinished};
 use crate::api::models::action;
 use crate::model::{Region, Update};
 use crate::outcome::ItemResult;
-use super::recover::{Tracker, Unfinished};
 
 pub use crate::outcome::{ItemStatus, SkipReason};
 

@@ -210,6 +210,10 @@ pub trait Progress: Send + Sync {
     fn start(&self, s: &Snapshot);
     fn update(&self, s: &Snapshot);
     fn finish(&self, s: &Snapshot);
+    /// A line for whoever watches (an interruption), shown so the display does not draw over it.
+    fn notice(&self, text: &str) {
+        eprintln!("{text}");
+    }
 }
 
 /// Shows nothing (`--quiet`, tests).
@@ -263,7 +267,11 @@ impl Progress for Bar {
     }
     fn finish(&self, s: &Snapshot) {
         self.update(s);
-        self.bar.finish();
+        // Left where the run got to: `finish` would draw it full, even for an interrupted run.
+        self.bar.abandon();
+    }
+    fn notice(&self, text: &str) {
+        self.bar.suspend(|| eprintln!("\n{text}"));
     }
 }
 

@@ -27,7 +27,12 @@ pub const RECOVER_RESTART: &str = "recover-restart";
 pub const RECOVER_CHECKED: &str = "recover-checked";
 
 /// Steps after which a task stopped for an item runs again (or was looked at and needs nothing).
-const CLOSING: [&str; 4] = ["restart", "rollback-restart", RECOVER_RESTART, RECOVER_CHECKED];
+const CLOSING: [&str; 4] = [
+    "restart",
+    "rollback-restart",
+    RECOVER_RESTART,
+    RECOVER_CHECKED,
+];
 
 /// A multi-call item a run began and never finished: its task may be left stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +152,10 @@ pub async fn recover<S: TaskOps>(
 
 /// Reads the task (in its region, or in each region when the record has none) and restarts it if
 /// stopped. Retried like any call; a run being stopped does not cut it short (a few calls).
-async fn recover_one<S: TaskOps>(engine: &Engine<S>, u: &Unfinished) -> (Recovered, Option<Region>) {
+async fn recover_one<S: TaskOps>(
+    engine: &Engine<S>,
+    u: &Unfinished,
+) -> (Recovered, Option<Region>) {
     let never = CancellationToken::new();
     let regions: Vec<Region> = match u.region {
         Some(r) => vec![r],
@@ -158,9 +166,13 @@ async fn recover_one<S: TaskOps>(engine: &Engine<S>, u: &Unfinished) -> (Recover
     for region in regions {
         let id = u.task_id.as_str();
         let read = engine
-            .call(Operation::Describe, &never, &mut attempts, &mut latency, || {
-                ops.describe(id, region)
-            })
+            .call(
+                Operation::Describe,
+                &never,
+                &mut attempts,
+                &mut latency,
+                || ops.describe(id, region),
+            )
             .await;
         let state = match read {
             Ok(Some(s)) => s,
@@ -173,9 +185,13 @@ async fn recover_one<S: TaskOps>(engine: &Engine<S>, u: &Unfinished) -> (Recover
             return (Recovered::NotStopped(shown), Some(region));
         }
         let restart = engine
-            .call(Operation::Restart, &never, &mut attempts, &mut latency, || {
-                ops.restart(id, region)
-            })
+            .call(
+                Operation::Restart,
+                &never,
+                &mut attempts,
+                &mut latency,
+                || ops.restart(id, region),
+            )
             .await;
         return match restart {
             Ok(_) => (Recovered::Restarted, Some(region)),

@@ -141,9 +141,11 @@ impl SharedRun {
                  once it answers, run the command again (apply: with --resume, to skip what was done)"
             );
         }
-        for p in &self.pacers {
-            let _ = tokio::time::timeout(Duration::from_secs(2), p.leave()).await;
-        }
+        // All at once, under one bound: the store may be unreachable (stopped, partitioned), and
+        // the run must still end promptly (CI grace periods are often 10 s). Leases not left
+        // expire on their own.
+        let leave = futures_util::future::join_all(self.pacers.iter().map(|p| p.leave()));
+        let _ = tokio::time::timeout(Duration::from_secs(1), leave).await;
     }
 }
 

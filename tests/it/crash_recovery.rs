@@ -83,7 +83,12 @@ fn crash_mid_item(emu: &Emu, s: &Scratch, m: &std::path::Path) -> Vec<String> {
 fn assert_all_running_new(emu: &Emu) {
     for id in ids() {
         let t = emu.task(&id);
-        assert_eq!(t.task_status, TaskStatus::Running, "{id} left {:?}", t.task_status);
+        assert_eq!(
+            t.task_status,
+            TaskStatus::Running,
+            "{id} left {:?}",
+            t.task_status
+        );
         assert_eq!(
             t.source_urls,
             vec![format!("https://media.example.com/{id}-new.mp4")],
@@ -99,7 +104,12 @@ fn resume_after_kill_restarts_every_task_left_stopped() {
     let out = s
         .apply(
             &emu,
-            &["--yes", "--resume", "--restart-running", m.to_str().unwrap()],
+            &[
+                "--yes",
+                "--resume",
+                "--restart-running",
+                m.to_str().unwrap(),
+            ],
         )
         .output()
         .unwrap();
@@ -126,7 +136,12 @@ fn resume_after_kill_restarts_every_task_left_stopped() {
     let out = s
         .apply(
             &emu,
-            &["--yes", "--resume", "--restart-running", m.to_str().unwrap()],
+            &[
+                "--yes",
+                "--resume",
+                "--restart-running",
+                m.to_str().unwrap(),
+            ],
         )
         .output()
         .unwrap();
@@ -138,13 +153,15 @@ fn resume_after_kill_restarts_every_task_left_stopped() {
 fn a_fresh_run_after_kill_recovers_too() {
     let (emu, s, m) = setup();
     let left = crash_mid_item(&emu, &s, &m);
-    let mut child = s.spawn(
-        &emu,
-        &["--yes", "--restart-running", m.to_str().unwrap()],
-    );
+    let mut child = s.spawn(&emu, &["--yes", "--restart-running", m.to_str().unwrap()]);
     let status = child.wait().unwrap();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(
         err.contains(&format!("recovered: {} task(s) restarted", left.len()))

@@ -41,3 +41,4 @@ mod quota_script;
 mod quota_status_account;
 mod report_formats;
 mod secrets;
+mod signals;

@@ -83,6 +83,9 @@ async fn run_async(
 ) -> CliResult {
     let started_at = now_rfc3339();
     let mut config = exec_config(&args);
+    let display: std::sync::Arc<dyn progress::Progress> =
+        progress::for_this_process(g.quiet).into();
+    let watch = signals::Watch::start(journal_path(&args), display.clone(), g.quiet);
     let (previous, locked) = open_journal(&args, config.resume, g)?;
     let target = sandbox::connect_target(&args, &source, g).await?;
     // A rehearsal books nothing in a shared quota store: its calls never reach the account.
@@ -128,7 +131,6 @@ async fn run_async(
         .as_ref()
         .map(|s| s.halt.child_token())
         .unwrap_or_default();
-    let display = progress::for_this_process(g.quiet);
     let session = Session {
         counts: &planned.counts,
         previous: &previous,
@@ -137,7 +139,8 @@ async fn run_async(
         cancel,
         progress: display.as_ref(),
     };
-    let ran = run_session(&planned.work, locked, session, g).await;
+    let ran = run_session(&planned.work, locked, session, &watch).await;
+    watch.ending();
     let ended = Ended::now(&engine);
     let mut code = exit::FAILURE;
     let mut report = None;
@@ -234,8 +237,8 @@ async fn recover_unfinished(
         "recovering: {n} stop → update → restart item(s) an earlier run began and never finished; checking their tasks"
     );
     let header = crate::apply::journal::RunHeader::now(&inputs(args));
-    let mut writer = crate::apply::journal::JournalWriter::start(locked, &header)
-        .map_err(CliError::failure)?;
+    let mut writer =
+        crate::apply::journal::JournalWriter::start(locked, &header).map_err(CliError::failure)?;
     let say = |u: &crate::apply::recover::Unfinished, r: &Recovered| {
         let id = crate::text::escape(&u.task_id);
         let what = match r {
@@ -320,11 +323,10 @@ async fn run_session(
     work: &crate::apply::work::WorkList,
     locked: LockedJournal,
     session: Session<'_, Client>,
-    g: &Global,
+    watch: &signals::Watch,
 ) -> Option<Ran> {
     let cancel = session.cancel.clone();
-    let quiet = g.quiet;
-    let on_journal = move |j: &crate::apply::journal::Journal| signals::watch(j, cancel, quiet);
+    let on_journal = move |j: &crate::apply::journal::Journal| watch.running(j, cancel);
     match session::execute(work.iter(), locked, session, on_journal).await {
         Ok(ran) => Some(ran),
         Err(e) => {

@@ -96,6 +96,11 @@ impl RedisServer {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// The server's process ID (to stop it with SIGSTOP, as a hung store).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("redis-server is running").id()
+    }
+
     /// Kills the server (SIGKILL: no goodbye to clients); its data is gone.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
