@@ -79,6 +79,7 @@ async fn main() {
         config: &config,
         cancel: CancellationToken::new(),
         progress: &Silent,
+        halt: None,
     };
     let applied = run(items, &ctx).await;
     let summary = livebatch::report::stats::summarize(&applied.record);

@@ -158,6 +158,8 @@ pub enum HaltReason {
     MaxFailures { failed: u64, policy: String },
     /// The journal could not be written, so outcomes could no longer be made durable.
     Journal { message: String },
+    /// The shared quota store (`--quota-store`) stayed unreachable past its timeout.
+    QuotaStore { message: String },
 }
 
 impl std::fmt::Display for HaltReason {
@@ -178,6 +180,9 @@ impl std::fmt::Display for HaltReason {
             }
             HaltReason::Journal { message } => {
                 write!(f, "outcomes could no longer be recorded: {message}")
+            }
+            HaltReason::QuotaStore { message } => {
+                write!(f, "the quota store stayed unreachable: {message}")
             }
         }
     }

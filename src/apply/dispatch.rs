@@ -55,6 +55,22 @@ pub struct RunContext<'a, S> {
     pub config: &'a ExecConfig,
     pub cancel: CancellationToken,
     pub progress: &'a dyn Progress,
+    /// A halt decided outside the run (the quota store unreachable), if the caller has one.
+    pub halt: Option<ExternalHalt>,
+}
+
+/// A halt decided outside the run: once `token` fires, the run halts (not `interrupted`) with
+/// the reason `reason` gives then. It wins over the caller's cancellation when both fire.
+#[derive(Clone)]
+pub struct ExternalHalt {
+    pub token: CancellationToken,
+    pub reason: Arc<dyn Fn() -> HaltReason + Send + Sync>,
+}
+
+impl std::fmt::Debug for ExternalHalt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalHalt").finish_non_exhaustive()
+    }
 }
 
 /// Everything a run produced, held in memory (see [`run`]).
@@ -117,8 +133,19 @@ pub async fn run_stream<'s, S: TaskOps>(
         if !can_dispatch && d.set.is_empty() {
             break;
         }
+        let halted = async {
+            match &ctx.halt {
+                Some(h) => h.token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
+            _ = halted, if d.outcome.is_none() => {
+                if let Some(h) = &ctx.halt {
+                    d.halt((h.reason)());
+                }
+            }
             _ = ctx.cancel.cancelled(), if d.outcome.is_none() => {
                 d.outcome = Some(Outcome::Interrupted);
                 d.runner.stop.cancel();
@@ -459,6 +486,7 @@ mod tests {
             previous: &JournalState::default(),
             config: &config,
             cancel: CancellationToken::new(),
+            halt: None,
             progress: &Silent,
         };
         let work = Work {

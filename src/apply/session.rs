@@ -141,6 +141,8 @@ pub struct Session<'a, S> {
     pub engine: Arc<Engine<S>>,
     pub cancel: CancellationToken,
     pub progress: &'a dyn Progress,
+    /// A halt decided outside the run (the quota store unreachable).
+    pub halt: Option<super::dispatch::ExternalHalt>,
 }
 
 /// What a session leaves for the end of the run: its record, and every item's outcome kept on
@@ -193,6 +195,7 @@ pub async fn execute<S: TaskOps>(
         config: &opts.config,
         cancel: session.cancel,
         progress: session.progress,
+        halt: session.halt,
     };
     let record = run_stream(items, work, &mut keep, &ctx).await;
     let outcomes = outcomes.finish().map_err(spill_failed)?;

@@ -132,6 +132,20 @@ pub struct SharedRun {
 }
 
 impl SharedRun {
+    /// The store's halt as the run sees it: it halts the run with the store's reason.
+    pub fn external_halt(&self) -> crate::apply::dispatch::ExternalHalt {
+        let pacers = self.pacers.clone();
+        crate::apply::dispatch::ExternalHalt {
+            token: self.halt.clone(),
+            reason: Arc::new(move || crate::outcome::HaltReason::QuotaStore {
+                message: pacers
+                    .iter()
+                    .find_map(|p| p.halted())
+                    .unwrap_or_else(|| "unreachable past --quota-store-timeout".into()),
+            }),
+        }
+    }
+
     /// Ends a shared run: says why it halted if the store made it, and unregisters the runner.
     pub async fn finish(&self) {
         if let Some(why) = self.pacers.iter().find_map(|p| p.halted()) {

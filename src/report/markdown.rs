@@ -188,6 +188,9 @@ fn halt_section(m: &mut String, r: &Report) {
         HaltReason::Journal { message } => {
             format!("the journal could not be written: {}", cell(message))
         }
+        HaltReason::QuotaStore { message } => {
+            format!("the quota store stayed unreachable: {}", cell(message))
+        }
     };
     let _ = writeln!(m, "Halted: {why}.\n");
 }

@@ -48,6 +48,7 @@ async fn run<S: TaskOps>(
         config,
         cancel,
         progress,
+        halt: None,
     };
     let applied = dispatch::run(items, &ctx).await;
     RunResult {

@@ -157,3 +157,46 @@ fn sigterm_with_the_quota_store_hung_ends_the_run_promptly() {
     assert_eq!(code, Some(3), "{err}");
     assert!(took < Duration::from_secs(10), "took {took:?}:\n{err}");
 }
+
+/// Issue 22 item 7: a run halted because the quota store stayed unreachable is reported `halted`
+/// with the reason (exit 3), as a journal failure is, not `interrupted`.
+#[test]
+fn a_quota_store_that_stays_unreachable_halts_the_run_with_its_reason() {
+    const N: usize = 60;
+    let mut redis = RedisServer::start();
+    let emu = Emu::seeded(0, None, stopped_tasks("u", N));
+    let s = Scratch::new();
+    let m = s.manifest(&callback_updates("u", N, "https://hooks.new.example.com"));
+    let url = redis.url();
+    let child = s.spawn(
+        &emu,
+        &[
+            "--yes",
+            "--qps",
+            "2",
+            "--quota-store",
+            &url,
+            "--quota-key",
+            "acct",
+            "--quota-store-timeout",
+            "1",
+            "--report",
+            "r.json",
+            m.to_str().unwrap(),
+        ],
+    );
+    wait_for("a few updates", || emu.ok_updates() >= 2);
+    redis.kill();
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(3), "{err}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("r.json")).unwrap()).unwrap();
+    let summary = &r["summary"];
+    assert_eq!(summary["outcome"], "halted", "{summary}");
+    assert_eq!(summary["halt_reason"]["kind"], "quota_store", "{summary}");
+    let end = s.journal().into_iter().rev().find_map(|r| match r {
+        livebatch::apply::journal::Record::End(e) => Some(e.outcome),
+        _ => None,
+    });
+    assert_eq!(end.as_deref(), Some("halted"));
+}

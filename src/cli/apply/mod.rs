@@ -138,6 +138,7 @@ async fn run_async(
         engine: engine.clone(),
         cancel,
         progress: display.as_ref(),
+        halt: shared.as_ref().map(|s| s.external_halt()),
     };
     let ran = run_session(&planned.work, locked, session, &watch).await;
     watch.ending();
