@@ -122,6 +122,13 @@ impl Ended {
             // update is left to do (`--resume`), not failed; the last error says why it waited.
             Failure::Stopped { last } => (ItemStatus::NotAttempted, last, None, false),
             Failure::GaveUp { error, why } => (ItemStatus::Failed, Some(error), Some(why), false),
+            // Refused only because the credentials expired (a static STS token): the call took
+            // no effect, so the update is left for `--resume` once they are renewed, not failed.
+            Failure::Systemic { error }
+                if crate::api::error::is_credential_expiry(&error.code()) =>
+            {
+                (ItemStatus::NotAttempted, Some(error), None, true)
+            }
             Failure::Systemic { error } => (ItemStatus::Failed, Some(error), None, true),
         };
         Ended {
@@ -372,6 +379,10 @@ impl<S: TaskOps> ItemRunner<S> {
                 }
                 Err(f) => {
                     let mut ended = Ended::from_failure(f, tries.attempts, tries.latency_ms);
+                    if stopped_task && ended.status == ItemStatus::NotAttempted {
+                        // Its task was stopped for it: the item did something, and says so.
+                        ended.status = ItemStatus::Failed;
+                    }
                     if multi && ended.status != ItemStatus::NotAttempted {
                         let code = ended.error.as_ref().map(ApiError::code);
                         let rec =

@@ -1268,6 +1268,14 @@ mod binary {
         assert!(report.summary.succeeded < 60, "the token outlived the run");
         let halted = serde_json::to_string(&report.summary.outcome.halt_reason()).unwrap();
         assert!(halted.contains("InvalidSecurityToken.Expired"), "{halted}");
+        // The calls refused as expired took no effect: left for the resume, not failed.
+        assert_eq!(report.summary.failed, 0, "{:?}", report.summary);
+        assert_eq!(
+            report.summary.not_attempted,
+            60 - report.summary.succeeded,
+            "{:?}",
+            report.summary
+        );
 
         // Renewed credentials: --resume sends the rest.
         let mut c = s.unconfigured();
