@@ -561,6 +561,32 @@ mod tests {
         assert!(text.contains("\"step\":\"restart\""), "{text}");
     }
 
+    /// Reports count only what is durable (issue 22 item 8): an outcome whose record the journal
+    /// refused is not counted succeeded; it is failed, saying so, and the run halts.
+    #[tokio::test(start_paused = true)]
+    async fn an_outcome_the_journal_refuses_is_not_counted_succeeded() {
+        let dir = tempfile::tempdir().unwrap();
+        // Write 2 is the third item's record.
+        let journal = journal(dir.path(), Some(2));
+        let mut kept = Vec::new();
+        let record = go((0..5).map(|i| Ok(item(i))), 5, &journal, &mut kept).await;
+        assert!(matches!(
+            record.outcome.halt_reason(),
+            Some(HaltReason::Journal { .. })
+        ));
+        let text = std::fs::read_to_string(dir.path().join("j.jsonl")).unwrap();
+        let durable = text
+            .lines()
+            .filter(|l| l.contains("\"type\":\"item\"") && l.contains("\"succeeded\""))
+            .count() as u64;
+        assert_eq!(record.tally.succeeded, durable, "{text}");
+        assert!(kept.contains(&(2, ItemStatus::Failed)), "{kept:?}");
+        assert_eq!(
+            record.tally.succeeded + record.tally.failed + record.tally.not_attempted,
+            5
+        );
+    }
+
     /// The run-end record is a journal record like the others: one that cannot be written ends
     /// the run halted, saying why, instead of a completed run whose journal never says so.
     #[tokio::test(start_paused = true)]

@@ -277,13 +277,16 @@ impl<S: TaskOps> ItemRunner<S> {
                 item: r,
                 at: now_rfc3339(),
             });
-            if let Err(e) = Box::pin(self.journal.record(&rec)).await {
-                tries.journal_error.get_or_insert(e.to_string());
-            }
+            let written = Box::pin(self.journal.record(&rec)).await;
             let Record::Item(ItemRecord { item, .. }) = rec else {
                 unreachable!("built as an item record just above")
             };
             r = item;
+            if let Err(e) = written {
+                let e = e.to_string();
+                not_durable(&mut r, &e);
+                tries.journal_error.get_or_insert(e);
+            }
         }
         Done {
             sent: (r.status == ItemStatus::Succeeded).then_some(item.update),
@@ -446,6 +449,28 @@ impl<S: TaskOps> ItemRunner<S> {
             }
         }
     }
+}
+
+/// The error code reports give an item whose outcome the journal could not keep.
+pub const NOT_DURABLE_CODE: &str = "Journal.NotDurable";
+
+/// An outcome whose journal record could not be written is not counted as what it was: the
+/// reports count only what is durable (a success the journal does not hold would be sent again
+/// by `--resume`, and a report should not promise otherwise). It is failed, saying why.
+fn not_durable(r: &mut ItemResult, error: &str) {
+    let was = r.status;
+    r.status = ItemStatus::Failed;
+    r.error_class = None;
+    r.error_code = Some(NOT_DURABLE_CODE.to_string());
+    let said = r
+        .error_message
+        .take()
+        .map(|m| format!("; {m}"))
+        .unwrap_or_default();
+    r.error_message = Some(format!(
+        "outcome {} not recorded: the journal could not be written ({error}); --resume sends it again{said}",
+        was.as_str()
+    ));
 }
 
 /// How one step of a multi-call item went, as its journal record says it.
