@@ -19,7 +19,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::recover::{Tracker, Unfinished};
+use super::unfinished::{Tracker, Unfinished};
 use crate::api::models::action;
 use crate::model::{Region, Update};
 use crate::outcome::ItemResult;
@@ -545,10 +545,10 @@ impl JournalState {
             }
             match serde_json::from_slice::<Record>(&line) {
                 Ok(Record::Item(it)) => {
-                    open.item(&it);
+                    open.item(&it.item.task_id);
                     st.apply(it)
                 }
-                Ok(Record::Step(s)) => open.step(&s),
+                Ok(Record::Step(s)) => open.step(&s.run_id, &s.task_id, s.region, &s.step, s.ok),
                 Ok(_) => {}
                 Err(_) => st.unreadable_lines += 1,
             }

@@ -33,6 +33,7 @@ pub mod retry;
 pub mod sandbox;
 pub mod sender;
 pub mod session;
+pub mod unfinished;
 pub mod verify;
 pub mod work;
 

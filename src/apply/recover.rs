@@ -1,7 +1,7 @@
 //! Finishing what a crashed run left half done. A stop → update → restart item journals an intent
 //! (`begin`) before its stop and a record per step; a run killed between them can leave its task
 //! stopped with nothing in the journal to say the item ended. Before planning, every run reads
-//! those unfinished items ([`Tracker`], fed by [`super::journal::JournalState`]), looks at each
+//! those unfinished items ([`super::unfinished`], kept by [`super::journal::JournalState`]), looks at each
 //! task live and restarts the ones found stopped ([`recover`]), each as a journaled step, so the
 //! plan that follows sees the task as it runs and nothing is left stopped unnoticed.
 //!
@@ -9,88 +9,14 @@
 //! its old configuration again and the plan sends the update anew; if it took, the task runs its
 //! new configuration and the plan finds it up to date.
 
-use rustc_hash::FxHashMap;
 use tokio_util::sync::CancellationToken;
 
 use super::engine::Engine;
-use super::journal::{ItemRecord, JournalError, JournalWriter, Record, StepRecord};
+use super::journal::{JournalError, JournalWriter, Record, StepRecord};
 use super::ops::TaskOps;
+pub use super::unfinished::{BEGIN, RECOVER_CHECKED, RECOVER_RESTART, Unfinished};
 use crate::api::operation::Operation;
 use crate::model::{Region, TaskStatus};
-
-/// The step recorded before a multi-call item's stop is sent: after a crash the task may be
-/// stopped even if the stop's own record was lost.
-pub const BEGIN: &str = "begin";
-/// A task found stopped by an unfinished item, restarted before the next run planned.
-pub const RECOVER_RESTART: &str = "recover-restart";
-/// A task of an unfinished item found not stopped (or gone): nothing to do, the item is closed.
-pub const RECOVER_CHECKED: &str = "recover-checked";
-
-/// Steps after which a task stopped for an item runs again (or was looked at and needs nothing).
-const CLOSING: [&str; 4] = [
-    "restart",
-    "rollback-restart",
-    RECOVER_RESTART,
-    RECOVER_CHECKED,
-];
-
-/// A multi-call item a run began and never finished: its task may be left stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unfinished {
-    pub task_id: String,
-    /// Absent in journals written before steps carried it: every region is looked in.
-    pub region: Option<Region>,
-    /// The run that began it.
-    pub run_id: String,
-}
-
-/// Follows a journal's records in order and keeps the items begun (an intent or a stop) and not
-/// closed by a restart, a rollback, a recovery or an item record. Only items in flight are held.
-#[derive(Debug, Default)]
-pub struct Tracker {
-    open: FxHashMap<String, Unfinished>,
-    /// Order of first appearance, so recovery goes through them as the run did.
-    order: Vec<String>,
-}
-
-impl Tracker {
-    pub fn step(&mut self, s: &StepRecord) {
-        if s.step == BEGIN || s.step == "stop" {
-            let entry = Unfinished {
-                task_id: s.task_id.clone(),
-                region: s.region,
-                run_id: s.run_id.clone(),
-            };
-            if self.open.insert(s.task_id.clone(), entry).is_none() {
-                self.order.push(s.task_id.clone());
-            }
-        } else if s.ok && CLOSING.contains(&s.step.as_str()) {
-            self.open.remove(&s.task_id);
-        }
-        self.compact();
-    }
-
-    pub fn item(&mut self, it: &ItemRecord) {
-        self.open.remove(&it.item.task_id);
-        self.compact();
-    }
-
-    /// Keeps `order` from growing with every item of a long journal.
-    fn compact(&mut self) {
-        if self.order.len() > 2 * self.open.len() + 1024 {
-            self.order.retain(|t| self.open.contains_key(t));
-        }
-    }
-
-    pub fn finish(mut self) -> Vec<Unfinished> {
-        let mut seen = rustc_hash::FxHashSet::default();
-        self.order
-            .into_iter()
-            .filter(|t| seen.insert(t.clone()))
-            .filter_map(|t| self.open.remove(&t))
-            .collect()
-    }
-}
 
 /// What recovery did with one unfinished item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,57 +134,65 @@ fn failure_text(f: super::engine::Failure) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::outcome::ItemResult;
-
-    fn step(run: &str, task: &str, name: &str, ok: bool) -> StepRecord {
-        StepRecord {
-            run_id: run.into(),
-            task_id: task.into(),
-            region: Some(Region::CnShanghai),
-            step: name.into(),
-            ok,
-            error_code: None,
-            request_id: None,
-            at: String::new(),
-        }
+/// What `diff` and `plan` say of a crash: the tasks of `items` that an unfinished item of the
+/// manifests' default journal (the one `apply` on `files` writes) may have left stopped — stopped
+/// now, with a begun stop → update → restart the journal never closed. `None` when there is none
+/// (or no journal to read: standard input, a journal missing or unreadable).
+pub fn left_stopped(
+    files: &[String],
+    items: &[crate::plan::file::PlanItem],
+) -> Option<LeftStopped> {
+    let first = files.first().filter(|f| f.as_str() != "-")?;
+    let journal = super::journal::default_path(std::path::Path::new(first));
+    let st = super::journal::JournalState::read(&journal).ok()?;
+    if st.unfinished.is_empty() {
+        return None;
     }
+    let open: rustc_hash::FxHashSet<&str> =
+        st.unfinished.iter().map(|u| u.task_id.as_str()).collect();
+    let tasks: Vec<String> = items
+        .iter()
+        .filter(|i| open.contains(i.task_id.as_str()))
+        .filter(|i| {
+            i.live
+                .as_ref()
+                .and_then(|l| TaskStatus::from_code(l.task_status))
+                == Some(TaskStatus::Stopped)
+        })
+        .map(|i| i.task_id.clone())
+        .collect();
+    (!tasks.is_empty()).then(|| LeftStopped {
+        journal,
+        tasks,
+        command: format!("livebatch apply --resume {}", files.join(" ")),
+    })
+}
 
-    #[test]
-    fn begun_and_not_closed_is_unfinished() {
-        let mut t = Tracker::default();
-        // a: finished normally; b: stopped, update done, crash; c: intent only (stop's answer
-        // lost); d: stopped, update failed, rollback restart failed, item record written;
-        // e: closed by a later recovery.
-        for (task, name, ok) in [
-            ("a", BEGIN, true),
-            ("a", "stop", true),
-            ("a", "update", true),
-            ("a", "restart", true),
-            ("b", BEGIN, true),
-            ("b", "stop", true),
-            ("b", "update", true),
-            ("c", BEGIN, true),
-            ("d", BEGIN, true),
-            ("d", "stop", true),
-            ("d", "update", false),
-            ("d", "rollback-restart", false),
-            ("e", BEGIN, true),
-            ("e", "stop", true),
-            ("e", "restart", false),
-            ("e", RECOVER_RESTART, false),
-            ("e", RECOVER_RESTART, true),
-        ] {
-            t.step(&step("r1", task, name, ok));
+/// Tasks an interrupted `apply` left stopped, as `diff` and `plan` report them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeftStopped {
+    pub journal: std::path::PathBuf,
+    pub tasks: Vec<String>,
+    /// The command that restarts them (and finishes the run).
+    pub command: String,
+}
+
+impl LeftStopped {
+    /// One line per task, then what to run.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        for t in &self.tasks {
+            s.push_str(&format!(
+                "! {}: left STOPPED by an unfinished apply (journal {})\n",
+                crate::text::escape(t),
+                self.journal.display()
+            ));
         }
-        t.item(&ItemRecord {
-            run_id: "r1".into(),
-            item: ItemResult::pending("d".into(), "m:1".into(), "h".into()),
-            at: String::new(),
-        });
-        let left: Vec<_> = t.finish().into_iter().map(|u| u.task_id).collect();
-        assert_eq!(left, ["b", "c"]);
+        s.push_str(&format!(
+            "{} task(s) left stopped by an interrupted apply; `{}` restarts them\n",
+            self.tasks.len(),
+            crate::text::escape(&self.command)
+        ));
+        s
     }
 }

@@ -35,19 +35,28 @@ pub fn run(args: Args, g: &Global) -> CliResult {
     let batch = load(&args.files, now, g)?;
     let items = plan_live(&batch, &args.live, now, g)?;
     let summary = Summary::of(&items);
+    // A task an interrupted apply left stopped is drift even when its fields match.
+    let stopped = crate::apply::recover::left_stopped(&args.files, &items);
+    let differs = summary.differs() || stopped.is_some();
     match args.common.format {
         OutputFormat::Json => {
             let differing: Vec<_> = items
                 .iter()
                 .filter(|i| i.decision != Decision::NoOp)
                 .collect();
-            let doc = serde_json::json!({ "summary": summary, "differences": differing });
+            let mut doc = serde_json::json!({ "summary": summary, "differences": differing });
+            if let Some(s) = &stopped {
+                doc["left_stopped"] = serde_json::json!(s);
+            }
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         OutputFormat::Text => {
+            if let Some(s) = &stopped {
+                print!("{}", s.text());
+            }
             if summary.differs() {
                 print!("{}", render::text(&items, g.verbose > 0));
-            } else if !g.quiet {
+            } else if stopped.is_none() && !g.quiet {
                 println!(
                     "No drift: all {} task(s) match the manifests.",
                     summary.no_op
@@ -55,7 +64,7 @@ pub fn run(args: Args, g: &Global) -> CliResult {
             }
         }
     }
-    Ok(if summary.differs() {
+    Ok(if differs {
         exit::CHANGES_PENDING
     } else {
         exit::SUCCESS

@@ -136,6 +136,12 @@ pub fn run(args: Args, g: &Global) -> CliResult {
     };
     print_diagnostics(&batch.diagnostics, g);
     let summary = Summary::of(&plan.items);
+    // Said on stderr (the plan's own output stays as it is): a task an interrupted apply left
+    // stopped is planned as stopped; `apply` restarts it first.
+    let stopped = crate::apply::recover::left_stopped(&args.files, &plan.items);
+    if let Some(s) = &stopped {
+        eprint!("{}", s.text());
+    }
     match args.format {
         PlanFormat::Markdown => {
             let out = args.out.as_ref().map(|p| p.display().to_string());
@@ -174,11 +180,13 @@ pub fn run(args: Args, g: &Global) -> CliResult {
             }
         }
     }
-    Ok(if args.detailed_exitcode && summary.differs() {
-        exit::CHANGES_PENDING
-    } else {
-        exit::SUCCESS
-    })
+    Ok(
+        if args.detailed_exitcode && (summary.differs() || stopped.is_some()) {
+            exit::CHANGES_PENDING
+        } else {
+            exit::SUCCESS
+        },
+    )
 }
 
 /// The command that applies what the Markdown plan shows: the saved plan exactly, else the same

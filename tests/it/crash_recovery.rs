@@ -55,7 +55,7 @@ fn stopped(emu: &Emu) -> Vec<String> {
 /// Kills a `--restart-running` run as soon as the journal shows a task stopped and not yet
 /// restarted; returns the tasks left stopped.
 fn crash_mid_item(emu: &Emu, s: &Scratch, m: &std::path::Path) -> Vec<String> {
-    let mut child = s.spawn(
+    let child = s.spawn(
         emu,
         &[
             "--yes",
@@ -65,8 +65,16 @@ fn crash_mid_item(emu: &Emu, s: &Scratch, m: &std::path::Path) -> Vec<String> {
             m.to_str().unwrap(),
         ],
     );
+    kill_mid_item(emu, child, &s.path("j.jsonl"))
+}
+
+fn kill_mid_item(
+    emu: &Emu,
+    mut child: std::process::Child,
+    journal: &std::path::Path,
+) -> Vec<String> {
     wait_for("a task stopped and not yet restarted", || {
-        let j = s.journal();
+        let j = crate::support::binary::read_journal(journal);
         j.iter().any(|r| {
             matches!(r, Record::Step(st) if st.step == "stop" && st.ok
                 && !j.iter().any(|r2| matches!(r2, Record::Step(x)
@@ -169,4 +177,32 @@ fn a_fresh_run_after_kill_recovers_too() {
         "{err}"
     );
     assert_all_running_new(&emu);
+}
+
+#[test]
+fn diff_reports_a_task_left_stopped_by_an_interrupted_apply_as_drift() {
+    let (emu, s, m) = setup();
+    // The default journal, next to the manifest: the one diff reads.
+    let mut c = s.livebatch();
+    c.args(["apply", "--endpoint", emu.url().as_str()])
+        .args(["--yes", "--restart-running", "--qps", "3"])
+        .arg(&m);
+    let child = crate::support::binary::spawn(c);
+    let left = kill_mid_item(&emu, child, &s.path("m.yaml.journal.jsonl"));
+    let out = s
+        .livebatch()
+        .args(["diff", "--endpoint", emu.url().as_str()])
+        .arg(&m)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    for id in &left {
+        assert!(
+            text.contains(&format!("! {id}: left STOPPED")),
+            "{id}:\n{text}"
+        );
+    }
+    assert!(text.contains("livebatch apply --resume"), "{text}");
+    assert!(!text.contains("No drift"), "{text}");
 }
