@@ -227,7 +227,13 @@ async fn planned_restart_runs_in_order_and_stale_items_are_refused() {
         .collect();
     assert_eq!(
         steps,
-        ["run-1:stop:true", "run-1:update:true", "run-1:restart:true"]
+        // The intent first, durable before the stop is sent (crash recovery reads it).
+        [
+            "run-1:begin:true",
+            "run-1:stop:true",
+            "run-1:update:true",
+            "run-1:restart:true"
+        ]
     );
     assert!(lines.contains("\"status\":\"stale\""));
     emu.shutdown().await.unwrap();

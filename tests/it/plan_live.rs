@@ -368,7 +368,9 @@ fn apply_plan_applies_exactly_the_plan_then_diff_is_clean_and_verify_agrees() {
     // The journal sits next to the plan and records each step of the restart item.
     let journal = std::fs::read_to_string(env.dir.path().join("plan.json.journal.jsonl")).unwrap();
     assert!(
-        journal.contains("\"task_id\":\"t-running\",\"step\":\"restart\",\"ok\":true"),
+        journal.contains(
+            "\"task_id\":\"t-running\",\"region\":\"cn-shanghai\",\"step\":\"restart\",\"ok\":true"
+        ),
         "{journal}"
     );
     env.cmd().arg("diff").arg(&m).assert().code(0);
