@@ -100,6 +100,7 @@ mod tests {
         let change = Decision::Change {
             changes: vec![],
             steps: vec![Step::Stop, Step::Update, Step::Restart],
+            held: None,
         };
         let w = work_item(&item(change.clone()), Guard::Fingerprint);
         assert_eq!(w.steps.len(), 3);

@@ -18,6 +18,11 @@ pub struct LiveArgs {
     /// plan stop → update → restart as one item. Without it such updates are blocked.
     #[arg(long)]
     pub restart_running: bool,
+    /// For a blocked update whose task allows some of its fields (a running task's CallbackUrl
+    /// beside new SourceUrls): plan those now and show the rest blocked, with the reason.
+    /// Without it the whole update is blocked.
+    #[arg(long)]
+    pub partial: bool,
     /// The account's quota in calls/s of each operation: the reads (Describe, DescribeList) are
     /// paced at 97% of it, each operation on its own.
     #[arg(long, default_value_t = 10.0, value_name = "N")]
@@ -27,6 +32,16 @@ pub struct LiveArgs {
     pub quota_raised: bool,
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+impl LiveArgs {
+    /// How updates are decided, as the flags say.
+    pub fn options(&self) -> PlanOptions {
+        PlanOptions {
+            restart_running: self.restart_running,
+            partial: self.partial,
+        }
+    }
 }
 
 /// Reads the live state of every task the batch names (paced, retried) and decides each update.
@@ -43,9 +58,7 @@ pub fn plan_live(
         .iter()
         .map(|e| (e.update.clone(), e.origin.file_line()))
         .collect();
-    let opts = PlanOptions {
-        restart_running: live.restart_running,
-    };
+    let opts = live.options();
     let rt = super::runtime()?;
     rt.block_on(async {
         let config = ExecConfig::new(live.qps);

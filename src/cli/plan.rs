@@ -10,7 +10,6 @@ use super::{Global, OutputFormat};
 use crate::exit;
 use crate::model::ApiTime;
 use crate::pace::PACE_HEADROOM;
-use crate::plan::diff::PlanOptions;
 use crate::plan::file::{ManifestRef, PlanFile, manifest_ref};
 use crate::plan::markdown::{self, DEFAULT_MAX_CHARS, MarkdownOptions};
 use crate::plan::offline::{self, OfflinePlan};
@@ -43,7 +42,7 @@ pub struct Args {
     pub files: Vec<String>,
     /// Plan from the manifests alone: print the exact request parameters of every update.
     /// Needs no credentials and sends nothing.
-    #[arg(long, conflicts_with_all = ["out", "detailed_exitcode", "restart_running"])]
+    #[arg(long, conflicts_with_all = ["out", "detailed_exitcode", "restart_running", "partial"])]
     pub offline: bool,
     /// Save the plan (versioned JSON) for `livebatch apply --plan FILE`, which applies exactly it.
     #[arg(long, value_name = "PLAN")]
@@ -126,9 +125,7 @@ pub fn run(args: Args, g: &Global) -> CliResult {
     }
     let items = plan_live(&batch, &args.live, now, g)?;
     let manifests = manifest_refs(&args.files).map_err(CliError::failure)?;
-    let opts = PlanOptions {
-        restart_running: args.live.restart_running,
-    };
+    let opts = args.live.options();
     let plan = PlanFile::new(opts, now, manifests, items);
     let saved_sha = match &args.out {
         Some(out) => Some(plan.save(out).map_err(CliError::failure)?),

@@ -114,6 +114,7 @@ pub fn check(plan: &PlanFile, entries: &[(Update, String)]) -> Vec<Underived> {
     }
     let opts = PlanOptions {
         restart_running: plan.restart_running,
+        partial: plan.partial,
     };
     let mut wanted: HashMap<(Region, &str), (&Update, &str, bool)> = entries
         .iter()
@@ -233,6 +234,7 @@ mod tests {
     fn plan(entries: &[(Update, String)], statuses: &[i32], restart: bool) -> PlanFile {
         let opts = PlanOptions {
             restart_running: restart,
+            ..PlanOptions::default()
         };
         let items = entries
             .iter()

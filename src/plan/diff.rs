@@ -54,6 +54,10 @@ pub enum Decision {
     Change {
         changes: Vec<FieldChange>,
         steps: Vec<Step>,
+        /// With `--partial`: what the update asks for that the task's state does not allow now,
+        /// and why. Not sent; the rest of the update is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        held: Option<Held>,
     },
     /// Already as requested: nothing will be sent.
     NoOp,
@@ -78,11 +82,21 @@ impl Decision {
     }
 }
 
+/// The part of a `--partial` item that stays blocked: its fields and the reasons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    pub changes: Vec<FieldChange>,
+    pub reasons: Vec<Reason>,
+}
+
 /// Options that change how a decision is made.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PlanOptions {
     /// Plan stop → update → restart for a running task whose update needs a stopped task.
     pub restart_running: bool,
+    /// Send the fields of a blocked update that the task's state allows, and keep the rest
+    /// blocked (`Decision::Change` with `held`), instead of blocking the whole update.
+    pub partial: bool,
 }
 
 /// The fields of `u` that differ from the live task, and the update narrowed to exactly those
@@ -159,6 +173,7 @@ pub fn decide(
             Decision::Change {
                 changes,
                 steps: vec![Step::Update],
+                held: None,
             },
             narrowed,
         );
@@ -170,30 +185,69 @@ pub fn decide(
         };
         let ok_when_stopped =
             errors(rules::check_against_live(&narrowed, &stopped, now)).is_empty();
+        if ok_when_stopped && opts.restart_running {
+            let steps = vec![Step::Stop, Step::Update, Step::Restart];
+            let held = None;
+            return (
+                Decision::Change {
+                    changes,
+                    steps,
+                    held,
+                },
+                narrowed,
+            );
+        }
         if ok_when_stopped {
-            if opts.restart_running {
-                let steps = vec![Step::Stop, Step::Update, Step::Restart];
-                return (Decision::Change { changes, steps }, narrowed);
-            }
             let hint = Some(
                 "the task is running; --restart-running plans stop → update → restart for it"
                     .to_string(),
             );
-            return (
-                Decision::Blocked {
-                    changes,
+            return blocked_or_partial(changes, reasons, hint, narrowed, &task, now, opts);
+        }
+    }
+    blocked_or_partial(changes, reasons, None, narrowed, &task, now, opts)
+}
+
+/// A blocked update, or with `--partial` the fields its task allows now as a change and the
+/// rest held back with their reasons. Only a split the rules accept as a whole is planned: the
+/// fields left must pass every live check together (so a cross-field rule cannot be split open).
+fn blocked_or_partial(
+    changes: Vec<FieldChange>,
+    reasons: Vec<Reason>,
+    hint: Option<String>,
+    narrowed: Update,
+    task: &LiveTask,
+    now: ApiTime,
+    opts: PlanOptions,
+) -> (Decision, Update) {
+    let blocked = |f: Field| reasons.iter().any(|r| r.field == f);
+    if opts.partial {
+        let mut allowed = narrowed.clone();
+        for c in &changes {
+            if blocked(c.field) {
+                allowed.clear(c.field);
+            }
+        }
+        let sends = changes.iter().any(|c| !blocked(c.field));
+        if sends && errors(rules::check_against_live(&allowed, task, now)).is_empty() {
+            let (now_sent, held): (Vec<_>, Vec<_>) =
+                changes.into_iter().partition(|c| !blocked(c.field));
+            let decision = Decision::Change {
+                changes: now_sent,
+                steps: vec![Step::Update],
+                held: Some(Held {
+                    changes: held,
                     reasons,
-                    hint,
-                },
-                narrowed,
-            );
+                }),
+            };
+            return (decision, allowed);
         }
     }
     (
         Decision::Blocked {
             changes,
             reasons,
-            hint: None,
+            hint,
         },
         narrowed,
     )
@@ -372,7 +426,7 @@ mod tests {
             PlanOptions::default(),
         );
         match d {
-            Decision::Change { changes, steps } => {
+            Decision::Change { changes, steps, .. } => {
                 assert_eq!(steps, vec![Step::Update]);
                 assert_eq!(changes.len(), 2);
                 assert_eq!(changes[1].old, "https://old-hooks/cb");
@@ -406,6 +460,7 @@ mod tests {
             now(),
             PlanOptions {
                 restart_running: true,
+                partial: false,
             },
         );
         assert_eq!(
@@ -417,8 +472,46 @@ mod tests {
                     new: r#"["https://new/a.mp4"]"#.into(),
                 }],
                 steps: vec![Step::Stop, Step::Update, Step::Restart],
+                held: None,
             }
         );
+    }
+
+    #[test]
+    fn partial_sends_the_allowed_fields_and_holds_the_rest() {
+        let mut u = update();
+        u.callback_url = Some("https://new-hooks/cb".into());
+        u.source_urls = Some(vec!["https://new/a.mp4".into()]);
+        let st = live(TaskStatus::Running);
+        let opts = PlanOptions {
+            partial: true,
+            ..PlanOptions::default()
+        };
+        let (d, narrowed) = decide(&u, Some(&st), now(), opts);
+        let Decision::Change {
+            changes,
+            steps,
+            held: Some(held),
+        } = d
+        else {
+            panic!("expected a partial change, got {d:?}");
+        };
+        assert_eq!(steps, vec![Step::Update]);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, Field::CallbackUrl);
+        assert_eq!(held.changes[0].field, Field::SourceUrls);
+        assert_eq!(held.reasons[0].field, Field::SourceUrls);
+        assert_eq!(narrowed.changed_fields(), vec![Field::CallbackUrl]);
+        // --restart-running wins: the whole update, by stop → update → restart.
+        let both = PlanOptions {
+            restart_running: true,
+            partial: true,
+        };
+        let (d, _) = decide(&u, Some(&st), now(), both);
+        assert!(matches!(d, Decision::Change { held: None, ref steps, .. } if steps.len() == 3));
+        // Nothing the task allows: still blocked.
+        u.callback_url = None;
+        assert_eq!(decide(&u, Some(&st), now(), opts).0.name(), "blocked");
     }
 
     #[test]
@@ -431,6 +524,7 @@ mod tests {
             now(),
             PlanOptions {
                 restart_running: true,
+                partial: false,
             },
         );
         match d {

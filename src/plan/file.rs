@@ -53,6 +53,9 @@ pub struct PlanFile {
     /// is refused when loaded ([`PlanFileError::NoCreationTime`]).
     pub created_at: ApiTime,
     pub restart_running: bool,
+    /// Planned with `--partial` (absent in plans saved before it existed: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     pub manifests: Vec<ManifestRef>,
     pub items: Vec<PlanItem>,
 }
@@ -126,6 +129,7 @@ impl PlanFile {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             created_at,
             restart_running: options.restart_running,
+            partial: options.partial,
             manifests,
             items,
         }

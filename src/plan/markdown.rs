@@ -393,7 +393,11 @@ fn row(item: &PlanItem) -> String {
     let region = item.region.to_string();
     let origin = code(&item.origin);
     match &item.decision {
-        Decision::Change { changes, steps } => {
+        Decision::Change {
+            changes,
+            steps,
+            held,
+        } => {
             let calls = steps
                 .iter()
                 .map(|s| match s {
@@ -403,8 +407,24 @@ fn row(item: &PlanItem) -> String {
                 })
                 .collect::<Vec<_>>()
                 .join(" → ");
+            // `--partial`: what stays blocked, in the same cell, after what is sent.
+            let held = held
+                .as_ref()
+                .map(|h| {
+                    let why: Vec<String> = h
+                        .reasons
+                        .iter()
+                        .map(|r| format!("<b>{}</b>: {}", r.field, text(&r.message)))
+                        .collect();
+                    format!(
+                        "<br><i>blocked, not sent (--partial)</i>: {}<br>{}",
+                        field_changes(&h.changes),
+                        why.join("<br>")
+                    )
+                })
+                .unwrap_or_default();
             format!(
-                "| {id} | {region} | {status} | {calls} | {} | {origin} |\n",
+                "| {id} | {region} | {status} | {calls} | {}{held} | {origin} |\n",
                 field_changes(changes)
             )
         }
@@ -537,6 +557,7 @@ mod tests {
                 new: new.into(),
             }],
             steps: steps.to_vec(),
+            held: None,
         }
     }
 
@@ -591,6 +612,7 @@ mod tests {
                         },
                     ],
                     steps: vec![Step::Update],
+                    held: None,
                 },
             ),
             item(

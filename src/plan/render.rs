@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::plan::diff::{Decision, Step};
+use crate::plan::diff::{Decision, Held, Step};
 use crate::plan::file::PlanItem;
 
 /// Counts per class, for the summary line and `--detailed-exitcode`.
@@ -51,6 +51,17 @@ fn steps_text(steps: &[Step]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" → ")
+}
+
+/// The held-back part of a `--partial` item: its fields and why each cannot change now.
+fn held_lines(out: &mut String, held: &Held) {
+    let _ = writeln!(out, "    blocked, not sent (--partial):");
+    for c in &held.changes {
+        let _ = writeln!(out, "    {}: {:?} → {:?}", c.field, c.old, c.new);
+    }
+    for r in &held.reasons {
+        let _ = writeln!(out, "    ✗ {}: {} [{}]", r.field, r.message, r.code);
+    }
 }
 
 /// The reviewed-diff text. `show_no_op` lists up-to-date tasks too (with -v); otherwise they are
@@ -114,7 +125,11 @@ fn block(out: &mut String, item: &PlanItem, show_no_op: bool) {
         item.task_id, item.region, item.origin
     );
     match &item.decision {
-        Decision::Change { changes, steps } => {
+        Decision::Change {
+            changes,
+            steps,
+            held,
+        } => {
             let how = if steps.len() > 1 {
                 format!("  [{}]", steps_text(steps))
             } else {
@@ -123,6 +138,9 @@ fn block(out: &mut String, item: &PlanItem, show_no_op: bool) {
             let _ = writeln!(out, "~ {head}{how}");
             for c in changes {
                 let _ = writeln!(out, "    {}: {:?} → {:?}", c.field, c.old, c.new);
+            }
+            if let Some(h) = held {
+                held_lines(out, h);
             }
         }
         Decision::NoOp => {
@@ -196,6 +214,7 @@ mod tests {
                         new: "https://n".into(),
                     }],
                     steps: vec![Step::Update],
+                    held: None,
                 },
             ),
             item(
@@ -207,6 +226,7 @@ mod tests {
                         new: "[\"x\"]".into(),
                     }],
                     steps: vec![Step::Stop, Step::Update, Step::Restart],
+                    held: None,
                 },
             ),
             item("ccc", Decision::NoOp),

@@ -33,6 +33,7 @@ mod plan_apply;
 mod plan_forgery;
 mod plan_live;
 mod plan_markdown;
+mod plan_region_partial;
 mod quota_cli;
 mod quota_hardening;
 mod quota_outage;

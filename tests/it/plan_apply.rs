@@ -143,6 +143,7 @@ async fn planned_restart_runs_in_order_and_stale_items_are_refused() {
         at(0),
         PlanOptions {
             restart_running: true,
+            partial: false,
         },
     )
     .await
@@ -150,6 +151,7 @@ async fn planned_restart_runs_in_order_and_stale_items_are_refused() {
     let plan = PlanFile::new(
         PlanOptions {
             restart_running: true,
+            partial: false,
         },
         at(0),
         vec![],
@@ -349,6 +351,7 @@ async fn re_applying_an_applied_plan_reports_already_applied_and_sends_nothing()
     ];
     let opts = PlanOptions {
         restart_running: true,
+        partial: false,
     };
     let items = plan_updates(eng.as_ref(), &updates, at(0), opts)
         .await

@@ -56,6 +56,11 @@ pub struct Args {
     /// blocked.
     #[arg(long, conflicts_with_all = ["plan", "no_refresh"])]
     pub restart_running: bool,
+    /// For a blocked update whose task allows some of its fields (a running task's CallbackUrl
+    /// beside new SourceUrls): send those and report the rest blocked, as `plan --partial`
+    /// plans. Without it the whole update is blocked.
+    #[arg(long, conflicts_with_all = ["plan", "no_refresh"])]
+    pub partial: bool,
     /// Do not read live state: send every manifest's whole update as written (for keys without
     /// read permission). Nothing is checked against the task's state first, so an unchanged
     /// StartTime or SourceUrls sent to a running task is refused by the service

@@ -88,6 +88,7 @@ pub(super) async fn plan_work(
                 now: args.now.unwrap_or_else(manifests::clock_now),
                 opts: PlanOptions {
                     restart_running: args.restart_running,
+                    partial: args.partial,
                 },
                 reads: ctx.config.concurrency,
                 preview: limit,
