@@ -92,6 +92,7 @@ mod tests {
             update: Update::new("t1", Region::CnShanghai),
             live: Some(Default::default()),
             fingerprint: Some("sha256:x".into()),
+            live_region: None,
         }
     }
 

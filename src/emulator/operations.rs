@@ -236,8 +236,14 @@ impl Store {
     }
 
     fn describe(&self, p: &Params, now: ApiTime, request_id: &str) -> Result<Value, ApiFault> {
-        let (id, _) = Store::target(p)?;
-        let t = self.get(&id).ok_or_else(|| not_exist(&id))?;
+        // Describe names the task by TaskId *and* Region (both required): a task in another
+        // region is not found, as DescribeList pages only the region asked for. Update finds a
+        // task by its ID alone, since its Region is the one to move the task to.
+        let (id, region) = Store::target(p)?;
+        let t = self
+            .get(&id)
+            .filter(|t| t.region == region)
+            .ok_or_else(|| not_exist(&id))?;
         Ok(json(&DescribeResponse {
             request_id: request_id.into(),
             ret_code: 0,

@@ -6,7 +6,7 @@
 //! `changes`, a field not listed, an item spliced in from another plan, `steps: []` or
 //! `steps: ["stop"]`, a stop → update → restart on a stopped task — each was sent (or reported
 //! succeeded) before. So every item is decided again, by the same pure function planning used
-//! ([`plan_item`]), from the manifest's update and the live state the item recorded, as of the
+//! ([`plan_item_in`]), from the manifest's update and the live state the item recorded, as of the
 //! plan's `created_at`, and must come out identical — decision, changes, steps, the update sent,
 //! origin and the fingerprint of the recorded state. Any difference refuses the whole plan,
 //! naming the item. The recorded live state itself is checked at apply time against the task's
@@ -18,7 +18,7 @@ use std::path::Path;
 use crate::model::{Region, Update};
 use crate::plan::diff::PlanOptions;
 use crate::plan::file::{PlanFile, PlanItem};
-use crate::plan::live::plan_item;
+use crate::plan::live::plan_item_in;
 
 /// One way a saved plan is not what its manifests produce.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,13 +143,12 @@ pub fn check(plan: &PlanFile, entries: &[(Update, String)]) -> Vec<Underived> {
             continue;
         }
         *seen = true;
-        let derived = plan_item(
-            u,
-            origin.to_string(),
-            item.live.clone(),
-            plan.created_at,
-            opts,
-        );
+        // Against the state and the region it was planned against.
+        let found = item
+            .live
+            .clone()
+            .map(|s| (item.live_region.unwrap_or(u.region), s));
+        let derived = plan_item_in(u, origin.to_string(), found, plan.created_at, opts);
         if let Some(what) = first_difference(item, &derived) {
             out.push(Underived::Differs {
                 index,
@@ -207,6 +206,7 @@ mod tests {
     use crate::model::ApiTime;
     use crate::plan::diff::{Decision, Step};
     use crate::plan::file::ManifestRef;
+    use crate::plan::live::plan_item;
 
     fn now() -> ApiTime {
         ApiTime::parse("2026-06-01T00:00:00Z").unwrap()

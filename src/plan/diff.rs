@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::models::{TaskInfo, TaskState};
-use crate::model::{ApiTime, Field, TaskStatus, Update};
+use crate::model::{ApiTime, Field, Region, TaskStatus, Update};
 use crate::rules::{self, LiveTask, Severity, Violation};
 
 /// One field that differs: the live value and the value the manifest asks for, as display text.
@@ -134,18 +134,42 @@ fn errors(v: Vec<Violation>) -> Vec<Reason> {
         .collect()
 }
 
-/// Decides one update against what Describe returned (`None`: no such task). Returns the decision
-/// and the update narrowed to the fields that differ (what would be sent).
+/// Decides one update against what Describe returned (`None`: no such task), the task found in
+/// the update's own region. Returns the decision and the update narrowed to the fields that
+/// differ (what would be sent).
 pub fn decide(
     u: &Update,
     live: Option<&TaskState>,
     now: ApiTime,
     opts: PlanOptions,
 ) -> (Decision, Update) {
+    decide_in(u, live, u.region, now, opts)
+}
+
+/// [`decide`] for a task found in `region`: when that is not the update's `Region`, moving it
+/// there is one of the changes (Describe does not report a task's region: where a read found it
+/// is what says it), allowed only before the task's scheduled start.
+pub fn decide_in(
+    u: &Update,
+    live: Option<&TaskState>,
+    region: Region,
+    now: ApiTime,
+    opts: PlanOptions,
+) -> (Decision, Update) {
     let Some(state) = live else {
         return (Decision::Missing, u.clone());
     };
-    let (changes, narrowed) = changes(u, state);
+    let (mut changes, narrowed) = changes(u, state);
+    if region != u.region {
+        changes.insert(
+            0,
+            FieldChange {
+                field: Field::Region,
+                old: region.to_string(),
+                new: u.region.to_string(),
+            },
+        );
+    }
     if changes.is_empty() {
         return (Decision::NoOp, narrowed);
     }
@@ -167,7 +191,16 @@ pub fn decide(
             narrowed,
         );
     };
-    let reasons = errors(rules::check_against_live(&narrowed, &task, now));
+    // The live rules, and the move to another region (which they do not see: `LiveTask` has no
+    // region) judged by the same state table.
+    let check = |task: &LiveTask| {
+        let moved = (region != u.region)
+            .then(|| rules::blocked_in_state(Field::Region, task.status))
+            .flatten();
+        let live = rules::check_against_live(&narrowed, task, now);
+        errors(moved.into_iter().chain(live).collect())
+    };
+    let reasons = check(&task);
     if reasons.is_empty() {
         return (
             Decision::Change {
@@ -183,8 +216,7 @@ pub fn decide(
             status: TaskStatus::Stopped,
             ..task.clone()
         };
-        let ok_when_stopped =
-            errors(rules::check_against_live(&narrowed, &stopped, now)).is_empty();
+        let ok_when_stopped = check(&stopped).is_empty();
         if ok_when_stopped && opts.restart_running {
             let steps = vec![Step::Stop, Step::Update, Step::Restart];
             let held = None;
@@ -223,12 +255,14 @@ fn blocked_or_partial(
     let blocked = |f: Field| reasons.iter().any(|r| r.field == f);
     if opts.partial {
         let mut allowed = narrowed.clone();
+        let mut separable = true;
         for c in &changes {
             if blocked(c.field) {
-                allowed.clear(c.field);
+                // `Region` cannot be left out of a call (it names the task): not split.
+                separable &= allowed.clear(c.field);
             }
         }
-        let sends = changes.iter().any(|c| !blocked(c.field));
+        let sends = separable && changes.iter().any(|c| !blocked(c.field));
         if sends && errors(rules::check_against_live(&allowed, task, now)).is_empty() {
             let (now_sent, held): (Vec<_>, Vec<_>) =
                 changes.into_iter().partition(|c| !blocked(c.field));
@@ -361,7 +395,7 @@ fn status_text(code: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Region, SourceType};
+    use crate::model::SourceType;
     use crate::rules::code;
 
     fn t(s: &str) -> ApiTime {
@@ -512,6 +546,40 @@ mod tests {
         // Nothing the task allows: still blocked.
         u.callback_url = None;
         assert_eq!(decide(&u, Some(&st), now(), opts).0.name(), "blocked");
+    }
+
+    #[test]
+    fn a_task_found_in_another_region_is_moved_before_start_and_blocked_after() {
+        let mut u = update();
+        u.callback_url = Some("https://old-hooks/cb".into()); // as it is: only Region differs
+        let beijing = Region::CnBeijing;
+        let later = live(TaskStatus::NotStarted);
+        let (d, narrowed) = decide_in(&u, Some(&later), beijing, now(), PlanOptions::default());
+        let Decision::Change { changes, .. } = d else {
+            panic!("expected a change, got {d:?}");
+        };
+        assert_eq!(
+            changes,
+            vec![FieldChange {
+                field: Field::Region,
+                old: "cn-beijing".into(),
+                new: "cn-shanghai".into(),
+            }]
+        );
+        assert_eq!(narrowed.region, Region::CnShanghai);
+        let all = PlanOptions {
+            restart_running: true,
+            partial: true,
+        };
+        let (d, _) = decide_in(&u, Some(&live(TaskStatus::Running)), beijing, now(), all);
+        let Decision::Blocked { reasons, .. } = d else {
+            panic!("expected blocked, got {d:?}");
+        };
+        assert_eq!(reasons[0].field, Field::Region);
+        assert_eq!(reasons[0].code, code::TASK_HAS_STARTED);
+        // Found where the manifest says: nothing differs.
+        let (d, _) = decide(&u, Some(&later), now(), PlanOptions::default());
+        assert_eq!(d, Decision::NoOp);
     }
 
     #[test]

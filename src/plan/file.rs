@@ -41,6 +41,9 @@ pub struct PlanItem {
     pub live: Option<TaskState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// Where the task was found, when not in the update's `Region` (a move is planned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_region: Option<Region>,
 }
 
 /// A whole saved plan.

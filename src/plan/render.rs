@@ -199,6 +199,7 @@ mod tests {
                 ..TaskState::default()
             }),
             fingerprint: None,
+            live_region: None,
         }
     }
 

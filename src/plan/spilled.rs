@@ -18,7 +18,7 @@ use crate::model::{ApiTime, Region, Update};
 use crate::plan::diff::{Decision, PlanOptions};
 use crate::plan::fetch::{LiveSource, Wanted, fetch_into};
 use crate::plan::file::PlanItem;
-use crate::plan::live::plan_item;
+use crate::plan::live::plan_item_in;
 use crate::plan::render;
 use crate::spill::{Spill, SpillWriter};
 
@@ -148,11 +148,15 @@ struct Planner<'a, F> {
     differing: usize,
     observe: F,
     error: Option<std::io::Error>,
+    /// The second pass: tasks no read found in their update's region are looked for in every
+    /// other region (a manifest's `Region` may have been edited: it says where the task should
+    /// be, not where it is).
+    elsewhere: bool,
 }
 
 impl<F: FnMut(&PlanItem)> Planner<'_, F> {
-    fn decide(&mut self, at: usize, entry: BatchEntry, state: Option<TaskState>) {
-        let item = plan_item(&entry.update, entry.origin, state, self.now, self.opts);
+    fn decide(&mut self, at: usize, entry: BatchEntry, found: Option<(Region, TaskState)>) {
+        let item = plan_item_in(&entry.update, entry.origin, found, self.now, self.opts);
         match item.decision {
             Decision::Change { .. } => self.summary.change += 1,
             Decision::NoOp => self.summary.no_op += 1,
@@ -190,20 +194,39 @@ impl<F: FnMut(&PlanItem)> Planner<'_, F> {
     }
 }
 
+impl<F: FnMut(&PlanItem)> Planner<'_, F> {
+    /// Whether entry `at` is still looked for in `region`: in the first pass, in its own region;
+    /// in the second, in every other.
+    fn looked_for(&self, at: usize, region: Region) -> bool {
+        !self.found[at] && ((self.batch.index.regions[at] == region) != self.elsewhere)
+    }
+}
+
 impl<F: FnMut(&PlanItem)> Wanted for Planner<'_, F> {
     fn regions(&self) -> Vec<(Region, usize)> {
+        if self.elsewhere {
+            return Region::ALL
+                .into_iter()
+                .map(|r| (r, self.remaining(r)))
+                .filter(|(_, n)| *n > 0)
+                .collect();
+        }
         self.remaining.iter().map(|(r, n)| (*r, *n)).collect()
     }
 
     fn remaining(&self, region: Region) -> usize {
+        if self.elsewhere {
+            return (0..self.found.len())
+                .filter(|at| self.looked_for(*at, region))
+                .count();
+        }
         self.remaining.get(&region).copied().unwrap_or(0)
     }
 
     fn remaining_ids(&mut self, region: Region) -> Vec<String> {
         let mut ids = BTreeSet::new();
         for at in 0..self.found.len() {
-            if !self.found[at]
-                && self.batch.index.regions[at] == region
+            if self.looked_for(at, region)
                 && let Some(e) = self.entry(at)
             {
                 ids.insert(e.update.task_id);
@@ -213,21 +236,29 @@ impl<F: FnMut(&PlanItem)> Wanted for Planner<'_, F> {
     }
 
     fn found(&mut self, region: Region, state: TaskState) {
-        let candidates: Vec<usize> = self
-            .batch
-            .index
-            .candidates(region, &state.task_id)
-            .filter(|at| !self.found[*at])
-            .collect();
-        for at in candidates {
-            let Some(entry) = self.entry(at) else { return };
-            if entry.update.task_id == state.task_id && entry.update.region == region {
-                self.found[at] = true;
-                if let Some(n) = self.remaining.get_mut(&region) {
-                    *n = n.saturating_sub(1);
+        // First pass: the task's own region; second: an update of any other region.
+        let own: Vec<Region> = if self.elsewhere {
+            Region::ALL.into_iter().filter(|r| *r != region).collect()
+        } else {
+            vec![region]
+        };
+        for own in own {
+            let candidates: Vec<usize> = self
+                .batch
+                .index
+                .candidates(own, &state.task_id)
+                .filter(|at| !self.found[*at])
+                .collect();
+            for at in candidates {
+                let Some(entry) = self.entry(at) else { return };
+                if entry.update.task_id == state.task_id && entry.update.region == own {
+                    self.found[at] = true;
+                    if let Some(n) = self.remaining.get_mut(&own) {
+                        *n = n.saturating_sub(1);
+                    }
+                    self.decide(at, entry, Some((region, state)));
+                    return;
                 }
-                self.decide(at, entry, Some(state));
-                return;
             }
         }
     }
@@ -280,8 +311,13 @@ pub async fn plan_spilled<S: LiveSource>(
         differing: 0,
         observe,
         error: None,
+        elsewhere: false,
     };
     fetch_into(src, &mut p, limit.min(MAX_READS_IN_FLIGHT)).await?;
+    if p.found.iter().any(|f| !f) {
+        p.elsewhere = true;
+        fetch_into(src, &mut p, limit.min(MAX_READS_IN_FLIGHT)).await?;
+    }
     for at in 0..n {
         if !p.found[at]
             && let Some(entry) = p.entry(at)

@@ -45,10 +45,14 @@ async fn create(s: &Signer, name: &str, start: &str, end: &str) -> String {
 }
 
 async fn status(s: &Signer, id: &str) -> i64 {
+    status_in(s, id, "cn-shanghai").await
+}
+
+async fn status_in(s: &Signer, id: &str, region: &str) -> i64 {
     let r = s
         .call(
             "DescribeLivePullToPush",
-            &[("TaskId", id), ("Region", "cn-shanghai")],
+            &[("TaskId", id), ("Region", region)],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -97,8 +101,21 @@ async fn every_operation_and_the_lifecycle() {
         u.body
     );
 
+    // Describe answers for the task's region only: it moved to cn-beijing.
+    let gone = s
+        .call(
+            "DescribeLivePullToPush",
+            &[("TaskId", &id), ("Region", "cn-shanghai")],
+        )
+        .await;
+    assert_eq!(gone.code(), "CodeTaskNotExist", "{}", gone.body);
+
     emu.clock().set(t("2026-03-01T02:00:00Z"));
-    assert_eq!(status(&s, &id).await, 1, "running at StartTime");
+    assert_eq!(
+        status_in(&s, &id, "cn-beijing").await,
+        1,
+        "running at StartTime"
+    );
 
     let stop = s
         .call(
@@ -110,7 +127,7 @@ async fn every_operation_and_the_lifecycle() {
         (stop.status, stop.body["TaskId"].as_str()),
         (200, Some(id.as_str()))
     );
-    assert_eq!(status(&s, &id).await, 3);
+    assert_eq!(status_in(&s, &id, "cn-beijing").await, 3);
 
     let restart = s
         .call(
@@ -119,7 +136,7 @@ async fn every_operation_and_the_lifecycle() {
         )
         .await;
     assert_eq!(restart.status, 200);
-    assert_eq!(status(&s, &id).await, 1);
+    assert_eq!(status_in(&s, &id, "cn-beijing").await, 1);
 
     emu.clock().set(t("2026-03-02T00:00:00Z"));
     let d = s

@@ -125,6 +125,12 @@ pub struct Args {
     /// to watch retries at work.
     #[arg(long, value_name = "F", requires = "sandbox", value_parser = parse_fraction)]
     pub sandbox_fail_rate: Option<f64>,
+    /// With --sandbox: seed the emulator from FILE (repeatable) — the unedited `livebatch export`
+    /// of the tasks, i.e. the live snapshot — instead of from the manifests, and rehearse the
+    /// edited manifests against it: an edit of SourceUrls, StartTime, EndTime or SourceType the
+    /// service would refuse is blocked here too, and a task FILE lacks is missing.
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    pub sandbox_seed: Vec<std::path::PathBuf>,
     /// Judge time rules ("EndTime after now") against this instant instead of the clock
     /// (yyyy-MM-ddTHH:mm:ssZ, UTC), as `validate --now` does.
     #[arg(long, value_name = "TIME", value_parser = ApiTime::parse)]

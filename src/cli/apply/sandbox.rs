@@ -62,12 +62,18 @@ pub(super) async fn connect_target(
     })
 }
 
-/// The tasks the sandbox starts with: one per task of the manifests, as it is before the change.
+/// The tasks the sandbox starts with: those of `--sandbox-seed` (a live snapshot, as exported),
+/// else one per task of the manifests, as it is before the change.
 fn seeds(args: &Args, source: &Source) -> Result<Vec<crate::emulator::SeedTask>, CliError> {
+    let now = sandbox_now(args);
+    if !args.sandbox_seed.is_empty() {
+        let seeded = crate::emulator::seed::from_files(&args.sandbox_seed, now)
+            .map_err(|e| CliError::usage(format!("--sandbox-seed: {e}")))?;
+        return Ok(seeded.tasks);
+    }
     let Source::Manifests(batch) = source else {
         return Ok(vec![]);
     };
-    let now = sandbox_now(args);
     let mut seen = std::collections::HashSet::new();
     let mut seeds = Vec::new();
     for e in batch.entries.iter() {
@@ -97,8 +103,20 @@ fn banner(emu: &EmulatorHandle, args: &Args, source: &Source) {
             .count(),
         Source::Plan(..) => 0,
     };
+    let from = if args.sandbox_seed.is_empty() {
+        format!(
+            "from the manifest ({annotated} with the status of their x-TaskStatus, the rest stopped)"
+        )
+    } else {
+        let files: Vec<String> = args
+            .sandbox_seed
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        format!("from --sandbox-seed {}, as exported", files.join(", "))
+    };
     eprintln!(
-        "sandbox: emulator at {} (clock {}{}) with {} task(s) seeded from the manifest ({annotated} with the status of their x-TaskStatus, the rest stopped), quota {} calls/s per operation, {}..{} ms latency{}",
+        "sandbox: emulator at {} (clock {}{}) with {} task(s) seeded {from}, quota {} calls/s per operation, {}..{} ms latency{}",
         emu.url(),
         emu.clock().now(),
         if args.now.is_some() { ", --now" } else { "" },
@@ -111,7 +129,14 @@ fn banner(emu: &EmulatorHandle, args: &Args, source: &Source) {
             _ => String::new(),
         }
     );
+    if annotated > 0 && args.sandbox_seed.is_empty() {
+        eprintln!("{}", NOT_REHEARSED);
+    }
 }
+
+/// Why an exported manifest's edits of some fields rehearse as unchanged, and the way out: the
+/// sandbox seeds its tasks from the manifest itself, so their values before the edit are unknown.
+pub const NOT_REHEARSED: &str = "sandbox: note: this manifest was exported (x-TaskStatus): its SourceUrls, StartTime, EndTime and SourceType are seeded as written, so an edit of them cannot be rehearsed (it plans as unchanged, never blocked); to rehearse them, export the tasks again unedited and pass that file as --sandbox-seed FILE";
 
 /// The sandbox's clock: `--now` when given, else the real one.
 fn sandbox_now(args: &Args) -> ApiTime {
