@@ -83,7 +83,11 @@ fn item(i: usize) -> PlanItem {
         task_id: id.clone(),
         region: Region::CnShanghai,
         origin: format!("manifests/rollout.yaml:{}", 3 + i * 3),
-        decision: Decision::Change { changes, steps },
+        decision: Decision::Change {
+            changes,
+            steps,
+            held: None,
+        },
         update: Update::new(&id, Region::CnShanghai),
         live: Some(TaskState {
             task_status: status,
@@ -91,5 +95,6 @@ fn item(i: usize) -> PlanItem {
             ..TaskState::default()
         }),
         fingerprint: None,
+        live_region: None,
     }
 }

@@ -546,6 +546,7 @@ mod tests {
                 ..TaskState::default()
             }),
             fingerprint: None,
+            live_region: None,
         }
     }
 
