@@ -123,7 +123,7 @@ async fn list(
         }
         Ok(all)
     };
-    let listed = shared_quota::until_halted(shared.as_deref(), listing).await;
+    let listed = shared_quota::until_halted(shared.as_deref(), exit::FAILURE, listing).await;
     if let Some(s) = &shared {
         s.finish().await;
     }

@@ -65,7 +65,8 @@ pub fn plan_live(
         let (engine, shared) =
             shared_quota::engine(client, live.qps, &config, &live.api.quota, g).await?;
         let planned = plan_updates(engine.as_ref(), &updates, now, opts);
-        let planned = shared_quota::until_halted(shared.as_deref(), planned).await;
+        let planned =
+            shared_quota::until_halted(shared.as_deref(), crate::exit::FAILURE, planned).await;
         if let Some(s) = &shared {
             s.finish().await;
         }

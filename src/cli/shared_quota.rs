@@ -14,7 +14,7 @@ use crate::api::client::Client;
 use crate::api::operation::Operation;
 use crate::apply::config::ExecConfig;
 use crate::apply::engine::Engine;
-use crate::exit;
+
 use crate::pace::PACE_HEADROOM;
 use crate::pace::adaptive::AdaptiveConfig;
 use crate::pace::limiter::{DynPacer, Pacers};
@@ -217,11 +217,13 @@ pub async fn engine(
     Ok((engine, Some(Arc::new(SharedRun { pacers: made, halt }))))
 }
 
-/// Runs `work` unless the quota store halts the run first (exit 3, without a message:
+/// Runs `work` unless the quota store halts the run first (exit `halted`, without a message:
 /// [`SharedRun::finish`] says why): planning and verify wait on the shared pacers too, and a
-/// halted pacer never hands out a slot.
+/// halted pacer never hands out a slot. `apply` passes 3 (its journal makes the run resumable);
+/// `plan`, `diff` and `export` pass 1: they have nothing to resume, only to run again.
 pub async fn until_halted<T>(
     shared: Option<&SharedRun>,
+    halted: u8,
     work: impl std::future::Future<Output = T>,
 ) -> Result<T, CliError> {
     let Some(s) = shared else {
@@ -229,6 +231,6 @@ pub async fn until_halted<T>(
     };
     tokio::select! {
         r = work => Ok(r),
-        _ = s.halt.cancelled() => Err(CliError::reported(exit::INTERRUPTED)),
+        _ = s.halt.cancelled() => Err(CliError::reported(halted)),
     }
 }

@@ -155,9 +155,10 @@ async fn run_async(
         if args.verify {
             let verified = verify::verify_run(code, &ran.outcomes, &engine, g);
             // Halted by the quota store during verify: the run ends as halted (exit 3).
-            (code, verification) = shared_quota::until_halted(shared.as_deref(), verified)
-                .await
-                .unwrap_or_else(|halted| (halted.code, None));
+            (code, verification) =
+                shared_quota::until_halted(shared.as_deref(), exit::INTERRUPTED, verified)
+                    .await
+                    .unwrap_or_else(|halted| (halted.code, None));
         }
         let facts = end::RunFacts {
             run: run_info(&args, &target.name, &engine, &opts, (started_at, ended.at)),

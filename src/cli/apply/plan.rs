@@ -97,7 +97,8 @@ pub(super) async fn plan_work(
             let count =
                 |it: &PlanItem| counts.add(&planned::work_item(it, Guard::None), previous, resume);
             let planning = plan_entries(ctx.engine, &batch, how, count, g);
-            let plan = shared_quota::until_halted(ctx.shared, planning).await??;
+            let plan = shared_quota::until_halted(ctx.shared, crate::exit::INTERRUPTED, planning)
+                .await??;
             drop(batch);
             let preview = plan.preview_text();
             Ok(Planned {
