@@ -54,6 +54,10 @@ pub struct Report {
     /// What run this is: target, inputs, times, pace (absent in reports of older versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunInfo>,
+    /// The command(s) to run next, one `next: …` line each, as the end of the run printed them
+    /// (absent when there is nothing to do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// What run a report describes, so a report read later (or attached to a CI job) says where it
@@ -116,6 +120,7 @@ impl Report {
             verify: None,
             credential_refreshes: None,
             run: None,
+            next: None,
         }
     }
 

@@ -67,52 +67,86 @@ pub fn attention(r: &Report, limit: usize) -> std::io::Result<String> {
     Ok(s)
 }
 
-/// How this run was invoked, for the next command: the manifests (or `--plan PLAN`) and the
-/// journal when it was named.
-#[derive(Debug, Clone)]
+/// How this run was invoked, for the next command: the manifests (or `--plan PLAN`) and every
+/// flag that chose the target and the journal, so the command printed reaches the same place.
+#[derive(Debug, Clone, Default)]
 pub struct Invocation {
-    /// `m.yaml other.csv`, or `--plan plan.json`.
+    /// `m.yaml other.csv`, or `--plan plan.json` (shell-quoted where needed).
     pub inputs: String,
-    /// ` --journal PATH` when the run named one, else empty.
-    pub journal: String,
+    /// ` --sandbox`, ` --endpoint URL`, ` --profile NAME`, ` --journal PATH` as the run had them,
+    /// each with its leading space; empty for the default target and journal.
+    pub target: String,
     /// Whether the run applied a saved plan.
     pub saved_plan: bool,
+    /// Whether the run planned with `--restart-running`.
+    pub restart_running: bool,
 }
 
-/// What to run next, if anything: `--resume` after a halt or an interruption with work left,
-/// `--retry-failed` after failures, a new plan after stale items.
+/// `word` as a shell reads it back unchanged: as is when it holds only characters no shell
+/// treats specially, else in single quotes.
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:@%+=,-".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// What to run next, one `next:` line each, if anything: `--resume` after a halt or an
+/// interruption with work left, `--retry-failed` after failures, a new plan after stale items,
+/// and for blocked items the flag that sends them (`--restart-running` for running tasks, else
+/// `--partial` for the fields that can change now).
 pub fn next_command(r: &Report, inv: &Invocation) -> Option<String> {
     let s = &r.summary;
-    let apply = |flag: &str| format!("livebatch apply {flag} {}{}", inv.inputs, inv.journal);
+    let apply = |flag: &str| format!("livebatch apply {flag}{} {}", inv.target, inv.inputs);
     let credentials = matches!(
         s.outcome,
         Outcome::Halted {
             halt_reason: HaltReason::Systemic { .. }
         }
     );
+    let mut lines = Vec::new();
     if s.not_attempted > 0 && s.outcome != Outcome::Completed {
         let why = if credentials {
             "once the account or key is fixed"
         } else {
             "to send what is left"
         };
-        return Some(format!("next: {}   ({why})", apply("--resume")));
-    }
-    if s.failed > 0 {
-        return Some(format!(
+        lines.push(format!("next: {}   ({why})", apply("--resume")));
+    } else if s.failed > 0 {
+        lines.push(format!(
             "next: {}   (once the cause is fixed)",
             apply("--retry-failed")
         ));
-    }
-    if s.stale > 0 {
+    } else if s.stale > 0 {
         let how = if inv.saved_plan {
             "re-plan: livebatch plan --out PLAN MANIFEST…, review it, then livebatch apply --plan PLAN"
         } else {
             "re-run apply: it plans against live state again"
         };
-        return Some(format!("next: {how}   (tasks changed since the plan)"));
+        lines.push(format!("next: {how}   (tasks changed since the plan)"));
     }
-    None
+    if s.blocked > 0 && !inv.saved_plan {
+        let line = if inv.restart_running {
+            format!(
+                "next: {}   ({} blocked: send only the fields that can change now)",
+                apply("--restart-running --partial"),
+                s.blocked
+            )
+        } else {
+            format!(
+                "next: {}   ({} blocked: stops, updates and restarts running tasks; or --partial to send only the fields that can change now)",
+                apply("--restart-running"),
+                s.blocked
+            )
+        };
+        lines.push(line);
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 #[cfg(test)]
@@ -159,8 +193,7 @@ mod tests {
     fn inv() -> Invocation {
         Invocation {
             inputs: "m.yaml".into(),
-            journal: String::new(),
-            saved_plan: false,
+            ..Invocation::default()
         }
     }
 
@@ -218,10 +251,10 @@ mod tests {
             ],
         );
         let mut named = inv();
-        named.journal = " --journal j.jsonl".into();
+        named.target = " --sandbox --journal j.jsonl".into();
         let next = next_command(&interrupted, &named).unwrap();
         assert!(
-            next.starts_with("next: livebatch apply --resume m.yaml --journal j.jsonl"),
+            next.starts_with("next: livebatch apply --resume --sandbox --journal j.jsonl m.yaml"),
             "{next}"
         );
         let stale = report(
@@ -231,5 +264,19 @@ mod tests {
         let mut plan = inv();
         plan.saved_plan = true;
         assert!(next_command(&stale, &plan).unwrap().contains("re-plan"));
+        let mut blocked = report(
+            Outcome::Completed,
+            vec![item("a", ItemStatus::Blocked, None, "")],
+        );
+        blocked.summary.blocked = 1;
+        let next = next_command(&blocked, &inv()).unwrap();
+        assert!(
+            next.starts_with("next: livebatch apply --restart-running m.yaml"),
+            "{next}"
+        );
+        assert!(next.contains("--partial"), "{next}");
+        assert_eq!(shell_word("my file.yaml"), "'my file.yaml'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("a/b-c.yaml"), "a/b-c.yaml");
     }
 }

@@ -9,6 +9,7 @@ mod apply_e2e;
 mod apply_executor;
 mod apply_live;
 mod apply_outputs;
+mod apply_story;
 mod ci_examples;
 mod cli_plan_offline;
 mod cli_validate;

@@ -86,6 +86,7 @@ fn sample() -> Report {
         verify: None,
         credential_refreshes: None,
         run: None,
+        next: None,
     }
 }
 

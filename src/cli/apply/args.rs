@@ -10,17 +10,32 @@ use crate::model::ApiTime;
 
 const EXAMPLES: &str = "\
 Examples:
-  livebatch apply --sandbox --yes examples/migration.yaml      rehearse: built-in emulator, no credentials
-  livebatch apply examples/migration.yaml                      plan against live state, show it, ask, apply
-  livebatch apply --restart-running m.yaml                     stop → update → restart running tasks
-  livebatch apply --no-refresh --yes m.yaml                    no read permission: send every manifest field blind
-  livebatch apply --yes --report run.json --report run.xml m.yaml   CI: no question, JSON + JUnit reports
-  livebatch apply --resume --yes m.yaml                        after a crash or Ctrl-C: only what is left
-  livebatch apply --retry-failed --yes m.yaml                  only what failed last time
-  livebatch apply --plan plan.json --yes --verify              exactly a reviewed plan, then read back
+  # rehearse: built-in emulator, no credentials
+  livebatch apply --sandbox --yes examples/migration.yaml
+  # plan against live state, show it, ask, apply
+  livebatch apply examples/migration.yaml
+  # stop → update → restart running tasks
+  livebatch apply --restart-running m.yaml
+  # no read permission: send every manifest field blind
+  livebatch apply --no-refresh --yes m.yaml
+  # CI: no question, JSON + JUnit reports
+  livebatch apply --yes --report run.json --report run.xml m.yaml
+  # after a crash or Ctrl-C: only what is left
+  livebatch apply --resume --yes m.yaml
+  # only what failed last time
+  livebatch apply --retry-failed --yes m.yaml
+  # exactly a reviewed plan, then read back
+  livebatch apply --plan plan.json --yes --verify
 
-Exit codes: 0 all succeeded · 1 some failed, or blocked/missing items not accepted · 3 halted or interrupted · 4 stale plan
-            64 usage · 65 invalid manifest (nothing sent) · 77 credentials, or a systemic error halted the run";
+Exit codes:
+  0   all succeeded
+  1   some failed, or blocked/missing items not accepted
+  3   halted or interrupted
+  4   stale plan
+  5   cancelled at the prompt (nothing sent)
+  64  usage
+  65  invalid manifest (nothing sent)
+  77  credentials, or a systemic error halted the run";
 
 /// Plan against live state, then send exactly the changes, paced per operation, with retries, a
 /// journal and reports.

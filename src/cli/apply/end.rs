@@ -19,13 +19,52 @@ pub(super) struct RunFacts {
     pub verify: Option<Verification>,
 }
 
-/// The report of a run, assembled once.
-pub(super) fn assemble(ran: Ran, facts: RunFacts) -> Report {
+/// The report of a run, assembled once, with the command to run next.
+pub(super) fn assemble(ran: Ran, facts: RunFacts, args: &Args) -> Report {
     let mut rep = Report::spilled(report::stats::summarize(&ran.record), ran.outcomes);
     rep.verify = facts.verify;
     rep.credential_refreshes = facts.credential_refreshes;
     rep.run = Some(facts.run);
+    rep.next = report::terminal::next_command(&rep, &invocation(args));
     rep
+}
+
+/// How the run was invoked, for the next command: its inputs and every flag that chose the target
+/// and the journal, so that the command printed goes where this run went (a sandbox run's next
+/// command is a sandbox run, on the sandbox journal). An endpoint is shown without a password.
+fn invocation(args: &Args) -> report::terminal::Invocation {
+    use report::terminal::shell_word;
+    let mut target = String::new();
+    if args.sandbox {
+        target.push_str(" --sandbox");
+    }
+    if let Some(e) = &args.api.endpoint {
+        let shown = crate::api::endpoint::redact_userinfo(e);
+        target.push_str(&format!(" --endpoint {}", shell_word(&shown)));
+    }
+    if let Some(p) = &args.api.profile {
+        target.push_str(&format!(" --profile {}", shell_word(p)));
+    }
+    if let Some(j) = &args.journal {
+        target.push_str(&format!(
+            " --journal {}",
+            shell_word(&j.display().to_string())
+        ));
+    }
+    report::terminal::Invocation {
+        inputs: match &args.plan {
+            Some(p) => format!("--plan {}", shell_word(&p.display().to_string())),
+            None => args
+                .files
+                .iter()
+                .map(|f| shell_word(f))
+                .collect::<Vec<_>>()
+                .join(" "),
+        },
+        target,
+        saved_plan: args.plan.is_some(),
+        restart_running: args.restart_running,
+    }
 }
 
 /// Writes every report; one that cannot be written is said where it happens and raises the exit
@@ -40,27 +79,16 @@ pub(super) fn write_reports(rep: &Report, reports: &[(PathBuf, report::Format)],
     }
 }
 
-/// The end of the run on the terminal, then the JSON document on standard output with
-/// `--format json`.
+/// The end of the run: what needs attention and the next command on standard error, the JSON
+/// document on standard output with `--format json`, and last of all the outcome line, which ends
+/// with the exit code the command returns (so the two never disagree).
 pub(super) fn end(rep: &Report, args: &Args, opts: &SessionOptions, code: u8, g: &Global) -> u8 {
     let accept = Accept {
         blocked: args.allow_blocked,
         missing: args.allow_missing,
     };
-    let invocation = report::terminal::Invocation {
-        inputs: match &args.plan {
-            Some(p) => format!("--plan {}", p.display()),
-            None => args.files.join(" "),
-        },
-        journal: args
-            .journal
-            .as_ref()
-            .map(|j| format!(" --journal {}", j.display()))
-            .unwrap_or_default(),
-        saved_plan: args.plan.is_some(),
-    };
     let mut code = code;
-    if !end_of_run(rep, accept, &invocation, opts, g) {
+    if !attention_and_next(rep, accept, g) {
         code = code.max(exit::FAILURE);
     }
     if args.format == OutputFormat::Json {
@@ -71,51 +99,55 @@ pub(super) fn end(rep: &Report, args: &Args, opts: &SessionOptions, code: u8, g:
             .and_then(|()| out.flush())
             .is_err()
         {
-            return code.max(exit::FAILURE);
+            code = code.max(exit::FAILURE);
         }
+    }
+    // The outcome line is printed even with -q when the run did not complete: it is the reason.
+    if !g.quiet || rep.summary.outcome.halt_reason().is_some() {
+        eprintln!("{}", outcome_line(&rep.summary, opts, code));
     }
     code
 }
 
-/// The end of a run on standard error: what needs attention, the next command, and last of all
-/// the outcome line (so it is the line a CI log or a terminal shows at the bottom).
-/// Returns false if the items could not be read back for the list (said in its place; the
-/// outcome line still comes last).
-fn end_of_run(
-    rep: &Report,
-    accept: Accept,
-    invocation: &report::terminal::Invocation,
-    opts: &SessionOptions,
-    g: &Global,
-) -> bool {
+/// What needs attention, the next command, and the blocked or missing items the exit code counts
+/// against the run. Returns false if the items could not be read back for the list (said in its
+/// place; the outcome line still comes last).
+fn attention_and_next(rep: &Report, accept: Accept, g: &Global) -> bool {
     let s = &rep.summary;
+    if g.quiet {
+        return true;
+    }
     let mut listed = true;
-    if !g.quiet {
-        match report::terminal::attention(rep, report::terminal::LISTED) {
-            Ok(text) => eprint!("{text}"),
-            Err(e) => {
-                eprintln!("error: cannot read the run's outcomes back: {e}");
-                listed = false;
-            }
-        }
-        if let Some(next) = report::terminal::next_command(rep, invocation) {
-            eprintln!("{next}");
-        }
-        let unaccepted: Vec<String> = [
-            (s.blocked, accept.blocked, "blocked", "--allow-blocked"),
-            (s.missing, accept.missing, "missing", "--allow-missing"),
-        ]
-        .into_iter()
-        .filter(|(n, ok, _, _)| *n > 0 && !ok)
-        .map(|(n, _, what, flag)| format!("{n} {what} (accept with {flag})"))
-        .collect();
-        if !unaccepted.is_empty() {
-            eprintln!(
-                "not sent and not accepted: {}; exit 1",
-                unaccepted.join(", ")
-            );
+    match report::terminal::attention(rep, report::terminal::LISTED) {
+        Ok(text) => eprint!("{text}"),
+        Err(e) => {
+            eprintln!("error: cannot read the run's outcomes back: {e}");
+            listed = false;
         }
     }
+    if let Some(next) = &rep.next {
+        eprintln!("{next}");
+    }
+    let unaccepted: Vec<String> = [
+        (s.blocked, accept.blocked, "blocked", "--allow-blocked"),
+        (s.missing, accept.missing, "missing", "--allow-missing"),
+    ]
+    .into_iter()
+    .filter(|(n, ok, _, _)| *n > 0 && !ok)
+    .map(|(n, _, what, flag)| format!("{n} {what} (accept with {flag})"))
+    .collect();
+    if !unaccepted.is_empty() {
+        // No exit code here: the outcome line, last, says the one the command returns.
+        eprintln!(
+            "not sent and not accepted: {} (the run fails on them)",
+            unaccepted.join(", ")
+        );
+    }
+    listed
+}
+
+/// The last line of a run: its outcome, the counts, the pace, the journal, and the exit code.
+fn outcome_line(s: &crate::outcome::Summary, opts: &SessionOptions, code: u8) -> String {
     let mut extra = String::new();
     for (n, what) in [
         (s.stale, "stale (re-plan)"),
@@ -147,20 +179,16 @@ fn end_of_run(
     } else {
         String::new()
     };
-    // The outcome line is printed even with -q when the run did not complete: it is the reason.
-    if !g.quiet || s.outcome.halt_reason().is_some() {
-        eprintln!(
-            "{outcome}: {} succeeded, {} failed{extra}, {} skipped, {} not attempted; {} retries, {} throttled; {:.2} calls/s{per_operation} over {:.1} s; journal {}",
-            s.succeeded,
-            s.failed,
-            s.skipped,
-            s.not_attempted,
-            s.retries,
-            s.throttled,
-            s.calls_per_second,
-            s.elapsed_seconds,
-            opts.journal.display()
-        );
-    }
-    listed
+    format!(
+        "{outcome}: {} succeeded, {} failed{extra}, {} skipped, {} not attempted; {} retries, {} throttled; {:.2} calls/s{per_operation} over {:.1} s; journal {}; exit {code}",
+        s.succeeded,
+        s.failed,
+        s.skipped,
+        s.not_attempted,
+        s.retries,
+        s.throttled,
+        s.calls_per_second,
+        s.elapsed_seconds,
+        opts.journal.display()
+    )
 }

@@ -165,7 +165,7 @@ async fn run_async(
             credential_refreshes: ended.refreshes,
             verify: verification,
         };
-        let rep = end::assemble(ran, facts);
+        let rep = end::assemble(ran, facts, &args);
         code = end::write_reports(&rep, &reports, code);
         report = Some(rep);
     }
@@ -303,8 +303,8 @@ fn confirm(
             let stdin = std::io::stdin();
             if !session::ask("Apply?", &mut stdin.lock(), &mut std::io::stderr()) {
                 locked.discard_if_empty();
-                eprintln!("nothing sent");
-                return Err(CliError::reported(exit::USAGE));
+                eprintln!("cancelled; nothing sent");
+                return Err(CliError::reported(exit::CANCELLED));
             }
             Ok(locked)
         }

@@ -34,6 +34,10 @@ pub(super) async fn verify_run<S: TaskOps>(
         }
     };
     if v.checked == 0 {
+        // Said rather than silent: --verify was asked for, and a quiet end reads as "all match".
+        if !g.quiet {
+            eprintln!("verify: nothing to verify (no update was sent)");
+        }
         return (code, None);
     }
     if v.mismatches.is_empty() {

@@ -1,0 +1,170 @@
+//! The end of an `apply` run tells one story (issue 21): the outcome line ends with the exit code
+//! the command returns, the `next:` command goes where the run went (`--sandbox`, `--endpoint`,
+//! `--journal` repeated) and names the flag for blocked items, `--verify` says when there was
+//! nothing to verify, and declining the prompt is its own exit code.
+
+use std::io::Write as _;
+use std::process::Stdio;
+
+use crate::support::binary::Scratch;
+use crate::support::emulator::{Emu, seed_task};
+use livebatch::model::{SourceType, TaskStatus};
+
+const MP4: &[&str] = &["https://media.example.com/a.mp4"];
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn last_line(err: &str) -> &str {
+    err.trim_end().lines().last().unwrap_or("")
+}
+
+/// The migration example in the scratch directory as `m.yaml`.
+fn migration(s: &Scratch) {
+    std::fs::copy("examples/migration.yaml", s.path("m.yaml")).unwrap();
+}
+
+#[test]
+fn a_sandbox_runs_next_command_stays_in_the_sandbox_and_its_outcome_line_says_the_exit_code() {
+    let s = Scratch::new();
+    migration(&s);
+    let run = |args: &[&str]| {
+        s.unconfigured()
+            .args(["apply", "--yes"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Every update refused (transient 503, no retry): all fail, nothing to verify.
+    let out = run(&[
+        "--sandbox",
+        "--no-refresh",
+        "--sandbox-fail-rate",
+        "1",
+        "--max-attempts",
+        "1",
+        "--verify",
+        "m.yaml",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("verify: nothing to verify (no update was sent)"),
+        "{err}"
+    );
+    let next = err
+        .lines()
+        .find(|l| l.starts_with("next: "))
+        .unwrap_or_else(|| panic!("no next: line\n{err}"));
+    assert_eq!(
+        next,
+        "next: livebatch apply --retry-failed --sandbox m.yaml   (once the cause is fixed)"
+    );
+    assert!(last_line(&err).ends_with("; exit 1"), "{err}");
+
+    // Run as printed (with --yes), it retries in the sandbox, on the sandbox's journal.
+    let printed: Vec<&str> = next
+        .trim_start_matches("next: livebatch apply ")
+        .split("   (")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let out = run(&printed);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("36 succeeded"), "{err}");
+    assert!(last_line(&err).ends_with("; exit 0"), "{err}");
+    assert!(s.path("m.yaml.sandbox.journal.jsonl").exists());
+    assert!(
+        !s.path("m.yaml.journal.jsonl").exists(),
+        "the real journal was never written"
+    );
+}
+
+#[test]
+fn blocked_items_name_the_flag_that_sends_them_and_the_exit_code_is_said_once_last() {
+    let emu = Emu::seeded(
+        100,
+        None,
+        vec![seed_task(
+            "blk-1",
+            SourceType::Url,
+            MP4,
+            TaskStatus::Running,
+            -3_600,
+            86_400,
+        )],
+    );
+    let s = Scratch::new();
+    let m = s.path("m.yaml");
+    std::fs::write(
+        &m,
+        "updates:\n  - TaskId: blk-1\n    Region: cn-shanghai\n    SourceUrls: [https://media.example.com/b.mp4]\n",
+    )
+    .unwrap();
+    let out = s
+        .apply(&emu, &[m.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let next = err
+        .lines()
+        .find(|l| l.starts_with("next: "))
+        .unwrap_or_else(|| panic!("no next: line\n{err}"));
+    let journal = s.path("j.jsonl");
+    assert!(
+        next.starts_with(&format!(
+            "next: livebatch apply --restart-running --endpoint {} --journal {} {}",
+            emu.url(),
+            journal.display(),
+            m.display()
+        )),
+        "{next}"
+    );
+    assert!(
+        next.contains("1 blocked") && next.contains("--partial"),
+        "{next}"
+    );
+    // The exit code is said once, on the last line, and it is the one returned.
+    assert_eq!(err.matches("exit 1").count(), 1, "{err}");
+    assert!(last_line(&err).ends_with("; exit 1"), "{err}");
+    assert!(
+        err.contains("not sent and not accepted: 1 blocked"),
+        "{err}"
+    );
+}
+
+/// Declining at the prompt needs a terminal: `script` gives the run one, fed `n`.
+#[test]
+fn declining_the_prompt_is_cancelled_with_its_own_exit_code() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` to give the run a terminal");
+        return;
+    }
+    let s = Scratch::new();
+    migration(&s);
+    let bin = assert_cmd::cargo::cargo_bin("livebatch");
+    let mut child = s
+        .bare("script")
+        .args(["-qec"])
+        .arg(format!("{} apply --sandbox m.yaml", bin.display()))
+        .arg("/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(text.contains("cancelled; nothing sent"), "{text}");
+    assert!(!s.path("m.yaml.sandbox.journal.jsonl").exists(), "{text}");
+}
