@@ -101,6 +101,11 @@ pub fn previous_state(
 
 /// The summary shown before asking (and printed with `--yes` unless quiet), after the plan's
 /// preview when there is one. `pace` is the Update pace in calls/s.
+///
+/// Risky work is named before it happens: the running streams a `--restart-running` run stops
+/// and restarts are counted, with how long each is at least off air (its Update and Restart
+/// calls, each waiting its pacer's slot, plus their round trips). What is not sent is counted by
+/// kind, without pointing at a list that may show only its first items.
 pub fn summary_text(counts: &WorkCounts, opts: &SessionOptions, target: &str, pace: f64) -> String {
     let c = &opts.config;
     let (unsent, skipped, to_send) = (counts.unsent, counts.skipped, counts.to_send());
@@ -110,11 +115,35 @@ pub fn summary_text(counts: &WorkCounts, opts: &SessionOptions, target: &str, pa
         counts.total,
         opts.manifests.len()
     );
+    if counts.restarts > 0 {
+        s.push_str(&format!(
+            " ({} of them running: stopped, updated, restarted)",
+            counts.restarts
+        ));
+    }
     if unsent > 0 {
-        s.push_str(&format!(", {unsent} not sent (see the plan above)"));
+        let noop = unsent - counts.blocked - counts.missing;
+        let kinds: Vec<String> = [
+            (counts.blocked, "blocked"),
+            (counts.missing, "missing"),
+            (noop, "already up to date"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        s.push_str(&format!(", {unsent} not sent ({})", kinds.join(", ")));
     }
     if skipped > 0 {
         s.push_str(&format!(", {skipped} skipped (journal)"));
+    }
+    if counts.restarts > 0 {
+        // Its Update and its Restart each wait one slot of their operation's pacer.
+        let off_air = format!("{:.1} s", 2.0 / pace.max(0.01));
+        s.push_str(&format!(
+            "\nwarning: {} running stream(s) will be interrupted: each is off air from its stop until its restart, at least {off_air} plus two round trips",
+            counts.restarts
+        ));
     }
     s.push_str(&format!(
         "\nupdates paced at {pace} calls/s, each operation on its own quota (concurrency {}, up to {} attempts each, halt on {}): at least {}\njournal: {}",

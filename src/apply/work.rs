@@ -6,6 +6,8 @@
 use super::item::WorkItem;
 use super::journal::{JournalState, ResumeMode};
 use super::planned::{Guard, work_item};
+use crate::outcome::ItemStatus;
+use crate::plan::diff::Step;
 use crate::plan::file::PlanItem;
 use crate::plan::spilled::BatchEntry;
 pub use crate::plan::stale::Expect;
@@ -70,18 +72,30 @@ impl WorkList {
 pub struct WorkCounts {
     pub total: usize,
     pub unsent: usize,
+    /// Of the unsent: blocked and missing (the rest are already as asked).
+    pub blocked: usize,
+    pub missing: usize,
     pub skipped: usize,
     pub max_calls: usize,
+    /// Items that will be sent as stop → update → restart: running streams taken off air.
+    pub restarts: usize,
 }
 
 impl WorkCounts {
     pub fn add(&mut self, it: &WorkItem, previous: &JournalState, resume: ResumeMode) {
         self.total += 1;
         self.max_calls = self.max_calls.max(it.calls());
-        if it.unsent.is_some() {
+        if let Some(u) = &it.unsent {
             self.unsent += 1;
+            match u.status {
+                ItemStatus::Blocked => self.blocked += 1,
+                ItemStatus::Missing => self.missing += 1,
+                _ => {}
+            }
         } else if !it.is_sent(previous, resume) {
             self.skipped += 1;
+        } else if it.steps.contains(&Step::Stop) {
+            self.restarts += 1;
         }
     }
 

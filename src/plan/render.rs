@@ -103,8 +103,9 @@ pub fn preview_of(shown: &[PlanItem], differing: usize, summary: Summary) -> Str
     if shown.len() < differing {
         let _ = writeln!(
             out,
-            "... and {} more (-v shows them all)",
-            differing - shown.len()
+            "... and {} more: first {} of {differing} shown; -v for all",
+            differing - shown.len(),
+            shown.len()
         );
     }
     out.push_str(&summary.line());
@@ -271,7 +272,10 @@ mod tests {
             .collect();
         let p = preview(&items, Some(2));
         assert_eq!(p.matches("missing: no task").count(), 2);
-        assert!(p.contains("... and 3 more (-v shows them all)"), "{p}");
+        assert!(
+            p.contains("... and 3 more: first 2 of 5 shown; -v for all"),
+            "{p}"
+        );
         assert!(p.ends_with("Plan: 0 to change, 1 already up to date, 0 blocked, 5 missing.\n"));
         assert!(!preview(&items, None).contains("more"));
     }

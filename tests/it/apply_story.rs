@@ -168,3 +168,89 @@ fn declining_the_prompt_is_cancelled_with_its_own_exit_code() {
     assert!(text.contains("cancelled; nothing sent"), "{text}");
     assert!(!s.path("m.yaml.sandbox.journal.jsonl").exists(), "{text}");
 }
+
+/// A manifest moving each of `ids` to a new source file.
+fn new_sources(s: &Scratch, ids: &[String]) -> std::path::PathBuf {
+    let mut text = String::from("updates:\n");
+    for id in ids {
+        text.push_str(&format!(
+            "  - TaskId: {id}\n    Region: cn-shanghai\n    SourceUrls: [https://media.example.com/b.mp4]\n"
+        ));
+    }
+    let m = s.path("m.yaml");
+    std::fs::write(&m, text).unwrap();
+    m
+}
+
+fn running(n: usize) -> (Emu, Vec<String>) {
+    let ids: Vec<String> = (0..n).map(|i| format!("run-{i:02}")).collect();
+    let seeds = ids
+        .iter()
+        .map(|id| {
+            seed_task(
+                id,
+                SourceType::Url,
+                MP4,
+                TaskStatus::Running,
+                -3_600,
+                86_400,
+            )
+        })
+        .collect();
+    (Emu::seeded(100, None, seeds), ids)
+}
+
+/// The confirmation's lines from the plan's summary line to the journal line, with the run's
+/// endpoint and directory replaced, for a snapshot.
+fn confirmation(err: &str, emu: &Emu, s: &Scratch) -> String {
+    let from = err.find("Plan: ").unwrap_or_else(|| panic!("{err}"));
+    let text = &err[from..];
+    let to = text.find("\njournal: ").unwrap();
+    text[..to]
+        .replace(&emu.url(), "http://EMULATOR")
+        .replace(&s.dir.path().display().to_string(), "DIR")
+}
+
+#[test]
+fn the_confirmation_names_the_running_streams_it_will_interrupt() {
+    let (emu, ids) = running(3);
+    let s = Scratch::new();
+    let m = new_sources(&s, &ids);
+    let out = s
+        .apply(&emu, &[m.to_str().unwrap(), "--yes", "--restart-running"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    insta::assert_snapshot!(confirmation(&err, &emu, &s));
+}
+
+#[test]
+fn the_confirmation_counts_what_is_not_sent_as_the_preview_shows_it() {
+    let (emu, ids) = running(25);
+    let s = Scratch::new();
+    let m = new_sources(&s, &ids);
+    let out = s
+        .apply(&emu, &[m.to_str().unwrap(), "--yes", "--allow-blocked"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(err.matches("  blocked\n").count(), 20, "{err}");
+    assert!(
+        err.contains("... and 5 more: first 20 of 25 shown; -v for all"),
+        "{err}"
+    );
+    insta::assert_snapshot!(confirmation(&err, &emu, &s));
+    // With -v every blocked item is listed and nothing says "more".
+    let out = s
+        .apply(
+            &emu,
+            &[m.to_str().unwrap(), "--yes", "--allow-blocked", "-v"],
+        )
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(err.matches("  blocked\n").count(), 25, "{err}");
+    assert!(!err.contains("more: first"), "{err}");
+}
