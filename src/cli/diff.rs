@@ -55,7 +55,7 @@ pub fn run(args: Args, g: &Global) -> CliResult {
                 print!("{}", s.text());
             }
             if summary.differs() {
-                print!("{}", render::text(&items, g.verbose > 0));
+                anstream::print!("{}", render::text(&items, g.verbose > 0));
             } else if stopped.is_none() && !g.quiet {
                 println!(
                     "No drift: all {} task(s) match the manifests.",

@@ -54,6 +54,33 @@ pub struct Global {
     /// Print more detail; repeat for more (-vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Colour in plans and diffs: auto (on a terminal, unless NO_COLOR or CI is set), always,
+    /// never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    /// Sets the process's choice, which every `anstream` print follows (styles are stripped when
+    /// colour is off). `auto` is anstream's (a terminal; `NO_COLOR` off; `CLICOLOR_FORCE` on),
+    /// except that a CI log gets none unless asked with `always`.
+    fn apply(self) {
+        let choice = match self {
+            ColorWhen::Always => anstream::ColorChoice::Always,
+            ColorWhen::Never => anstream::ColorChoice::Never,
+            ColorWhen::Auto if std::env::var_os("CI").is_some() => anstream::ColorChoice::Never,
+            ColorWhen::Auto => anstream::ColorChoice::Auto,
+        };
+        choice.write_global();
+    }
 }
 
 /// How to reach the API; shared by every command that calls it.
@@ -147,6 +174,7 @@ pub fn main() -> ExitCode {
         }
     };
     let g = cli.global;
+    g.color.apply();
     let result = match cli.command {
         Command::Validate(a) => validate::run(a, &g),
         Command::Plan(a) => plan::run(a, &g),

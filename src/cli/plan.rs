@@ -165,7 +165,7 @@ pub fn run(args: Args, g: &Global) -> CliResult {
             )
         }
         PlanFormat::Text => {
-            print!("{}", render::text(&plan.items, g.verbose > 0));
+            anstream::print!("{}", render::text(&plan.items, g.verbose > 0));
             if let Some(out) = &args.out
                 && !g.quiet
             {

@@ -2,8 +2,19 @@
 
 use std::fmt::Write;
 
-use crate::plan::diff::{Decision, Held, Step};
+use anstyle::{AnsiColor, Style};
+
+use crate::model::Field;
+use crate::plan::diff::{Decision, FieldChange, Held, Step};
 use crate::plan::file::PlanItem;
+
+// The text carries these styles always; it is printed through `anstream`, which strips them
+// unless colour is on (`--color`, a terminal, `NO_COLOR`), so callers never decide twice.
+const CHANGE: Style = AnsiColor::Yellow.on_default().bold();
+const OLD: Style = AnsiColor::Red.on_default();
+const NEW: Style = AnsiColor::Green.on_default();
+const BLOCKED: Style = AnsiColor::Red.on_default().bold();
+const MISSING: Style = AnsiColor::Magenta.on_default().bold();
 
 /// Counts per class, for the summary line and `--detailed-exitcode`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -57,7 +68,7 @@ fn steps_text(steps: &[Step]) -> String {
 fn held_lines(out: &mut String, held: &Held) {
     let _ = writeln!(out, "    blocked, not sent (--partial):");
     for c in &held.changes {
-        let _ = writeln!(out, "    {}: {:?} → {:?}", c.field, c.old, c.new);
+        change_lines(out, c);
     }
     for r in &held.reasons {
         let _ = writeln!(out, "    ✗ {}: {} [{}]", r.field, r.message, r.code);
@@ -136,9 +147,9 @@ fn block(out: &mut String, item: &PlanItem, show_no_op: bool) {
             } else {
                 String::new()
             };
-            let _ = writeln!(out, "~ {head}{how}");
+            let _ = writeln!(out, "{CHANGE}~{CHANGE:#} {head}{how}");
             for c in changes {
-                let _ = writeln!(out, "    {}: {:?} → {:?}", c.field, c.old, c.new);
+                change_lines(out, c);
             }
             if let Some(h) = held {
                 held_lines(out, h);
@@ -154,9 +165,12 @@ fn block(out: &mut String, item: &PlanItem, show_no_op: bool) {
             reasons,
             hint,
         } => {
-            let _ = writeln!(out, "! {head}  blocked");
+            let _ = writeln!(
+                out,
+                "{BLOCKED}!{BLOCKED:#} {head}  {BLOCKED}blocked{BLOCKED:#}"
+            );
             for c in changes {
-                let _ = writeln!(out, "    {}: {:?} → {:?}", c.field, c.old, c.new);
+                change_lines(out, c);
             }
             for r in reasons {
                 let code = if r.code.is_empty() {
@@ -164,7 +178,11 @@ fn block(out: &mut String, item: &PlanItem, show_no_op: bool) {
                 } else {
                     format!(" [{}]", r.code)
                 };
-                let _ = writeln!(out, "    ✗ {}: {}{code}", r.field, r.message);
+                let _ = writeln!(
+                    out,
+                    "    {BLOCKED}✗{BLOCKED:#} {}: {}{code}",
+                    r.field, r.message
+                );
             }
             if let Some(h) = hint {
                 let _ = writeln!(out, "    hint: {h}");
@@ -173,11 +191,34 @@ fn block(out: &mut String, item: &PlanItem, show_no_op: bool) {
         Decision::Missing => {
             let _ = writeln!(
                 out,
-                "? {head}  missing: no task {} in {}",
+                "{MISSING}?{MISSING:#} {head}  {MISSING}missing{MISSING:#}: no task {} in {}",
                 item.task_id, item.region
             );
         }
     }
+}
+
+/// One field's change: `field: "old" → "new"`; SourceUrls (a list, JSON in the plan) one URL a
+/// line, the old ones with `-` and the new ones with `+`, so a long RTMP URL is read, not decoded.
+fn change_lines(out: &mut String, c: &FieldChange) {
+    if c.field == Field::SourceUrls {
+        let list = |s: &str| serde_json::from_str::<Vec<String>>(s).ok();
+        if let (Some(old), Some(new)) = (list(&c.old), list(&c.new)) {
+            let _ = writeln!(out, "    {}:", c.field);
+            for u in &old {
+                let _ = writeln!(out, "      {OLD}- {}{OLD:#}", crate::text::escape(u));
+            }
+            for u in &new {
+                let _ = writeln!(out, "      {NEW}+ {}{NEW:#}", crate::text::escape(u));
+            }
+            return;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "    {}: {OLD}{:?}{OLD:#} → {NEW}{:?}{NEW:#}",
+        c.field, c.old, c.new
+    );
 }
 
 #[cfg(test)]
@@ -246,17 +287,23 @@ mod tests {
             ),
             item("eeeee", Decision::Missing),
         ];
-        let t = text(&items, false);
+        let styled = text(&items, false);
+        assert!(
+            styled.contains("\x1b["),
+            "styled for anstream to keep or strip"
+        );
+        let t = anstream::adapter::strip_str(&styled).to_string();
         assert_eq!(
             t,
             "~ a (cn-shanghai, running)  m.yaml:1\n    CallbackUrl: \"https://o\" → \"https://n\"\n\
-             ~ bb (cn-shanghai, running)  m.yaml:2  [stop → update → restart]\n    SourceUrls: \"[]\" → \"[\\\"x\\\"]\"\n\
+             ~ bb (cn-shanghai, running)  m.yaml:2  [stop → update → restart]\n    SourceUrls:\n      + x\n\
              ! dddd (cn-shanghai, running)  m.yaml:4  blocked\n    ✗ StartTime: no [CodeTaskHasStarted]\n    hint: try\n\
              ? eeeee (cn-shanghai, running)  m.yaml:5  missing: no task eeeee in cn-shanghai\n\
              Plan: 2 to change, 1 already up to date, 1 blocked, 1 missing.\n"
         );
         assert!(
-            text(&items, true)
+            anstream::adapter::strip_str(&text(&items, true))
+                .to_string()
                 .contains("= ccc (cn-shanghai, running)  m.yaml:3  (already up to date)")
         );
         let s = Summary::of(&items);
@@ -270,7 +317,7 @@ mod tests {
             .map(|i| item(&"x".repeat(i + 1), Decision::Missing))
             .chain([item("same", Decision::NoOp)])
             .collect();
-        let p = preview(&items, Some(2));
+        let p = anstream::adapter::strip_str(&preview(&items, Some(2))).to_string();
         assert_eq!(p.matches("missing: no task").count(), 2);
         assert!(
             p.contains("... and 3 more: first 2 of 5 shown; -v for all"),

@@ -254,3 +254,36 @@ fn the_confirmation_counts_what_is_not_sent_as_the_preview_shows_it() {
     assert_eq!(err.matches("  blocked\n").count(), 25, "{err}");
     assert!(!err.contains("more: first"), "{err}");
 }
+
+#[test]
+fn source_urls_read_one_a_line_and_colour_is_on_only_when_asked() {
+    let (emu, ids) = running(1);
+    let s = Scratch::new();
+    let m = new_sources(&s, &ids);
+    let run = |extra: &[&str]| {
+        let mut args = vec![m.to_str().unwrap(), "--yes", "--allow-blocked"];
+        args.extend_from_slice(extra);
+        let out = s.apply(&emu, &args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stderr(&out)
+    };
+    // Not a terminal: no colour, by default or with NO_COLOR.
+    let plain = run(&[]);
+    assert!(!plain.contains('\x1b'), "{plain}");
+    assert!(
+        plain.contains(
+            "    SourceUrls:\n      - https://media.example.com/a.mp4\n      + https://media.example.com/b.mp4\n"
+        ),
+        "{plain}"
+    );
+    let forced = run(&["--color", "always"]);
+    assert!(
+        forced.contains("\x1b[32m+ https://media.example.com/b.mp4\x1b[0m"),
+        "{forced}"
+    );
+    assert_eq!(
+        anstream::adapter::strip_str(&forced).to_string().lines().count(),
+        plain.lines().count()
+    );
+    assert!(!run(&["--color", "never"]).contains('\x1b'));
+}

@@ -294,12 +294,12 @@ fn confirm(
     match session::confirm_mode(args.yes, std::io::stdin().is_terminal()) {
         Confirm::Proceed => {
             if !g.quiet {
-                eprintln!("{summary}");
+                anstream::eprintln!("{summary}");
             }
             Ok(locked)
         }
         Confirm::Ask => {
-            eprintln!("{summary}");
+            anstream::eprintln!("{summary}");
             let stdin = std::io::stdin();
             if !session::ask("Apply?", &mut stdin.lock(), &mut std::io::stderr()) {
                 locked.discard_if_empty();
@@ -310,7 +310,7 @@ fn confirm(
         }
         Confirm::Refuse => {
             locked.discard_if_empty();
-            eprintln!("{summary}");
+            anstream::eprintln!("{summary}");
             Err(CliError::usage(
                 "standard input is not a terminal, so apply cannot ask for confirmation; pass --yes to apply without asking",
             ))
