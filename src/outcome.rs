@@ -126,6 +126,24 @@ pub struct ItemResult {
     /// Latency of the item's last call, in milliseconds (to 0.1 ms).
     #[serde(default)]
     pub latency_ms: Option<f64>,
+    /// The task's region (absent in records of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// What the item changes (or would, blocked), each field's live value and the new one, when
+    /// it was planned against live state; empty for a blind (`--no-refresh`) update.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    /// The calls of a multi-step item in order (`stop`, `update`, `restart`); empty for one call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+}
+
+/// One field's change as planned: its live value and the value sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub field: String,
+    pub old: String,
+    pub new: String,
 }
 
 impl ItemResult {
@@ -144,6 +162,9 @@ impl ItemResult {
             skip_reason: None,
             request_id: None,
             latency_ms: None,
+            region: None,
+            changes: Vec::new(),
+            steps: Vec::new(),
         }
     }
 }

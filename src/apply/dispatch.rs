@@ -228,11 +228,7 @@ impl<'c, 's, S: TaskOps, I: Iterator<Item = std::io::Result<WorkItem>>> Dispatch
         let Some((at, item, hash)) = self.next.take() else {
             return;
         };
-        let pending = ItemResult::pending(
-            item.update.task_id.clone(),
-            item.source.clone(),
-            hash.clone(),
-        );
+        let pending = item.pending_result(hash.clone());
         let runner = self.runner.clone();
         let handle = self.set.spawn(async move {
             let done = runner.item(item, hash).await;
@@ -320,7 +316,7 @@ impl<'c, 's, S: TaskOps, I: Iterator<Item = std::io::Result<WorkItem>>> Dispatch
     /// not attempted. Then the run's record, and its end in the journal.
     async fn finish(mut self) -> RunRecord {
         if let Some((at, item, hash)) = self.next.take() {
-            let r = ItemResult::pending(item.update.task_id, item.source, hash);
+            let r = item.pending_result(hash);
             self.rec.settle(
                 at,
                 Settled {
@@ -394,7 +390,7 @@ impl<I: Iterator<Item = std::io::Result<WorkItem>>> Feed<I> {
                 }
             };
             let hash = update_hash(&it.update);
-            let mut r = ItemResult::pending(it.update.task_id.clone(), it.source.clone(), hash);
+            let mut r = it.pending_result(hash);
             if let Some(u) = &it.unsent {
                 r.status = u.status;
                 r.error_code = u.error_code.clone();

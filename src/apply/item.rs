@@ -48,6 +48,8 @@ pub struct WorkItem {
     pub expect: Option<Box<Expect>>,
     /// Decided from live state not to send (no-op, blocked, missing).
     pub unsent: Option<Box<Unsent>>,
+    /// What the plan found it changes (or would, blocked), for the reports; empty unplanned.
+    pub changes: Vec<crate::outcome::Change>,
 }
 
 impl WorkItem {
@@ -59,7 +61,30 @@ impl WorkItem {
             steps: vec![Step::Update],
             expect: None,
             unsent: None,
+            changes: Vec::new(),
         }
+    }
+
+    /// Its outcome before it is sent: what it is, where, what it changes and in which steps.
+    pub fn pending_result(&self, hash: String) -> ItemResult {
+        let mut r = ItemResult::pending(self.update.task_id.clone(), self.source.clone(), hash);
+        r.region = Some(self.update.region.as_str().to_string());
+        r.changes = self.changes.clone();
+        if self.steps.len() > 1 {
+            r.steps = self
+                .steps
+                .iter()
+                .map(|s| {
+                    match s {
+                        Step::Stop => "stop",
+                        Step::Update => "update",
+                        Step::Restart => "restart",
+                    }
+                    .to_string()
+                })
+                .collect();
+        }
+        r
     }
 
     /// The operations this item calls, in order (a staleness check first when it has one).
@@ -250,7 +275,7 @@ impl<S: TaskOps> ItemRunner<S> {
     pub async fn item(&self, item: WorkItem, hash: String) -> Done {
         let mut tries = Tries::default();
         let ended = self.run_item(&item, &mut tries).await;
-        let mut r = ItemResult::pending(item.update.task_id.clone(), item.source, hash);
+        let mut r = item.pending_result(hash);
         r.status = ended.status;
         r.attempts = ended.attempts;
         r.error_class = ended.error.as_ref().map(ApiError::class);

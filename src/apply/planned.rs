@@ -21,6 +21,16 @@ pub enum Guard {
 /// One plan item as work.
 pub fn work_item(it: &PlanItem, guard: Guard) -> WorkItem {
     let mut w = WorkItem::new(it.update.clone(), it.origin.clone());
+    if let Decision::Change { changes, .. } | Decision::Blocked { changes, .. } = &it.decision {
+        w.changes = changes
+            .iter()
+            .map(|c| crate::outcome::Change {
+                field: c.field.to_string(),
+                old: c.old.clone(),
+                new: c.new.clone(),
+            })
+            .collect();
+    }
     match &it.decision {
         Decision::Change { steps, .. } => {
             w.steps = steps.clone();

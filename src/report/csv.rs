@@ -2,8 +2,9 @@
 
 use super::Report;
 
-/// The header row, in order.
-pub const COLUMNS: [&str; 8] = [
+/// The header row, in order (columns added later go last, so a script reading them by position
+/// keeps working).
+pub const COLUMNS: [&str; 11] = [
     "task_id",
     "status",
     "attempts",
@@ -12,7 +13,20 @@ pub const COLUMNS: [&str; 8] = [
     "request_id",
     "source",
     "latency_ms",
+    "region",
+    "changes",
+    "steps",
 ];
+
+/// An item's changes in one cell: `Field: old → new`, separated by `; ` (SourceUrls as the JSON
+/// list the plan holds).
+fn changes_cell(changes: &[crate::outcome::Change]) -> String {
+    changes
+        .iter()
+        .map(|c| format!("{}: {} → {}", c.field, c.old, c.new))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// Writes one row per item to `out` as they are read.
 pub fn render_to(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
@@ -32,6 +46,9 @@ pub fn render_to(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()
             cell(i.request_id.as_deref()),
             cell(Some(&i.source)),
             latency,
+            cell(i.region.as_deref()),
+            cell(Some(&changes_cell(&i.changes))),
+            i.steps.join(" → "),
         ])?;
     }
     w.flush()

@@ -56,6 +56,12 @@ pub fn verdict(r: &Report) -> String {
     }
 }
 
+/// Runs shorter than this many seconds get no chart: a few bars say nothing the totals do not.
+pub const CHART_MIN_SECONDS: f64 = 30.0;
+
+/// Changed items listed at most; the rest are counted.
+pub const MAX_CHANGES: usize = 50;
+
 /// Seconds shown at most in the chart; longer runs are grouped into spans of whole seconds.
 pub const CHART_POINTS: usize = 120;
 
@@ -133,10 +139,86 @@ pub fn render(r: &Report) -> String {
     halt_section(&mut m, r);
     totals_section(&mut m, r);
     calls_section(&mut m, r);
-    m.push_str(&chart(&r.summary.per_second));
+    if r.summary.elapsed_seconds >= CHART_MIN_SECONDS {
+        m.push_str(&chart(&r.summary.per_second));
+    }
+    changes_section(&mut m, r);
     failures_section(&mut m, r);
     verify_section(&mut m, r);
+    next_section(&mut m, r);
     m
+}
+
+/// What the run changed: each updated task, where, its steps when several, and each field old →
+/// new; the first [`MAX_CHANGES`], then how many more.
+fn changes_section(m: &mut String, r: &Report) {
+    let mut shown = 0usize;
+    let mut changed = 0usize;
+    for i in r.items.iter().filter(|i| i.status == ItemStatus::Succeeded) {
+        changed += 1;
+        if shown == MAX_CHANGES {
+            continue;
+        }
+        if shown == 0 {
+            m.push_str("#### Changed\n\n");
+        }
+        shown += 1;
+        let steps = if i.steps.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", cell(&i.steps.join(" → ")))
+        };
+        let region = i
+            .region
+            .as_deref()
+            .map(|r| format!(" ({})", cell(r)))
+            .unwrap_or_default();
+        let _ = write!(m, "- `{}`{region}{steps}", cell(&i.task_id));
+        if i.changes.is_empty() {
+            m.push_str(": sent as written (not planned against live state)");
+        }
+        m.push('\n');
+        for c in &i.changes {
+            let _ = writeln!(
+                m,
+                "  - {}: `{}` → `{}`",
+                cell(&c.field),
+                cell(&c.old),
+                cell(&c.new)
+            );
+        }
+    }
+    if changed > shown {
+        let _ = writeln!(
+            m,
+            "\n… and {} more (see the JSON or CSV report).",
+            changed - shown
+        );
+    }
+    if shown > 0 {
+        m.push('\n');
+    }
+}
+
+/// The command to run next, as the end of the run printed it.
+fn next_section(m: &mut String, r: &Report) {
+    let Some(next) = &r.next else {
+        return;
+    };
+    // After a table, a blank line first: else the heading would read as one more row.
+    if !m.ends_with("\n\n") {
+        m.push('\n');
+    }
+    m.push_str("#### Next\n\n");
+    for line in next.lines() {
+        let line = line.strip_prefix("next: ").unwrap_or(line);
+        let (cmd, why) = match line.split_once("   (") {
+            Some((c, w)) => (c, format!(" ({}", cell(w))),
+            None => (line, String::new()),
+        };
+        let _ = writeln!(m, "- `{}`{why}", cell(cmd));
+    }
+    m.push('\n');
 }
 
 /// What run this is: tool, target, times, pace, and the inputs with their hashes.
@@ -347,7 +429,7 @@ mod tests {
                 "total": 5, "succeeded": 3, "failed": failed, "skipped": 0,
                 "stale": stale, "not_attempted": 0,
                 "calls": 14, "retries": 2, "throttled": 1, "calls_per_second": 4.667,
-                "updates_per_second": 1.0, "elapsed_seconds": 2.4,
+                "updates_per_second": 1.0, "elapsed_seconds": 42.0,
                 "latency_ms": {"p50": 40.0, "p95": 180.0, "p99": 240.0},
                 "rate_samples": [],
                 "per_second": [
@@ -380,13 +462,27 @@ mod tests {
             concurrency: 24,
             max_attempts: 5,
         });
+        let mut ok = ItemResult::pending("t-ok".into(), "m.yaml:3".into(), "h".into());
+        ok.status = ItemStatus::Succeeded;
+        ok.region = Some("cn-shanghai".into());
+        ok.steps = vec!["stop".into(), "update".into(), "restart".into()];
+        ok.changes = vec![crate::outcome::Change {
+            field: "SourceUrls".into(),
+            old: "[\"rtmp://old/a\"]".into(),
+            new: "[\"rtmp://new/a\"]".into(),
+        }];
+        r.items = vec![ok.clone()].into();
+        r.next = Some(
+            "next: livebatch apply --retry-failed --sandbox m.yaml   (once the cause is fixed)"
+                .into(),
+        );
         if failed > 0 {
             let mut it = ItemResult::pending("t-bad".into(), "m.yaml:7".into(), "h".into());
             it.status = ItemStatus::Failed;
             it.error_code = Some("InvalidParameter".into());
             it.error_message = Some("CallbackUrl is malformed".into());
             it.attempts = 1;
-            r.items = vec![it].into();
+            r.items = vec![ok, it].into();
         }
         r
     }
@@ -394,6 +490,35 @@ mod tests {
     #[test]
     fn the_report_says_what_run_it_describes_with_a_chart_per_second() {
         insta::assert_snapshot!(render(&report(Outcome::Completed, 1, 0)));
+    }
+
+    #[test]
+    fn a_short_run_gets_no_chart_and_many_changes_are_capped() {
+        let mut r = report(Outcome::Completed, 0, 0);
+        r.summary.elapsed_seconds = 2.4;
+        let items: Vec<ItemResult> = (0..MAX_CHANGES + 7)
+            .map(|n| {
+                let mut it =
+                    ItemResult::pending(format!("t{n}"), format!("m.yaml:{n}"), "h".into());
+                it.status = ItemStatus::Succeeded;
+                it
+            })
+            .collect();
+        r.items = items.into();
+        let m = render(&r);
+        assert!(!m.contains("mermaid"), "{m}");
+        assert_eq!(m.matches("- `t").count(), MAX_CHANGES, "{m}");
+        assert!(
+            m.contains("… and 7 more (see the JSON or CSV report)."),
+            "{m}"
+        );
+        assert!(m.contains("sent as written"), "{m}");
+        assert!(
+            m.contains(
+                "- `livebatch apply --retry-failed --sandbox m.yaml` (once the cause is fixed)"
+            ),
+            "{m}"
+        );
     }
 
     #[test]

@@ -282,8 +282,68 @@ fn source_urls_read_one_a_line_and_colour_is_on_only_when_asked() {
         "{forced}"
     );
     assert_eq!(
-        anstream::adapter::strip_str(&forced).to_string().lines().count(),
+        anstream::adapter::strip_str(&forced)
+            .to_string()
+            .lines()
+            .count(),
         plain.lines().count()
     );
     assert!(!run(&["--color", "never"]).contains('\x1b'));
+}
+
+#[test]
+fn reports_say_what_changed_where_and_in_which_steps() {
+    let (emu, ids) = running(2);
+    let s = Scratch::new();
+    let m = new_sources(&s, &ids);
+    let out = s
+        .apply(
+            &emu,
+            &[
+                m.to_str().unwrap(),
+                "--yes",
+                "--restart-running",
+                "--report",
+                "r.json",
+                "--report",
+                "r.csv",
+                "--report",
+                "r.md",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("r.json")).unwrap()).unwrap();
+    let first = &json["items"][0];
+    assert_eq!(first["region"], "cn-shanghai");
+    assert_eq!(
+        first["steps"],
+        serde_json::json!(["stop", "update", "restart"])
+    );
+    assert_eq!(first["changes"][0]["field"], "SourceUrls");
+    assert_eq!(
+        first["changes"][0]["old"],
+        "[\"https://media.example.com/a.mp4\"]"
+    );
+    assert_eq!(
+        first["changes"][0]["new"],
+        "[\"https://media.example.com/b.mp4\"]"
+    );
+    let mut csv = csv::Reader::from_path(s.path("r.csv")).unwrap();
+    let row = csv.records().next().unwrap().unwrap();
+    assert_eq!(&row[8], "cn-shanghai");
+    assert!(row[9].starts_with("SourceUrls: "), "{:?}", &row[9]);
+    assert_eq!(&row[10], "stop → update → restart");
+    let md = std::fs::read_to_string(s.path("r.md")).unwrap();
+    assert!(
+        md.contains("- `run-00` (cn-shanghai) [stop → update → restart]"),
+        "{md}"
+    );
+    assert!(md.contains("https://media.example.com/b.mp4"), "{md}");
+    assert!(
+        !md.contains("mermaid"),
+        "a run of a second is not charted\n{md}"
+    );
 }

@@ -253,6 +253,7 @@ async fn failed_update_after_stop_restarts_the_task_with_its_old_configuration()
         steps: vec![Step::Stop, Step::Update, Step::Restart],
         expect: None,
         unsent: None,
+        changes: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let (j, jpath) = journal(&dir);

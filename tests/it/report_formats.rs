@@ -29,6 +29,18 @@ fn item(task: &str, status: ItemStatus, code: Option<&str>, msg: Option<&str>) -
         request_id: (status == ItemStatus::Failed).then(|| "5A1F-REQ".to_string()),
         source: "manifests/a b.yaml:12".into(),
         latency_ms: (status != ItemStatus::NotAttempted).then_some(123.4),
+        region: Some("cn-shanghai".into()),
+        // What the plan found: every item moves its callback; the first is also restarted.
+        changes: vec![livebatch::outcome::Change {
+            field: "CallbackUrl".into(),
+            old: "https://old.example.com/cb".into(),
+            new: format!("https://new.example.com/{task}"),
+        }],
+        steps: if task == "t-ok" {
+            vec!["stop".into(), "update".into(), "restart".into()]
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -168,6 +180,22 @@ fn all_formats_round_trip() {
     assert_eq!(v["summary"]["latency_ms"]["p95"], 300.0);
     assert_eq!(v["items"][1]["source"], "manifests/a b.yaml:12");
     assert_eq!(v["items"][3]["status"], "not_attempted");
+    // Each item says where it is and what it changes (issue 21), the multi-step one its steps.
+    assert_eq!(v["items"][0]["region"], "cn-shanghai");
+    assert_eq!(v["items"][0]["changes"][0]["field"], "CallbackUrl");
+    assert_eq!(
+        v["items"][0]["changes"][0]["old"],
+        "https://old.example.com/cb"
+    );
+    assert_eq!(
+        v["items"][0]["changes"][0]["new"],
+        "https://new.example.com/t-ok"
+    );
+    assert_eq!(
+        v["items"][0]["steps"],
+        serde_json::json!(["stop", "update", "restart"])
+    );
+    assert!(v["items"][1].get("steps").is_none(), "one call: no steps");
 
     // CSV: one row per item, fields intact (commas, quotes).
     let mut rd = csv::Reader::from_path(&paths[1]).unwrap();
@@ -182,6 +210,13 @@ fn all_formats_round_trip() {
     assert_eq!(&rows[1][5], "5A1F-REQ");
     assert_eq!(&rows[3][1], "not_attempted");
     assert_eq!(&rows[3][7], "");
+    assert_eq!(&rows[0][8], "cn-shanghai");
+    assert_eq!(
+        &rows[0][9],
+        "CallbackUrl: https://old.example.com/cb → https://new.example.com/t-ok"
+    );
+    assert_eq!(&rows[0][10], "stop → update → restart");
+    assert_eq!(&rows[1][10], "");
 
     // JUnit XML: well-formed; one testcase per item; failures and skips where they belong.
     let xml = std::fs::read_to_string(&paths[2]).unwrap();
