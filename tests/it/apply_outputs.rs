@@ -298,7 +298,8 @@ fn reports_say_what_run_they_describe_and_format_json_prints_it_on_stdout() {
         md.starts_with("### livebatch apply: completed — 4 update(s) applied"),
         "{md}"
     );
-    assert!(md.contains("```mermaid\nxychart-beta"), "{md}");
+    // A run of a second is not charted (runs of 30 s or more are; issue 21).
+    assert!(!md.contains("```mermaid"), "{md}");
     assert!(md.contains(&hash), "{md}");
 }
 

@@ -27,15 +27,9 @@ Examples:
   # exactly a reviewed plan, then read back
   livebatch apply --plan plan.json --yes --verify
 
-Exit codes:
-  0   all succeeded
-  1   some failed, or blocked/missing items not accepted
-  3   halted or interrupted
-  4   stale plan
-  5   cancelled at the prompt (nothing sent)
-  64  usage
-  65  invalid manifest (nothing sent)
-  77  credentials, or a systemic error halted the run";
+Exit codes: 0 all succeeded · 1 some failed, or blocked/missing not accepted
+  3 halted or interrupted · 4 stale plan · 5 cancelled at the prompt
+  64 usage · 65 invalid manifest (nothing sent) · 77 credentials/systemic halt";
 
 /// Plan against live state, then send exactly the changes, paced per operation, with retries, a
 /// journal and reports.
