@@ -1,10 +1,7 @@
 //! The end of an `apply` run tells one story (issue 21): the outcome line ends with the exit code
 //! the command returns, the `next:` command goes where the run went (`--sandbox`, `--endpoint`,
 //! `--journal` repeated) and names the flag for blocked items, `--verify` says when there was
-//! nothing to verify, and declining the prompt is its own exit code.
-
-use std::io::Write as _;
-use std::process::Stdio;
+//! nothing to verify. (Declining the prompt, exit 5: `operator_output`.)
 
 use crate::support::binary::Scratch;
 use crate::support::emulator::{Emu, seed_task};
@@ -135,38 +132,6 @@ fn blocked_items_name_the_flag_that_sends_them_and_the_exit_code_is_said_once_la
         err.contains("not sent and not accepted: 1 blocked"),
         "{err}"
     );
-}
-
-/// Declining at the prompt needs a terminal: `script` gives the run one, fed `n`.
-#[test]
-fn declining_the_prompt_is_cancelled_with_its_own_exit_code() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: no `script` to give the run a terminal");
-        return;
-    }
-    let s = Scratch::new();
-    migration(&s);
-    let bin = assert_cmd::cargo::cargo_bin("livebatch");
-    let mut child = s
-        .bare("script")
-        .args(["-qec"])
-        .arg(format!("{} apply --sandbox m.yaml", bin.display()))
-        .arg("/dev/null")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(5), "{text}");
-    assert!(text.contains("cancelled; nothing sent"), "{text}");
-    assert!(!s.path("m.yaml.sandbox.journal.jsonl").exists(), "{text}");
 }
 
 /// A manifest moving each of `ids` to a new source file.
