@@ -11,8 +11,9 @@ pub const INTERRUPTED: u8 = 3;
 /// A saved plan no longer matches live state (some or all of its items were refused).
 pub const STALE_PLAN: u8 = 4;
 /// Declined at `apply`'s confirmation prompt: nothing was sent. Not a failure and not a usage
-/// error: a script that pipes `n` (or a reviewer who said no) can tell it from both.
-pub const CANCELLED: u8 = 5;
+/// error: a script that pipes `n` (or a reviewer who said no) can tell it from both. (5 is kept
+/// for "a wave failed its health gate", which rollouts in waves will return.)
+pub const CANCELLED: u8 = 6;
 /// The command line was wrong (clap's own 2 is remapped here, to keep 2 for "changes pending").
 pub const USAGE: u8 = 64;
 /// A manifest is invalid; nothing was sent.

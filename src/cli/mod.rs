@@ -31,7 +31,7 @@ Examples:
                                 start a manifest from live tasks
 
 Exit codes: 0 ok · 1 failure · 2 changes pending · 3 interrupted/halted
-            4 stale plan · 5 cancelled at the prompt · 64 usage
+            4 stale plan · 6 cancelled at the prompt · 64 usage
             65 invalid manifest · 66 an input missing or unreadable
             77 credentials or permission";
 

@@ -76,10 +76,7 @@ fn standard_input_named_twice_is_still_a_usage_error_for_plan_and_diff() {
     }
 }
 
-// `apply`'s manifests and `--plan` go through `cli::manifests` once `cli/apply.rs` calls
-// `manifests::inputs(files)?` and `manifests::check_input(path)?` (see the ops21 report).
 #[test]
-#[ignore = "needs the two-line cli/apply.rs change in the ops21 report"]
 fn apply_says_a_missing_manifest_or_plan_is_no_input() {
     let dir = manifest_dir();
     let a = dir
@@ -182,7 +179,7 @@ fn every_help_fits_80_columns_and_lists_exit_codes() {
 /// the run gets one from util-linux `script`.
 #[cfg(target_os = "linux")]
 #[test]
-fn declining_the_prompt_says_cancelled_and_exits_5() {
+fn declining_the_prompt_says_cancelled_and_exits_6() {
     use std::io::Write;
     use std::process::Stdio;
     let dir = manifest_dir();
@@ -202,7 +199,7 @@ fn declining_the_prompt_says_cancelled_and_exits_5() {
     child.stdin.take().unwrap().write_all(b"n\n").unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert_eq!(out.status.code(), Some(6), "{text}");
     assert!(
         text.contains("Apply? [y/N] cancelled; nothing sent"),
         "{text}"

@@ -28,7 +28,7 @@ Examples:
   livebatch apply --plan plan.json --yes --verify
 
 Exit codes: 0 all succeeded · 1 some failed, or blocked/missing not accepted
-  3 halted or interrupted · 4 stale plan · 5 cancelled at the prompt
+  3 halted or interrupted · 4 stale plan · 6 cancelled at the prompt
   64 usage · 65 invalid manifest (nothing sent) · 77 credentials/systemic halt";
 
 /// Plan against live state, then send exactly the changes, paced per operation, with retries, a

@@ -33,7 +33,7 @@ pub(super) fn load_entries(
     dir: &std::path::Path,
     g: &Global,
 ) -> Result<SpilledBatch, CliError> {
-    let inputs = manifests::inputs(files).map_err(CliError::usage)?;
+    let inputs = manifests::inputs(files)?;
     let now = now.unwrap_or_else(manifests::clock_now);
     let spill_failed = |e: std::io::Error| {
         CliError::failure(format!(
@@ -81,6 +81,7 @@ pub(super) fn load_plan(
     now: Option<ApiTime>,
     max_age: Option<std::time::Duration>,
 ) -> Result<Source, CliError> {
+    manifests::check_input(path)?;
     let plan = PlanFile::load(path).map_err(CliError::usage)?;
     // The age is the real clock's (`--now` judges the time rules, not how old a review is).
     if let Some(max_age) = max_age {
