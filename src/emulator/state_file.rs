@@ -63,29 +63,7 @@ impl StateFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ApiTime, Region, Update};
-    use std::collections::BTreeMap;
-
-    fn t(s: &str) -> ApiTime {
-        ApiTime::parse(s).unwrap()
-    }
-
-    fn entry() -> (Update, BTreeMap<String, String>) {
-        let mut u = Update::new("task-1", Region::CnBeijing);
-        u.start_time = Some(t("2026-03-01T00:00:00Z"));
-        u.end_time = Some(t("2026-03-02T00:00:00Z"));
-        u.source_urls = Some(vec!["srt://pull.example.com:9000?streamid=a".into()]);
-        u.callback_url = Some("https://hooks.example.com/x".into());
-        let ann = [
-            ("x-TaskStatus", "3"),
-            ("x-TaskName", "night show"),
-            ("x-DstUrl", "rtmp://push.example.com/app/a"),
-        ]
-        .into_iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-        (u, ann)
-    }
+    use crate::emulator::task::tests::{entry, t};
 
     #[test]
     fn state_file_round_trips_and_rejects_strangers() {

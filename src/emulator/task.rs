@@ -235,15 +235,17 @@ impl Abnormal {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn t(s: &str) -> ApiTime {
+    pub(crate) fn t(s: &str) -> ApiTime {
         ApiTime::parse(s).unwrap()
     }
 
-    fn entry() -> (Update, BTreeMap<String, String>) {
+    /// One stopped task's update and annotations, as a manifest entry seeds it; shared with the
+    /// state file's tests.
+    pub(crate) fn entry() -> (Update, BTreeMap<String, String>) {
         let mut u = Update::new("task-1", Region::CnBeijing);
         u.start_time = Some(t("2026-03-01T00:00:00Z"));
         u.end_time = Some(t("2026-03-02T00:00:00Z"));
