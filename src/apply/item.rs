@@ -326,21 +326,36 @@ impl<S: TaskOps> ItemRunner<S> {
     async fn run_item(&self, item: &WorkItem, tries: &mut Tries) -> Ended {
         let update = &item.update;
         if let Some(expect) = &item.expect {
-            let (id, region) = (update.task_id.as_str(), update.region);
+            // Read where the task was planned (a Region move has not happened yet); an item
+            // applied before has moved it already, so a task not found there is looked for
+            // where the update takes it.
+            let id = update.task_id.as_str();
             let ops = self.engine.ops();
-            let state = match Box::pin(self.engine.call(
-                Operation::Describe,
-                &self.stop,
-                &mut tries.attempts,
-                &mut tries.latency_ms,
-                || ops.describe(id, region),
-            ))
-            .await
-            {
-                Ok(s) => s,
-                Err(f) => return Ended::from_failure(f, tries.attempts, tries.latency_ms),
-            };
-            match freshness(expect, update, &item.steps, state.as_ref()) {
+            let mut state = None;
+            let mut found_in = expect.region;
+            let mut regions = vec![expect.region];
+            if update.region != expect.region {
+                regions.push(update.region);
+            }
+            for region in regions {
+                state = match Box::pin(self.engine.call(
+                    Operation::Describe,
+                    &self.stop,
+                    &mut tries.attempts,
+                    &mut tries.latency_ms,
+                    || ops.describe(id, region),
+                ))
+                .await
+                {
+                    Ok(s) => s,
+                    Err(f) => return Ended::from_failure(f, tries.attempts, tries.latency_ms),
+                };
+                if state.is_some() {
+                    found_in = region;
+                    break;
+                }
+            }
+            match freshness(expect, update, &item.steps, state.as_ref(), found_in) {
                 Freshness::Fresh => {}
                 Freshness::AlreadyApplied => {
                     return Ended::unsent(

@@ -40,6 +40,7 @@ pub fn work_item(it: &PlanItem, guard: Guard) -> WorkItem {
                 w.expect = Some(Box::new(Expect {
                     fingerprint: fp.clone(),
                     planned: live.clone(),
+                    region: it.live_region.unwrap_or(it.region),
                 }));
             }
         }

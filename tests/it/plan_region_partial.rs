@@ -283,3 +283,39 @@ fn the_sandbox_rehearses_an_edited_export_against_its_seed() {
         "{out}"
     );
 }
+
+/// A saved plan of a Region move applies (its staleness read looks where the task was planned,
+/// not where the update takes it), and applied again it is already applied.
+#[test]
+fn a_saved_plan_moves_a_not_started_task_and_reapplied_sends_nothing() {
+    let emu = two_regions();
+    let s = Scratch::new();
+    let m = write(
+        &s,
+        &format!(
+            "updates:\n- TaskId: t-later\n  Region: cn-shanghai\n  SourceUrls: [{}]\n",
+            MP4[0]
+        ),
+    );
+    let out = s
+        .livebatch()
+        .args(["plan", "--endpoint", &emu.url(), "--out", "p.json", &m])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = s
+        .apply(&emu, &["--plan", "p.json", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(emu.task("t-later").region, Region::CnShanghai);
+    let updates = emu.ok_updates();
+    let out = s
+        .apply(&emu, &["--plan", "p.json", "--yes"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("1 already applied"), "{err}");
+    assert_eq!(emu.ok_updates(), updates, "nothing sent again");
+}
