@@ -136,6 +136,20 @@ pub struct ItemResult {
     /// The calls of a multi-step item in order (`stop`, `update`, `restart`); empty for one call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<String>,
+    /// With `--partial`: the fields of the update that were not sent because the task's state
+    /// forbids them now, each with the code the service would answer and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Held>,
+}
+
+/// A field `--partial` held back (not sent), and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    pub field: String,
+    pub old: String,
+    pub new: String,
+    pub code: String,
+    pub reason: String,
 }
 
 /// One field's change as planned: its live value and the value sent.
@@ -165,6 +179,7 @@ impl ItemResult {
             region: None,
             changes: Vec::new(),
             steps: Vec::new(),
+            held: Vec::new(),
         }
     }
 }

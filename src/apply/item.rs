@@ -50,6 +50,8 @@ pub struct WorkItem {
     pub unsent: Option<Box<Unsent>>,
     /// What the plan found it changes (or would, blocked), for the reports; empty unplanned.
     pub changes: Vec<crate::outcome::Change>,
+    /// What `--partial` held back from this item (not sent), for the reports.
+    pub held: Vec<crate::outcome::Held>,
 }
 
 impl WorkItem {
@@ -62,6 +64,7 @@ impl WorkItem {
             expect: None,
             unsent: None,
             changes: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -70,6 +73,7 @@ impl WorkItem {
         let mut r = ItemResult::pending(self.update.task_id.clone(), self.source.clone(), hash);
         r.region = Some(self.update.region.as_str().to_string());
         r.changes = self.changes.clone();
+        r.held = self.held.clone();
         if self.steps.len() > 1 {
             r.steps = self
                 .steps

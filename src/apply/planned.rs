@@ -31,6 +31,28 @@ pub fn work_item(it: &PlanItem, guard: Guard) -> WorkItem {
             })
             .collect();
     }
+    if let Decision::Change {
+        held: Some(held), ..
+    } = &it.decision
+    {
+        w.held = held
+            .changes
+            .iter()
+            .map(|c| {
+                let why = held.reasons.iter().find(|r| r.field == c.field);
+                crate::outcome::Held {
+                    field: c.field.to_string(),
+                    old: c.old.clone(),
+                    new: c.new.clone(),
+                    code: why.map(|r| r.code.clone()).unwrap_or_default(),
+                    reason: why
+                        .or(held.reasons.first())
+                        .map(|r| r.message.clone())
+                        .unwrap_or_default(),
+                }
+            })
+            .collect();
+    }
     match &it.decision {
         Decision::Change { steps, .. } => {
             w.steps = steps.clone();

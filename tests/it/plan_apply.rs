@@ -254,6 +254,7 @@ async fn failed_update_after_stop_restarts_the_task_with_its_old_configuration()
         expect: None,
         unsent: None,
         changes: Vec::new(),
+        held: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let (j, jpath) = journal(&dir);

@@ -84,9 +84,21 @@ fn partial_sends_what_a_running_task_allows_and_shows_the_rest_blocked() {
         "https://hooks.old.example.com/cb"
     );
 
-    // apply --partial: the callback is sent alone, the sources stay.
-    let out = s.apply(&emu, &[&m, "--yes", "--partial"]).output().unwrap();
+    // apply --partial: the callback is sent alone, the sources stay, and the report says what
+    // was held back and why.
+    let out = s
+        .apply(&emu, &[&m, "--yes", "--partial", "--report", "r.json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.path("r.json")).unwrap()).unwrap();
+    let held = &report["items"][0]["held"];
+    assert_eq!(held[0]["field"], "SourceUrls", "{report}");
+    assert!(
+        held[0]["reason"].as_str().unwrap().contains("running"),
+        "{report}"
+    );
     let t = emu.task("t-running");
     assert_eq!(t.callback_url, NEW_CB);
     assert_eq!(t.source_urls, MP4);

@@ -41,6 +41,7 @@ fn item(task: &str, status: ItemStatus, code: Option<&str>, msg: Option<&str>) -
         } else {
             Vec::new()
         },
+        held: Vec::new(),
     }
 }
 
