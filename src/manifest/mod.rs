@@ -121,6 +121,9 @@ pub fn check_readable(path: &Path) -> Result<(), NoInput> {
                 path: path.to_path_buf(),
             });
         }
+        // A FIFO, a pipe (`<(…)`) or a device: opening one to probe it can wait for a writer
+        // forever (a FIFO with none) or take what the real read needs; reading it says the rest.
+        Ok(m) if !m.is_file() => return Ok(()),
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing(path)),
         Err(source) => {
