@@ -390,8 +390,19 @@ mod tests {
     async fn a_log_that_cannot_be_written_fails_seeding_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("emu.json");
-        // Every write to this log fails, as on a full disk.
-        std::os::unix::fs::symlink("/dev/full", wal::log_path(&path)).unwrap();
+        // Every write to this log fails, as on a full disk: a "full" device node (1, 7) made in
+        // the temp dir (root, as CI runs); without the right to make one, a link to the
+        // system's /dev/full, which is only opened for writing, never replaced or created.
+        let log = wal::log_path(&path);
+        let made = std::process::Command::new("mknod")
+            .arg(&log)
+            .args(["c", "1", "7"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !made {
+            std::os::unix::fs::symlink("/dev/full", &log).unwrap();
+        }
         let shared = with_log(&path);
         let e = seed_durably(&shared, synthetic(2, Some(1), now()), Some(&path))
             .await
