@@ -37,10 +37,11 @@ pub fn check_qps(qps: f64, quota_raised: bool) -> Result<(), String> {
 /// Resolves credentials and builds a client from the shared API flags; the error says what went
 /// wrong, with its exit code. Every API command uses this entry point.
 pub fn connect(api: &ApiArgs, g: &Global) -> Result<Client, CliError> {
-    let loaded = match credentials::load(&Environment::from_process(), api.profile.as_deref()) {
-        Ok(l) => l,
-        Err(e) => return Err(CliError::credentials(e)),
-    };
+    let loaded =
+        match credentials::load(&Environment::from_process(), api.connect.profile.as_deref()) {
+            Ok(l) => l,
+            Err(e) => return Err(CliError::credentials(e)),
+        };
     if !g.quiet {
         for n in &loaded.notes {
             eprintln!("note: {n}");

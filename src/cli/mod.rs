@@ -83,9 +83,10 @@ impl ColorWhen {
     }
 }
 
-/// How to reach the API; shared by every command that calls it.
+/// How to reach the API: the endpoint, the credentials' profile and the timeouts. Shared by
+/// every command that calls it, `quota status` included (which has its own --quota-store).
 #[derive(Debug, Clone, Args)]
-pub struct ApiArgs {
+pub struct ConnectArgs {
     /// API endpoint (default https://live.aliyuncs.com). Plain http:// only for loopback hosts.
     // --help never shows the variable's value: it may hold a user and password.
     #[arg(
@@ -105,6 +106,13 @@ pub struct ApiArgs {
     /// Seconds to wait for a whole response once connected.
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     pub read_timeout: f64,
+}
+
+/// How a command that calls the API reaches it, and shares the account's quota.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     #[command(flatten)]
     pub quota: shared_quota::QuotaArgs,
 }
@@ -112,9 +120,9 @@ pub struct ApiArgs {
 impl<'a> From<&'a ApiArgs> for crate::api::client::ApiSettings<'a> {
     fn from(a: &'a ApiArgs) -> Self {
         crate::api::client::ApiSettings {
-            endpoint: a.endpoint.as_deref(),
-            connect_timeout: a.connect_timeout,
-            read_timeout: a.read_timeout,
+            endpoint: a.connect.endpoint.as_deref(),
+            connect_timeout: a.connect.connect_timeout,
+            read_timeout: a.connect.read_timeout,
         }
     }
 }

@@ -6,7 +6,7 @@ use clap::{Args as ClapArgs, Subcommand};
 use super::connect::{check_qps, connect};
 use super::error::{CliError, CliResult};
 use super::shared_quota::{QuotaArgs, resolve};
-use super::{ApiArgs, Global};
+use super::{ApiArgs, ConnectArgs, Global};
 use crate::exit;
 use crate::pace::PACE_HEADROOM;
 use crate::pace::adaptive::AdaptiveConfig;
@@ -69,35 +69,16 @@ pub struct StatusArgs {
     /// The quota the runs use (their --qps): only to show the rate of a key no run has slowed.
     #[arg(long, default_value_t = 10.0, value_name = "N")]
     pub qps: f64,
-    // How to reach the API, for learning the account: as `ApiArgs` (whose own --quota-store
-    // flags this command has in its own form).
-    /// API endpoint (default https://live.aliyuncs.com), for learning the account.
-    #[arg(
-        long,
-        env = "LIVEBATCH_ENDPOINT",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub endpoint: Option<String>,
-    /// Profile in ~/.aliyun/config.json or ~/.alibabacloud/credentials.
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-    /// Seconds to wait for a TCP/TLS connection.
-    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
-    pub connect_timeout: f64,
-    /// Seconds to wait for a whole response once connected.
-    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
-    pub read_timeout: f64,
+    // How to reach the API, for learning the account (its own --quota-store is above).
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 impl StatusArgs {
     /// The API flags of a run sharing this store, with no `--quota-key`: what apply would use.
     fn api(&self) -> ApiArgs {
         ApiArgs {
-            endpoint: self.endpoint.clone(),
-            profile: self.profile.clone(),
-            connect_timeout: self.connect_timeout,
-            read_timeout: self.read_timeout,
+            connect: self.connect.clone(),
             quota: QuotaArgs {
                 quota_store: Some(self.quota_store.clone()),
                 quota_key: None,

@@ -38,11 +38,11 @@ fn invocation(args: &Args) -> report::terminal::Invocation {
     if args.sandbox {
         target.push_str(" --sandbox");
     }
-    if let Some(e) = &args.api.endpoint {
+    if let Some(e) = &args.api.connect.endpoint {
         let shown = crate::api::endpoint::redact_userinfo(e);
         target.push_str(&format!(" --endpoint {}", shell_word(&shown)));
     }
-    if let Some(p) = &args.api.profile {
+    if let Some(p) = &args.api.connect.profile {
         target.push_str(&format!(" --profile {}", shell_word(p)));
     }
     if let Some(j) = &args.journal {

@@ -44,7 +44,7 @@ pub(super) async fn connect_target(
             name,
         });
     }
-    if (args.api.endpoint.is_some() || args.api.profile.is_some()) && !g.quiet {
+    if (args.api.connect.endpoint.is_some() || args.api.connect.profile.is_some()) && !g.quiet {
         eprintln!(
             "note: --sandbox ignores the endpoint and profile; it sends nothing beyond 127.0.0.1"
         );
@@ -175,8 +175,8 @@ async fn start_sandbox(
     .await
     .map_err(|e| e.to_string())?;
     let mut api = args.api.clone();
-    api.endpoint = Some(emulator.url());
-    api.profile = None;
+    api.connect.endpoint = Some(emulator.url());
+    api.connect.profile = None;
     let credentials = Credentials::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET);
     let client = ClientConfig::from_args(&api, credentials)
         .map_err(|e| e.to_string())
