@@ -10,9 +10,12 @@ pub const CHANGES_PENDING: u8 = 2;
 pub const INTERRUPTED: u8 = 3;
 /// A saved plan no longer matches live state (some or all of its items were refused).
 pub const STALE_PLAN: u8 = 4;
+/// A wave failed its health gate (`apply --waves`): the run stopped there, the wave rolled back
+/// unless `--on-unhealthy halt`. `apply --resume` on its journal refuses with the same code: the
+/// manifest must be fixed and planned again.
+pub const GATE_FAILED: u8 = 5;
 /// Declined at `apply`'s confirmation prompt: nothing was sent. Not a failure and not a usage
-/// error: a script that pipes `n` (or a reviewer who said no) can tell it from both. (5 is kept
-/// for "a wave failed its health gate", which rollouts in waves will return.)
+/// error: a script that pipes `n` (or a reviewer who said no) can tell it from both.
 pub const CANCELLED: u8 = 6;
 /// The command line was wrong (clap's own 2 is remapped here, to keep 2 for "changes pending").
 pub const USAGE: u8 = 64;

@@ -140,6 +140,17 @@ pub struct ItemResult {
     /// forbids them now, each with the code the service would answer and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<Held>,
+    /// With `--waves`: the wave (1-based) the item belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<u32>,
+    /// The task's `TaskStatus` when it was planned: with `changes`' old values, the item's
+    /// before-image (what a gate expects after the change, what a rollback or `revert` restores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_status: Option<i32>,
+    /// This record restores an earlier item's before-image: its wave failed its health gate and
+    /// was rolled back (`changes` are then the fields restored, `new` the values restored).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
 }
 
 /// A field `--partial` held back (not sent), and why.
@@ -180,6 +191,9 @@ impl ItemResult {
             changes: Vec::new(),
             steps: Vec::new(),
             held: Vec::new(),
+            wave: None,
+            before_status: None,
+            rollback: false,
         }
     }
 }
@@ -196,6 +210,9 @@ pub enum HaltReason {
     Journal { message: String },
     /// The shared quota store (`--quota-store`) stayed unreachable past its timeout.
     QuotaStore { message: String },
+    /// A wave's health gate could not read its tasks back: no verdict, so nothing was rolled
+    /// back; `--resume` evaluates the gate again.
+    GateInconclusive { wave: u32, message: String },
 }
 
 impl std::fmt::Display for HaltReason {
@@ -220,6 +237,11 @@ impl std::fmt::Display for HaltReason {
             HaltReason::QuotaStore { message } => {
                 write!(f, "the quota store stayed unreachable: {message}")
             }
+            HaltReason::GateInconclusive { wave, message } => write!(
+                f,
+                "wave {wave}'s health gate could not read its tasks back ({}); nothing was rolled back",
+                crate::text::escape(message)
+            ),
         }
     }
 }
@@ -234,6 +256,11 @@ pub enum Outcome {
     },
     /// The caller's cancellation token (Ctrl-C) fired.
     Interrupted,
+    /// A wave failed its health gate (`--waves`): the run stopped there, the wave rolled back
+    /// unless `--on-unhealthy halt`. Final: `--resume` refuses to go on.
+    GateFailed { wave: u32 },
+    /// Stopped as asked after this wave's gate passed (`--pause-after`); `--resume` goes on.
+    Paused { wave: u32 },
 }
 
 impl Outcome {
@@ -242,6 +269,8 @@ impl Outcome {
             Outcome::Completed => "completed",
             Outcome::Halted { .. } => "halted",
             Outcome::Interrupted => "interrupted",
+            Outcome::GateFailed { .. } => "gate_failed",
+            Outcome::Paused { .. } => "paused",
         }
     }
 
@@ -456,6 +485,81 @@ pub struct RunRecord {
     /// Every call of the run, in the order they completed.
     pub timeline: Vec<RecordedCall>,
     pub rate_samples: Vec<RateSample>,
+    /// With `--waves`: each wave and its gate, in order (waves never reached included).
+    pub waves: Vec<WaveResult>,
+}
+
+/// One wave of a rollout (`apply --waves`) and its health gate, as the journal keeps it and the
+/// reports show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaveResult {
+    /// 1-based.
+    pub index: u32,
+    /// How many waves the rollout has.
+    pub of: u32,
+    /// Change items in the wave (its share of the plan).
+    pub size: usize,
+    /// Of those, applied (this run or an earlier run of the same rollout): what the gate read.
+    pub applied: usize,
+    pub healthy: usize,
+    /// Tasks counted against the gate: healthy before the change, not as it should leave them
+    /// after the bake.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unhealthy: Vec<TaskHealth>,
+    /// Tasks already abnormal when planned: reported, not counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_counted: Vec<TaskHealth>,
+    /// Tasks the gate could not read (a failed read makes the whole gate inconclusive).
+    pub inconclusive: usize,
+    /// The most unhealthy tasks the wave may have (`--max-unhealthy`, resolved for its size).
+    pub max_unhealthy: usize,
+    pub verdict: Verdict,
+    /// Tasks whose change was rolled back to its before-image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rolled_back: Vec<String>,
+    /// Tasks whose rollback failed, with why: restore them by hand or with `livebatch revert`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback_failed: Vec<TaskHealth>,
+    /// The bake before the gate read, in seconds.
+    pub bake_seconds: f64,
+}
+
+/// One task as a gate judged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskHealth {
+    pub task_id: String,
+    pub region: Region,
+    /// `TaskStatus` as read at the gate (absent: the task was not found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    /// What is wrong, in words (`running abnormally: PullStreamFailed`, `stopped, should run`,
+    /// `CallbackURL is http://other, not what was sent`).
+    pub reason: String,
+}
+
+/// A wave's gate verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// At most `max_unhealthy` tasks unhealthy: the next wave may start.
+    Passed,
+    /// More unhealthy tasks than allowed: the run stops here (exit 5).
+    Failed,
+    /// A read failed: no verdict; the run halts (exit 3) and `--resume` evaluates it again.
+    Inconclusive,
+    /// The run ended before this wave.
+    NotReached,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::NotReached => "not reached",
+        }
+    }
 }
 
 /// A task whose live state does not match the update that succeeded on it.
@@ -498,9 +602,12 @@ impl Summary {
         let s = self;
         let unaccepted = (!accept.blocked && s.blocked > 0) || (!accept.missing && s.missing > 0);
         match &s.outcome {
-            Outcome::Completed if s.stale > 0 => exit::STALE_PLAN,
-            Outcome::Completed if s.failed == 0 && !unaccepted => exit::SUCCESS,
-            Outcome::Completed => exit::FAILURE,
+            Outcome::GateFailed { .. } => exit::GATE_FAILED,
+            Outcome::Completed | Outcome::Paused { .. } if s.stale > 0 => exit::STALE_PLAN,
+            Outcome::Completed | Outcome::Paused { .. } if s.failed == 0 && !unaccepted => {
+                exit::SUCCESS
+            }
+            Outcome::Completed | Outcome::Paused { .. } => exit::FAILURE,
             Outcome::Interrupted => exit::INTERRUPTED,
             // An expired STS token that could not be refreshed: the work left is fine; renew
             // the token and --resume (the hook of issue 14, see api::error::is_credential_expiry).

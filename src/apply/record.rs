@@ -90,6 +90,7 @@ impl Mark {
             started: self.on_engine_clock,
             timeline: engine.take_calls_from(self.recorded),
             rate_samples: engine.rate_samples(),
+            waves: Vec::new(),
         }
     }
 }

@@ -53,6 +53,14 @@ pub fn verdict(r: &Report) -> String {
             s.stale
         ),
         Outcome::Completed => format!("completed — {} update(s) applied", s.succeeded),
+        Outcome::GateFailed { wave } => format!(
+            "gate failed — wave {wave} failed its health gate; {} succeeded, {} not attempted",
+            s.succeeded, s.not_attempted
+        ),
+        Outcome::Paused { wave } => format!(
+            "paused — after wave {wave}'s gate passed; {} succeeded, {} left for --resume",
+            s.succeeded, s.not_attempted
+        ),
     }
 }
 
@@ -273,6 +281,10 @@ fn halt_section(m: &mut String, r: &Report) {
         HaltReason::QuotaStore { message } => {
             format!("the quota store stayed unreachable: {}", cell(message))
         }
+        HaltReason::GateInconclusive { wave, message } => format!(
+            "wave {wave}'s health gate could not read its tasks back ({}); nothing was rolled back, `--resume` evaluates the gate again",
+            cell(message)
+        ),
     };
     let _ = writeln!(m, "Halted: {why}.\n");
 }
