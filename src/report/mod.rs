@@ -58,6 +58,9 @@ pub struct Report {
     /// (absent when there is nothing to do).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    /// With `--waves`: each wave and its health gate, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<crate::outcome::WaveResult>,
 }
 
 /// What run a report describes, so a report read later (or attached to a CI job) says where it
@@ -121,6 +124,7 @@ impl Report {
             credential_refreshes: None,
             run: None,
             next: None,
+            waves: Vec::new(),
         }
     }
 

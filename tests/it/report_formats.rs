@@ -100,6 +100,7 @@ fn sample() -> Report {
         credential_refreshes: None,
         run: None,
         next: None,
+        waves: Vec::new(),
     }
 }
 

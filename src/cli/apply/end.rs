@@ -22,6 +22,7 @@ pub(super) struct RunFacts {
 /// The report of a run, assembled once, with the command to run next.
 pub(super) fn assemble(ran: Ran, facts: RunFacts, args: &Args) -> Report {
     let mut rep = Report::spilled(report::stats::summarize(&ran.record), ran.outcomes);
+    rep.waves = ran.record.waves;
     rep.verify = facts.verify;
     rep.credential_refreshes = facts.credential_refreshes;
     rep.run = Some(facts.run);
