@@ -52,6 +52,12 @@ pub struct WorkItem {
     pub changes: Vec<crate::outcome::Change>,
     /// What `--partial` held back from this item (not sent), for the reports.
     pub held: Vec<crate::outcome::Held>,
+    /// The task's `TaskStatus` when planned (with `changes`' old values, its before-image).
+    pub before_status: Option<i32>,
+    /// With `--waves`: the wave it belongs to (set as the run reads it).
+    pub wave: Option<u32>,
+    /// It restores an earlier item's before-image (a failed wave's rollback).
+    pub rollback: bool,
 }
 
 impl WorkItem {
@@ -65,6 +71,9 @@ impl WorkItem {
             unsent: None,
             changes: Vec::new(),
             held: Vec::new(),
+            before_status: None,
+            wave: None,
+            rollback: false,
         }
     }
 
@@ -74,6 +83,9 @@ impl WorkItem {
         r.region = Some(self.update.region.as_str().to_string());
         r.changes = self.changes.clone();
         r.held = self.held.clone();
+        r.before_status = self.before_status;
+        r.wave = self.wave;
+        r.rollback = self.rollback;
         if self.steps.len() > 1 {
             r.steps = self
                 .steps

@@ -96,41 +96,7 @@ pub struct RunEnd {
     pub finished_at: String,
 }
 
-/// A run in waves (`apply --waves`): how its items are split, written after the run header and
-/// before any item, so that a resume goes on with the same waves (and is refused on other items).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RolloutRecord {
-    pub run_id: String,
-    /// The run the rollout began in; a resume continues it under the same id.
-    pub rollout_id: String,
-    /// `--waves` as given.
-    pub spec: String,
-    /// Each wave's exclusive end, as a position in the run's item list (plan order).
-    pub ends: Vec<usize>,
-    /// Change items per wave.
-    pub sizes: Vec<usize>,
-    /// Items in the list, and a digest of their task IDs in order.
-    pub items: usize,
-    pub tasks_digest: String,
-    pub bake_ms: u64,
-    /// `--max-unhealthy` as given (`0`, `3`, `10%`).
-    pub max_unhealthy: String,
-    /// `rollback` or `halt`.
-    pub on_unhealthy: String,
-}
-
-/// A wave's gate and what followed it: `gated` is written when the verdict is reached (before any
-/// rollback is sent), `rolled_back` when the failed wave's rollback has finished — a journal with
-/// the first and not the second was killed during the rollback, and a resume finishes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WaveRecord {
-    pub run_id: String,
-    pub rollout_id: String,
-    /// `gated` or `rolled_back`.
-    pub phase: String,
-    pub wave: crate::outcome::WaveResult,
-    pub at: String,
-}
+pub use super::waves::record::{RolloutRecord, WaveRecord};
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -544,7 +510,7 @@ fn digest64(text: &str) -> Digest64 {
 }
 
 /// What a journal says, reduced to what resuming needs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct JournalState {
     /// Per task, the hash of the last update that succeeded: live state now matches it.
     last_success: FxHashMap<Digest64, Digest64>,
@@ -557,6 +523,8 @@ pub struct JournalState {
     /// Multi-call items begun and never finished (a crash between a stop and its restart): their
     /// tasks may be left stopped; every run recovers them before planning.
     pub unfinished: Vec<Unfinished>,
+    /// The journal's last rollout in waves, as far as it got.
+    pub rollout: super::waves::state::RolloutState,
 }
 
 impl JournalState {
@@ -584,8 +552,11 @@ impl JournalState {
             match serde_json::from_slice::<Record>(&line) {
                 Ok(Record::Item(it)) => {
                     open.item(&it.item.task_id);
+                    st.rollout.item(&it.run_id, &it.item);
                     st.apply(it)
                 }
+                Ok(Record::Rollout(r)) => st.rollout.rollout(&r),
+                Ok(Record::Wave(w)) => st.rollout.wave(&w),
                 Ok(Record::Step(s)) => open.step(&s.run_id, &s.task_id, s.region, &s.step, s.ok),
                 Ok(_) => {}
                 Err(_) => st.unreadable_lines += 1,

@@ -35,6 +35,7 @@ pub mod sender;
 pub mod session;
 pub mod unfinished;
 pub mod verify;
+pub mod waves;
 pub mod work;
 
 /// Pacing lives in [`crate::pace`]; kept under its old path for callers of `apply::limiter` and

@@ -21,6 +21,7 @@ pub enum Guard {
 /// One plan item as work.
 pub fn work_item(it: &PlanItem, guard: Guard) -> WorkItem {
     let mut w = WorkItem::new(it.update.clone(), it.origin.clone());
+    w.before_status = it.live.as_ref().map(|l| l.task_status);
     if let Decision::Change { changes, .. } | Decision::Blocked { changes, .. } = &it.decision {
         w.changes = changes
             .iter()

@@ -248,13 +248,8 @@ async fn failed_update_after_stop_restarts_the_task_with_its_old_configuration()
     let mut bad = new_sources("run-2");
     bad.end_time = Some(at(-7_200));
     let item = WorkItem {
-        update: bad,
-        source: "m.yaml:9".into(),
         steps: vec![Step::Stop, Step::Update, Step::Restart],
-        expect: None,
-        unsent: None,
-        changes: Vec::new(),
-        held: Vec::new(),
+        ..WorkItem::new(bad, "m.yaml:9")
     };
     let dir = tempfile::tempdir().unwrap();
     let (j, jpath) = journal(&dir);
