@@ -258,9 +258,13 @@ pub enum Outcome {
     Interrupted,
     /// A wave failed its health gate (`--waves`): the run stopped there, the wave rolled back
     /// unless `--on-unhealthy halt`. Final: `--resume` refuses to go on.
-    GateFailed { wave: u32 },
+    GateFailed {
+        wave: u32,
+    },
     /// Stopped as asked after this wave's gate passed (`--pause-after`); `--resume` goes on.
-    Paused { wave: u32 },
+    Paused {
+        wave: u32,
+    },
 }
 
 impl Outcome {

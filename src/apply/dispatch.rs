@@ -30,6 +30,8 @@ use super::journal::{Journal, JournalState, Record, RunEnd, update_hash};
 use super::ops::TaskOps;
 use super::progress::{Progress, Snapshot};
 use super::record::{Mark, Recorder, Sink};
+use super::rollout::{GateContext, Rollout, WaveEnd};
+use super::waves::gate::Member;
 use crate::api::operation::Operation;
 use crate::outcome::{HaltReason, ItemResult, ItemStatus, Outcome, RunRecord, Settled};
 use crate::pace::PACE_HEADROOM;
@@ -57,6 +59,8 @@ pub struct RunContext<'a, S> {
     pub progress: &'a dyn Progress,
     /// A halt decided outside the run (the quota store unreachable), if the caller has one.
     pub halt: Option<ExternalHalt>,
+    /// With `--waves`: the waves, each gated before the next starts.
+    pub rollout: Option<&'a Rollout>,
 }
 
 /// A halt decided outside the run: once `token` fires, the run halts (not `interrupted`) with
@@ -120,6 +124,11 @@ pub async fn run_stream<'s, S: TaskOps>(
 ) -> RunRecord {
     let mut d = Dispatch::new(items, work, sink, ctx);
     ctx.progress.start(&d.snapshot());
+    if let Some(r) = ctx.rollout.filter(|r| r.finish_rollback.is_some()) {
+        // A failed wave's rollback left unfinished by a killed run: finish it, send nothing else.
+        let end = r.finish_rollback(&d.gate_context()).await;
+        d.wave_ended(end);
+    }
     d.feed_next();
     let sem = Arc::new(Semaphore::new(ctx.config.concurrency.max(1)));
     let every = ctx.config.progress_every.max(Duration::from_millis(10));
@@ -129,8 +138,19 @@ pub async fn run_stream<'s, S: TaskOps>(
         if let Some(message) = d.rec.take_failure() {
             d.halt(HaltReason::Journal { message });
         }
-        let can_dispatch = d.outcome.is_none() && d.next.is_some();
+        let can_dispatch = d.outcome.is_none() && d.next.is_some() && !d.at_wave_end();
         if !can_dispatch && d.set.is_empty() {
+            if d.outcome.is_none()
+                && let Some(r) = ctx.rollout
+                && d.wave <= r.waves()
+            {
+                // Every item of the wave has settled: its gate decides whether the next starts.
+                let wave = d.wave;
+                let (members, sent) = (std::mem::take(&mut d.members), d.sent_in_wave);
+                let end = r.after_wave(wave, members, sent, &d.gate_context()).await;
+                d.wave_ended(end);
+                continue;
+            }
             break;
         }
         let halted = async {
@@ -180,6 +200,12 @@ struct Dispatch<'c, 's, S, I> {
     /// The items in flight: position, and the outcome to report if its task ends abnormally.
     running: HashMap<tokio::task::Id, (usize, ItemResult)>,
     outcome: Option<Outcome>,
+    /// With `--waves`: the wave being sent (1-based; past the last once all are gated), what it
+    /// applied in this run, how many of its items this run sent, and the gates so far.
+    wave: u32,
+    members: Vec<Member>,
+    sent_in_wave: usize,
+    waves: Vec<crate::outcome::WaveResult>,
 }
 
 impl<'c, 's, S: TaskOps, I: Iterator<Item = std::io::Result<WorkItem>>> Dispatch<'c, 's, S, I> {
@@ -204,13 +230,52 @@ impl<'c, 's, S: TaskOps, I: Iterator<Item = std::io::Result<WorkItem>>> Dispatch
             set: JoinSet::new(),
             running: HashMap::new(),
             outcome: None,
+            wave: 1,
+            members: Vec::new(),
+            sent_in_wave: 0,
+            waves: Vec::new(),
+        }
+    }
+
+    /// The next item to send belongs to a later wave than the one being sent.
+    fn at_wave_end(&self) -> bool {
+        match (self.ctx.rollout, &self.next) {
+            (Some(r), Some((at, ..))) => *at >= r.end_of(self.wave),
+            _ => false,
+        }
+    }
+
+    fn gate_context(&self) -> GateContext<'_, S> {
+        GateContext {
+            runner: &self.runner,
+            cancel: &self.ctx.cancel,
+            halt: self.ctx.halt.as_ref(),
+            progress: self.ctx.progress,
+            concurrency: self.ctx.config.concurrency,
+        }
+    }
+
+    /// A wave's gate has spoken: keep its result; stop the run, or go on with the next wave.
+    fn wave_ended(&mut self, end: WaveEnd) {
+        let index = end.result.index;
+        self.waves.push(end.result);
+        self.sent_in_wave = 0;
+        self.members.clear();
+        self.wave = index + 1;
+        if let Some(outcome) = end.stop
+            && self.outcome.is_none()
+        {
+            self.outcome = Some(outcome);
+            self.runner.stop.cancel();
         }
     }
 
     /// Reads up to the next item to send (settling those not sent on the way).
     fn feed_next(&mut self) {
         let (previous, resume) = (self.ctx.previous, self.ctx.config.resume);
-        self.next = self.feed.next(previous, resume, &mut self.rec, false);
+        self.next = self
+            .feed
+            .next(previous, resume, &mut self.rec, false, self.ctx.rollout);
     }
 
     /// Stops dispatching for `reason` (the first reason stands).
@@ -229,6 +294,7 @@ impl<'c, 's, S: TaskOps, I: Iterator<Item = std::io::Result<WorkItem>>> Dispatch
             return;
         };
         let pending = item.pending_result(hash.clone());
+        self.sent_in_wave += 1;
         let runner = self.runner.clone();
         let handle = self.set.spawn(async move {
             let done = runner.item(item, hash).await;
@@ -271,6 +337,11 @@ impl<'c, 's, S: TaskOps, I: Iterator<Item = std::io::Result<WorkItem>>> Dispatch
             journal_error,
         } = done;
         let (code, message) = (result.error_code.clone(), result.error_message.clone());
+        if self.ctx.rollout.is_some()
+            && let Some(m) = Member::from_result(&result)
+        {
+            self.members.push(m);
+        }
         self.rec.settle(at, Settled { item: result, sent });
         if let Some(message) = journal_error {
             self.halt(HaltReason::Journal { message });
@@ -326,7 +397,9 @@ impl<'c, 's, S: TaskOps, I: Iterator<Item = std::io::Result<WorkItem>>> Dispatch
             );
         }
         let (previous, resume) = (self.ctx.previous, self.ctx.config.resume);
-        self.feed.next(previous, resume, &mut self.rec, true);
+        let rollout = self.ctx.rollout;
+        self.feed
+            .next(previous, resume, &mut self.rec, true, rollout);
         if let Some(message) = self.rec.take_failure() {
             self.halt(HaltReason::Journal { message });
         }
@@ -334,6 +407,11 @@ impl<'c, 's, S: TaskOps, I: Iterator<Item = std::io::Result<WorkItem>>> Dispatch
         let engine = &self.ctx.engine;
         let total = self.work.total as u64;
         let mut record = self.mark.finish(engine, outcome, total, self.rec.tally);
+        record.waves = std::mem::take(&mut self.waves);
+        if let Some(r) = self.ctx.rollout {
+            let next = record.waves.last().map_or(1, |w| w.index + 1);
+            record.waves.extend(r.not_reached(next));
+        }
         let end = Record::End(RunEnd {
             run_id: self.runner.run_id.clone(),
             outcome: record.outcome.name().to_string(),
@@ -375,13 +453,14 @@ impl<I: Iterator<Item = std::io::Result<WorkItem>>> Feed<I> {
         resume: super::journal::ResumeMode,
         rec: &mut Recorder<'_>,
         not_sent: bool,
+        rollout: Option<&Rollout>,
     ) -> Option<Next> {
         while !self.ended {
             let Some((at, it)) = self.items.next() else {
                 self.ended = true;
                 break;
             };
-            let it = match it {
+            let mut it = match it {
                 Ok(it) => it,
                 Err(e) => {
                     rec.unreadable(&e);
@@ -389,6 +468,9 @@ impl<I: Iterator<Item = std::io::Result<WorkItem>>> Feed<I> {
                     break;
                 }
             };
+            if let Some(r) = rollout {
+                it.wave = Some(r.wave_of(at));
+            }
             let hash = update_hash(&it.update);
             let mut r = it.pending_result(hash);
             if let Some(u) = &it.unsent {
@@ -484,6 +566,7 @@ mod tests {
             cancel: CancellationToken::new(),
             halt: None,
             progress: &Silent,
+            rollout: None,
         };
         let work = Work {
             total,

@@ -30,6 +30,7 @@ pub mod progress;
 pub mod record;
 pub mod recover;
 pub mod retry;
+pub mod rollout;
 pub mod sandbox;
 pub mod sender;
 pub mod session;

@@ -172,6 +172,9 @@ pub struct Session<'a, S> {
     pub progress: &'a dyn Progress,
     /// A halt decided outside the run (the quota store unreachable).
     pub halt: Option<super::dispatch::ExternalHalt>,
+    /// With `--waves`: the rollout (its record's run and rollout ids are set when the journal
+    /// starts: a new rollout is named after its first run).
+    pub rollout: Option<super::rollout::Rollout>,
 }
 
 /// What a session leaves for the end of the run: its record, and every item's outcome kept on
@@ -198,7 +201,17 @@ pub async fn execute<S: TaskOps>(
 ) -> Result<Ran, SessionError> {
     let opts = session.opts;
     let header = RunHeader::now(&opts.manifests);
-    let journal = Journal::with_group_commit(JournalWriter::start(journal, &header)?);
+    let mut writer = JournalWriter::start(journal, &header)?;
+    let mut rollout = session.rollout;
+    if let Some(r) = &mut rollout {
+        r.record.run_id = header.run_id.clone();
+        if r.record.rollout_id.is_empty() {
+            r.record.rollout_id = header.run_id.clone();
+        }
+        // Before any item: a resume must know the waves even if the run dies at its first call.
+        writer.append(&super::journal::Record::Rollout(r.record.clone()))?;
+    }
+    let journal = Journal::with_group_commit(writer);
     on_journal(&journal);
     let dir = spill_dir(&opts.journal);
     let spill_failed = |source| SessionError::Spill {
@@ -225,6 +238,7 @@ pub async fn execute<S: TaskOps>(
         cancel: session.cancel,
         progress: session.progress,
         halt: session.halt,
+        rollout: rollout.as_ref(),
     };
     let record = run_stream(items, work, &mut keep, &ctx).await;
     let outcomes = outcomes.finish().map_err(spill_failed)?;

@@ -24,6 +24,11 @@ impl CliError {
         }
     }
 
+    /// Exit 5: a wave failed its health gate (a resume of its journal is refused with it too).
+    pub fn gate_failed(message: impl std::fmt::Display) -> Self {
+        Self::new(exit::GATE_FAILED, message)
+    }
+
     /// Exit 64: a flag or argument is wrong.
     pub fn usage(message: impl std::fmt::Display) -> Self {
         Self::new(exit::USAGE, message)

@@ -49,6 +49,7 @@ async fn run<S: TaskOps>(
         cancel,
         progress,
         halt: None,
+        rollout: None,
     };
     let applied = dispatch::run(items, &ctx).await;
     RunResult {

@@ -326,7 +326,10 @@ mod tests {
             "stopped, should run"
         );
         let other = judge(&m, Some(&live("t", 1, OLD, ""))).unwrap();
-        assert!(other.starts_with("holds other values: SourceUrls is"), "{other}");
+        assert!(
+            other.starts_with("holds other values: SourceUrls is"),
+            "{other}"
+        );
         assert_eq!(judge(&m, None).unwrap(), "no longer exists in cn-shanghai");
     }
 
@@ -367,7 +370,10 @@ mod tests {
             bake_seconds: 3.0,
         };
         let w = assess(shape, &members, &states);
-        assert_eq!((w.healthy, w.unhealthy.len(), w.not_counted.len()), (1, 1, 1));
+        assert_eq!(
+            (w.healthy, w.unhealthy.len(), w.not_counted.len()),
+            (1, 1, 1)
+        );
         assert_eq!(w.unhealthy[0].task_id, "b");
         assert_eq!(w.verdict, Verdict::Failed);
         let lenient = WaveShape {

@@ -39,7 +39,6 @@ pub struct WaveRecord {
     pub at: String,
 }
 
-
 /// [`WaveRecord::phase`] of a gate's verdict, written before any rollback is sent.
 pub const GATED: &str = "gated";
 /// [`WaveRecord::phase`] once a failed wave's rollback has finished.

@@ -316,7 +316,9 @@ mod tests {
             WaveSpec::parse("50%,50%").unwrap_err(),
             SpecError::NotIncreasing { index: 2, .. }
         ));
-        for bad in ["", " ", "1,,2", "-5", "5.5", "%", "1e3", "10%%", "0x10", "1.%", "1.234%"] {
+        for bad in [
+            "", " ", "1,,2", "-5", "5.5", "%", "1e3", "10%%", "0x10", "1.%", "1.234%",
+        ] {
             assert!(WaveSpec::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -235,7 +235,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        st.wave(&gate("run1", 1, Verdict::Failed, super::super::record::ROLLED_BACK));
+        st.wave(&gate(
+            "run1",
+            1,
+            Verdict::Failed,
+            super::super::record::ROLLED_BACK,
+        ));
         assert!(matches!(st.resume(), Resume::Final { .. }));
     }
 

@@ -6,6 +6,7 @@ use super::super::connect::DOCUMENTED_QUOTA;
 use super::super::{ApiArgs, OutputFormat};
 use crate::apply::halt::HaltPolicy;
 use crate::apply::journal;
+use crate::apply::waves::spec::{OnUnhealthy, Threshold, WaveSpec};
 use crate::model::ApiTime;
 
 const EXAMPLES: &str = "\
@@ -26,9 +27,16 @@ Examples:
   livebatch apply --retry-failed --yes m.yaml
   # exactly a reviewed plan, then read back
   livebatch apply --plan plan.json --yes --verify
+  # in waves: 10 tasks, then half, then the rest; each wave baked 2 minutes
+  # and read back; an unhealthy wave is rolled back (exit 5)
+  livebatch apply --restart-running --waves 10,50% --bake 2m m.yaml
+  # a canary wave only, then (after an approval) the rest
+  livebatch apply --plan plan.json --yes --waves 5,100% --pause-after 1
+  livebatch apply --plan plan.json --yes --resume
 
-Exit codes: 0 all succeeded · 1 some failed, or blocked/missing not accepted
-  3 halted or interrupted · 4 stale plan · 6 cancelled at the prompt
+Exit codes: 0 all succeeded (or paused) · 1 some failed, or blocked/missing not accepted
+  3 halted or interrupted (or a gate could not read its tasks) · 4 stale plan
+  5 a wave failed its health gate · 6 cancelled at the prompt
   64 usage · 65 invalid manifest (nothing sent) · 77 credentials/systemic halt";
 
 /// Plan against live state, then send exactly the changes, paced per operation, with retries, a
@@ -123,6 +131,33 @@ pub struct Args {
     /// Send only the updates that the journal says failed last time.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Apply the change items in waves, in the plan's order (the manifest's: put the canary tasks
+    /// first): SPEC is a comma list of cumulative sizes, each a count or a percentage of the
+    /// change items (`20,10%,50%`; a final 100% is implied). After each wave's last call, the
+    /// run waits --bake, reads the wave's tasks back, and goes on only if at most
+    /// --max-unhealthy of them are unhealthy: running abnormally, stopped or exited where they
+    /// should run, or holding other values than were sent (a task already abnormal when planned
+    /// is not counted). A failed gate stops the run (exit 5) and, by default, rolls the wave
+    /// back to its before-images; earlier waves stay applied (`livebatch revert` undoes them).
+    #[arg(long, value_name = "SPEC", value_parser = parse_waves, conflicts_with = "no_refresh")]
+    pub waves: Option<WaveSpec>,
+    /// With --waves: how long to let each wave run before its health gate reads it (`90s`, `5m`)
+    /// [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = crate::plan::file::parse_duration)]
+    pub bake: Option<std::time::Duration>,
+    /// With --waves: the most unhealthy tasks a wave may have and still pass, a count or a
+    /// percentage of the wave's tasks (rounded down) [default: 0].
+    #[arg(long, value_name = "N|P%", value_parser = parse_threshold)]
+    pub max_unhealthy: Option<Threshold>,
+    /// With --waves: what a failed gate does to its wave — `rollback` restores each of its items'
+    /// before-images (stop → update → restart where needed), `halt` leaves it for a person to
+    /// look at. The run stops either way (exit 5) [default: rollback].
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub on_unhealthy: Option<OnUnhealthy>,
+    /// With --waves: stop after wave N's gate passes (exit 0, outcome `paused`); `apply --resume`
+    /// goes on at wave N+1 with the same waves (a canary job, an approval, then the rest).
+    #[arg(long, value_name = "N")]
+    pub pause_after: Option<u32>,
     /// Rehearse the same pipeline (plan, then apply) against a built-in emulator seeded with the
     /// manifests' tasks: with the status of their x-TaskStatus annotation when they have one (an
     /// exported manifest rehearses truthfully), else stopped (so every valid update can succeed).
@@ -152,7 +187,16 @@ pub struct Args {
     pub api: ApiArgs,
 }
 
-/// Text from a file, escaped for the terminal (control and invisible characters shown).
+/// `--waves`: parsed whole here, so a bad entry is a usage error naming it.
+fn parse_waves(s: &str) -> Result<WaveSpec, String> {
+    WaveSpec::parse(s).map_err(|e| e.to_string())
+}
+
+/// `--max-unhealthy`: a count or a percentage.
+fn parse_threshold(s: &str) -> Result<Threshold, String> {
+    Threshold::parse(s).map_err(|e| e.to_string())
+}
+
 /// `--sandbox-fail-rate`: a fraction from 0 to 1.
 fn parse_fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {

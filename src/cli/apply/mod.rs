@@ -28,6 +28,7 @@ mod plan;
 mod sandbox;
 mod signals;
 mod verify;
+mod waves;
 
 pub use args::{Args, default_journal};
 pub use load::recheck_plan;
@@ -87,6 +88,7 @@ async fn run_async(
         progress::for_this_process(g.quiet).into();
     let watch = signals::Watch::start(journal_path(&args), display.clone(), g.quiet);
     let (previous, locked) = open_journal(&args, config.resume, g)?;
+    let before = waves::before_planning(&args, &previous, &journal_path(&args))?;
     let target = sandbox::connect_target(&args, &source, g).await?;
     // A rehearsal books nothing in a shared quota store: its calls never reach the account.
     let mut quota = args.api.quota.clone();
@@ -107,6 +109,7 @@ async fn run_async(
         journal: &journal,
     };
     let planned = plan::plan_work(&args, source, ctx, g).await?;
+    let rollout = waves::lay_out(before, &planned.work, args.no_refresh)?;
     config = match args.concurrency {
         Some(c) => ExecConfig {
             concurrency: c as usize,
@@ -125,6 +128,7 @@ async fn run_async(
         opts: &opts,
         target: &target.name,
         engine: &engine,
+        rollout: rollout.as_ref(),
     };
     let locked = confirm(&args, confirmed, locked, g)?;
     let cancel = shared
@@ -139,6 +143,7 @@ async fn run_async(
         cancel,
         progress: display.as_ref(),
         halt: shared.as_ref().map(|s| s.external_halt()),
+        rollout,
     };
     let ran = run_session(&planned.work, locked, session, &watch).await;
     watch.ending();
@@ -272,6 +277,7 @@ struct Confirmation<'a> {
     opts: &'a SessionOptions,
     target: &'a str,
     engine: &'a Engine<Client>,
+    rollout: Option<&'a crate::apply::rollout::Rollout>,
 }
 
 /// The confirm phase: the plan's preview and the summary, then go (`--yes`), ask, or refuse when
@@ -291,6 +297,9 @@ fn confirm(
         c.target,
         pace,
     ));
+    if let Some(r) = c.rollout {
+        summary.push_str(&waves::summary(r));
+    }
     match session::confirm_mode(args.yes, std::io::stdin().is_terminal()) {
         Confirm::Proceed => {
             if !g.quiet {
