@@ -380,6 +380,10 @@ impl<'c, 's, S: TaskOps, I: Iterator<Item = std::io::Result<WorkItem>>> Dispatch
             retries: c.retries,
             throttled: c.throttled(),
             quota: engine.pacers().rate(Operation::Update) / PACE_HEADROOM,
+            wave: self
+                .ctx
+                .rollout
+                .map(|r| (self.wave.min(r.waves()), r.waves())),
         }
     }
 

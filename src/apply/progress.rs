@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub throttled: u64,
     /// The quota the pace is held under (calls/s of each operation).
     pub quota: f64,
+    /// With `--waves`: the wave being sent and how many there are.
+    pub wave: Option<(u32, u32)>,
 }
 
 impl Snapshot {
@@ -125,6 +127,9 @@ fn eta_text(s: &Snapshot) -> String {
 /// Every part of a progress line: the count, the totals and pace, the elapsed time, the ETA.
 fn parts(s: &Snapshot, pace: f64) -> Vec<(u8, String)> {
     let mut v = vec![(0, format!("{}/{}", s.done, s.total))];
+    if let Some((k, n)) = s.wave {
+        v.push((0, format!("wave {k}/{n}")));
+    }
     v.extend(totals(s, pace));
     v.push((3, human_duration(s.elapsed)));
     v.push((1, format!("ETA {}", eta_text(s))));
@@ -386,6 +391,7 @@ mod tests {
             retries: done / 4,
             throttled: done / 10,
             quota: 10.0,
+            wave: None,
         }
     }
 

@@ -44,3 +44,4 @@ mod quota_status_account;
 mod report_formats;
 mod secrets;
 mod signals;
+mod waves;

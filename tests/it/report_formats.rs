@@ -42,6 +42,9 @@ fn item(task: &str, status: ItemStatus, code: Option<&str>, msg: Option<&str>) -
             Vec::new()
         },
         held: Vec::new(),
+        wave: None,
+        before_status: None,
+        rollback: false,
     }
 }
 
