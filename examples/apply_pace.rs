@@ -80,6 +80,7 @@ async fn main() {
         cancel: CancellationToken::new(),
         progress: &Silent,
         halt: None,
+        rollout: None,
     };
     let applied = run(items, &ctx).await;
     let summary = livebatch::report::stats::summarize(&applied.record);

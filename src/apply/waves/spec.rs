@@ -104,8 +104,8 @@ impl WaveSpec {
             return Err(SpecError::Empty);
         }
         let mut sizes = Vec::new();
-        let (mut last_count, mut last_pct): (Option<(usize, &str)>, Option<(u32, &str)>) =
-            (None, None);
+        let mut last_count: Option<(usize, &str)> = None;
+        let mut last_pct: Option<(u32, &str)> = None;
         for (i, entry) in text.split(',').enumerate() {
             let index = i + 1;
             let e = entry.trim();
@@ -377,13 +377,13 @@ mod tests {
                 .iter()
                 .map(|(n, pct)| if *pct { format!("{}%", n % 100 + 1) } else { n.to_string() })
                 .collect();
-            if let Ok(spec) = WaveSpec::parse(&text.join(",")) {
-                if let Ok(ends) = spec.resolve(total) {
-                    prop_assert_eq!(ends.last().copied().unwrap_or(0), total);
-                    prop_assert!(ends.windows(2).all(|w| w[0] < w[1]));
-                    prop_assert!(ends.first().is_none_or(|&e| e > 0));
-                    prop_assert!(ends.len() <= spec.sizes.len() + 1);
-                }
+            if let Ok(spec) = WaveSpec::parse(&text.join(","))
+                && let Ok(ends) = spec.resolve(total)
+            {
+                prop_assert_eq!(ends.last().copied().unwrap_or(0), total);
+                prop_assert!(ends.windows(2).all(|w| w[0] < w[1]));
+                prop_assert!(ends.first().is_none_or(|&e| e > 0));
+                prop_assert!(ends.len() <= spec.sizes.len() + 1);
             }
         }
 
