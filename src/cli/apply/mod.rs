@@ -158,7 +158,13 @@ async fn run_async(
         code = report::stats::summarize(&ran.record).exit_code(accept);
         let mut verification = None;
         if args.verify {
-            let verified = verify::verify_run(code, &ran.outcomes, &engine, g);
+            let rolled_back: std::collections::HashSet<String> = ran
+                .record
+                .waves
+                .iter()
+                .flat_map(|w| w.rolled_back.iter().cloned())
+                .collect();
+            let verified = verify::verify_run(code, &ran.outcomes, &rolled_back, &engine, g);
             // Halted by the quota store during verify: the run ends as halted (exit 3).
             (code, verification) =
                 shared_quota::until_halted(shared.as_deref(), exit::INTERRUPTED, verified)

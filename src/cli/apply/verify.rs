@@ -14,14 +14,20 @@ use crate::spill::Spill;
 
 /// Verifies the run whose outcomes are `outcomes`, given its exit code so far. A clean run with
 /// mismatches exits 1; a read that fails exits as the failed call does when the run was clean;
-/// any other exit code stands. Nothing to verify (no update succeeded): no verification.
+/// any other exit code stands. Nothing to verify (no update succeeded): no verification. The
+/// tasks of a failed wave that were rolled back (`rolled_back`) hold their before-images on
+/// purpose: they are not compared with what was sent.
 pub(super) async fn verify_run<S: TaskOps>(
     code: u8,
     outcomes: &Spill<Settled>,
+    rolled_back: &std::collections::HashSet<String>,
     engine: &Engine<S>,
     g: &Global,
 ) -> (u8, Option<Verification>) {
-    let v = match verify::verify(engine, || sent_updates(outcomes)).await {
+    let sent = || {
+        sent_updates(outcomes).filter(|u| !matches!(u, Ok(u) if rolled_back.contains(&u.task_id)))
+    };
+    let v = match verify::verify(engine, sent).await {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: {e}");
