@@ -63,19 +63,7 @@ pub struct RunContext<'a, S> {
     pub rollout: Option<&'a Rollout>,
 }
 
-/// A halt decided outside the run: once `token` fires, the run halts (not `interrupted`) with
-/// the reason `reason` gives then. It wins over the caller's cancellation when both fire.
-#[derive(Clone)]
-pub struct ExternalHalt {
-    pub token: CancellationToken,
-    pub reason: Arc<dyn Fn() -> HaltReason + Send + Sync>,
-}
-
-impl std::fmt::Debug for ExternalHalt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExternalHalt").finish_non_exhaustive()
-    }
-}
+pub use super::halt::ExternalHalt;
 
 /// Everything a run produced, held in memory (see [`run`]).
 #[derive(Debug, Clone)]
@@ -261,7 +249,9 @@ impl<'c, 's, S: TaskOps, I: Iterator<Item = std::io::Result<WorkItem>>> Dispatch
         self.waves.push(end.result);
         self.sent_in_wave = 0;
         self.members.clear();
-        self.wave = index + 1;
+        if end.stop.is_none() {
+            self.wave = index + 1;
+        }
         if let Some(outcome) = end.stop
             && self.outcome.is_none()
         {

@@ -1,7 +1,14 @@
 //! `--max-failures`: the halt policy, when to stop dispatching because too much is failing (a
-//! systemic error or a journal failure halts whatever the policy).
+//! systemic error or a journal failure halts whatever the policy); and a halt decided outside the
+//! run ([`ExternalHalt`]: the quota store unreachable), which the dispatcher and the wave gates
+//! both watch.
 
 use std::str::FromStr;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::outcome::HaltReason;
 
 /// `--max-failures`: when to stop dispatching because too much is failing.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -57,6 +64,20 @@ impl HaltPolicy {
         }
     }
 }
+/// A halt decided outside the run: once `token` fires, the run halts (not `interrupted`) with
+/// the reason `reason` gives then. It wins over the caller's cancellation when both fire.
+#[derive(Clone)]
+pub struct ExternalHalt {
+    pub token: CancellationToken,
+    pub reason: Arc<dyn Fn() -> HaltReason + Send + Sync>,
+}
+
+impl std::fmt::Debug for ExternalHalt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalHalt").finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

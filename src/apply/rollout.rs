@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio_util::sync::CancellationToken;
 
-use super::dispatch::ExternalHalt;
+use super::halt::ExternalHalt;
 use super::item::{ItemRunner, WorkItem};
 use super::journal::{ItemRecord, Record, update_hash};
 use super::ops::TaskOps;
@@ -522,4 +522,280 @@ fn say_verdict(r: &WaveResult, progress: &dyn Progress) {
 
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::api::error::ApiError;
+    use crate::api::models::{ListResponse, TaskInfo};
+    use crate::apply::config::ExecConfig;
+    use crate::apply::dispatch::{RunContext, Work, run_stream};
+    use crate::apply::engine::Engine;
+    use crate::apply::journal::{Journal, JournalState, JournalWriter, RunHeader};
+    use crate::apply::ops::Sent;
+    use crate::apply::progress::Silent;
+    use crate::model::Update;
+    use crate::outcome::{Change, Settled};
+    use crate::pace::Pacers;
+    use crate::plan::diff::Step;
+
+    /// Running tasks that turn abnormal when restarted on a source at `bad.example`, as the
+    /// emulator's `--unreachable-source` does (at once, here).
+    #[derive(Default)]
+    struct Fleet {
+        tasks: Mutex<Vec<(String, i32, Vec<String>)>>,
+    }
+
+    impl Fleet {
+        fn with(ids: &[&str]) -> Fleet {
+            let tasks = ids
+                .iter()
+                .map(|id| {
+                    (
+                        id.to_string(),
+                        1,
+                        vec![format!("https://old.example/{id}.mp4")],
+                    )
+                })
+                .collect();
+            Fleet {
+                tasks: Mutex::new(tasks),
+            }
+        }
+        fn state(&self, id: &str) -> (i32, Vec<String>) {
+            let t = self.tasks.lock().unwrap();
+            let (_, s, u) = t.iter().find(|(i, ..)| i == id).unwrap();
+            (*s, u.clone())
+        }
+        fn set(&self, id: &str, f: impl FnOnce(&mut i32, &mut Vec<String>)) {
+            let mut t = self.tasks.lock().unwrap();
+            let (_, s, u) = t.iter_mut().find(|(i, ..)| i == id).unwrap();
+            f(s, u);
+        }
+        fn task_state(id: &str, status: i32, urls: &[String]) -> TaskState {
+            TaskState {
+                task_id: id.into(),
+                task_status: status,
+                task_invalid_reason: if status == 2 {
+                    "PullStreamFailed".into()
+                } else {
+                    String::new()
+                },
+                task_info: TaskInfo {
+                    source_urls: urls.to_vec(),
+                    source_type: "url".into(),
+                    ..TaskInfo::default()
+                },
+                ..TaskState::default()
+            }
+        }
+    }
+
+    impl TaskOps for Fleet {
+        async fn update(&self, u: &Update) -> Result<Sent, ApiError> {
+            if let Some(urls) = &u.source_urls {
+                self.set(&u.task_id, |_, s| *s = urls.clone());
+            }
+            Ok(Sent::default())
+        }
+        async fn stop(&self, t: &str, _r: Region) -> Result<Sent, ApiError> {
+            self.set(t, |s, _| *s = 3);
+            Ok(Sent::default())
+        }
+        async fn restart(&self, t: &str, _r: Region) -> Result<Sent, ApiError> {
+            self.set(t, |s, u| {
+                *s = if u[0].contains("bad.example") { 2 } else { 1 }
+            });
+            Ok(Sent::default())
+        }
+        async fn describe(&self, t: &str, _r: Region) -> Result<Option<TaskState>, ApiError> {
+            let (s, u) = self.state(t);
+            Ok(Some(Fleet::task_state(t, s, &u)))
+        }
+        async fn list_page(&self, _r: Region, _p: u32, _s: u32) -> Result<ListResponse, ApiError> {
+            let t = self.tasks.lock().unwrap();
+            Ok(ListResponse {
+                total: t.len() as u64,
+                task_list: t
+                    .iter()
+                    .map(|(id, s, u)| Fleet::task_state(id, *s, u))
+                    .collect(),
+                ..ListResponse::default()
+            })
+        }
+    }
+
+    /// A stop → update → restart item moving `id` to `new`, planned on a running task.
+    fn item(id: &str, new: &str) -> WorkItem {
+        let mut u = Update::new(id, Region::CnShanghai);
+        u.source_urls = Some(vec![new.to_string()]);
+        let mut w = WorkItem::new(u, "m.yaml:1");
+        w.steps = vec![Step::Stop, Step::Update, Step::Restart];
+        w.before_status = Some(1);
+        w.changes = vec![Change {
+            field: "SourceUrls".into(),
+            old: format!(r#"["https://old.example/{id}.mp4"]"#),
+            new: format!(r#"["{new}"]"#),
+        }];
+        w
+    }
+
+    fn rollout(ends: Vec<usize>, sizes: Vec<usize>, pause_after: Option<u32>) -> Rollout {
+        Rollout {
+            record: RolloutRecord {
+                run_id: "run".into(),
+                rollout_id: "run".into(),
+                spec: "1,100%".into(),
+                items: *ends.last().unwrap(),
+                ends,
+                sizes,
+                tasks_digest: String::new(),
+                bake_ms: 1000,
+                max_unhealthy: "0".into(),
+                on_unhealthy: "rollback".into(),
+            },
+            threshold: Threshold::Count(0),
+            bake: Duration::from_secs(1),
+            on_unhealthy: OnUnhealthy::Rollback,
+            pause_after,
+            earlier: RolloutState::default(),
+            finish_rollback: None,
+        }
+    }
+
+    async fn go(
+        fleet: Arc<Fleet>,
+        items: Vec<WorkItem>,
+        rollout: &Rollout,
+        dir: &std::path::Path,
+    ) -> crate::outcome::RunRecord {
+        let journal =
+            Journal::new(JournalWriter::open(&dir.join("j.jsonl"), &RunHeader::now(&[])).unwrap());
+        let config = ExecConfig::new(100.0);
+        let engine = Arc::new(Engine::new(fleet, Pacers::clock(100.0), &config));
+        let mut sink = |_at: usize, _s: Settled| Ok(());
+        let ctx = RunContext {
+            engine,
+            journal: &journal,
+            previous: &JournalState::default(),
+            config: &config,
+            cancel: CancellationToken::new(),
+            halt: None,
+            progress: &Silent,
+            rollout: Some(rollout),
+        };
+        let work = Work {
+            total: items.len(),
+            to_send: items.len() as u64,
+        };
+        run_stream(items.into_iter().map(Ok), work, &mut sink, &ctx).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wave_with_a_broken_stream_is_rolled_back_and_the_run_stops_there() {
+        let ids = ["t0", "t1", "t2", "t3", "t4"];
+        let fleet = Arc::new(Fleet::with(&ids));
+        let items = vec![
+            item("t0", "https://new.example/t0.mp4"),
+            item("t1", "https://new.example/t1.mp4"),
+            item("t2", "https://bad.example/t2.mp4"),
+            item("t3", "https://new.example/t3.mp4"),
+            item("t4", "https://new.example/t4.mp4"),
+        ];
+        let r = rollout(vec![1, 4, 5], vec![1, 3, 1], None);
+        let dir = tempfile::tempdir().unwrap();
+        let record = go(fleet.clone(), items, &r, dir.path()).await;
+        assert_eq!(record.outcome, Outcome::GateFailed { wave: 2 });
+        let verdicts: Vec<Verdict> = record.waves.iter().map(|w| w.verdict).collect();
+        assert_eq!(
+            verdicts,
+            [Verdict::Passed, Verdict::Failed, Verdict::NotReached]
+        );
+        let failed = &record.waves[1];
+        assert_eq!(failed.unhealthy.len(), 1);
+        assert_eq!(failed.unhealthy[0].task_id, "t2");
+        assert_eq!(
+            failed.unhealthy[0].reason,
+            "running abnormally: PullStreamFailed"
+        );
+        assert!(
+            failed.rollback_failed.is_empty(),
+            "{:?}",
+            failed.rollback_failed
+        );
+        let mut back = failed.rolled_back.clone();
+        back.sort();
+        assert_eq!(back, ["t1", "t2", "t3"]);
+        // Wave 1 stays applied; wave 2 is back on its old sources and runs; t4 was never sent.
+        assert_eq!(
+            fleet.state("t0"),
+            (1, vec!["https://new.example/t0.mp4".to_string()])
+        );
+        for id in ["t1", "t2", "t3", "t4"] {
+            assert_eq!(
+                fleet.state(id),
+                (1, vec![format!("https://old.example/{id}.mp4")]),
+                "{id}"
+            );
+        }
+        assert_eq!(record.tally.not_attempted, 1);
+        // The journal: the verdict before the rollback items, the rollback's end after them.
+        let text = std::fs::read_to_string(dir.path().join("j.jsonl")).unwrap();
+        let kinds: Vec<String> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Record>(l).ok())
+            .filter_map(|r| match r {
+                Record::Wave(w) => Some(format!("{}:{}", w.wave.index, w.phase)),
+                Record::Item(i) if i.item.rollback => Some(format!("rollback:{}", i.item.task_id)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds[0], "1:gated");
+        assert_eq!(kinds[1], "2:gated");
+        assert_eq!(kinds.last().unwrap(), "2:rolled_back");
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pause_after_stops_once_the_gate_passes() {
+        let fleet = Arc::new(Fleet::with(&["t0", "t1"]));
+        let items = vec![
+            item("t0", "https://new.example/t0.mp4"),
+            item("t1", "https://new.example/t1.mp4"),
+        ];
+        let r = rollout(vec![1, 2], vec![1, 1], Some(1));
+        let dir = tempfile::tempdir().unwrap();
+        let record = go(fleet.clone(), items, &r, dir.path()).await;
+        assert_eq!(record.outcome, Outcome::Paused { wave: 1 });
+        assert_eq!(record.waves[0].verdict, Verdict::Passed);
+        assert_eq!(record.waves[1].verdict, Verdict::NotReached);
+        assert_eq!(
+            fleet.state("t1"),
+            (1, vec!["https://old.example/t1.mp4".to_string()])
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn halt_on_unhealthy_leaves_the_wave_as_it_is() {
+        let fleet = Arc::new(Fleet::with(&["t0"]));
+        let mut r = rollout(vec![1], vec![1], None);
+        r.on_unhealthy = OnUnhealthy::Halt;
+        let dir = tempfile::tempdir().unwrap();
+        let record = go(
+            fleet.clone(),
+            vec![item("t0", "https://bad.example/t0.mp4")],
+            &r,
+            dir.path(),
+        )
+        .await;
+        assert_eq!(record.outcome, Outcome::GateFailed { wave: 1 });
+        assert!(record.waves[0].rolled_back.is_empty());
+        assert_eq!(
+            fleet.state("t0"),
+            (2, vec!["https://bad.example/t0.mp4".to_string()])
+        );
+    }
 }
