@@ -11,6 +11,7 @@ use super::load::Source;
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::Credentials;
 use crate::apply::sandbox;
+use crate::emulator::task::Unreachable;
 use crate::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
     FaultConfig, KeyPair,
@@ -129,6 +130,10 @@ fn banner(emu: &EmulatorHandle, args: &Args, source: &Source) {
             _ => String::new(),
         }
     );
+    if !args.sandbox_unreachable_sources.is_empty() {
+        let unreachable = Unreachable::new(args.sandbox_unreachable_sources.clone());
+        eprintln!("sandbox: {}", unreachable.describe());
+    }
     if annotated > 0 && args.sandbox_seed.is_empty() {
         eprintln!("{}", NOT_REHEARSED);
     }
@@ -167,6 +172,7 @@ async fn start_sandbox(
         faults: FaultConfig {
             latency_ms: Some(SANDBOX_LATENCY_MS),
             fail_rate: args.sandbox_fail_rate.unwrap_or(0.0),
+            unreachable_sources: args.sandbox_unreachable_sources.clone(),
             ..FaultConfig::default()
         },
         seed,
