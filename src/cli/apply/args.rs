@@ -34,9 +34,10 @@ Examples:
   # a canary wave only, then (after an approval) the rest
   livebatch apply --plan plan.json --yes --waves 5,100% --pause-after 1
   livebatch apply --plan plan.json --yes --resume
-  # rehearse a bad rollout: the new source is unreachable, so the
-  # restarted tasks turn abnormal (2, PullStreamFailed)
+  # rehearse a bad rollout: the new source is unreachable, so the canary
+  # turns abnormal (PullStreamFailed) and its wave is rolled back (exit 5)
   livebatch apply --sandbox --sandbox-seed live.yaml --restart-running \\
+      --waves 1,100% --bake 5s \\
       --sandbox-unreachable-source 'https://new-origin.example/*' m.yaml
 
 Exit codes: 0 all succeeded (or paused) · 1 some failed, or blocked/missing not accepted
@@ -184,7 +185,8 @@ pub struct Args {
     /// `*` matches any run of characters, e.g. 'https://new-origin.example/*'). A task running on
     /// one turns abnormal (TaskStatus 2, PullStreamFailed) 1 s after it starts or restarts, as
     /// when a rollout sends a wrong source with --restart-running; the calls themselves succeed,
-    /// as the service's do. Rehearses a bad rollout end to end. Only applies to the sandbox.
+    /// as the service's do, and only a read afterwards (the --waves health gate) sees the broken
+    /// stream. Rehearses a bad rollout end to end. Only applies to the sandbox.
     #[arg(
         long = "sandbox-unreachable-source",
         value_name = "PATTERN",
