@@ -35,8 +35,9 @@ Examples:
   livebatch emulator --tasks 500 --rng-seed 1 --abnormal-rate 0.1
   livebatch emulator --latency-ms 100..300 --drop-after-apply-rate 0.2 \\
       --rng-seed 7
-  livebatch emulator --seed live.yaml --unreachable-source 'https://bad.example/*'
-                                a rollout to that host breaks the tasks it restarts
+  livebatch emulator --seed live.yaml \\
+      --unreachable-source 'https://bad.example/*'
+                                tasks restarted onto that host turn abnormal
   livebatch emulator --key ak-main:s1:1234567890123456 \\
       --key ak-ram:s2:1234567890123456 --sts-ttl 60
   livebatch plan --endpoint http://127.0.0.1:8787 m.yaml
