@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use super::Global;
 use super::error::{CliError, CliResult};
+use crate::emulator::task::Unreachable;
 use crate::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, FaultConfig,
-    KeyPair, SeedTask, seed,
+    KeyPair, SeedTask, SourcePattern, seed,
 };
 use crate::exit;
 use crate::model::{ApiTime, TaskStatus};
@@ -34,6 +35,9 @@ Examples:
   livebatch emulator --tasks 500 --rng-seed 1 --abnormal-rate 0.1
   livebatch emulator --latency-ms 100..300 --drop-after-apply-rate 0.2 \\
       --rng-seed 7
+  livebatch emulator --seed live.yaml \\
+      --unreachable-source 'https://bad.example/*'
+                                tasks restarted onto that host turn abnormal
   livebatch emulator --key ak-main:s1:1234567890123456 \\
       --key ak-ram:s2:1234567890123456 --sts-ttl 60
   livebatch plan --endpoint http://127.0.0.1:8787 m.yaml
@@ -41,7 +45,8 @@ Examples:
 
 Exit codes: 0 stopped by Ctrl-C or SIGTERM
             1 cannot listen, or the state file cannot be read or written
-            64 usage (a malformed --key too) · 65 invalid --seed file")]
+            64 usage (a malformed --key or --unreachable-source too)
+            65 invalid --seed file")]
 pub struct Args {
     /// Address to listen on; port 0 picks a free port (printed on the first line).
     #[arg(long, default_value = "127.0.0.1:8787", value_name = "HOST:PORT")]
@@ -103,6 +108,14 @@ pub struct Args {
     /// start or restart.
     #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_rate)]
     pub abnormal_rate: f64,
+    /// A source URL the emulator cannot pull from (repeatable): a running task with any source
+    /// URL matching PATTERN turns abnormal (TaskStatus 2, TaskInvalidReason PullStreamFailed) 1 s
+    /// after it starts or restarts, as when a rollout sends a wrong source with --restart-running;
+    /// stopped and not-started tasks are unaffected, and an Update to a good source then a Restart
+    /// makes it run normally again. `*` matches any run of characters, every other character
+    /// itself: 'https://bad.example/*', '*.invalid/*'. A lone `*` (every task) is refused.
+    #[arg(long = "unreachable-source", value_name = "PATTERN", value_parser = SourcePattern::parse)]
+    pub unreachable_sources: Vec<SourcePattern>,
     /// Close a keep-alive connection after this many seconds without a request (0: never).
     #[arg(long, default_value_t = crate::emulator::DEFAULT_IDLE_TIMEOUT_SECS, value_name = "SECS")]
     pub idle_timeout: u64,
@@ -244,6 +257,7 @@ async fn serve(args: Args, g: &Global) -> CliResult {
             reset_rate: args.reset_rate,
             drop_after_apply_rate: args.drop_after_apply_rate,
             abnormal_rate: args.abnormal_rate,
+            unreachable_sources: args.unreachable_sources.clone(),
             rng_seed: args.rng_seed,
         },
         state_file: args.state.clone(),
@@ -294,6 +308,10 @@ async fn serve(args: Args, g: &Global) -> CliResult {
                 shown.join(", "),
                 args.qps
             );
+        }
+        if !args.unreachable_sources.is_empty() {
+            let unreachable = Unreachable::new(args.unreachable_sources.clone());
+            eprintln!("emulator: {}", unreachable.describe());
         }
         if let Some(t) = args.sts_ttl {
             eprintln!("emulator: STS issues temporary credentials valid for {t} s");

@@ -7,6 +7,8 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::task::SourcePattern;
+
 /// What to inject. The default injects nothing.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FaultConfig {
@@ -25,6 +27,10 @@ pub struct FaultConfig {
     /// Fraction of running tasks that turn abnormal (status 2) on the clock; see
     /// [`super::task::Abnormal`].
     pub abnormal_rate: f64,
+    /// Source URL patterns the emulator cannot pull from: a running task with a matching source
+    /// runs abnormally (2, `PullStreamFailed`) a second after it (re)starts; see
+    /// [`super::task::Unreachable`].
+    pub unreachable_sources: Vec<SourcePattern>,
     /// Seed for every random draw; `None` seeds from the OS.
     pub rng_seed: Option<u64>,
 }

@@ -41,7 +41,7 @@ pub use faults::FaultConfig;
 pub use server::{Emulator, EmulatorHandle};
 pub use state_file::StateFile;
 pub use stats::{StatsSnapshot, WindowStat};
-pub use task::{SeedError, SeedTask};
+pub use task::{PatternError, SeedError, SeedTask, SourcePattern};
 
 /// The default key pair. It is a public test key, documented in the README: it protects nothing
 /// and exists so that a client can sign without any setup.

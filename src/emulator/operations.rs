@@ -365,3 +365,99 @@ impl Store {
         Ok((Store::id_reply(request_id, id), changed))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::task::tests::{entry, t};
+    use crate::emulator::task::{SourcePattern, Unreachable};
+
+    const BAD: &str = "https://bad.example/live/a.flv";
+    const GOOD: &str = "https://good.example/live/a.flv";
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn call(store: &mut Store, action: &str, pairs: &[(&str, &str)], now: &str) -> Value {
+        store
+            .execute(action, &params(pairs), t(now), "req", || "new".into())
+            .unwrap_or_else(|f| panic!("{action}: {f:?}"))
+            .0
+    }
+
+    /// (TaskStatus, TaskInvalidReason) as Describe and as DescribeList report them.
+    fn reported(store: &mut Store, now: &str) -> [(i64, String); 2] {
+        use crate::api::models::action as a;
+        let one = call(
+            store,
+            a::DESCRIBE,
+            &[("TaskId", "task-1"), ("Region", "cn-beijing")],
+            now,
+        );
+        let list = call(store, a::DESCRIBE_LIST, &[("Region", "cn-beijing")], now);
+        // Describe's answer is the task's state itself; an empty reason is left out.
+        [&one, &list["TaskList"][0]].map(|s| {
+            (
+                s["TaskStatus"].as_i64().unwrap(),
+                s["TaskInvalidReason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+    }
+
+    #[test]
+    fn describe_and_list_report_an_unreachable_source_until_a_restart_on_a_good_one() {
+        use crate::api::models::action as a;
+        let (mut u, mut ann) = entry();
+        u.source_urls = Some(vec![BAD.into()]);
+        ann.insert("x-TaskStatus".into(), "1".into());
+        let task = crate::emulator::seed::from_entry(&u, &ann, t("2026-02-01T00:00:00Z")).unwrap();
+        let mut store = Store::new();
+        store.seed(vec![task]).unwrap();
+        store.set_unreachable(Unreachable::new(vec![
+            SourcePattern::parse("https://bad.example/*").unwrap(),
+        ]));
+        let abnormal = (2, "PullStreamFailed".to_string());
+        let normal = (1, String::new());
+        assert_eq!(
+            reported(&mut store, "2026-03-01T10:00:00Z"),
+            [abnormal.clone(), abnormal.clone()]
+        );
+        // Stop → Update to a good source → Restart: running normally, at once and later.
+        let id = [("TaskId", "task-1"), ("Region", "cn-beijing")];
+        call(&mut store, a::STOP, &id, "2026-03-01T10:00:00Z");
+        let good = serde_json::to_string(&[GOOD]).unwrap();
+        let mut update = id.to_vec();
+        update.push(("SourceUrls", &good));
+        call(&mut store, a::UPDATE, &update, "2026-03-01T10:00:00Z");
+        call(&mut store, a::RESTART, &id, "2026-03-01T10:00:00Z");
+        for now in ["2026-03-01T10:00:00Z", "2026-03-01T10:00:05Z"] {
+            assert_eq!(reported(&mut store, now), [normal.clone(), normal.clone()]);
+        }
+        // And back to the bad one: running right after the restart, abnormal a second later.
+        call(&mut store, a::STOP, &id, "2026-03-01T11:00:00Z");
+        let bad = serde_json::to_string(&[BAD]).unwrap();
+        let mut update = id.to_vec();
+        update.push(("SourceUrls", &bad));
+        call(&mut store, a::UPDATE, &update, "2026-03-01T11:00:00Z");
+        assert_eq!(
+            reported(&mut store, "2026-03-01T11:00:05Z")[0].0,
+            3,
+            "stopped, the bad source breaks nothing"
+        );
+        call(&mut store, a::RESTART, &id, "2026-03-01T11:00:10Z");
+        assert_eq!(
+            reported(&mut store, "2026-03-01T11:00:10Z"),
+            [normal.clone(), normal]
+        );
+        assert_eq!(
+            reported(&mut store, "2026-03-01T11:00:11Z"),
+            [abnormal.clone(), abnormal]
+        );
+    }
+}

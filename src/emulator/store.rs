@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::api::models::TaskState;
 use crate::model::{ApiTime, Region, TaskStatus};
 
-use super::task::{Abnormal, SeedError, SeedTask};
+use super::task::{Abnormal, Injected, SeedError, SeedTask, Unreachable};
 
 /// Every task, in creation order (the stable order DescribeList pages through).
 #[derive(Debug, Default)]
@@ -16,7 +16,8 @@ pub struct Store {
     index: HashMap<String, usize>,
     /// Sequence number of the last change (see [`super::wal`]).
     seq: u64,
-    abnormal: Option<Abnormal>,
+    /// What makes running tasks run abnormally (`--abnormal-rate`, `--unreachable-source`).
+    injected: Injected,
     /// Each region's task positions in order, for DescribeList pages without a filter: built on
     /// the first list after tasks were added or removed. Scanning every task for each page made
     /// reading a million tasks (10,000 pages) take about a scan of a million per page.
@@ -50,17 +51,22 @@ impl Store {
 
     /// Makes `abnormal` pick running tasks to run abnormally (`None`: none do).
     pub fn set_abnormal(&mut self, abnormal: Option<Abnormal>) {
-        self.abnormal = abnormal.filter(|a| a.rate > 0.0);
+        self.injected.abnormal = abnormal.filter(|a| a.rate > 0.0);
+    }
+
+    /// Makes running tasks that pull from a source `unreachable` matches run abnormally.
+    pub fn set_unreachable(&mut self, unreachable: Unreachable) {
+        self.injected.unreachable = unreachable;
     }
 
     /// A task's status at `now`, abnormality included: what every operation sees.
     pub fn status_of(&self, t: &SeedTask, now: ApiTime) -> TaskStatus {
-        t.status_with(now, self.abnormal.as_ref()).0
+        t.status_with(now, &self.injected).0
     }
 
     /// What Describe and DescribeList report for `t` at `now`, abnormality included.
     pub fn state_of(&self, t: &SeedTask, now: ApiTime) -> TaskState {
-        t.to_state_with(now, self.abnormal.as_ref())
+        t.to_state_with(now, &self.injected)
     }
 
     /// How many tasks are in each status at `now`, in the order running, running abnormally,

@@ -23,6 +23,7 @@ mod emulator_cli;
 mod emulator_crash;
 mod emulator_quota_faults;
 mod emulator_truth;
+mod emulator_unreachable;
 mod export;
 mod export_regions;
 mod export_roundtrip;

@@ -7,6 +7,7 @@ use super::super::{ApiArgs, OutputFormat};
 use crate::apply::halt::HaltPolicy;
 use crate::apply::journal;
 use crate::apply::waves::spec::{OnUnhealthy, Threshold, WaveSpec};
+use crate::emulator::SourcePattern;
 use crate::model::ApiTime;
 
 const EXAMPLES: &str = "\
@@ -33,8 +34,14 @@ Examples:
   # a canary wave only, then (after an approval) the rest
   livebatch apply --plan plan.json --yes --waves 5,100% --pause-after 1
   livebatch apply --plan plan.json --yes --resume
+  # rehearse a bad rollout: the new source is unreachable, so the canary
+  # turns abnormal (PullStreamFailed) and its wave is rolled back (exit 5)
+  livebatch apply --sandbox --sandbox-seed live.yaml --restart-running \\
+      --waves 1,100% --bake 5s \\
+      --sandbox-unreachable-source 'https://new-origin.example/*' m.yaml
 
-Exit codes: 0 all succeeded (or paused) · 1 some failed, or blocked/missing not accepted
+Exit codes: 0 all succeeded (or paused)
+  1 some failed, or blocked/missing not accepted
   3 halted or interrupted (or a gate could not read its tasks) · 4 stale plan
   5 a wave failed its health gate · 6 cancelled at the prompt
   64 usage · 65 invalid manifest (nothing sent) · 77 credentials/systemic halt";
@@ -175,6 +182,19 @@ pub struct Args {
     /// service would refuse is blocked here too, and a task FILE lacks is missing.
     #[arg(long, value_name = "FILE", requires = "sandbox")]
     pub sandbox_seed: Vec<std::path::PathBuf>,
+    /// With --sandbox: the emulator cannot pull from source URLs matching PATTERN (repeatable;
+    /// `*` matches any run of characters, e.g. 'https://new-origin.example/*'). A task running on
+    /// one turns abnormal (TaskStatus 2, PullStreamFailed) 1 s after it starts or restarts, as
+    /// when a rollout sends a wrong source with --restart-running; the calls themselves succeed,
+    /// as the service's do, and only a read afterwards (the --waves health gate) sees the broken
+    /// stream. Rehearses a bad rollout end to end. Only applies to the sandbox.
+    #[arg(
+        long = "sandbox-unreachable-source",
+        value_name = "PATTERN",
+        requires = "sandbox",
+        value_parser = SourcePattern::parse
+    )]
+    pub sandbox_unreachable_sources: Vec<SourcePattern>,
     /// Judge time rules ("EndTime after now") against this instant instead of the clock
     /// (yyyy-MM-ddTHH:mm:ssZ, UTC), as `validate --now` does.
     #[arg(long, value_name = "TIME", value_parser = ApiTime::parse)]

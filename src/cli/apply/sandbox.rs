@@ -11,6 +11,7 @@ use super::load::Source;
 use crate::api::client::{Client, ClientConfig};
 use crate::api::credentials::Credentials;
 use crate::apply::sandbox;
+use crate::emulator::task::Unreachable;
 use crate::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, Emulator, EmulatorConfig, EmulatorHandle,
     FaultConfig, KeyPair,
@@ -129,6 +130,10 @@ fn banner(emu: &EmulatorHandle, args: &Args, source: &Source) {
             _ => String::new(),
         }
     );
+    if !args.sandbox_unreachable_sources.is_empty() {
+        let unreachable = Unreachable::new(args.sandbox_unreachable_sources.clone());
+        eprintln!("sandbox: {}", unreachable.describe());
+    }
     if annotated > 0 && args.sandbox_seed.is_empty() {
         eprintln!("{}", NOT_REHEARSED);
     }
@@ -148,6 +153,30 @@ fn emulator_qps(qps: f64) -> u32 {
     (qps.ceil() as u32).max(crate::emulator::DEFAULT_QPS)
 }
 
+/// The sandbox emulator's configuration: on 127.0.0.1:0, its clock `shift` seconds from the real
+/// one, the public test key, the quota, the simulated latency and the faults the flags ask for.
+fn emulator_config(
+    seed: Vec<crate::emulator::SeedTask>,
+    args: &Args,
+    shift: i64,
+) -> EmulatorConfig {
+    EmulatorConfig {
+        clock: crate::emulator::Clock::offset(shift),
+        max_skew_secs: crate::emulator::MAX_CLOCK_SKEW_SECS.saturating_add(shift.saturating_abs()),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        keys: vec![KeyPair::default()],
+        qps: emulator_qps(args.qps),
+        faults: FaultConfig {
+            latency_ms: Some(SANDBOX_LATENCY_MS),
+            fail_rate: args.sandbox_fail_rate.unwrap_or(0.0),
+            unreachable_sources: args.sandbox_unreachable_sources.clone(),
+            ..FaultConfig::default()
+        },
+        seed,
+        ..EmulatorConfig::default()
+    }
+}
+
 /// Starts the in-process emulator on 127.0.0.1:0 with the given tasks, and a client signed with
 /// the emulator's public test key (no credential source is read).
 async fn start_sandbox(
@@ -158,22 +187,9 @@ async fn start_sandbox(
     // rehearses as of its change window, on any day), else the real one. Requests are still
     // signed with the real date, so the allowed skew grows by the shift.
     let shift = sandbox_now(args).unix() - manifests::clock_now().unix();
-    let emulator = Emulator::start(EmulatorConfig {
-        clock: crate::emulator::Clock::offset(shift),
-        max_skew_secs: crate::emulator::MAX_CLOCK_SKEW_SECS.saturating_add(shift.saturating_abs()),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        keys: vec![KeyPair::default()],
-        qps: emulator_qps(args.qps),
-        faults: FaultConfig {
-            latency_ms: Some(SANDBOX_LATENCY_MS),
-            fail_rate: args.sandbox_fail_rate.unwrap_or(0.0),
-            ..FaultConfig::default()
-        },
-        seed,
-        ..EmulatorConfig::default()
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let emulator = Emulator::start(emulator_config(seed, args, shift))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut api = args.api.clone();
     api.connect.endpoint = Some(emulator.url());
     api.connect.profile = None;
@@ -182,4 +198,60 @@ async fn start_sandbox(
         .map_err(|e| e.to_string())
         .and_then(|c| Client::new(c).map_err(|e| e.to_string()))?;
     Ok((emulator, client))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Apply {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
+        Apply::try_parse_from(std::iter::once("apply").chain(argv.iter().copied())).map(|a| a.args)
+    }
+
+    #[test]
+    fn the_sandbox_is_given_every_unreachable_source() {
+        let args = parse(&[
+            "--sandbox",
+            "--sandbox-unreachable-source",
+            "https://bad.example/*",
+            "--sandbox-unreachable-source",
+            "*.invalid/*",
+            "m.yaml",
+        ])
+        .unwrap();
+        let cfg = emulator_config(Vec::new(), &args, 0);
+        let given: Vec<&str> = cfg
+            .faults
+            .unreachable_sources
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
+        assert_eq!(given, ["https://bad.example/*", "*.invalid/*"]);
+        let plain = emulator_config(Vec::new(), &parse(&["--sandbox", "m.yaml"]).unwrap(), 0);
+        assert!(plain.faults.unreachable_sources.is_empty());
+    }
+
+    #[test]
+    fn an_unreachable_source_needs_the_sandbox_and_a_pattern_that_names_something() {
+        let e = parse(&[
+            "--sandbox-unreachable-source",
+            "https://bad.example/*",
+            "m.yaml",
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(e.to_string().contains("--sandbox"), "{e}");
+        let e = parse(&["--sandbox", "--sandbox-unreachable-source", "*", "m.yaml"]).unwrap_err();
+        assert!(
+            e.to_string().contains("every running task would break"),
+            "{e}"
+        );
+    }
 }

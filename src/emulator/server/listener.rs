@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use super::{Shared, admission};
 use crate::emulator::stats::StatsSnapshot;
 use crate::emulator::store::Store;
-use crate::emulator::task::{Abnormal, SeedTask};
+use crate::emulator::task::{Abnormal, SeedTask, Unreachable};
 use crate::emulator::wal::{self, Committer, Record};
 use crate::emulator::{Clock, EmulatorConfig, EmulatorError};
 
@@ -93,6 +93,7 @@ fn initial_store(cfg: &EmulatorConfig) -> Result<Store, EmulatorError> {
         rate: cfg.faults.abnormal_rate,
         seed: cfg.faults.rng_seed.unwrap_or_else(rand::random),
     }));
+    store.set_unreachable(Unreachable::new(cfg.faults.unreachable_sources.clone()));
     match &cfg.state_file {
         Some(p) if p.exists() => {
             wal::recover(p, &mut store).map_err(|m| state_err(p, m))?;
