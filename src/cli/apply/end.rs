@@ -8,7 +8,7 @@ use super::super::{Global, OutputFormat};
 use super::args::Args;
 use crate::apply::session::{Ran, SessionOptions};
 use crate::exit;
-use crate::outcome::Accept;
+use crate::outcome::{Accept, Outcome};
 use crate::report::{self, Report, RunInfo, Verification};
 
 /// What the report says besides the run's own record: where and how it ran, and what was true
@@ -36,22 +36,41 @@ pub(super) fn assemble(ran: Ran, facts: RunFacts, args: &Args) -> Report {
 fn invocation(args: &Args) -> report::terminal::Invocation {
     use report::terminal::shell_word;
     let mut target = String::new();
+    let mut connect = String::new();
     if args.sandbox {
         target.push_str(" --sandbox");
     }
     if let Some(e) = &args.api.connect.endpoint {
         let shown = crate::api::endpoint::redact_userinfo(e);
-        target.push_str(&format!(" --endpoint {}", shell_word(&shown)));
+        connect.push_str(&format!(" --endpoint {}", shell_word(&shown)));
     }
     if let Some(p) = &args.api.connect.profile {
-        target.push_str(&format!(" --profile {}", shell_word(p)));
+        connect.push_str(&format!(" --profile {}", shell_word(p)));
     }
+    target.push_str(&connect);
     if let Some(j) = &args.journal {
         target.push_str(&format!(
             " --journal {}",
             shell_word(&j.display().to_string())
         ));
     }
+    // TODO(issue 19, waves driver): once `Args` has the rollout flags, repeat them as the run had
+    // them, so that a paused or halted rollout resumes with the same waves (`--pause-after` is
+    // left out: a resumed rollout goes on with the rest):
+    //     let mut rollout = String::new();
+    //     if let Some(w) = &args.waves {
+    //         rollout.push_str(&format!(" --waves {}", shell_word(w)));
+    //     }
+    //     if let Some(b) = &args.bake {
+    //         rollout.push_str(&format!(" --bake {}", shell_word(b)));
+    //     }
+    //     if let Some(m) = &args.max_unhealthy {
+    //         rollout.push_str(&format!(" --max-unhealthy {}", shell_word(m)));
+    //     }
+    //     if args.waves.is_some() && args.on_unhealthy == OnUnhealthy::Halt {
+    //         rollout.push_str(" --on-unhealthy halt");
+    //     }
+    let rollout = String::new();
     report::terminal::Invocation {
         inputs: match &args.plan {
             Some(p) => format!("--plan {}", shell_word(&p.display().to_string())),
@@ -65,6 +84,10 @@ fn invocation(args: &Args) -> report::terminal::Invocation {
         target,
         saved_plan: args.plan.is_some(),
         restart_running: args.restart_running,
+        partial: args.partial,
+        rollout,
+        journal: shell_word(&super::args::journal_path(args).display().to_string()),
+        connect,
     }
 }
 
@@ -104,7 +127,9 @@ pub(super) fn end(rep: &Report, args: &Args, opts: &SessionOptions, code: u8, g:
         }
     }
     // The outcome line is printed even with -q when the run did not complete: it is the reason.
-    if !g.quiet || rep.summary.outcome.halt_reason().is_some() {
+    let stopped = rep.summary.outcome.halt_reason().is_some()
+        || matches!(rep.summary.outcome, Outcome::GateFailed { .. });
+    if !g.quiet || stopped {
         eprintln!("{}", outcome_line(&rep.summary, opts, code));
     }
     code
@@ -126,6 +151,10 @@ fn attention_and_next(rep: &Report, accept: Accept, g: &Global) -> bool {
             listed = false;
         }
     }
+    eprint!(
+        "{}",
+        report::terminal::rollout(rep, report::terminal::LISTED)
+    );
     if let Some(next) = &rep.next {
         eprintln!("{next}");
     }
@@ -161,9 +190,11 @@ fn outcome_line(s: &crate::outcome::Summary, opts: &SessionOptions, code: u8) ->
             extra.push_str(&format!(", {n} {what}"));
         }
     }
-    let outcome = match s.outcome.halt_reason() {
-        Some(reason) => format!("halted ({reason})"),
-        None => s.outcome.name().to_string(),
+    let outcome = match &s.outcome {
+        Outcome::Halted { halt_reason } => format!("halted ({halt_reason})"),
+        Outcome::GateFailed { wave } => format!("gate_failed (wave {wave})"),
+        Outcome::Paused { wave } => format!("paused (after wave {wave})"),
+        o => o.name().to_string(),
     };
     // Each operation has its own quota: with several, the total alone (a saved plan's reads and
     // updates: 19.4/s) would read as twice the quota, so each one's pace follows it.
