@@ -463,39 +463,6 @@ mod tests {
         }
     }
 
-    fn failed_gate() -> Vec<crate::outcome::WaveResult> {
-        use crate::outcome::Verdict;
-        use crate::report::waves::tests::{health, wave};
-        let mut bad = wave(2, 3, 70, 70, Verdict::Failed);
-        bad.max_unhealthy = 7;
-        bad.unhealthy = (60..83)
-            .map(|n| {
-                health(
-                    &format!("t{n:03}"),
-                    Some(2),
-                    "running abnormally: PullStreamFailed",
-                )
-            })
-            .collect();
-        bad.unhealthy[1] = health("t061", Some(3), "stopped, should run\x1b[2K");
-        bad.healthy = 70 - bad.unhealthy.len() - 1;
-        bad.not_counted = vec![health("t099", Some(2), "abnormal when planned")];
-        bad.rolled_back = (30..100)
-            .filter(|n| ![97, 98].contains(n))
-            .map(|n| format!("t{n:03}"))
-            .collect();
-        bad.rollback_failed = vec![
-            health("t098", Some(1), "ServiceUnavailable: retries ran out"),
-            health("t097", None, "the task was not found"),
-        ];
-        bad.bake_seconds = 3.0;
-        vec![
-            wave(1, 3, 30, 30, Verdict::Passed),
-            bad,
-            wave(3, 3, 200, 0, Verdict::NotReached),
-        ]
-    }
-
     fn end_of_run(r: &Report, inv: &Invocation) -> String {
         let mut text = attention(r, LISTED).unwrap();
         text.push_str(&rollout(r, LISTED));
@@ -505,7 +472,10 @@ mod tests {
 
     #[test]
     fn the_end_of_a_failed_gate_names_the_wave_its_unhealthy_tasks_the_rollback_and_revert() {
-        let r = rollout_report(Outcome::GateFailed { wave: 2 }, failed_gate());
+        let r = rollout_report(
+            Outcome::GateFailed { wave: 2 },
+            crate::report::waves::tests::failed_gate(),
+        );
         let text = end_of_run(&r, &rollout_inv());
         assert!(
             !text.contains("apply --resume"),

@@ -130,6 +130,40 @@ pub(crate) mod tests {
         }
     }
 
+    /// A rollout of 300 tasks in waves of 30, 70 and 200 whose second wave failed its gate: 23
+    /// unhealthy (7 allowed), one already abnormal when planned, 68 rolled back, 2 that could not
+    /// be.
+    pub fn failed_gate() -> Vec<WaveResult> {
+        let mut bad = wave(2, 3, 70, 70, Verdict::Failed);
+        bad.max_unhealthy = 7;
+        bad.unhealthy = (60..83)
+            .map(|n| {
+                health(
+                    &format!("t{n:03}"),
+                    Some(2),
+                    "running abnormally: PullStreamFailed",
+                )
+            })
+            .collect();
+        bad.unhealthy[1] = health("t061", Some(3), "stopped, should run\x1b[2K");
+        bad.healthy = 70 - bad.unhealthy.len() - 1;
+        bad.not_counted = vec![health("t099", Some(2), "abnormal when planned")];
+        bad.rolled_back = (30..100)
+            .filter(|n| ![97, 98].contains(n))
+            .map(|n| format!("t{n:03}"))
+            .collect();
+        bad.rollback_failed = vec![
+            health("t098", Some(1), "ServiceUnavailable: retries ran out"),
+            health("t097", None, "the task was not found"),
+        ];
+        bad.bake_seconds = 3.0;
+        vec![
+            wave(1, 3, 30, 30, Verdict::Passed),
+            bad,
+            wave(3, 3, 200, 0, Verdict::NotReached),
+        ]
+    }
+
     #[test]
     fn waves_are_named_as_a_range_when_they_follow_each_other() {
         assert_eq!(named(&[]), "");
