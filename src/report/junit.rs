@@ -251,7 +251,11 @@ mod tests {
                     let attr = |k: &[u8]| {
                         e.try_get_attribute(k)
                             .unwrap()
-                            .map(|a| a.unescape_value().unwrap().into_owned())
+                            .map(|a| {
+                                a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                                    .unwrap()
+                                    .into_owned()
+                            })
                             .unwrap_or_default()
                     };
                     match e.name().as_ref() {
