@@ -34,7 +34,8 @@ Examples:
   livebatch apply --plan plan.json --yes --waves 5,100% --pause-after 1
   livebatch apply --plan plan.json --yes --resume
 
-Exit codes: 0 all succeeded (or paused) · 1 some failed, or blocked/missing not accepted
+Exit codes: 0 all succeeded (or paused)
+  1 some failed, or blocked/missing not accepted
   3 halted or interrupted (or a gate could not read its tasks) · 4 stale plan
   5 a wave failed its health gate · 6 cancelled at the prompt
   64 usage · 65 invalid manifest (nothing sent) · 77 credentials/systemic halt";
