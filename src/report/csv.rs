@@ -4,7 +4,7 @@ use super::Report;
 
 /// The header row, in order (columns added later go last, so a script reading them by position
 /// keeps working).
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
     "task_id",
     "status",
     "attempts",
@@ -16,6 +16,8 @@ pub const COLUMNS: [&str; 11] = [
     "region",
     "changes",
     "steps",
+    // With `--waves`: the item's wave (1-based); empty without.
+    "wave",
 ];
 
 /// An item's changes in one cell: `Field: old → new`, separated by `; ` (SourceUrls as the JSON
@@ -49,6 +51,7 @@ pub fn render_to(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()
             cell(i.region.as_deref()),
             cell(Some(&changes_cell(&i.changes))),
             i.steps.join(" → "),
+            i.wave.map(|w| w.to_string()).unwrap_or_default(),
         ])?;
     }
     w.flush()

@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 use super::Report;
-use crate::outcome::{HaltReason, ItemStatus, Outcome, SecondStats};
+use super::waves;
+use crate::outcome::{HaltReason, ItemStatus, Outcome, SecondStats, TaskHealth, Verdict};
 
 /// Failures listed at most; the rest are counted.
 pub const MAX_ROWS: usize = 50;
@@ -146,6 +147,7 @@ pub fn render(r: &Report) -> String {
     run_section(&mut m, r);
     halt_section(&mut m, r);
     totals_section(&mut m, r);
+    waves_section(&mut m, r);
     calls_section(&mut m, r);
     if r.summary.elapsed_seconds >= CHART_MIN_SECONDS {
         m.push_str(&chart(&r.summary.per_second));
@@ -224,7 +226,12 @@ fn next_section(m: &mut String, r: &Report) {
             Some((c, w)) => (c, format!(" ({}", cell(w))),
             None => (line, String::new()),
         };
-        let _ = writeln!(m, "- `{}`{why}", cell(cmd));
+        // A command in code; advice in words (`fix the manifest, then plan …`) as text.
+        if cmd.starts_with("livebatch ") {
+            let _ = writeln!(m, "- `{}`{why}", cell(cmd));
+        } else {
+            let _ = writeln!(m, "- {}{why}", cell(cmd));
+        }
     }
     m.push('\n');
 }
@@ -321,6 +328,157 @@ fn totals_section(m: &mut String, r: &Report) {
             "Not sent: {} already up to date, {} blocked, {} missing, {} already applied.\n",
             s.noop, s.blocked, s.missing, s.already_applied
         );
+    }
+}
+
+/// Tasks listed at most under a failed wave (unhealthy, not counted, rolled back, not rolled
+/// back); the rest are counted.
+pub const MAX_GATE_ROWS: usize = 20;
+
+/// A rollout's waves (`apply --waves`), one row each with its gate's verdict; under it, for the
+/// wave that failed its gate, its unhealthy tasks with their reasons, what was rolled back and
+/// what was not, and what stays applied. Nothing for a run without waves.
+fn waves_section(m: &mut String, r: &Report) {
+    if r.waves.is_empty() {
+        return;
+    }
+    m.push_str("#### Waves\n\n");
+    m.push_str(
+        "| wave | size | applied | healthy | unhealthy | not counted | verdict | rolled back |\n",
+    );
+    m.push_str("|---|---:|---:|---:|---:|---:|---|---|\n");
+    for w in &r.waves {
+        let verdict = match w.verdict {
+            Verdict::Failed => "**failed**".to_string(),
+            Verdict::Inconclusive => format!("inconclusive ({} not read)", w.inconclusive),
+            v => v.name().to_string(),
+        };
+        let rolled_back = if waves::left_as_is(w) {
+            "not rolled back".to_string()
+        } else if w.rollback_failed.is_empty() && w.rolled_back.is_empty() {
+            "–".to_string()
+        } else if w.rollback_failed.is_empty() {
+            w.rolled_back.len().to_string()
+        } else {
+            format!(
+                "{} ({} failed)",
+                w.rolled_back.len(),
+                w.rollback_failed.len()
+            )
+        };
+        let _ = writeln!(
+            m,
+            "| {}/{} | {} | {} | {} | {} (at most {}) | {} | {verdict} | {rolled_back} |",
+            w.index,
+            w.of,
+            w.size,
+            w.applied,
+            w.healthy,
+            w.unhealthy.len(),
+            w.max_unhealthy,
+            w.not_counted.len()
+        );
+    }
+    m.push('\n');
+    let Some(w) = waves::failed(&r.summary.outcome, &r.waves) else {
+        return;
+    };
+    let _ = writeln!(
+        m,
+        "**{}**, after a {} s bake.\n",
+        cell(&capitalized(&waves::gate_line(w))),
+        w.bake_seconds
+    );
+    if !w.unhealthy.is_empty() {
+        m.push_str("| unhealthy task | region | status | reason |\n|---|---|---:|---|\n");
+        for t in w.unhealthy.iter().take(MAX_GATE_ROWS) {
+            let status = t.status.map_or_else(|| "–".to_string(), |s| s.to_string());
+            let _ = writeln!(
+                m,
+                "| {} | {} | {status} | {} |",
+                cell(&t.task_id),
+                t.region,
+                cell(&t.reason)
+            );
+        }
+        more(m, w.unhealthy.len());
+        m.push('\n');
+    }
+    if !w.not_counted.is_empty() {
+        m.push_str("Already abnormal when planned, not counted:\n\n");
+        tasks_list(m, &w.not_counted);
+    }
+    if waves::left_as_is(w) {
+        let _ = writeln!(
+            m,
+            "Not rolled back (`--on-unhealthy halt`): the wave's {} applied task(s) keep the change.\n",
+            w.applied
+        );
+    } else {
+        let shown: Vec<String> = w
+            .rolled_back
+            .iter()
+            .take(MAX_GATE_ROWS)
+            .map(|t| format!("`{}`", cell(t)))
+            .collect();
+        let _ = write!(
+            m,
+            "Rolled back to their values before the change: {} of the wave's {} applied task(s)",
+            w.rolled_back.len(),
+            w.applied
+        );
+        if !shown.is_empty() {
+            let _ = write!(m, ": {}", shown.join(", "));
+        }
+        if w.rolled_back.len() > MAX_GATE_ROWS {
+            let _ = write!(m, " and {} more", w.rolled_back.len() - MAX_GATE_ROWS);
+        }
+        m.push_str(".\n\n");
+    }
+    if !w.rollback_failed.is_empty() {
+        m.push_str("Failed to roll back, still changed:\n\n");
+        tasks_list(m, &w.rollback_failed);
+    }
+    if let Some(kept) = waves::still_applied(&r.summary.outcome, &r.waves) {
+        let _ = writeln!(
+            m,
+            "Stays applied: {}; `livebatch revert` writes a manifest that restores it (see Next).\n",
+            cell(&kept)
+        );
+    }
+}
+
+/// `- `task` (region): reason` for the first [`MAX_GATE_ROWS`], then how many more.
+fn tasks_list(m: &mut String, tasks: &[TaskHealth]) {
+    for t in tasks.iter().take(MAX_GATE_ROWS) {
+        let _ = writeln!(
+            m,
+            "- `{}` ({}): {}",
+            cell(&t.task_id),
+            t.region,
+            cell(&t.reason)
+        );
+    }
+    more(m, tasks.len());
+    m.push('\n');
+}
+
+/// `…and N more` when a list of `total` was cut at [`MAX_GATE_ROWS`].
+fn more(m: &mut String, total: usize) {
+    if total > MAX_GATE_ROWS {
+        let _ = writeln!(
+            m,
+            "\n…and {} more (see the JSON report).",
+            total - MAX_GATE_ROWS
+        );
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 
@@ -579,5 +737,52 @@ mod tests {
         );
         assert!(c.contains("(9 s per point)"), "{c}");
         assert_eq!(chart(&[]), "");
+    }
+
+    /// A rollout whose second wave failed its gate: the waves table after the totals, then the
+    /// failed wave's unhealthy tasks (capped), what was rolled back and what was not.
+    #[test]
+    fn a_failed_rollout_shows_its_waves_and_what_its_failed_gate_found() {
+        let mut r = report(Outcome::GateFailed { wave: 2 }, 0, 0);
+        r.summary.elapsed_seconds = 12.0;
+        r.waves = crate::report::waves::tests::failed_gate();
+        r.waves[1].unhealthy[2].reason = "CallbackURL is http://a|b, not what was sent".into();
+        r.next = Some(
+            "next: livebatch revert j.jsonl   (a manifest that restores what stays applied: review it with plan, then apply it)\n\
+             next: fix the manifest, then plan and apply it again   (a failed gate is final: --resume refuses this run)"
+                .into(),
+        );
+        let m = render(&r);
+        assert!(
+            m.find("| total |").unwrap() < m.find("#### Waves").unwrap(),
+            "{m}"
+        );
+        assert_eq!(m.matches("| t0").count(), MAX_GATE_ROWS, "{m}");
+        assert!(m.contains("…and 3 more (see the JSON report)."), "{m}");
+        assert!(m.contains("http://a\\|b"), "a pipe is escaped: {m}");
+        insta::assert_snapshot!(m);
+    }
+
+    #[test]
+    fn a_run_without_waves_has_no_waves_section_and_a_paused_one_has_no_failed_wave() {
+        let m = render(&report(Outcome::Completed, 0, 0));
+        assert!(!m.contains("Waves"), "{m}");
+        use crate::report::waves::tests::wave;
+        let mut r = report(Outcome::Paused { wave: 1 }, 0, 0);
+        r.waves = vec![
+            wave(1, 2, 10, 10, Verdict::Passed),
+            wave(2, 2, 90, 0, Verdict::NotReached),
+        ];
+        let m = render(&r);
+        assert!(
+            m.contains("| 1/2 | 10 | 10 | 10 | 0 (at most 0) | 0 | passed | – |"),
+            "{m}"
+        );
+        assert!(
+            m.contains("| 2/2 | 90 | 0 | 0 | 0 (at most 0) | 0 | not reached | – |"),
+            "{m}"
+        );
+        assert!(!m.contains("failed its health gate"), "{m}");
+        assert!(verdict(&r).starts_with("paused — after wave 1"), "{m}");
     }
 }

@@ -21,6 +21,7 @@ pub mod markdown;
 pub mod outputs;
 pub mod stats;
 pub mod terminal;
+pub mod waves;
 
 /// The JSON report's schema name; bumped on any incompatible change.
 pub const SCHEMA: &str = "livebatch.report/v1";

@@ -201,6 +201,9 @@ fn all_formats_round_trip() {
         serde_json::json!(["stop", "update", "restart"])
     );
     assert!(v["items"][1].get("steps").is_none(), "one call: no steps");
+    // Without --waves, no `waves` and no item's `wave`: v1 readers see no change.
+    assert!(v.get("waves").is_none(), "{v}");
+    assert!(v["items"][0].get("wave").is_none(), "{v}");
 
     // CSV: one row per item, fields intact (commas, quotes).
     let mut rd = csv::Reader::from_path(&paths[1]).unwrap();
@@ -222,6 +225,7 @@ fn all_formats_round_trip() {
     );
     assert_eq!(&rows[0][10], "stop → update → restart");
     assert_eq!(&rows[1][10], "");
+    assert_eq!(&rows[0][11], "", "no wave without --waves");
 
     // JUnit XML: well-formed; one testcase per item; failures and skips where they belong.
     let xml = std::fs::read_to_string(&paths[2]).unwrap();
@@ -399,4 +403,110 @@ fn junit_stays_valid_xml_whatever_the_text_and_carries_the_run() {
             "credential_refreshes=2",
         ]
     );
+}
+
+/// A rollout's report: the JSON report has its `waves` (every field) and each item's `wave`, and
+/// reads back whole; the CSV report gives the wave in its last column.
+#[test]
+fn a_rollouts_waves_ride_in_the_json_and_csv_reports() {
+    use livebatch::model::Region;
+    use livebatch::outcome::{TaskHealth, Verdict, WaveResult};
+    let mut report = sample();
+    report.summary.outcome = Outcome::GateFailed { wave: 2 };
+    let livebatch::report::Items::Memory(items) = &mut report.items else {
+        panic!("the sample's items are in memory")
+    };
+    for (n, it) in items.iter_mut().enumerate() {
+        it.wave = Some(if n == 0 { 1 } else { 2 });
+    }
+    let health = |task: &str, reason: &str| TaskHealth {
+        task_id: task.into(),
+        region: Region::CnShanghai,
+        status: Some(2),
+        reason: reason.into(),
+    };
+    report.waves = vec![
+        WaveResult {
+            index: 1,
+            of: 2,
+            size: 1,
+            applied: 1,
+            healthy: 1,
+            unhealthy: vec![],
+            not_counted: vec![],
+            inconclusive: 0,
+            max_unhealthy: 0,
+            verdict: Verdict::Passed,
+            rolled_back: vec![],
+            rollback_failed: vec![],
+            bake_seconds: 3.0,
+        },
+        WaveResult {
+            index: 2,
+            of: 2,
+            size: 3,
+            applied: 2,
+            healthy: 0,
+            unhealthy: vec![health("t-bad", "running abnormally: PullStreamFailed")],
+            not_counted: vec![health("t-<&>", "abnormal when planned")],
+            inconclusive: 0,
+            max_unhealthy: 0,
+            verdict: Verdict::Failed,
+            rolled_back: vec!["t-bad".into()],
+            rollback_failed: vec![health("t-<&>", "ServiceUnavailable")],
+            bake_seconds: 3.0,
+        },
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let paths = [dir.path().join("w.json"), dir.path().join("w.csv")];
+    write_all(&report, &check_paths(&paths).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&paths[0]).unwrap();
+    let back: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, report);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["summary"]["outcome"], "gate_failed");
+    assert_eq!(v["items"][0]["wave"], 1);
+    assert_eq!(v["items"][3]["wave"], 2);
+    let failed = &v["waves"][1];
+    let mut keys: Vec<&str> = failed
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "applied",
+            "bake_seconds",
+            "healthy",
+            "inconclusive",
+            "index",
+            "max_unhealthy",
+            "not_counted",
+            "of",
+            "rollback_failed",
+            "rolled_back",
+            "size",
+            "unhealthy",
+            "verdict",
+        ]
+    );
+    assert_eq!(failed["verdict"], "failed");
+    assert_eq!(
+        failed["unhealthy"][0],
+        serde_json::json!({
+            "task_id": "t-bad", "region": "cn-shanghai", "status": 2,
+            "reason": "running abnormally: PullStreamFailed"
+        })
+    );
+    assert_eq!(failed["rolled_back"], serde_json::json!(["t-bad"]));
+    assert_eq!(v["waves"][0]["verdict"], "passed");
+    assert_eq!(v["waves"][0]["bake_seconds"], 3.0);
+
+    let mut rd = csv::Reader::from_path(&paths[1]).unwrap();
+    assert_eq!(rd.headers().unwrap().get(11), Some("wave"));
+    let waves: Vec<String> = rd.records().map(|r| r.unwrap()[11].to_string()).collect();
+    assert_eq!(waves, ["1", "2", "2", "2"]);
 }

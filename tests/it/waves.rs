@@ -275,3 +275,75 @@ fn a_resume_refuses_other_waves_or_other_items() {
         .collect();
     assert_eq!(statuses, vec![ItemStatus::Succeeded]);
 }
+
+/// The end of a paused rollout says where it stopped, and its next command, run as printed,
+/// resumes the same rollout (same target, journal and waves) and finishes it.
+#[test]
+fn a_paused_rollouts_next_command_run_as_printed_finishes_it() {
+    let s = Scratch::new();
+    let emu = callbacks(&s, 6);
+    let out = s
+        .apply(
+            &emu,
+            &[
+                "--yes",
+                "--waves",
+                "2,4",
+                "--bake",
+                "1s",
+                "--pause-after",
+                "1",
+                "m.yaml",
+            ],
+        )
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("paused after wave 1/3: its gate passed (2 healthy, 0 unhealthy, at most 0 allowed); waves 2–3 left"),
+        "{err}"
+    );
+    let next = err
+        .lines()
+        .find(|l| l.starts_with("next: "))
+        .unwrap_or_else(|| panic!("no next: line\n{err}"));
+    let journal = s.path("j.jsonl");
+    assert_eq!(
+        next,
+        format!(
+            "next: livebatch apply --resume --waves 2,4 --bake 1s --endpoint {} --journal {} m.yaml   (goes on with wave 2)",
+            emu.url(),
+            journal.display()
+        )
+    );
+    assert!(
+        err.lines()
+            .last()
+            .unwrap()
+            .starts_with("paused (after wave 1): 2 succeeded"),
+        "{err}"
+    );
+    let printed: Vec<&str> = next
+        .trim_start_matches("next: livebatch apply ")
+        .split("   (")
+        .next()
+        .unwrap()
+        .split(' ')
+        .collect();
+    let out = s
+        .livebatch()
+        .arg("apply")
+        .arg("--yes")
+        .args(&printed)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(emu.ok_updates(), 6, "the rest, once each");
+    assert!(
+        err.contains("wave 2/3 gate: passed") && err.contains("wave 3/3 gate: passed"),
+        "{err}"
+    );
+    assert!(!err.contains("next: "), "nothing left to do\n{err}");
+}

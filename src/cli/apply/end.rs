@@ -8,7 +8,7 @@ use super::super::{Global, OutputFormat};
 use super::args::Args;
 use crate::apply::session::{Ran, SessionOptions};
 use crate::exit;
-use crate::outcome::Accept;
+use crate::outcome::{Accept, Outcome};
 use crate::report::{self, Report, RunInfo, Verification};
 
 /// What the report says besides the run's own record: where and how it ran, and what was true
@@ -36,21 +36,40 @@ pub(super) fn assemble(ran: Ran, facts: RunFacts, args: &Args) -> Report {
 fn invocation(args: &Args) -> report::terminal::Invocation {
     use report::terminal::shell_word;
     let mut target = String::new();
+    let mut connect = String::new();
     if args.sandbox {
         target.push_str(" --sandbox");
     }
     if let Some(e) = &args.api.connect.endpoint {
         let shown = crate::api::endpoint::redact_userinfo(e);
-        target.push_str(&format!(" --endpoint {}", shell_word(&shown)));
+        connect.push_str(&format!(" --endpoint {}", shell_word(&shown)));
     }
     if let Some(p) = &args.api.connect.profile {
-        target.push_str(&format!(" --profile {}", shell_word(p)));
+        connect.push_str(&format!(" --profile {}", shell_word(p)));
     }
+    target.push_str(&connect);
     if let Some(j) = &args.journal {
         target.push_str(&format!(
             " --journal {}",
             shell_word(&j.display().to_string())
         ));
+    }
+    // The rollout's flags as given, so the printed resume names the waves it goes on with (the
+    // journal's rollout is resumed either way; the same `--waves` text is accepted, another is
+    // refused). `--pause-after` is left out: a paused rollout is resumed to go on with the rest.
+    let mut rollout = String::new();
+    if let Some(w) = &args.waves {
+        rollout.push_str(&format!(" --waves {}", shell_word(&w.text)));
+    }
+    if let Some(b) = args.bake {
+        // `--bake` takes whole seconds and up, so this reads back as the same duration.
+        rollout.push_str(&format!(" --bake {}s", b.as_secs()));
+    }
+    if let Some(m) = args.max_unhealthy {
+        rollout.push_str(&format!(" --max-unhealthy {}", shell_word(&m.to_string())));
+    }
+    if let Some(o) = args.on_unhealthy {
+        rollout.push_str(&format!(" --on-unhealthy {}", o.name()));
     }
     report::terminal::Invocation {
         inputs: match &args.plan {
@@ -65,6 +84,10 @@ fn invocation(args: &Args) -> report::terminal::Invocation {
         target,
         saved_plan: args.plan.is_some(),
         restart_running: args.restart_running,
+        partial: args.partial,
+        rollout,
+        journal: shell_word(&super::args::journal_path(args).display().to_string()),
+        connect,
     }
 }
 
@@ -104,7 +127,9 @@ pub(super) fn end(rep: &Report, args: &Args, opts: &SessionOptions, code: u8, g:
         }
     }
     // The outcome line is printed even with -q when the run did not complete: it is the reason.
-    if !g.quiet || rep.summary.outcome.halt_reason().is_some() {
+    let stopped = rep.summary.outcome.halt_reason().is_some()
+        || matches!(rep.summary.outcome, Outcome::GateFailed { .. });
+    if !g.quiet || stopped {
         eprintln!("{}", outcome_line(&rep.summary, opts, code));
     }
     code
@@ -126,6 +151,10 @@ fn attention_and_next(rep: &Report, accept: Accept, g: &Global) -> bool {
             listed = false;
         }
     }
+    eprint!(
+        "{}",
+        report::terminal::rollout(rep, report::terminal::LISTED)
+    );
     if let Some(next) = &rep.next {
         eprintln!("{next}");
     }
@@ -161,9 +190,11 @@ fn outcome_line(s: &crate::outcome::Summary, opts: &SessionOptions, code: u8) ->
             extra.push_str(&format!(", {n} {what}"));
         }
     }
-    let outcome = match s.outcome.halt_reason() {
-        Some(reason) => format!("halted ({reason})"),
-        None => s.outcome.name().to_string(),
+    let outcome = match &s.outcome {
+        Outcome::Halted { halt_reason } => format!("halted ({halt_reason})"),
+        Outcome::GateFailed { wave } => format!("gate_failed (wave {wave})"),
+        Outcome::Paused { wave } => format!("paused (after wave {wave})"),
+        o => o.name().to_string(),
     };
     // Each operation has its own quota: with several, the total alone (a saved plan's reads and
     // updates: 19.4/s) would read as twice the quota, so each one's pace follows it.
@@ -192,4 +223,101 @@ fn outcome_line(s: &crate::outcome::Summary, opts: &SessionOptions, code: u8) ->
         s.elapsed_seconds,
         opts.journal.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{Outcome, Verdict};
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Apply {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(words: &[&str]) -> Args {
+        Apply::try_parse_from(std::iter::once("apply").chain(words.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    /// The command printed after a paused rollout, run as printed, is the same rollout resumed:
+    /// the same target, journal, planning flags and waves, without the pause.
+    #[test]
+    fn a_paused_rollouts_next_command_resumes_the_same_rollout() {
+        let args = parse(&[
+            "--profile",
+            "prod",
+            "--journal",
+            "runs/j.jsonl",
+            "--restart-running",
+            "--waves",
+            "10,12.5%",
+            "--bake",
+            "2m",
+            "--max-unhealthy",
+            "12.5%",
+            "--on-unhealthy",
+            "halt",
+            "--pause-after",
+            "1",
+            "m.yaml",
+        ]);
+        let inv = invocation(&args);
+        assert_eq!(
+            inv.rollout,
+            " --waves 10,12.5% --bake 120s --max-unhealthy 12.5% --on-unhealthy halt"
+        );
+        assert_eq!(
+            (inv.journal.as_str(), inv.connect.as_str()),
+            ("runs/j.jsonl", " --profile prod")
+        );
+
+        let mut rep = Report::new(crate::outcome::RunResult {
+            summary: serde_json::from_value(serde_json::json!({
+                "outcome": "paused", "wave": 1, "total": 100, "succeeded": 10, "failed": 0,
+                "skipped": 0, "not_attempted": 90, "calls": 10, "retries": 0, "throttled": 0,
+                "calls_per_second": 1.0, "updates_per_second": 1.0, "elapsed_seconds": 10.0,
+                "latency_ms": {}, "rate_samples": []
+            }))
+            .unwrap(),
+            items: Vec::new(),
+        });
+        assert_eq!(rep.summary.outcome, Outcome::Paused { wave: 1 });
+        rep.waves = vec![crate::outcome::WaveResult {
+            index: 1,
+            of: 2,
+            size: 10,
+            applied: 10,
+            healthy: 10,
+            unhealthy: vec![],
+            not_counted: vec![],
+            inconclusive: 0,
+            max_unhealthy: 1,
+            verdict: Verdict::Passed,
+            rolled_back: vec![],
+            rollback_failed: vec![],
+            bake_seconds: 120.0,
+        }];
+        let next = report::terminal::next_command(&rep, &inv).unwrap();
+        let command = next
+            .strip_prefix("next: livebatch apply ")
+            .and_then(|n| n.split("   (").next())
+            .unwrap_or_else(|| panic!("{next}"));
+        let again = parse(&command.split(' ').collect::<Vec<_>>());
+        assert!(again.resume && again.restart_running, "{next}");
+        assert_eq!(again.waves.map(|w| w.text), Some("10,12.5%".to_string()));
+        assert_eq!(again.bake, args.bake);
+        assert_eq!(again.max_unhealthy, args.max_unhealthy);
+        assert_eq!(again.on_unhealthy, args.on_unhealthy);
+        assert_eq!(again.pause_after, None, "resumed to go on with the rest");
+        assert_eq!(again.api.connect.profile.as_deref(), Some("prod"));
+        assert_eq!(again.journal, args.journal);
+        assert_eq!(again.files, ["m.yaml"]);
+
+        // Without --waves, nothing of them.
+        assert_eq!(invocation(&parse(&["m.yaml"])).rollout, "");
+    }
 }
