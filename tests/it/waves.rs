@@ -347,3 +347,318 @@ fn a_paused_rollouts_next_command_run_as_printed_finishes_it() {
     );
     assert!(!err.contains("next: "), "nothing left to do\n{err}");
 }
+
+const BAD: &str = "https://bad.example/*";
+
+/// `n` running tasks `r-000…` on `https://old.example/…`, an emulator that cannot pull from
+/// `https://bad.example/`, and a manifest moving each to a new source — those in `bad` to an
+/// unreachable one.
+fn sources(s: &Scratch, n: usize, bad: std::ops::Range<usize>) -> Emu {
+    use livebatch::emulator::{EmulatorConfig, FaultConfig, SourcePattern};
+    let seed = (0..n)
+        .map(|i| {
+            let id = format!("r-{i:03}");
+            let old = format!("https://old.example/{id}.mp4");
+            seed_task(
+                &id,
+                SourceType::Url,
+                &[old.as_str()],
+                TaskStatus::Running,
+                -3600,
+                86_400,
+            )
+        })
+        .collect();
+    let emu = Emu::start(EmulatorConfig {
+        qps: 1000,
+        faults: FaultConfig {
+            unreachable_sources: vec![SourcePattern::parse(BAD).unwrap()],
+            ..FaultConfig::default()
+        },
+        seed,
+        ..EmulatorConfig::default()
+    });
+    let mut yaml = String::from("updates:\n");
+    for i in 0..n {
+        let host = if bad.contains(&i) { "bad" } else { "new" };
+        yaml.push_str(&format!(
+            "  - TaskId: r-{i:03}\n    Region: cn-shanghai\n    SourceUrls: [\"https://{host}.example/r-{i:03}.mp4\"]\n"
+        ));
+    }
+    std::fs::write(s.path("m.yaml"), yaml).unwrap();
+    emu
+}
+
+fn source_of(emu: &Emu, id: &str) -> (String, TaskStatus) {
+    let t = emu.task(id);
+    (t.source_urls[0].clone(), t.task_status)
+}
+
+#[test]
+fn a_failed_gate_rolls_its_wave_back_exits_5_and_a_resume_is_refused() {
+    let s = Scratch::new();
+    // Wave 1: r-000..r-001 (good); wave 2: r-002..r-005 with r-003 unreachable; wave 3 the rest.
+    let emu = sources(&s, 8, 3..4);
+    let out = s
+        .apply(
+            &emu,
+            &[
+                "--yes",
+                "--restart-running",
+                "--waves",
+                "2,6",
+                "--bake",
+                "2s",
+                "--report",
+                "r.json",
+                "--verify",
+                "m.yaml",
+            ],
+        )
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("wave 1/3 gate: passed"), "{err}");
+    assert!(err.contains("wave 2/3 gate: failed"), "{err}");
+    assert!(
+        err.contains("task r-003: running abnormally: PullStreamFailed"),
+        "{err}"
+    );
+    assert!(err.contains("livebatch revert"), "{err}");
+    for i in 0..8 {
+        let id = format!("r-{i:03}");
+        let (src, status) = source_of(&emu, &id);
+        let want = if i < 2 { "new" } else { "old" };
+        assert_eq!(src, format!("https://{want}.example/{id}.mp4"), "{id}");
+        assert_eq!(status, TaskStatus::Running, "{id}");
+    }
+    let rep = s.report("r.json");
+    assert_eq!(rep.summary.outcome.name(), "gate_failed");
+    assert_eq!(rep.waves[1].verdict, Verdict::Failed);
+    let mut back = rep.waves[1].rolled_back.clone();
+    back.sort();
+    assert_eq!(back, ["r-002", "r-003", "r-004", "r-005"]);
+    assert_eq!(rep.waves[2].verdict, Verdict::NotReached);
+    // Verify does not count the rolled-back tasks as mismatches.
+    assert!(rep.verify.as_ref().is_none_or(|v| v.mismatches.is_empty()));
+    // Items 6 and 7 were never called.
+    let touched: Vec<String> = s
+        .journal()
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Item(i) => Some(i.item.task_id),
+            Record::Step(st) => Some(st.task_id),
+            _ => None,
+        })
+        .collect();
+    assert!(!touched.iter().any(|t| t == "r-006" || t == "r-007"));
+    // A failed gate is final: the resume sends nothing and says why.
+    let updates_before = emu.calls("UpdateLivePullToPush");
+    let out = s
+        .apply(&emu, &["--yes", "--resume", "--restart-running", "m.yaml"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("failed its health gate"), "{err}");
+    assert!(err.contains("Nothing was sent"), "{err}");
+    assert_eq!(emu.calls("UpdateLivePullToPush"), updates_before);
+}
+
+#[test]
+fn on_unhealthy_halt_leaves_the_failed_wave_for_a_person() {
+    let s = Scratch::new();
+    let emu = sources(&s, 3, 0..1);
+    let out = s
+        .apply(
+            &emu,
+            &[
+                "--yes",
+                "--restart-running",
+                "--waves",
+                "1",
+                "--bake",
+                "2s",
+                "--on-unhealthy",
+                "halt",
+                "m.yaml",
+            ],
+        )
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(!err.contains("rolling back"), "{err}");
+    // Left as the gate found it: on the unreachable source (abnormal, which Describe computes).
+    assert_eq!(source_of(&emu, "r-000").0, "https://bad.example/r-000.mp4");
+    assert_eq!(source_of(&emu, "r-001").0, "https://old.example/r-001.mp4");
+}
+
+#[test]
+fn max_unhealthy_lets_a_wave_pass_with_a_few_broken_streams() {
+    let s = Scratch::new();
+    let emu = sources(&s, 4, 1..2);
+    let out = s
+        .apply(
+            &emu,
+            &[
+                "--yes",
+                "--restart-running",
+                "--waves",
+                "4",
+                "--bake",
+                "2s",
+                "--max-unhealthy",
+                "25%",
+                "m.yaml",
+            ],
+        )
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("wave 1/1 gate: passed — 3 healthy, 1 unhealthy (at most 1 allowed)"),
+        "{err}"
+    );
+}
+
+/// Spawns a rollout, waits until the journal shows `cond`, kills it with SIGKILL.
+fn kill_when(s: &Scratch, emu: &Emu, args: &[&str], what: &str, cond: impl Fn(&[Record]) -> bool) {
+    let mut child = s.spawn(emu, args);
+    crate::support::binary::wait_for(what, || cond(&s.journal()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn kill_9_during_a_bake_then_resume_evaluates_the_gate_without_sending_again() {
+    let s = Scratch::new();
+    let emu = sources(&s, 4, 2..3);
+    let args = [
+        "--yes",
+        "--restart-running",
+        "--waves",
+        "2",
+        "--bake",
+        "30s",
+        "m.yaml",
+    ];
+    kill_when(&s, &emu, &args, "wave 1's items journaled", |recs| {
+        recs.iter()
+            .filter(|r| matches!(r, Record::Item(i) if i.item.wave == Some(1)))
+            .count()
+            == 2
+    });
+    assert!(wave_records(&s).is_empty(), "killed during the bake");
+    let updates = emu.calls("UpdateLivePullToPush");
+    assert_eq!(updates, 2);
+    let out = s
+        .apply(
+            &emu,
+            &[
+                "--yes",
+                "--resume",
+                "--restart-running",
+                "--bake",
+                "2s",
+                "m.yaml",
+            ],
+        )
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    // Wave 1's gate is evaluated (passed); wave 2 holds the bad source, fails and rolls back.
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    let gates = wave_records(&s);
+    assert_eq!(gates[0].wave.index, 1);
+    assert_eq!(gates[0].wave.verdict, Verdict::Passed);
+    assert_eq!(
+        gates[0].wave.applied, 2,
+        "the killed run's items, from the journal"
+    );
+    // Wave 1 was not sent again: 2 updates before, 2 for wave 2, 2 for its rollback.
+    assert_eq!(emu.calls("UpdateLivePullToPush"), updates + 4);
+    for (i, want) in ["new", "new", "old", "old"].iter().enumerate() {
+        let id = format!("r-{i:03}");
+        assert_eq!(
+            source_of(&emu, &id).0,
+            format!("https://{want}.example/{id}.mp4")
+        );
+        assert_eq!(source_of(&emu, &id).1, TaskStatus::Running, "{id}");
+    }
+}
+
+#[test]
+fn kill_9_during_a_rollback_then_resume_finishes_it_and_never_resends_the_change() {
+    let s = Scratch::new();
+    // One wave of 12: r-000 is unreachable; the rollback restores all 12, paced at 2 calls/s
+    // per operation, so the kill lands in the middle of it.
+    let emu = sources(&s, 12, 0..1);
+    let args = [
+        "--yes",
+        "--restart-running",
+        "--qps",
+        "2",
+        "--waves",
+        "12",
+        "--bake",
+        "2s",
+        "m.yaml",
+    ];
+    kill_when(&s, &emu, &args, "the rollback under way", |recs| {
+        recs.iter()
+            .filter(|r| matches!(r, Record::Item(i) if i.item.rollback))
+            .count()
+            >= 2
+    });
+    let gates = wave_records(&s);
+    assert_eq!(gates.len(), 1, "gated, not rolled back yet");
+    assert_eq!(gates[0].wave.verdict, Verdict::Failed);
+    let forward = |recs: &[Record], run: Option<&str>| {
+        recs.iter()
+            .filter(|r| {
+                matches!(r, Record::Item(i) if !i.item.rollback
+                    && run.is_none_or(|run| i.run_id == run))
+            })
+            .count()
+    };
+    assert_eq!(forward(&s.journal(), None), 12);
+    let out = s
+        .apply(&emu, &["--yes", "--resume", "--restart-running", "m.yaml"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("finishing it"), "{err}");
+    let recs = s.journal();
+    let last_run = recs
+        .iter()
+        .filter_map(|r| match r {
+            Record::Run(h) => Some(h.run_id.clone()),
+            _ => None,
+        })
+        .last()
+        .unwrap();
+    assert_eq!(
+        forward(&recs, Some(&last_run)),
+        0,
+        "the change was not re-sent"
+    );
+    assert!(wave_records(&s).iter().any(|w| w.phase == "rolled_back"));
+    for i in 0..12 {
+        let id = format!("r-{i:03}");
+        assert_eq!(
+            source_of(&emu, &id),
+            (format!("https://old.example/{id}.mp4"), TaskStatus::Running),
+            "{id}"
+        );
+    }
+    // And then the journal's rollout is final.
+    let out = s
+        .apply(&emu, &["--yes", "--resume", "--restart-running", "m.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+}
