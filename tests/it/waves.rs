@@ -635,11 +635,11 @@ fn kill_9_during_a_rollback_then_resume_finishes_it_and_never_resends_the_change
     let recs = s.journal();
     let last_run = recs
         .iter()
-        .filter_map(|r| match r {
+        .rev()
+        .find_map(|r| match r {
             Record::Run(h) => Some(h.run_id.clone()),
             _ => None,
         })
-        .last()
         .unwrap();
     assert_eq!(
         forward(&recs, Some(&last_run)),
