@@ -51,7 +51,8 @@ Exit codes: 0 manifest written (moved tasks left out are listed, not an error)
               or was rolled back — or a live read or the write failed, or
               the journal is in use by a running apply; nothing is written
             64 usage: --run names no run of the journal (its runs are
-              listed), -o over the journal or not writable
+              listed), -o over the journal or not writable, --qps above
+              10 without --quota-raised
             65 the file is not a journal (a manifest, a saved plan, a report)
             66 the journal does not exist or cannot be read
             77 credentials or permission";
@@ -118,18 +119,26 @@ pub fn run(args: Args, g: &Global) -> CliResult {
             }
         )));
     }
-    let live = read_live(&images.tasks, &args, g)?;
+    let (live, endpoint) = read_live(&images.tasks, &args, g)?;
     let now = super::manifests::clock_now();
     let decided = decide_all(&images.tasks, &live, args.include_moved, now);
     say_left_out(&decided, args.include_moved, g);
+    let all_gone = decided.moved.len() == images.tasks.len()
+        && decided.moved.iter().all(|m| m.moved == Moved::Gone);
+    if all_gone {
+        return Err(CliError::failure(format!(
+            "nothing to revert: none of the {} task(s) the run changed exists at {} — is this the \
+             journal of a run against another account or endpoint (a --sandbox rehearsal's)? \
+             nothing was written",
+            images.tasks.len(),
+            endpoint
+        )));
+    }
     if decided.updates.is_empty() {
-        return Err(CliError::failure(if decided.left_out() > 0 {
-            "nothing to revert: every task moved since the run or is gone (listed above); \
-             --include-moved restores those that still exist; nothing was written"
-        } else {
-            "nothing to revert: no value the run changed can be restored (listed above); nothing \
-             was written"
-        }));
+        return Err(CliError::failure(nothing_to_revert(
+            &decided,
+            images.tasks.len(),
+        )));
     }
     let header = header(&args, &ix, &choice, &images, &decided, now);
     let text = manifest::render(&decided.updates, &header).map_err(failed)?;
@@ -231,13 +240,15 @@ fn first(ids: &[String], g: &Global) -> String {
     s.join(", ")
 }
 
-/// The paced live reads of every task, through the engine `plan` reads with.
+/// Where each task is now and its state, read through the engine `plan` reads with (paced,
+/// retried); and the endpoint read, as shown (any password masked).
 fn read_live(
     tasks: &[TaskImage],
     args: &Args,
     g: &Global,
-) -> Result<HashMap<String, (Region, TaskState)>, CliError> {
+) -> Result<(HashMap<String, (Region, TaskState)>, String), CliError> {
     let client = connect(&args.api, g)?;
+    let endpoint = client.endpoint().to_string();
     let rt = super::runtime()?;
     rt.block_on(async {
         let config = ExecConfig::new(args.qps);
@@ -261,7 +272,7 @@ fn read_live(
                 engine.counts().calls()
             );
         }
-        Ok(found)
+        Ok((found, endpoint))
     })
 }
 
@@ -328,6 +339,29 @@ fn say_left_out(d: &Decided, include_moved: bool, g: &Global) {
         })
         .collect();
     section("not restorable, left as they are:", unrestorable);
+}
+
+/// Why no task is left to restore: how many moved (or are gone), how many have nothing that can
+/// be restored.
+fn nothing_to_revert(d: &Decided, tasks: usize) -> String {
+    let mut why = Vec::new();
+    if d.left_out() > 0 {
+        why.push(format!(
+            "{} task(s) moved since the run or are gone (--include-moved restores those that \
+             still exist)",
+            d.left_out()
+        ));
+    }
+    let nothing = tasks - d.left_out();
+    if nothing > 0 {
+        why.push(format!(
+            "{nothing} task(s) have no value that can be restored"
+        ));
+    }
+    format!(
+        "nothing to revert: {} (listed above); nothing was written",
+        why.join(", and ")
+    )
 }
 
 /// "; 2 moved and left out, 1 value(s) not restorable", or nothing.

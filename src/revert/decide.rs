@@ -209,8 +209,7 @@ fn restore(
     let mut u = Update::new(t.task_id.clone(), region);
     for x in typed {
         let old = x.image.old.as_str();
-        let empty =
-            || "it was empty before the run, and the API cannot clear a field: it is left as it is";
+        let empty = || "empty before the run, and the API cannot clear a field";
         let value = match rules::parse_wire(x.field, old) {
             _ if old.is_empty() => Err(empty().to_string()),
             Ok(Value::Urls(urls)) if urls.is_empty() => Err(empty().to_string()),
@@ -440,11 +439,11 @@ mod tests {
                 (Some("Bogus"), "\"Bogus\" is not a field an update changes"),
                 (
                     Some("CallbackUrl"),
-                    "it was empty before the run, and the API cannot clear a field"
+                    "empty before the run, and the API cannot clear a field"
                 ),
                 (
                     Some("SourceUrls"),
-                    "it was empty before the run, and the API cannot clear a field"
+                    "empty before the run, and the API cannot clear a field"
                 ),
                 (Some("EndTime"), "validate would refuse it"),
             ]

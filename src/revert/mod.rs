@@ -237,3 +237,83 @@ fn head(path: &Path) -> Vec<u8> {
     }
     buf
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_a_run_is_writing_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let held = crate::apply::journal::LockedJournal::lock(&path).unwrap();
+        let e = JournalFile::open(&path).unwrap_err();
+        assert!(matches!(e, RevertError::InUse { .. }), "{e}");
+        assert_eq!(e.exit_code(), exit::FAILURE);
+        drop(held);
+        // Once the run ended: read, and (empty) said so.
+        let mut j = JournalFile::open(&path).unwrap();
+        assert!(matches!(j.index().unwrap_err(), RevertError::Empty { .. }));
+        // A directory is not a journal file.
+        let e = JournalFile::open(dir.path()).unwrap_err();
+        assert!(matches!(e, RevertError::NotRegular { .. }), "{e}");
+    }
+
+    /// A rollout killed during a wave's rollback and resumed: the resume finished the rollback.
+    /// Reverting the rollout — or only its first run — leaves the rolled-back task out, and puts
+    /// the rest in the manifest's order.
+    #[test]
+    fn a_rollout_is_reverted_whole_less_what_its_rollback_restored() {
+        use crate::apply::journal::Record;
+        use crate::outcome::ItemStatus::*;
+        use runs::tests::{header, item, rollout, text};
+        fn cb(n: &str) -> (&str, &str, &str) {
+            ("CallbackUrl", "https://h/old", n)
+        }
+        let mut records = vec![
+            header("r1"),
+            rollout("r1", "r1"),
+            item("r1", "t2", Succeeded, &[cb("https://h/2")]),
+            item("r1", "t1", Succeeded, &[cb("https://h/1")]),
+            item("r1", "t3", Succeeded, &[cb("https://h/3")]),
+            header("r2"),
+            rollout("r2", "r1"),
+        ];
+        let mut back = item(
+            "r2",
+            "t3",
+            Succeeded,
+            &[("CallbackUrl", "https://h/3", "https://h/old")],
+        );
+        if let Record::Item(it) = &mut back {
+            it.item.rollback = true;
+        }
+        records.push(back);
+        // Each task's update is on the line of its number in m.yaml.
+        let mut text = text(&records);
+        for t in ["t1", "t2", "t3"] {
+            text = text.replacen(
+                &format!("\"task_id\":\"{t}\",\"source\":\"m.yaml:1\""),
+                &format!("\"task_id\":\"{t}\",\"source\":\"m.yaml:{}\"", &t[1..]),
+                2,
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        std::fs::write(&path, text).unwrap();
+        let mut j = JournalFile::open(&path).unwrap();
+        let ix = j.index().unwrap();
+        for wanted in [None, Some("r1")] {
+            let choice = runs::choose(&ix, &path, wanted).unwrap();
+            let images = j.gather(&ix, &choice).unwrap();
+            let ids: Vec<&str> = images.tasks.iter().map(|t| t.task_id.as_str()).collect();
+            assert_eq!(ids, ["t1", "t2"], "{wanted:?}");
+            assert_eq!(images.rolled_back, ["t3"], "{wanted:?}");
+        }
+        let choice = runs::choose(&ix, &path, None).unwrap();
+        assert_eq!(
+            (choice.runs.as_slice(), choice.rollout.as_deref()),
+            (&[0, 1][..], Some("r1"))
+        );
+    }
+}

@@ -386,7 +386,7 @@ pub fn choose(ix: &JournalIndex, path: &Path, wanted: Option<&str>) -> Result<Ch
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::apply::journal::{RolloutRecord, RunEnd, RunHeader};
     use crate::outcome::Change;

@@ -254,7 +254,10 @@ fn when_every_task_moved_there_is_nothing_to_revert_and_nothing_is_written() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("error: nothing to revert: every task moved since the run or is gone"),
+        err.contains(
+            "error: nothing to revert: 1 task(s) moved since the run or are gone \
+             (--include-moved restores those that still exist) (listed above); nothing was written"
+        ),
         "{err}"
     );
     assert!(!s.path("undo.yaml").exists());
@@ -408,4 +411,68 @@ fn a_torn_last_line_is_skipped_and_said_and_an_unknown_run_lists_the_runs() {
     let out = revert(&s, &emu, &["j.jsonl", "--run", &run_id]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("TaskId: run-b"));
+}
+
+#[test]
+fn a_run_that_applied_nothing_is_passed_over_and_refused_when_named() {
+    let (emu, ids) = emulator();
+    let s = Scratch::new();
+    change(&s, &ids[..2]);
+    apply(&s, &emu, "m.yaml", &["--restart-running"]);
+    // The same manifest again: everything is already so, nothing applied.
+    apply(&s, &emu, "m.yaml", &["--restart-running"]);
+    let runs = read_runs(&s.path("j.jsonl"));
+    assert_eq!(runs.len(), 2);
+    let out = revert(&s, &emu, &["j.jsonl"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the journal's last run that applied something:\n  {}  started",
+            runs[0].0
+        )),
+        "{err}"
+    );
+    let out = revert(&s, &emu, &["j.jsonl", "--run", &runs[1].0]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!("error: run {} applied nothing (", runs[1].0)),
+        "{err}"
+    );
+    assert!(
+        err.contains("; nothing to revert\nruns in the journal"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_journal_whose_tasks_exist_nowhere_says_so() {
+    let (emu, ids) = emulator();
+    let s = Scratch::new();
+    change(&s, &ids[..2]);
+    apply(&s, &emu, "m.yaml", &["--restart-running"]);
+    for id in &ids[..2] {
+        out_of_band(
+            &emu,
+            "DeleteLivePullToPush",
+            &[("TaskId", id), ("Region", "cn-shanghai")],
+        );
+    }
+    for extra in [&[][..], &["--include-moved"][..]] {
+        let mut args = vec!["j.jsonl", "-o", "undo.yaml"];
+        args.extend_from_slice(extra);
+        let out = revert(&s, &emu, &args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "error: nothing to revert: none of the 2 task(s) the run changed exists at {} — \
+                 is this the journal of a run against another account or endpoint",
+                emu.url()
+            )),
+            "{err}"
+        );
+        assert!(!s.path("undo.yaml").exists());
+    }
 }
