@@ -1,19 +1,18 @@
 //! `livebatch revert`: a run's journal → a manifest that puts back what the run changed, after
 //! reading live state to leave out the tasks that moved since. Sends no update.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::connect::{check_qps, connect};
 use super::error::{CliError, CliResult, call_failed};
 use super::{ApiArgs, Global, shared_quota};
-use crate::api::models::TaskState;
 use crate::apply::config::ExecConfig;
 use crate::exit;
-use crate::model::{ApiTime, Region};
+use crate::model::ApiTime;
 use crate::report::outputs::{self, Output};
 use crate::revert::decide::{Decided, Moved, decide_all};
 use crate::revert::image::{Images, TaskImage};
+use crate::revert::live::Found;
 use crate::revert::manifest::{self, Header, RunRef};
 use crate::revert::runs::{self, Choice, JournalIndex};
 use crate::revert::{JournalFile, RevertError};
@@ -242,11 +241,7 @@ fn first(ids: &[String], g: &Global) -> String {
 
 /// Where each task is now and its state, read through the engine `plan` reads with (paced,
 /// retried); and the endpoint read, as shown (any password masked).
-fn read_live(
-    tasks: &[TaskImage],
-    args: &Args,
-    g: &Global,
-) -> Result<(HashMap<String, (Region, TaskState)>, String), CliError> {
+fn read_live(tasks: &[TaskImage], args: &Args, g: &Global) -> Result<(Found, String), CliError> {
     let client = connect(&args.api, g)?;
     let endpoint = client.endpoint().to_string();
     let rt = super::runtime()?;

@@ -8,8 +8,6 @@
 //! comparison is planning's own ([`crate::plan::diff::changes`]: typed values, as Describe
 //! reports them), so "moved" here and "differs" in `plan` cannot disagree.
 
-use std::collections::HashMap;
-
 use super::image::{FieldImage, TaskImage};
 use crate::api::models::TaskState;
 use crate::model::{ApiTime, Field, Region, Role, TaskStatus, Update, Value};
@@ -75,7 +73,7 @@ impl Decided {
 /// Decides every task: `live` holds where each task is now and its state (absent: gone).
 pub fn decide_all(
     tasks: &[TaskImage],
-    live: &HashMap<String, (Region, TaskState)>,
+    live: &super::live::Found,
     include_moved: bool,
     now: ApiTime,
 ) -> Decided {
@@ -292,6 +290,7 @@ fn drift(task_id: &str, region: Region, state: &TaskState, typed: &[Typed<'_>]) 
 mod tests {
     use super::*;
     use crate::api::models::TaskInfo;
+    use std::collections::HashMap;
 
     fn now() -> ApiTime {
         ApiTime::parse("2030-01-01T00:00:00Z").unwrap()

@@ -4,8 +4,7 @@
 //! (`old`) and the value sent (`new`). A task changed by several items of the chosen runs (a
 //! rollout resumed, a task named again) keeps each field's earliest `old` — the value before any
 //! of them — and its latest `new`, what they left. A rollback item (a failed wave rolled back)
-//! that succeeded has already put the fields it names back: they leave the image, and a task with
-//! none left is not reverted at all.
+//! that succeeded has already put the task's before-image back: the task is not reverted.
 
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
@@ -116,16 +115,12 @@ impl Gather {
                 }
             }
         } else if restored(&item) && self.rollback_scope.contains(&run_id) {
+            // A rollback restores its item's whole before-image: its `changes` name only the
+            // fields that still differed (none when the change never took), so the task goes.
             let Some(&i) = self.by_id.get(&item.task_id) else {
                 return;
             };
-            let Some(task) = self.tasks[i].as_mut() else {
-                return;
-            };
-            task.fields
-                .retain(|f| !item.changes.iter().any(|c| c.field == f.field));
-            if task.fields.is_empty() {
-                self.tasks[i] = None;
+            if self.tasks[i].take().is_some() {
                 self.rolled_back.push(item.task_id);
             }
         }
@@ -279,8 +274,11 @@ mod tests {
         g.item(rec("r1", "t2", Succeeded, false, &both), 3);
         g.item(rec("r1", "t3", Succeeded, false, &both), 4);
         g.item(rec("r1", "t4", Succeeded, false, &both), 5);
-        // t1 rolled back whole (in a resume of the rollout), t2 only its callback, t3's rollback
-        // failed, t4's rollback is in another rollout's run: not counted.
+        g.item(rec("r1", "t5", Succeeded, false, &both), 6);
+        g.item(rec("r1", "t5", Succeeded, true, &[]), 7);
+        // t1 rolled back (in a resume of the rollout); t2 too, its callback only still differing
+        // then; t5's change had never taken (nothing restored, nothing sent); t3's rollback
+        // failed; t4's rollback is in another rollout's run: not counted.
         g.item(
             rec(
                 "r2",
@@ -302,9 +300,8 @@ mod tests {
         g.item(rec("r9", "t4", Succeeded, true, &both), 9);
         let im = g.finish();
         let ids: Vec<&str> = im.tasks.iter().map(|t| t.task_id.as_str()).collect();
-        assert_eq!(ids, ["t2", "t3", "t4"]);
-        assert_eq!(fields(&im.tasks[0]), [("SourceUrls", "[\"x\"]", "[\"y\"]")]);
-        assert_eq!(im.rolled_back, ["t1"]);
+        assert_eq!(ids, ["t3", "t4"]);
+        assert_eq!(im.rolled_back, ["t5", "t1", "t2"]);
     }
 
     #[test]

@@ -12,14 +12,14 @@ use crate::plan::fetch::{LiveSource, fetch_live};
 use crate::plan::live::fetch_elsewhere;
 
 /// Where each task is now and its state, by task ID; a task absent was found in no region.
+pub type Found = HashMap<String, (Region, TaskState)>;
+
+/// [`Found`]: every task read.
 ///
 /// Each task is looked for in the region the run left it in; one not there (moved to another
 /// region since, or recorded without a region by an older version) is looked for in every other
 /// region, so that it is reported where it went rather than as gone.
-pub async fn read<S: LiveSource>(
-    src: &S,
-    tasks: &[TaskImage],
-) -> Result<HashMap<String, (Region, TaskState)>, ApiError> {
+pub async fn read<S: LiveSource>(src: &S, tasks: &[TaskImage]) -> Result<Found, ApiError> {
     let mut placed = Vec::new();
     let mut unplaced = Vec::new();
     for t in tasks {
@@ -33,7 +33,7 @@ pub async fn read<S: LiveSource>(
         wanted.extend(Region::ALL.into_iter().map(|r| (r, id.clone())));
     }
     let mut live = fetch_live(src, &wanted).await?;
-    let mut found: HashMap<String, (Region, TaskState)> = HashMap::new();
+    let mut found = Found::new();
     for (r, id) in placed.iter().cloned() {
         if let Some(state) = live.remove(&(r, id.clone())) {
             found.insert(id, (r, state));

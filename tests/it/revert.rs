@@ -476,3 +476,55 @@ fn a_journal_whose_tasks_exist_nowhere_says_so() {
         assert!(!s.path("undo.yaml").exists());
     }
 }
+
+#[test]
+fn a_rollout_paused_and_resumed_is_reverted_whole() {
+    let (emu, ids) = emulator();
+    let s = Scratch::new();
+    change(&s, &ids);
+    let waves = ["--restart-running", "--waves", "1", "--bake", "1s"];
+    let mut first = waves.to_vec();
+    first.extend(["--pause-after", "1"]);
+    apply(&s, &emu, "m.yaml", &first);
+    apply(&s, &emu, "m.yaml", &["--restart-running", "--resume"]);
+    let runs = read_runs(&s.path("j.jsonl"));
+    assert_eq!(runs.len(), 2, "a run and its resume");
+    let out = revert(&s, &emu, &["j.jsonl", "-o", "undo.yaml"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "with every run of its rollout {} (2 run(s)):\n  {}  started",
+            runs[0].0, runs[0].0
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("resumes rollout {}", runs[0].0)),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(s.path("undo.yaml")).unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "# Reverts rollout {}: runs {} (started {}), {} (started {}) of journal j.jsonl.\n",
+            runs[0].0, runs[0].0, runs[0].1, runs[1].0, runs[1].1
+        )),
+        "{text}"
+    );
+    // Every task of both runs, in the manifest's order.
+    let order: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("- TaskId: "))
+        .collect();
+    assert_eq!(order, ids);
+    // --run names one run of it.
+    let out = revert(&s, &emu, &["j.jsonl", "--run", &runs[0].0]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("- TaskId: ").count(), 1, "{stdout}");
+    assert!(
+        err.contains("note: 1 other run(s) of this journal applied changes too"),
+        "{err}"
+    );
+}
