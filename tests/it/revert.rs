@@ -528,3 +528,90 @@ fn a_rollout_paused_and_resumed_is_reverted_whole() {
         "{err}"
     );
 }
+
+#[test]
+fn after_a_failed_gate_revert_undoes_the_waves_that_stayed_applied() {
+    use livebatch::emulator::{EmulatorConfig, FaultConfig, SourcePattern};
+    let ids = ["run-a", "run-b", "run-c"];
+    let seeds = ids
+        .iter()
+        .map(|id| {
+            seed_task(
+                id,
+                SourceType::Url,
+                &[OLD_MP4],
+                TaskStatus::Running,
+                -3_600,
+                86_400,
+            )
+        })
+        .collect();
+    let emu = Emu::start(EmulatorConfig {
+        qps: 0,
+        faults: FaultConfig {
+            unreachable_sources: vec![SourcePattern::parse("https://bad.example/*").unwrap()],
+            ..FaultConfig::default()
+        },
+        seed: seeds,
+        ..EmulatorConfig::default()
+    });
+    let s = Scratch::new();
+    // Wave 1 (run-a) moves to a good source; wave 2's sources do not answer.
+    let mut text = String::from("updates:\n");
+    for (id, src) in [
+        ("run-a", NEW_MP4.to_string()),
+        ("run-b", "https://bad.example/b.mp4".into()),
+        ("run-c", "https://bad.example/c.mp4".into()),
+    ] {
+        text.push_str(&format!(
+            "  - TaskId: {id}\n    Region: cn-shanghai\n    SourceUrls: [{src}]\n"
+        ));
+    }
+    std::fs::write(s.path("m.yaml"), text).unwrap();
+    let out = s
+        .apply(
+            &emu,
+            &[
+                "m.yaml",
+                "--yes",
+                "--restart-running",
+                "--waves",
+                "1",
+                "--bake",
+                "3s",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    for id in ["run-b", "run-c"] {
+        assert_eq!(
+            describe(&emu, id).task.task_info.source_urls,
+            [OLD_MP4],
+            "{id} rolled back"
+        );
+    }
+    let out = revert(&s, &emu, &["j.jsonl", "-o", "undo.yaml"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("note: 2 task(s) were already rolled back by their wave: not in the manifest"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(s.path("undo.yaml")).unwrap();
+    let tasks: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("- TaskId: "))
+        .collect();
+    assert_eq!(tasks, ["run-a"], "{text}");
+    assert!(
+        text.contains("1 task(s); 2 already rolled back by their wave."),
+        "{text}"
+    );
+    apply(&s, &emu, "undo.yaml", &["--restart-running"]);
+    for id in ids {
+        let d = describe(&emu, id);
+        assert_eq!(d.task.task_info.source_urls, [OLD_MP4], "{id}");
+        assert_eq!(d.task.task_status, 1, "{id} runs");
+    }
+}
