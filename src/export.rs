@@ -331,8 +331,9 @@ pub enum ExportError {
     },
 }
 
-/// YAML: an optional `#` comment block, then `updates:`.
-pub fn to_yaml(doc: &ExportDoc, comment: Option<&str>) -> Result<String, ExportError> {
+/// YAML: an optional `#` comment block, then `updates:`. Generic over the document so that
+/// `revert`, which writes a manifest of fewer fields, writes it the same way.
+pub fn to_yaml<T: Serialize>(doc: &T, comment: Option<&str>) -> Result<String, ExportError> {
     let body = serde_saphyr::to_string(doc).map_err(|e| ExportError::Yaml(e.to_string()))?;
     let mut out = String::new();
     if let Some(c) = comment {

@@ -17,6 +17,7 @@ pub mod pace;
 pub mod plan;
 pub mod quota;
 pub mod report;
+pub mod revert;
 pub mod rules;
 pub mod spill;
 pub mod text;

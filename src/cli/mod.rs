@@ -18,6 +18,7 @@ pub mod live;
 pub mod manifests;
 pub mod plan;
 pub mod quota;
+pub mod revert;
 pub mod shared_quota;
 pub mod validate;
 
@@ -146,6 +147,9 @@ pub enum Command {
     Diff(diff::Args),
     /// Write the account's tasks as a manifest that `validate` accepts unchanged.
     Export(export::Args),
+    /// Write a manifest that undoes a run recorded in a journal (review it with plan, send it
+    /// with apply). Sends no update.
+    Revert(revert::Args),
     /// Run a local emulator of the pull-to-push API (for tests, benchmarks and rehearsals).
     Emulator(emulator::Args),
     /// The quota shared by several runs through Redis (--quota-store): who shares it, how fast.
@@ -189,6 +193,7 @@ pub fn main() -> ExitCode {
         Command::Apply(a) => apply::run(a, &g),
         Command::Diff(a) => diff::run(a, &g),
         Command::Export(a) => export::run(a, &g),
+        Command::Revert(a) => revert::run(a, &g),
         Command::Emulator(a) => emulator::run(a, &g),
         Command::Quota(a) => quota::run(a, &g),
         Command::Completions(a) => completions::completions(a),

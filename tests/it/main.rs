@@ -43,6 +43,7 @@ mod quota_pacer;
 mod quota_script;
 mod quota_status_account;
 mod report_formats;
+mod revert;
 mod secrets;
 mod signals;
 mod waves;
