@@ -199,7 +199,9 @@ pub fn next_command(r: &Report, inv: &Invocation) -> Option<String> {
 /// again. Never `--resume`: it refuses a run whose gate failed, so the bad change is not re-sent.
 fn after_failed_gate(r: &Report, inv: &Invocation) -> String {
     let mut lines = Vec::new();
-    if waves::still_applied(&r.summary.outcome, &r.waves).is_some() {
+    // A rehearsal's tasks lived in the sandbox, gone with it: revert has nothing to read there.
+    let sandbox = r.run.as_ref().is_some_and(|run| run.sandbox);
+    if !sandbox && waves::still_applied(&r.summary.outcome, &r.waves).is_some() {
         lines.push(format!(
             "next: livebatch revert{} {}   (a manifest that restores what stays applied: review it with plan, then apply it)",
             inv.connect, inv.journal
