@@ -171,6 +171,17 @@ pub struct Change {
     pub new: String,
 }
 
+impl From<&FieldChange> for Change {
+    /// A planned field change as reports and the journal keep it (the field by its name).
+    fn from(c: &FieldChange) -> Change {
+        Change {
+            field: c.field.to_string(),
+            old: c.old.clone(),
+            new: c.new.clone(),
+        }
+    }
+}
+
 impl ItemResult {
     /// An item that has not been sent (yet).
     pub fn pending(task_id: String, source: String, hash: String) -> ItemResult {

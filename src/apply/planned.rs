@@ -23,14 +23,7 @@ pub fn work_item(it: &PlanItem, guard: Guard) -> WorkItem {
     let mut w = WorkItem::new(it.update.clone(), it.origin.clone());
     w.before_status = it.live.as_ref().map(|l| l.task_status);
     if let Decision::Change { changes, .. } | Decision::Blocked { changes, .. } = &it.decision {
-        w.changes = changes
-            .iter()
-            .map(|c| crate::outcome::Change {
-                field: c.field.to_string(),
-                old: c.old.clone(),
-                new: c.new.clone(),
-            })
-            .collect();
+        w.changes = changes.iter().map(crate::outcome::Change::from).collect();
     }
     if let Decision::Change {
         held: Some(held), ..

@@ -413,14 +413,7 @@ async fn restore<'m, S: TaskOps>(
     match decision {
         Decision::Change { changes, steps, .. } => {
             item.steps = steps;
-            item.changes = changes
-                .iter()
-                .map(|c| crate::outcome::Change {
-                    field: c.field.to_string(),
-                    old: c.old.clone(),
-                    new: c.new.clone(),
-                })
-                .collect();
+            item.changes = changes.iter().map(crate::outcome::Change::from).collect();
             let hash = update_hash(&item.update);
             let done = runner.item(item, hash).await;
             match done.result.status {
