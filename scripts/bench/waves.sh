@@ -177,7 +177,7 @@ row_revert() {
     t0=$(date +%s.%N)
     "$BIN" revert --endpoint "$ENDPOINT" "$WORK/rev.jsonl" -o "$WORK/back.yaml" 2>"$WORK/revert.err"
     "$BIN" plan --quiet --restart-running --endpoint "$ENDPOINT" "$WORK/back.yaml" >/dev/null || true
-    run back --restart-running --journal "$WORK/back.jsonl" "$WORK/back.yaml"
+    run back --restart-running "$WORK/back.yaml"
     t1=$(date +%s.%N)
     python3 -c "print(f'  revert → plan → apply: {$t1 - $t0:.1f} s')"
     check back "

@@ -14,6 +14,12 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `apply ARGS…` against `emu`: its exit code and standard error.
+fn run(s: &Scratch, emu: &Emu, args: &[&str]) -> (Option<i32>, String) {
+    let out = s.apply(emu, args).output().unwrap();
+    (out.status.code(), stderr(&out))
+}
+
 /// `n` stopped tasks `w-000…` and a manifest giving each a new callback.
 fn callbacks(s: &Scratch, n: usize) -> Emu {
     let seed = (0..n)
@@ -54,17 +60,14 @@ fn wave_records(s: &Scratch) -> Vec<livebatch::apply::journal::WaveRecord> {
 fn each_wave_is_gated_before_the_next_and_the_report_shows_them() {
     let s = Scratch::new();
     let emu = callbacks(&s, 10);
-    let out = s
-        .apply(
-            &emu,
-            &[
-                "--yes", "--waves", "2,50%", "--bake", "1s", "--report", "r.json", "m.yaml",
-            ],
-        )
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let (code, err) = run(
+        &s,
+        &emu,
+        &[
+            "--yes", "--waves", "2,50%", "--bake", "1s", "--report", "r.json", "m.yaml",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("rollout: 3 wave(s) of 2, 3, 5 change item(s) (--waves 2,50%)"),
         "{err}"
@@ -114,41 +117,35 @@ fn each_wave_is_gated_before_the_next_and_the_report_shows_them() {
 fn pause_after_stops_at_a_wave_and_resume_goes_on_with_the_same_waves() {
     let s = Scratch::new();
     let emu = callbacks(&s, 6);
-    let out = s
-        .apply(
-            &emu,
-            &[
-                "--yes",
-                "--waves",
-                "2",
-                "--bake",
-                "1s",
-                "--pause-after",
-                "1",
-                "--report",
-                "r1.json",
-                "m.yaml",
-            ],
-        )
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let (code, err) = run(
+        &s,
+        &emu,
+        &[
+            "--yes",
+            "--waves",
+            "2",
+            "--bake",
+            "1s",
+            "--pause-after",
+            "1",
+            "--report",
+            "r1.json",
+            "m.yaml",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
     assert_eq!(emu.ok_updates(), 2, "only the first wave was sent");
     let rep = s.report("r1.json");
     assert_eq!(rep.summary.outcome.name(), "paused");
     assert_eq!(rep.summary.not_attempted, 4);
     assert_eq!(rep.waves[1].verdict, Verdict::NotReached);
     // The resume takes the waves from the journal: no --waves given.
-    let out = s
-        .apply(
-            &emu,
-            &["--yes", "--resume", "--report", "r2.json", "m.yaml"],
-        )
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let (code, err) = run(
+        &s,
+        &emu,
+        &["--yes", "--resume", "--report", "r2.json", "m.yaml"],
+    );
+    assert_eq!(code, Some(0), "{err}");
     assert_eq!(emu.ok_updates(), 6, "the rest, once each");
     assert!(err.contains("wave 2/2 gate: passed"), "{err}");
     assert!(
@@ -235,12 +232,8 @@ fn a_resume_refuses_other_waves_or_other_items() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = s
-        .apply(&emu, &["--yes", "--resume", "--waves", "2", "m.yaml"])
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(64), "{err}");
+    let (code, err) = run(&s, &emu, &["--yes", "--resume", "--waves", "2", "m.yaml"]);
+    assert_eq!(code, Some(64), "{err}");
     assert!(
         err.contains("differs from the rollout being resumed (--waves 1)"),
         "{err}"
@@ -254,12 +247,8 @@ fn a_resume_refuses_other_waves_or_other_items() {
         })
         .collect();
     s.manifest(&fewer);
-    let out = s
-        .apply(&emu, &["--yes", "--resume", "m.yaml"])
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(64), "{err}");
+    let (code, err) = run(&s, &emu, &["--yes", "--resume", "m.yaml"]);
+    assert_eq!(code, Some(64), "{err}");
     assert!(
         err.contains("a resume must go on over the same items"),
         "{err}"
@@ -282,24 +271,21 @@ fn a_resume_refuses_other_waves_or_other_items() {
 fn a_paused_rollouts_next_command_run_as_printed_finishes_it() {
     let s = Scratch::new();
     let emu = callbacks(&s, 6);
-    let out = s
-        .apply(
-            &emu,
-            &[
-                "--yes",
-                "--waves",
-                "2,4",
-                "--bake",
-                "1s",
-                "--pause-after",
-                "1",
-                "m.yaml",
-            ],
-        )
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let (code, err) = run(
+        &s,
+        &emu,
+        &[
+            "--yes",
+            "--waves",
+            "2,4",
+            "--bake",
+            "1s",
+            "--pause-after",
+            "1",
+            "m.yaml",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("paused after wave 1/3: its gate passed (2 healthy, 0 unhealthy, at most 0 allowed); waves 2–3 left"),
         "{err}"
@@ -399,26 +385,23 @@ fn a_failed_gate_rolls_its_wave_back_exits_5_and_a_resume_is_refused() {
     let s = Scratch::new();
     // Wave 1: r-000..r-001 (good); wave 2: r-002..r-005 with r-003 unreachable; wave 3 the rest.
     let emu = sources(&s, 8, 3..4);
-    let out = s
-        .apply(
-            &emu,
-            &[
-                "--yes",
-                "--restart-running",
-                "--waves",
-                "2,6",
-                "--bake",
-                "2s",
-                "--report",
-                "r.json",
-                "--verify",
-                "m.yaml",
-            ],
-        )
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(5), "{err}");
+    let (code, err) = run(
+        &s,
+        &emu,
+        &[
+            "--yes",
+            "--restart-running",
+            "--waves",
+            "2,6",
+            "--bake",
+            "2s",
+            "--report",
+            "r.json",
+            "--verify",
+            "m.yaml",
+        ],
+    );
+    assert_eq!(code, Some(5), "{err}");
     assert!(err.contains("wave 1/3 gate: passed"), "{err}");
     assert!(err.contains("wave 2/3 gate: failed"), "{err}");
     assert!(
@@ -455,12 +438,12 @@ fn a_failed_gate_rolls_its_wave_back_exits_5_and_a_resume_is_refused() {
     assert!(!touched.iter().any(|t| t == "r-006" || t == "r-007"));
     // A failed gate is final: the resume sends nothing and says why.
     let updates_before = emu.calls("UpdateLivePullToPush");
-    let out = s
-        .apply(&emu, &["--yes", "--resume", "--restart-running", "m.yaml"])
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(5), "{err}");
+    let (code, err) = run(
+        &s,
+        &emu,
+        &["--yes", "--resume", "--restart-running", "m.yaml"],
+    );
+    assert_eq!(code, Some(5), "{err}");
     assert!(err.contains("failed its health gate"), "{err}");
     assert!(err.contains("Nothing was sent"), "{err}");
     assert_eq!(emu.calls("UpdateLivePullToPush"), updates_before);
@@ -470,25 +453,22 @@ fn a_failed_gate_rolls_its_wave_back_exits_5_and_a_resume_is_refused() {
 fn on_unhealthy_halt_leaves_the_failed_wave_for_a_person() {
     let s = Scratch::new();
     let emu = sources(&s, 3, 0..1);
-    let out = s
-        .apply(
-            &emu,
-            &[
-                "--yes",
-                "--restart-running",
-                "--waves",
-                "1",
-                "--bake",
-                "2s",
-                "--on-unhealthy",
-                "halt",
-                "m.yaml",
-            ],
-        )
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(5), "{err}");
+    let (code, err) = run(
+        &s,
+        &emu,
+        &[
+            "--yes",
+            "--restart-running",
+            "--waves",
+            "1",
+            "--bake",
+            "2s",
+            "--on-unhealthy",
+            "halt",
+            "m.yaml",
+        ],
+    );
+    assert_eq!(code, Some(5), "{err}");
     assert!(!err.contains("rolling back"), "{err}");
     // Left as the gate found it: on the unreachable source (abnormal, which Describe computes).
     assert_eq!(source_of(&emu, "r-000").0, "https://bad.example/r-000.mp4");
@@ -499,25 +479,22 @@ fn on_unhealthy_halt_leaves_the_failed_wave_for_a_person() {
 fn max_unhealthy_lets_a_wave_pass_with_a_few_broken_streams() {
     let s = Scratch::new();
     let emu = sources(&s, 4, 1..2);
-    let out = s
-        .apply(
-            &emu,
-            &[
-                "--yes",
-                "--restart-running",
-                "--waves",
-                "4",
-                "--bake",
-                "2s",
-                "--max-unhealthy",
-                "25%",
-                "m.yaml",
-            ],
-        )
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let (code, err) = run(
+        &s,
+        &emu,
+        &[
+            "--yes",
+            "--restart-running",
+            "--waves",
+            "4",
+            "--bake",
+            "2s",
+            "--max-unhealthy",
+            "25%",
+            "m.yaml",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("wave 1/1 gate: passed — 3 healthy, 1 unhealthy (at most 1 allowed)"),
         "{err}"
@@ -625,12 +602,12 @@ fn kill_9_during_a_rollback_then_resume_finishes_it_and_never_resends_the_change
             .count()
     };
     assert_eq!(forward(&s.journal(), None), 12);
-    let out = s
-        .apply(&emu, &["--yes", "--resume", "--restart-running", "m.yaml"])
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(5), "{err}");
+    let (code, err) = run(
+        &s,
+        &emu,
+        &["--yes", "--resume", "--restart-running", "m.yaml"],
+    );
+    assert_eq!(code, Some(5), "{err}");
     assert!(err.contains("finishing it"), "{err}");
     let recs = s.journal();
     let last_run = recs
