@@ -295,17 +295,29 @@ fn confirm(
     locked: LockedJournal,
     g: &Global,
 ) -> Result<LockedJournal, CliError> {
-    let mut summary = c.planned.preview.clone().unwrap_or_default();
     let pace = session::update_pace(c.engine);
-    summary.push_str(&session::summary_text(
-        &c.planned.counts,
-        c.opts,
-        c.target,
-        pace,
-    ));
-    if let Some(r) = c.rollout {
-        summary.push_str(&waves::summary(r));
-    }
+    let summary = match c.rollout {
+        // Finishing a killed run's rollback sends that and nothing else: the plan is not shown as
+        // if it were to be sent.
+        Some(r) if r.finish_rollback.is_some() => format!(
+            "{}\njournal: {}",
+            waves::summary(r).trim_start(),
+            c.opts.journal.display()
+        ),
+        rollout => {
+            let mut s = c.planned.preview.clone().unwrap_or_default();
+            s.push_str(&session::summary_text(
+                &c.planned.counts,
+                c.opts,
+                c.target,
+                pace,
+            ));
+            if let Some(r) = rollout {
+                s.push_str(&waves::summary(r));
+            }
+            s
+        }
+    };
     match session::confirm_mode(args.yes, std::io::stdin().is_terminal()) {
         Confirm::Proceed => {
             if !g.quiet {
