@@ -219,6 +219,11 @@ pub trait Progress: Send + Sync {
     fn notice(&self, text: &str) {
         eprintln!("{text}");
     }
+    /// A step of the run worth a line of its own (a wave's bake, its gate's verdict) that `-q`
+    /// leaves out: the end of the run says what went wrong either way.
+    fn milestone(&self, text: &str) {
+        self.notice(text);
+    }
 }
 
 /// Shows nothing (`--quiet`, tests).
@@ -229,6 +234,7 @@ impl Progress for Silent {
     fn start(&self, _: &Snapshot) {}
     fn update(&self, _: &Snapshot) {}
     fn finish(&self, _: &Snapshot) {}
+    fn milestone(&self, _: &str) {}
 }
 
 /// The live bar on stderr.

@@ -158,7 +158,7 @@ impl Rollout {
             result.bake_seconds = 0.0;
             return self.journal_and_go_on(wave, result, ctx).await;
         }
-        ctx.progress.notice(&format!(
+        ctx.progress.milestone(&format!(
             "wave {wave}/{n}: {} task(s) applied; baking {} before the health gate",
             members.len(),
             human_duration(self.bake)
@@ -181,7 +181,7 @@ impl Rollout {
                 let result = gate::inconclusive(shape, members.len());
                 let message = e.to_string();
                 self.journal_wave(&result, GATED, ctx).await.ok();
-                ctx.progress.notice(&format!(
+                ctx.progress.milestone(&format!(
                     "wave {wave}/{n} gate: inconclusive — the tasks could not be read back ({}); nothing rolled back, --resume evaluates the gate again",
                     crate::text::escape(&message)
                 ));
@@ -246,7 +246,7 @@ impl Rollout {
             unreachable!("called only with a rollback to finish")
         };
         let mut result = (*wave).clone();
-        ctx.progress.notice(&format!(
+        ctx.progress.milestone(&format!(
             "wave {}/{} failed its health gate in an earlier run, which was stopped during its rollback: finishing it ({} task(s) left to restore); nothing else is sent",
             result.index,
             result.of,
@@ -295,7 +295,7 @@ impl Rollout {
             until_broken(ctx, tokio::time::sleep(step)).await?;
             let left = end.saturating_duration_since(tokio::time::Instant::now());
             if !left.is_zero() {
-                ctx.progress.notice(&format!(
+                ctx.progress.milestone(&format!(
                     "wave {wave}/{}: health gate in {}",
                     self.waves(),
                     human_duration(left)
@@ -341,7 +341,7 @@ impl Rollout {
         ctx: &GateContext<'_, S>,
     ) {
         let (wave, n) = (result.index, result.of);
-        ctx.progress.notice(&format!(
+        ctx.progress.milestone(&format!(
             "wave {wave}/{n}: rolling back {} task(s) to their before-images",
             members.len()
         ));
@@ -371,7 +371,7 @@ impl Rollout {
             }
         }
         let _ = self.journal_wave(result, ROLLED_BACK, ctx).await;
-        ctx.progress.notice(&format!(
+        ctx.progress.milestone(&format!(
             "wave {wave}/{n}: rolled back {} task(s){}",
             result.rolled_back.len(),
             if result.rollback_failed.is_empty() {
@@ -510,7 +510,7 @@ fn say_verdict(r: &WaveResult, progress: &dyn Progress) {
     if r.unhealthy.len() > SHOWN {
         text.push_str(&format!("\n  … and {} more", r.unhealthy.len() - SHOWN));
     }
-    progress.notice(&text);
+    progress.milestone(&text);
 }
 
 fn now_rfc3339() -> String {
