@@ -446,6 +446,10 @@ fn a_failed_gate_rolls_its_wave_back_exits_5_and_a_resume_is_refused() {
     assert_eq!(code, Some(5), "{err}");
     assert!(err.contains("failed its health gate"), "{err}");
     assert!(err.contains("Nothing was sent"), "{err}");
+    assert!(
+        err.contains(&format!("livebatch revert --endpoint {} ", emu.url())),
+        "the revert command goes where the run went\n{err}"
+    );
     assert_eq!(emu.calls("UpdateLivePullToPush"), updates_before);
 }
 

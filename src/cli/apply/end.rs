@@ -33,7 +33,7 @@ pub(super) fn assemble(ran: Ran, facts: RunFacts, args: &Args) -> Report {
 /// How the run was invoked, for the next command: its inputs and every flag that chose the target
 /// and the journal, so that the command printed goes where this run went (a sandbox run's next
 /// command is a sandbox run, on the sandbox journal). An endpoint is shown without a password.
-fn invocation(args: &Args) -> report::terminal::Invocation {
+pub(super) fn invocation(args: &Args) -> report::terminal::Invocation {
     use report::terminal::shell_word;
     let mut target = String::new();
     let mut connect = String::new();

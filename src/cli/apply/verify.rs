@@ -41,8 +41,13 @@ pub(super) async fn verify_run<S: TaskOps>(
     };
     if v.checked == 0 {
         // Said rather than silent: --verify was asked for, and a quiet end reads as "all match".
-        if !g.quiet {
+        if !g.quiet && rolled_back.is_empty() {
             eprintln!("verify: nothing to verify (no update was sent)");
+        } else if !g.quiet {
+            eprintln!(
+                "verify: nothing to verify (the {} updated task(s) were rolled back to their before-images)",
+                rolled_back.len()
+            );
         }
         return (code, None);
     }

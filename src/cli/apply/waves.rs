@@ -45,6 +45,19 @@ pub(super) enum Before {
     Finish(Settings, Box<RolloutRecord>, Box<WaveResult>, Vec<Member>),
 }
 
+/// The revert command for the waves a failed rollout left applied, going where the run went (a
+/// rehearsal's tasks were the sandbox's: nothing to revert).
+fn revert_hint(args: &Args) -> String {
+    if args.sandbox {
+        return String::new();
+    }
+    let inv = super::end::invocation(args);
+    format!(
+        "\n  undo the waves that stayed applied: livebatch revert{} {}",
+        inv.connect, inv.journal
+    )
+}
+
 fn settings_from(args: &Args, spec: WaveSpec, rec: Option<&RolloutRecord>) -> Settings {
     let recorded_threshold = rec.and_then(|r| Threshold::parse(&r.max_unhealthy).ok());
     let recorded_on = rec.map(|r| {
@@ -82,13 +95,13 @@ pub(super) fn before_planning(
         match previous.rollout.resume() {
             Resume::Final { wave } => {
                 return Err(CliError::gate_failed(format!(
-                    "refused: wave {}/{} of the rollout in {} failed its health gate ({} unhealthy, at most {} allowed); a failed gate is final and --resume never sends that change again. Nothing was sent.\n  fix the manifest, plan again and apply it as a new run (without --resume)\n  undo the waves that stayed applied: livebatch revert {}",
+                    "refused: wave {}/{} of the rollout in {} failed its health gate ({} unhealthy, at most {} allowed); a failed gate is final and --resume never sends that change again. Nothing was sent.\n  fix the manifest, plan again and apply it as a new run (without --resume){}",
                     wave.index,
                     wave.of,
                     journal.display(),
                     wave.unhealthy.len(),
                     wave.max_unhealthy,
-                    crate::report::terminal::shell_word(&journal.display().to_string())
+                    revert_hint(args)
                 )));
             }
             Resume::FinishRollback {
