@@ -303,3 +303,90 @@ pub(super) fn summary(r: &Rollout) -> String {
     ));
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::item::{Unsent, WorkItem};
+    use crate::model::{Region, Update};
+    use crate::outcome::ItemStatus;
+
+    fn work(unsent_at: &[usize], n: usize) -> WorkList {
+        WorkList::Items(
+            (0..n)
+                .map(|i| {
+                    let mut w =
+                        WorkItem::new(Update::new(format!("t{i}"), Region::CnShanghai), "m");
+                    if unsent_at.contains(&i) {
+                        w.unsent = Some(Box::new(Unsent {
+                            status: ItemStatus::NoOp,
+                            error_code: None,
+                            message: None,
+                        }));
+                    }
+                    w
+                })
+                .collect(),
+        )
+    }
+
+    fn new(spec: &str) -> Before {
+        Before::New(Settings {
+            spec: WaveSpec::parse(spec).unwrap(),
+            bake: Duration::from_secs(5),
+            threshold: Threshold::Percent(1000),
+            on_unhealthy: OnUnhealthy::Rollback,
+            pause_after: Some(1),
+        })
+    }
+
+    /// Waves count change items; an item not sent stays in the wave its position falls in, and
+    /// the last wave ends at the last item.
+    #[test]
+    fn waves_are_laid_over_the_change_items_in_plan_order() {
+        // 10 items, items 1 and 4 no-ops: change items at 0,2,3,5,6,7,8,9.
+        let r = lay_out(new("2,50%"), &work(&[1, 4], 10), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.record.sizes, vec![2, 2, 4]);
+        // Wave 1 ends after change item 2 (position 2), wave 2 after change item 4 (position 5).
+        assert_eq!(r.record.ends, vec![3, 6, 10]);
+        assert_eq!(
+            (0..10).map(|at| r.wave_of(at)).collect::<Vec<_>>(),
+            vec![1, 1, 1, 2, 2, 2, 3, 3, 3, 3]
+        );
+        assert_eq!(r.record.items, 10);
+        assert!(r.record.tasks_digest.starts_with("sha256:"));
+        insta::assert_snapshot!(summary(&r), @r"
+        rollout: 3 wave(s) of 2, 2, 4 change item(s) (--waves 2,50%), in the plan's order; after each, a 5s bake, then a health gate reading the wave's tasks back: at most 10% unhealthy per wave, else roll the wave back to its before-images and stop (exit 5); pausing after wave 1 (exit 0; --resume goes on)
+        the gates add at least 15s (3 bake(s) plus their reads)
+        ");
+    }
+
+    #[test]
+    fn nothing_to_change_means_no_waves_and_no_refresh_means_no_plan() {
+        assert!(
+            lay_out(new("2"), &work(&[0, 1], 2), false)
+                .unwrap()
+                .is_none()
+        );
+        let e = lay_out(new("2"), &work(&[], 2), true).unwrap_err();
+        assert_eq!(e.code, crate::exit::USAGE);
+        // A count past the items ends the waves there: `1,2,3,4` over 3 items is 3 waves.
+        let r = lay_out(new("1,2,3,4"), &work(&[], 3), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.record.ends, vec![1, 2, 3]);
+        let Before::New(mut s) = new("1,2") else {
+            unreachable!()
+        };
+        s.pause_after = Some(4);
+        let e = lay_out(Before::New(s), &work(&[], 3), false).unwrap_err();
+        assert_eq!(e.code, crate::exit::USAGE);
+        assert!(
+            e.message
+                .unwrap()
+                .contains("--pause-after 4 is beyond the last wave: this plan has 3"),
+        );
+    }
+}
