@@ -347,13 +347,21 @@ impl Rollout {
         ));
         let now = ApiTime::from_unix(chrono::Utc::now().timestamp())
             .unwrap_or(ApiTime(chrono::DateTime::UNIX_EPOCH));
+        // A runner of its own, whose stop the first Ctrl-C does not fire: the run's is cancelled
+        // with it, and would leave the wave half restored.
+        let runner = ItemRunner {
+            engine: ctx.runner.engine.clone(),
+            journal: ctx.runner.journal.clone(),
+            run_id: ctx.runner.run_id.clone(),
+            stop: CancellationToken::new(),
+        };
         let mut todo = members.iter();
         let mut running = FuturesUnordered::new();
         loop {
             while running.len() < ctx.concurrency.max(1) {
                 let Some(m) = todo.next() else { break };
                 let state = live.get(&(m.region, m.task_id.clone()));
-                running.push(restore(m, state, wave, now, ctx.runner));
+                running.push(restore(m, state, wave, now, &runner));
             }
             let Some((m, restored)) = running.next().await else {
                 break;
@@ -540,6 +548,9 @@ mod tests {
     #[derive(Default)]
     struct Fleet {
         tasks: Mutex<Vec<(String, i32, Vec<String>)>>,
+        /// Fires the token at the n-th Stop call (an operator's Ctrl-C at that moment).
+        ctrl_c_at_stop: Mutex<Option<(usize, CancellationToken)>>,
+        stops: std::sync::atomic::AtomicUsize,
     }
 
     impl Fleet {
@@ -556,6 +567,7 @@ mod tests {
                 .collect();
             Fleet {
                 tasks: Mutex::new(tasks),
+                ..Fleet::default()
             }
         }
         fn state(&self, id: &str) -> (i32, Vec<String>) {
@@ -595,6 +607,12 @@ mod tests {
             Ok(Sent::default())
         }
         async fn stop(&self, t: &str, _r: Region) -> Result<Sent, ApiError> {
+            let n = self.stops.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if let Some((at, token)) = &*self.ctrl_c_at_stop.lock().unwrap()
+                && *at == n
+            {
+                token.cancel();
+            }
             self.set(t, |s, _| *s = 3);
             Ok(Sent::default())
         }
@@ -665,6 +683,16 @@ mod tests {
         rollout: &Rollout,
         dir: &std::path::Path,
     ) -> crate::outcome::RunRecord {
+        go_until(fleet, items, rollout, dir, CancellationToken::new()).await
+    }
+
+    async fn go_until(
+        fleet: Arc<Fleet>,
+        items: Vec<WorkItem>,
+        rollout: &Rollout,
+        dir: &std::path::Path,
+        cancel: CancellationToken,
+    ) -> crate::outcome::RunRecord {
         let journal =
             Journal::new(JournalWriter::open(&dir.join("j.jsonl"), &RunHeader::now(&[])).unwrap());
         let config = ExecConfig::new(100.0);
@@ -675,7 +703,7 @@ mod tests {
             journal: &journal,
             previous: &JournalState::default(),
             config: &config,
-            cancel: CancellationToken::new(),
+            cancel,
             halt: None,
             progress: &Silent,
             rollout: Some(rollout),
@@ -750,6 +778,33 @@ mod tests {
         assert_eq!(kinds[1], "2:gated");
         assert_eq!(kinds.last().unwrap(), "2:rolled_back");
         assert_eq!(kinds.len(), 6, "{kinds:?}");
+    }
+
+    /// A Ctrl-C during the rollback does not leave the wave half restored.
+    #[tokio::test(start_paused = true)]
+    async fn a_first_ctrl_c_during_a_rollback_lets_it_finish() {
+        let fleet = Arc::new(Fleet::with(&["t0", "t1", "t2"]));
+        let cancel = CancellationToken::new();
+        // Stops 1–3 are the wave's; the 4th is the rollback's first.
+        *fleet.ctrl_c_at_stop.lock().unwrap() = Some((4, cancel.clone()));
+        let items = vec![
+            item("t0", "https://new.example/t0.mp4"),
+            item("t1", "https://bad.example/t1.mp4"),
+            item("t2", "https://new.example/t2.mp4"),
+        ];
+        let r = rollout(vec![3], vec![3], None);
+        let dir = tempfile::tempdir().unwrap();
+        let record = go_until(fleet.clone(), items, &r, dir.path(), cancel.clone()).await;
+        assert!(cancel.is_cancelled());
+        assert_eq!(record.outcome, Outcome::GateFailed { wave: 1 });
+        assert_eq!(record.waves[0].rolled_back.len(), 3);
+        for id in ["t0", "t1", "t2"] {
+            assert_eq!(
+                fleet.state(id),
+                (1, vec![format!("https://old.example/{id}.mp4")]),
+                "{id}"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]
