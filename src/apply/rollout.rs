@@ -21,7 +21,7 @@ use super::item::{ItemRunner, WorkItem};
 use super::journal::{ItemRecord, Record, update_hash};
 use super::ops::TaskOps;
 use super::progress::{Progress, human_duration};
-use super::waves::gate::{self, Member, WaveShape};
+use super::waves::gate::{self, Member, Members, WaveShape};
 use super::waves::record::{GATED, ROLLED_BACK, RolloutRecord, WaveRecord};
 use super::waves::spec::{OnUnhealthy, Threshold};
 use super::waves::state::RolloutState;
@@ -145,13 +145,11 @@ impl Rollout {
                 stop: None,
             };
         }
-        let mut members: Vec<Member> = self.earlier.members(wave).to_vec();
-        for m in this_run {
-            match members.iter_mut().find(|x| x.task_id == m.task_id) {
-                Some(x) => *x = m,
-                None => members.push(m),
-            }
+        let mut merged = Members::default();
+        for m in self.earlier.members(wave).iter().cloned().chain(this_run) {
+            merged.upsert(m);
         }
+        let members = merged.as_slice();
         let shape = self.shape(wave);
         if members.is_empty() {
             let mut result = gate::assess(shape, &[], &HashMap::new());
@@ -199,7 +197,7 @@ impl Rollout {
                 };
             }
         };
-        let mut result = gate::assess(shape, &members, &live);
+        let mut result = gate::assess(shape, members, &live);
         say_verdict(&result, ctx.progress);
         if result.verdict == Verdict::Passed {
             return self.journal_and_go_on(wave, result, ctx).await;
@@ -211,7 +209,7 @@ impl Rollout {
             };
         }
         if self.on_unhealthy == OnUnhealthy::Rollback {
-            self.roll_back(&mut result, &members, &live, ctx).await;
+            self.roll_back(&mut result, members, &live, ctx).await;
         }
         WaveEnd {
             result,

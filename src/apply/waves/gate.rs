@@ -55,6 +55,31 @@ impl Member {
     }
 }
 
+/// A wave's members, each task once, in the order first recorded; a later record of a task
+/// replaces the earlier (its retry, or this run's over an earlier run's). Indexed by task, so a
+/// wave of a hundred thousand items is merged in linear time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Members {
+    list: Vec<Member>,
+    at: HashMap<String, usize>,
+}
+
+impl Members {
+    pub fn upsert(&mut self, m: Member) {
+        match self.at.get(&m.task_id) {
+            Some(&i) => self.list[i] = m,
+            None => {
+                self.at.insert(m.task_id.clone(), self.list.len());
+                self.list.push(m);
+            }
+        }
+    }
+
+    pub fn as_slice(&self) -> &[Member] {
+        &self.list
+    }
+}
+
 /// A field of an item's before-image or sent values that cannot be turned back into an update.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageError {
@@ -411,6 +436,20 @@ mod tests {
             sent_update(&m),
             Err(ImageError::UnknownField { .. })
         ));
+    }
+
+    #[test]
+    fn members_keep_first_order_and_the_latest_record_of_a_task() {
+        let mut ms = Members::default();
+        ms.upsert(member("a", 1, true));
+        ms.upsert(member("b", 1, true));
+        ms.upsert(member("a", 3, false));
+        let got: Vec<(&str, Option<i32>)> = ms
+            .as_slice()
+            .iter()
+            .map(|m| (m.task_id.as_str(), m.before_status))
+            .collect();
+        assert_eq!(got, [("a", Some(3)), ("b", Some(1))]);
     }
 
     #[test]

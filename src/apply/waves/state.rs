@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::gate::Member;
+use super::gate::{Member, Members};
 use super::record::{RolloutRecord, WaveRecord};
 use crate::outcome::{ItemResult, ItemStatus, Verdict, WaveResult};
 
@@ -15,7 +15,7 @@ pub struct RolloutState {
     pub rollout: Option<RolloutRecord>,
     runs: HashSet<String>,
     /// Per wave (1-based), the tasks it applied, in the order they were recorded; a task once.
-    members: BTreeMap<u32, Vec<Member>>,
+    members: BTreeMap<u32, Members>,
     /// Tasks whose change a rollback restored.
     rolled_back: HashSet<String>,
     /// Per wave, its latest gate record and whether its rollback finished.
@@ -83,11 +83,7 @@ impl RolloutState {
         let (Some(wave), Some(m)) = (it.wave, Member::from_result(it)) else {
             return;
         };
-        let list = self.members.entry(wave).or_default();
-        match list.iter_mut().find(|x| x.task_id == m.task_id) {
-            Some(x) => *x = m,
-            None => list.push(m),
-        }
+        self.members.entry(wave).or_default().upsert(m);
         // Applied again after a rollback (never by a resume; by an explicit new change): its
         // restore no longer stands.
         self.rolled_back.remove(&it.task_id);
@@ -108,7 +104,7 @@ impl RolloutState {
 
     /// Wave `k`'s members recorded so far (an earlier run's, for a resumed gate).
     pub fn members(&self, wave: u32) -> &[Member] {
-        self.members.get(&wave).map_or(&[], Vec::as_slice)
+        self.members.get(&wave).map_or(&[], Members::as_slice)
     }
 
     /// Wave `k`'s gate passed in an earlier run.
