@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::executor::run;
 use livebatch::api::error::{ApiError, TransportKind};
 use livebatch::api::models::{ListResponse, TaskState};
 use livebatch::api::operation::Operation;
 use livebatch::apply::config::ExecConfig;
-use livebatch::apply::dispatch::{self, RunContext};
 use livebatch::apply::engine::Engine;
 use livebatch::apply::halt::HaltPolicy;
 use livebatch::apply::item::WorkItem;
@@ -27,36 +27,8 @@ use livebatch::outcome::Accept;
 use livebatch::outcome::{HaltReason, Outcome, RunResult};
 use livebatch::pace::PACE_HEADROOM;
 use livebatch::pace::Pacers;
-use livebatch::report::stats::summarize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// The run in memory ([`dispatch::run`]), its record summarized as the reports summarize it.
-async fn run<S: TaskOps>(
-    items: Vec<WorkItem>,
-    engine: Arc<Engine<S>>,
-    journal: &Journal,
-    previous: &JournalState,
-    config: &ExecConfig,
-    cancel: CancellationToken,
-    progress: &dyn livebatch::apply::progress::Progress,
-) -> RunResult {
-    let ctx = RunContext {
-        engine,
-        journal,
-        previous,
-        config,
-        cancel,
-        progress,
-        halt: None,
-        rollout: None,
-    };
-    let applied = dispatch::run(items, &ctx).await;
-    RunResult {
-        summary: summarize(&applied.record),
-        items: applied.items,
-    }
-}
 
 type Reply = Result<(), ApiError>;
 

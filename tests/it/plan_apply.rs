@@ -5,15 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::executor::run;
 use livebatch::api::client::{Client, ClientConfig};
 use livebatch::api::credentials::Credentials;
 use livebatch::api::endpoint::Endpoint;
 use livebatch::apply::config::ExecConfig;
-use livebatch::apply::dispatch::{self, RunContext};
 use livebatch::apply::engine::Engine;
 use livebatch::apply::item::WorkItem;
 use livebatch::apply::journal::{ItemStatus, Journal, JournalState, JournalWriter, RunHeader};
-use livebatch::apply::ops::TaskOps;
 use livebatch::apply::planned::work_items;
 use livebatch::apply::progress::Silent;
 use livebatch::emulator::{
@@ -28,7 +27,6 @@ use livebatch::pace::Pacers;
 use livebatch::plan::diff::{PlanOptions, Step};
 use livebatch::plan::file::PlanFile;
 use livebatch::plan::live::plan_updates;
-use livebatch::report::stats::summarize;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::emulator::at;
@@ -75,33 +73,6 @@ fn engine(client: &Client) -> Arc<Engine<Client>> {
         Pacers::clock(100.0),
         &ExecConfig::new(100.0),
     ))
-}
-
-/// The run in memory ([`dispatch::run`]), its record summarized as the reports summarize it.
-async fn run<S: TaskOps>(
-    items: Vec<WorkItem>,
-    engine: Arc<Engine<S>>,
-    journal: &Journal,
-    previous: &JournalState,
-    config: &ExecConfig,
-    cancel: CancellationToken,
-    progress: &dyn livebatch::apply::progress::Progress,
-) -> RunResult {
-    let ctx = RunContext {
-        engine,
-        journal,
-        previous,
-        config,
-        cancel,
-        progress,
-        halt: None,
-        rollout: None,
-    };
-    let applied = dispatch::run(items, &ctx).await;
-    RunResult {
-        summary: summarize(&applied.record),
-        items: applied.items,
-    }
 }
 
 /// Runs `items` through the executor against `client`, journaling to `j`.

@@ -192,7 +192,10 @@ fn bad_wave_flags_are_usage_errors_that_name_the_entry_and_send_nothing() {
             "--pause-after 4 is beyond the last wave: this plan has 3 wave(s)",
         ),
         (&["--waves", "3,2"], "entry 2 `2` is not larger"),
-        (&["--waves", "2", "--no-refresh"], "--no-refresh"),
+        (
+            &["--waves", "2", "--no-refresh"],
+            "cannot be used with '--no-refresh'",
+        ),
         (
             &["--waves", "2", "--max-unhealthy", "lots"],
             "--max-unhealthy `lots`",
