@@ -112,9 +112,11 @@ pub async fn run_stream<'s, S: TaskOps>(
 ) -> RunRecord {
     let mut d = Dispatch::new(items, work, sink, ctx);
     ctx.progress.start(&d.snapshot());
-    if let Some(r) = ctx.rollout.filter(|r| r.finish_rollback.is_some()) {
+    if let Some(r) = ctx.rollout
+        && let Some((wave, members)) = &r.finish_rollback
+    {
         // A failed wave's rollback left unfinished by a killed run: finish it, send nothing else.
-        let end = r.finish_rollback(&d.gate_context()).await;
+        let end = r.finish_rollback(wave, members, &d.gate_context()).await;
         d.wave_ended(end);
     }
     d.feed_next();

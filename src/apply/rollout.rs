@@ -167,12 +167,7 @@ impl Rollout {
                 stop: Some(b.outcome()),
             };
         }
-        let wanted: Vec<(Region, String)> = members
-            .iter()
-            .map(|m| (m.region, m.task_id.clone()))
-            .collect();
-        let engine = ctx.runner.engine.as_ref();
-        let read = until_broken(ctx, fetch_live(engine, &wanted)).await;
+        let read = until_broken(ctx, read_back(members, ctx)).await;
         let live = match read {
             Ok(Ok(live)) => live,
             Ok(Err(e)) => {
@@ -237,25 +232,22 @@ impl Rollout {
         }
     }
 
-    /// Finishes the rollback a killed run left (see [`Rollout::finish_rollback`]): the members
+    /// Finishes the rollback a killed run left (the rollout's `finish_rollback`): the members
     /// not yet restored are read, restored, and the wave journaled as rolled back.
-    pub(super) async fn finish_rollback<S: TaskOps>(&self, ctx: &GateContext<'_, S>) -> WaveEnd {
-        let Some((wave, members)) = &self.finish_rollback else {
-            unreachable!("called only with a rollback to finish")
-        };
-        let mut result = (*wave).clone();
+    pub(super) async fn finish_rollback<S: TaskOps>(
+        &self,
+        wave: &WaveResult,
+        members: &[Member],
+        ctx: &GateContext<'_, S>,
+    ) -> WaveEnd {
+        let mut result = wave.clone();
         ctx.progress.milestone(&format!(
             "wave {}/{} failed its health gate in an earlier run, which was stopped during its rollback: finishing it ({} task(s) left to restore); nothing else is sent",
             result.index,
             result.of,
             members.len()
         ));
-        let wanted: Vec<(Region, String)> = members
-            .iter()
-            .map(|m| (m.region, m.task_id.clone()))
-            .collect();
-        let engine = ctx.runner.engine.as_ref();
-        let live = match fetch_live(engine, &wanted).await {
+        let live = match read_back(members, ctx).await {
             Ok(live) => live,
             Err(e) => {
                 return WaveEnd {
@@ -461,6 +453,19 @@ async fn restore<'m, S: TaskOps>(
         }
         Decision::Missing => (m, Err(format!("no longer exists in {}", m.region))),
     }
+}
+
+/// The members' tasks as they are now, where each change left it, in as few reads as planning
+/// makes.
+async fn read_back<S: TaskOps>(
+    members: &[Member],
+    ctx: &GateContext<'_, S>,
+) -> Result<HashMap<(Region, String), TaskState>, crate::api::error::ApiError> {
+    let wanted: Vec<(Region, String)> = members
+        .iter()
+        .map(|m| (m.region, m.task_id.clone()))
+        .collect();
+    fetch_live(ctx.runner.engine.as_ref(), &wanted).await
 }
 
 /// Runs `f` unless the first Ctrl-C or an outside halt comes first.
