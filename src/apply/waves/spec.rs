@@ -354,6 +354,17 @@ mod tests {
         assert_eq!(Threshold::parse("12.5%").unwrap().to_string(), "12.5%");
     }
 
+    /// The journal records `name()`; a resume reads it back as the flag's value.
+    #[test]
+    fn on_unhealthy_names_read_back_as_the_flag() {
+        for v in [OnUnhealthy::Rollback, OnUnhealthy::Halt] {
+            assert_eq!(
+                <OnUnhealthy as clap::ValueEnum>::from_str(v.name(), false),
+                Ok(v)
+            );
+        }
+    }
+
     #[test]
     fn pause_after_must_name_a_wave() {
         assert!(check_pause(None, 3).is_ok());

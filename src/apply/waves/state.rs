@@ -126,9 +126,14 @@ impl RolloutState {
             .find(|g| g.result.verdict == Verdict::Failed);
         match failed {
             None => Resume::Continue(Box::new(rollout.clone())),
-            Some(g) if g.rollback_done || rollout.on_unhealthy != "rollback" => Resume::Final {
-                wave: Box::new(g.result.clone()),
-            },
+            Some(g)
+                if g.rollback_done
+                    || rollout.on_unhealthy != super::spec::OnUnhealthy::Rollback.name() =>
+            {
+                Resume::Final {
+                    wave: Box::new(g.result.clone()),
+                }
+            }
             Some(g) => Resume::FinishRollback {
                 rollout: Box::new(rollout.clone()),
                 wave: Box::new(g.result.clone()),

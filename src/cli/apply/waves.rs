@@ -60,13 +60,7 @@ fn revert_hint(args: &Args) -> String {
 
 fn settings_from(args: &Args, spec: WaveSpec, rec: Option<&RolloutRecord>) -> Settings {
     let recorded_threshold = rec.and_then(|r| Threshold::parse(&r.max_unhealthy).ok());
-    let recorded_on = rec.map(|r| {
-        if r.on_unhealthy == OnUnhealthy::Halt.name() {
-            OnUnhealthy::Halt
-        } else {
-            OnUnhealthy::Rollback
-        }
-    });
+    let recorded_on = rec.and_then(|r| clap::ValueEnum::from_str(&r.on_unhealthy, false).ok());
     Settings {
         spec,
         bake: args
