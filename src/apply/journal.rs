@@ -19,6 +19,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::journal_lines::{BoundedLines, Line, MAX_LINE};
 use super::unfinished::{Tracker, Unfinished};
 use crate::api::models::action;
 use crate::model::{Region, Update};
@@ -540,16 +541,22 @@ impl JournalState {
         JournalState::from_reader(BufReader::new(file)).map_err(io(path, "read"))
     }
 
-    /// Reads journal lines from any reader (for tests and tools).
+    /// Reads journal lines from any reader (for tests and tools), each held up to
+    /// [`MAX_LINE`]: a longer one (a file passed as `--journal` by mistake) is counted unreadable
+    /// without being buffered.
     pub fn from_reader(r: impl BufRead) -> std::io::Result<JournalState> {
         let mut st = JournalState::default();
         let mut open = Tracker::default();
-        for line in r.split(b'\n') {
-            let line = line?;
+        let mut lines = BoundedLines::new(r, MAX_LINE);
+        while let Some((_, line)) = lines.next_line()? {
+            let Line::Whole(line) = line else {
+                st.unreadable_lines += 1;
+                continue;
+            };
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match serde_json::from_slice::<Record>(&line) {
+            match serde_json::from_slice::<Record>(line) {
                 Ok(Record::Item(it)) => {
                     open.item(&it.item.task_id);
                     st.rollout.item(&it.run_id, &it.item);
@@ -746,6 +753,17 @@ mod tests {
         assert_eq!(st.items, 3);
         assert_eq!(st.unreadable_lines, 1);
         assert!(st.skip(ResumeMode::Resume, "c", "h3").is_some());
+    }
+
+    /// A line longer than any record (a file passed as the journal by mistake) is counted
+    /// unreadable, and the records after it are read.
+    #[test]
+    fn an_overlong_line_is_unreadable_and_the_rest_is_read() {
+        let good = serde_json::to_string(&item("a", "h1", ItemStatus::Succeeded)).unwrap();
+        let text = format!("{}\n{good}\n", "x".repeat(MAX_LINE + 1));
+        let st = JournalState::from_reader(text.as_bytes()).unwrap();
+        assert_eq!((st.items, st.unreadable_lines), (1, 1));
+        assert!(st.skip(ResumeMode::Resume, "a", "h1").is_some());
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod engine;
 pub mod halt;
 pub mod item;
 pub mod journal;
+pub mod journal_lines;
 pub mod ops;
 pub mod planned;
 pub mod progress;

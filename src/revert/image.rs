@@ -11,9 +11,9 @@ use std::io::BufRead;
 use std::path::Path;
 
 use super::RevertError;
-use super::lines::{BoundedLines, Line};
 use super::runs::{applied, restored};
 use crate::apply::journal::{ItemRecord, Record};
+use crate::apply::journal_lines::{BoundedLines, Line};
 
 /// One field a run changed: its value before the first change and after the last.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,6 @@
 
 pub mod decide;
 pub mod image;
-pub mod lines;
 pub mod live;
 pub mod manifest;
 pub mod runs;
@@ -32,9 +31,9 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use crate::apply::journal_lines::{BoundedLines, MAX_LINE};
 use crate::exit;
 use image::{Gather, Images};
-use lines::{BoundedLines, MAX_LINE};
 use runs::{Choice, JournalIndex};
 
 /// Why a journal cannot be reverted. Nothing is written in any of these cases.

@@ -11,8 +11,8 @@ use std::io::BufRead;
 use std::path::Path;
 
 use super::RevertError;
-use super::lines::{BoundedLines, Line};
 use crate::apply::journal::{ItemRecord, Record};
+use crate::apply::journal_lines::{BoundedLines, Line};
 use crate::outcome::{ItemResult, ItemStatus};
 use crate::text::escape;
 
@@ -389,8 +389,8 @@ pub fn choose(ix: &JournalIndex, path: &Path, wanted: Option<&str>) -> Result<Ch
 pub(crate) mod tests {
     use super::*;
     use crate::apply::journal::{RolloutRecord, RunEnd, RunHeader};
+    use crate::apply::journal_lines::MAX_LINE;
     use crate::outcome::Change;
-    use crate::revert::lines::MAX_LINE;
 
     pub(crate) fn header(run: &str) -> Record {
         Record::Run(RunHeader {

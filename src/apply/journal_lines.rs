@@ -1,5 +1,5 @@
 //! A journal's lines, each read with a bound: a line longer than the bound is skipped as it is
-//! read, never buffered whole.
+//! read, never buffered whole. Resume (`journal::JournalState`) and `revert` read through it.
 //!
 //! Why: `BufRead::split` holds a whole line in memory, so a file passed by mistake (a binary, a
 //! multi-gigabyte log with no newline) would be read into memory entire before being refused. A
